@@ -1,0 +1,62 @@
+"""Command-line entry point. Thin: parses arguments, calls the API, prints.
+
+Each command group lives in its own module and registers a Typer sub-app here; the modules
+import heavy libraries only inside their command functions, so ``semalign --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from semalign import __version__
+from semalign.cli import align as _align
+from semalign.cli import quickstart as _quickstart
+from semalign.errors import SemalignError
+
+app = typer.Typer(
+    name="semalign",
+    help="Training-free semantic alignment of unimodal encoders in medical imaging.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(_align.app, name="align")
+app.command("quickstart")(_quickstart.quickstart)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"semalign {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Training-free semantic alignment of unimodal encoders in medical imaging."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user errors print one line on stderr and exit with status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SemalignError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own formatting
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

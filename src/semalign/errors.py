@@ -1,0 +1,18 @@
+"""User-facing errors: one sentence naming the offending input and the fix.
+
+The CLI prints these without a traceback and exits non-zero; any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+
+class SemalignError(ValueError):
+    """Bad input or configuration that the user can fix."""
+
+
+class InputError(SemalignError):
+    """An input array, file or argument is unusable (shape, dtype, NaN, unreadable)."""
+
+
+class FormatError(SemalignError):
+    """A saved artefact has an unknown or newer format, or metadata that does not fit it."""
