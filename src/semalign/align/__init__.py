@@ -1,1 +1,22 @@
-"""The mathematics of latent-space alignment: numpy/scipy only, accepts torch tensors too."""
+"""The mathematics of latent-space alignment: numpy/scipy only, accepts torch tensors too.
+
+>>> from semalign.align import Aligner
+>>> aligner = Aligner(method="orthogonal", scaling="standard").fit(X_anchors, Y_anchors)
+>>> Y_hat = aligner.transform(X_test)          # (m, d_t), in the target's own units
+"""
+
+from semalign.align.aligner import Aligner, NotFittedError, min_anchors
+from semalign.align.estimators import METHODS
+from semalign.align.io import load_aligner, read_metadata
+from semalign.align.preprocessing import SCALINGS, Scaler
+
+__all__ = [
+    "METHODS",
+    "SCALINGS",
+    "Aligner",
+    "NotFittedError",
+    "Scaler",
+    "load_aligner",
+    "min_anchors",
+    "read_metadata",
+]

@@ -1,0 +1,71 @@
+"""Array conversion and validation shared by the alignment code (numpy or torch in, same out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from semalign.errors import InputError
+
+
+def is_torch(x: object) -> bool:
+    """True for a ``torch.Tensor``, decided without importing torch."""
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def as_float64_2d(x: Any, name: str) -> np.ndarray:
+    """Return ``x`` as a finite float64 numpy array of shape (n, d); CPU copy for torch tensors."""
+    if is_torch(x):
+        x = x.detach().to("cpu").double().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and other non-arrays
+        raise InputError(f"{name} is not an array ({exc}): pass a 2-D numeric array") from exc
+    if arr.ndim != 2:
+        raise InputError(
+            f"{name} has shape {arr.shape}: expected a 2-D array (n_samples, n_features)"
+        )
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise InputError(f"{name} has dtype {arr.dtype}: expected a numeric array")
+    if np.iscomplexobj(arr):
+        raise InputError(f"{name} is complex: expected real-valued embeddings")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise :class:`InputError` naming the first row that holds NaN or Inf."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad_rows = np.flatnonzero(~finite.all(axis=1))
+        raise InputError(
+            f"{name} has {bad_rows.size} row(s) with NaN or Inf (first: row {bad_rows[0]}): "
+            "drop or re-embed those rows"
+        )
+
+
+def check_paired(x: np.ndarray, y: np.ndarray, x_name: str = "source", y_name: str = "target") -> None:
+    """Anchors must be paired row by row."""
+    if x.shape[0] != y.shape[0]:
+        raise InputError(
+            f"{x_name} has {x.shape[0]} rows, {y_name} {y.shape[0]}: anchors must be paired "
+            "row by row"
+        )
+
+
+def row_norms(x: Any) -> Any:
+    """Euclidean norm of each row, shape (n, 1), in the input's own library and dtype."""
+    if is_torch(x):
+        import torch
+
+        return torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def safe_divide_rows(x: Any, norms: Any) -> Any:
+    """Divide each row by its norm, leaving all-zero rows at zero."""
+    if is_torch(x):
+        return x / norms.clamp_min(np.finfo(np.float32).tiny)
+    return x / np.where(norms > 0, norms, 1.0)

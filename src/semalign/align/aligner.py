@@ -1,0 +1,480 @@
+"""The :class:`Aligner`: preprocessing + estimator, fitted on paired anchors.
+
+``transform`` = source preprocessing -> map -> inverse target preprocessing, so outputs are in
+the target space's own units. Follows the scikit-learn estimator conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semalign.align import estimators as est
+from semalign.align._arrays import as_float64_2d, check_paired, is_torch
+from semalign.align.moments import Moments
+from semalign.align.preprocessing import (
+    Scaler,
+    centres,
+    check_scaling,
+    normalises_rows,
+    safe_std,
+    scales,
+)
+from semalign.errors import InputError, SemalignError
+
+ChunkSource = Callable[[], Iterable[tuple[Any, Any]]]
+
+
+class NotFittedError(SemalignError, AttributeError):
+    """The aligner was used before ``fit``/``partial_fit``."""
+
+
+def min_anchors(method: str, scaling: str, d_source: int) -> int:
+    """Fewest paired anchors with which ``method`` under ``scaling`` is determined."""
+    base = 2 if centres(scaling) or scales(scaling) else 1
+    if method in {"linear", "lstsq-orthogonal"}:
+        return d_source + (1 if centres(scaling) else 0)
+    if method == "affine":
+        return d_source + 1
+    return base
+
+
+class Aligner:
+    """Map a source latent space (n, d_s) into a target latent space (n, d_t).
+
+    Args:
+        method: one of :data:`METHODS`.
+        scaling: one of :data:`SCALINGS`, fitted on each side's anchors.
+        alpha: L2 penalty of ``ridge`` (default 1.0) and weight decay of ``sgd-affine``
+            (default 0.0).
+        lr: step size of ``sgd-affine`` (default: 1 / Lipschitz constant).
+        max_iter, tol: stopping rule of ``sgd-affine``.
+        seed: seed of ``sgd-affine``'s initialisation.
+        rcond: relative eigenvalue cut-off of the least-squares solves (default d * eps).
+
+    Fitted attributes: ``weight_`` (d_s, d_t), ``bias_`` (d_t,), ``scale_`` (similarity's
+    global scale), ``source_scaler_``, ``target_scaler_``, ``n_anchors_``, ``n_features_in_``,
+    ``n_features_out_``, ``n_iter_``.
+    """
+
+    def __init__(
+        self,
+        method: str = "orthogonal",
+        scaling: str = "standard",
+        *,
+        alpha: float | None = None,
+        lr: float | None = None,
+        max_iter: int = 2000,
+        tol: float = 1e-7,
+        seed: int = 0,
+        rcond: float | None = None,
+    ) -> None:
+        self.method = method
+        self.scaling = scaling
+        self.alpha = alpha
+        self.lr = lr
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+        self.rcond = rcond
+        self._reset()
+
+    # -- scikit-learn plumbing -------------------------------------------------------------
+
+    _PARAMS = ("method", "scaling", "alpha", "lr", "max_iter", "tol", "seed", "rcond")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params: Any) -> Aligner:
+        for key, value in params.items():
+            if key not in self._PARAMS:
+                raise InputError(f"unknown parameter {key!r}: choose from {', '.join(self._PARAMS)}")
+            setattr(self, key, value)
+        self._reset()
+        return self
+
+    def __repr__(self) -> str:
+        return f"Aligner(method={self.method!r}, scaling={self.scaling!r})"
+
+    def _reset(self) -> None:
+        self._moments: Moments | None = None
+        self._fitted: dict[str, Any] | None = None
+        self._cache: dict[Any, Any] = {}
+
+    def _check_params(self) -> None:
+        if self.method not in est.METHODS:
+            raise InputError(
+                f"unknown method {self.method!r}: choose one of {', '.join(est.METHODS)}"
+            )
+        check_scaling(self.scaling)
+        if self.method == "ridge" and self.alpha is not None and not self.alpha > 0:
+            raise InputError(f"ridge needs alpha > 0, got {self.alpha}")
+        if self.method == "sgd-affine" and self.alpha is not None and self.alpha < 0:
+            raise InputError(f"sgd-affine needs alpha >= 0, got {self.alpha}")
+        if self.method == "sgd-affine" and self.max_iter < 1:
+            raise InputError(f"sgd-affine needs max_iter >= 1, got {self.max_iter}")
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X: Any, Y: Any) -> Aligner:
+        """Fit on paired anchors X (n, d_s) and Y (n, d_t); returns self."""
+        self._check_params()
+        x = as_float64_2d(X, "source")
+        y = as_float64_2d(Y, "target")
+        check_paired(x, y)
+        self._reset()
+        if self.scaling == "center-l2":
+            mu_x, mu_y = x.mean(axis=0), y.mean(axis=0)
+            self._moments = self._row_moments(x, y, mu_x, mu_y)
+            self._centre = (mu_x, mu_y)
+        else:
+            self._moments = self._chunk_moments(x, y)
+        self._finalize()
+        return self
+
+    def partial_fit(self, X: Any, Y: Any) -> Aligner:
+        """Accumulate one chunk of paired anchors; the map equals ``fit`` on all chunks.
+
+        Memory is O(d^2) whatever the number of chunks. ``center-l2`` needs the anchor means
+        before it can normalise rows, so it streams through :meth:`fit_stream` (two passes).
+        """
+        self._check_params()
+        if self.scaling == "center-l2":
+            raise InputError(
+                "scaling 'center-l2' needs the anchor means before normalising rows, so it "
+                "cannot be fitted chunk by chunk in one pass: use fit_stream(make_chunks), "
+                "which reads the chunks twice, or scaling 'l2' or 'standard'"
+            )
+        x = as_float64_2d(X, "source chunk")
+        y = as_float64_2d(Y, "target chunk")
+        check_paired(x, y, "source chunk", "target chunk")
+        if self._moments is not None:
+            d_s, d_t = self._moments.cxy.shape
+            if (x.shape[1], y.shape[1]) != (d_s, d_t):
+                raise InputError(
+                    f"chunk has widths ({x.shape[1]}, {y.shape[1]}) but earlier chunks had "
+                    f"({d_s}, {d_t}): every chunk must come from the same two encoders"
+                )
+        chunk = self._chunk_moments(x, y)
+        self._moments = chunk if self._moments is None else self._moments.merge(chunk)
+        self._fitted = None
+        self._cache = {}
+        return self
+
+    def fit_stream(self, make_chunks: ChunkSource) -> Aligner:
+        """Fit from a re-iterable source of (X_chunk, Y_chunk) pairs, in O(d^2) memory.
+
+        ``make_chunks()`` must return a fresh iterator each call; it is called once, or twice
+        for ``center-l2`` (means first, then the normalised moments).
+        """
+        self._check_params()
+        self._reset()
+        if self.scaling != "center-l2":
+            for xc, yc in make_chunks():
+                self.partial_fit(xc, yc)
+            self._require_data()
+            self._finalize()
+            return self
+        n = 0
+        sum_x: np.ndarray | None = None
+        sum_y: np.ndarray | None = None
+        for xc, yc in make_chunks():
+            x = as_float64_2d(xc, "source chunk")
+            y = as_float64_2d(yc, "target chunk")
+            check_paired(x, y, "source chunk", "target chunk")
+            sum_x = x.sum(axis=0) if sum_x is None else sum_x + x.sum(axis=0)
+            sum_y = y.sum(axis=0) if sum_y is None else sum_y + y.sum(axis=0)
+            n += x.shape[0]
+        if sum_x is None or sum_y is None or n == 0:
+            raise InputError("the chunk source yielded no anchors: check make_chunks()")
+        mu_x, mu_y = sum_x / n, sum_y / n
+        moments: Moments | None = None
+        for xc, yc in make_chunks():
+            x = as_float64_2d(xc, "source chunk")
+            y = as_float64_2d(yc, "target chunk")
+            chunk = self._row_moments(x, y, mu_x, mu_y)
+            moments = chunk if moments is None else moments.merge(chunk)
+        if moments is None or moments.n != n:
+            raise InputError(
+                "make_chunks() yielded different anchors on its second pass: it must return "
+                "the same chunks every time it is called"
+            )
+        self._moments = moments
+        self._centre = (mu_x, mu_y)
+        self._finalize()
+        return self
+
+    def _chunk_moments(self, x: np.ndarray, y: np.ndarray) -> Moments:
+        full_xx = self.method in est.NEEDS_XX
+        if self.scaling == "l2":
+            nx = np.linalg.norm(x, axis=1, keepdims=True)
+            ny = np.linalg.norm(y, axis=1, keepdims=True)
+            return Moments.from_arrays(
+                x / np.where(nx > 0, nx, 1.0),
+                y / np.where(ny > 0, ny, 1.0),
+                full_xx,
+                float(nx.sum()),
+                float(ny.sum()),
+            )
+        return Moments.from_arrays(x, y, full_xx)
+
+    def _row_moments(
+        self, x: np.ndarray, y: np.ndarray, mu_x: np.ndarray, mu_y: np.ndarray
+    ) -> Moments:
+        xc, yc = x - mu_x, y - mu_y
+        nx = np.linalg.norm(xc, axis=1, keepdims=True)
+        ny = np.linalg.norm(yc, axis=1, keepdims=True)
+        return Moments.from_arrays(
+            xc / np.where(nx > 0, nx, 1.0),
+            yc / np.where(ny > 0, ny, 1.0),
+            self.method in est.NEEDS_XX,
+            float(nx.sum()),
+            float(ny.sum()),
+        )
+
+    def _require_data(self) -> Moments:
+        if self._moments is None or self._moments.n == 0:
+            raise NotFittedError("this Aligner is not fitted yet: call fit(X, Y) first")
+        return self._moments
+
+    def _finalize(self) -> None:
+        m = self._require_data()
+        d_s, d_t = m.cxy.shape
+        needed = min_anchors(self.method, self.scaling, d_s)
+        if m.n < needed:
+            raise InputError(
+                f"method {self.method!r} with scaling {self.scaling!r} needs at least {needed} "
+                f"anchors for a {d_s}-dimensional source, got {m.n}: add anchors or use "
+                "'orthogonal' or 'ridge', which work with few"
+            )
+        src, tgt, pm = self._scalers(m)
+        fitted = self._estimate(pm)
+        self._fitted = {
+            "source_scaler": src,
+            "target_scaler": tgt,
+            "weight": fitted.weight,
+            "bias": fitted.bias,
+            "scale": fitted.scale,
+            "n_iter": fitted.n_iter,
+            "n_anchors": m.n,
+        }
+        self._cache = {}
+
+    def _scalers(self, m: Moments) -> tuple[Scaler, Scaler, Moments]:
+        d_s, d_t = m.cxy.shape
+        s = self.scaling
+        if normalises_rows(s):
+            mu_x, mu_y = getattr(self, "_centre", (np.zeros(d_s), np.zeros(d_t)))
+            if s == "l2":
+                mu_x, mu_y = np.zeros(d_s), np.zeros(d_t)
+            src = Scaler(s, mu_x, np.ones(d_s), m.norm_x_sum / m.n)
+            tgt = Scaler(s, mu_y, np.ones(d_t), m.norm_y_sum / m.n)
+            return src, tgt, m
+        mu_x = m.mean_x if centres(s) else np.zeros(d_s)
+        mu_y = m.mean_y if centres(s) else np.zeros(d_t)
+        sd_x = safe_std(m.cxx_diag / m.n) if scales(s) else np.ones(d_s)
+        sd_y = safe_std(m.cyy_diag / m.n) if scales(s) else np.ones(d_t)
+        src, tgt = Scaler(s, mu_x, sd_x), Scaler(s, mu_y, sd_y)
+        return src, tgt, m.rescaled(mu_x, sd_x, mu_y, sd_y)
+
+    def _estimate(self, m: Moments) -> est.Fitted:
+        method = self.method
+        if method == "orthogonal":
+            return est.orthogonal(m)
+        if method == "similarity":
+            return est.similarity(m)
+        if method == "linear":
+            return est.linear(m, self.rcond)
+        if method == "affine":
+            return est.affine(m, self.rcond)
+        if method == "ridge":
+            return est.ridge(m, 1.0 if self.alpha is None else self.alpha)
+        if method == "lstsq-orthogonal":
+            return est.lstsq_orthogonal(m, self.rcond)
+        return est.sgd_affine(
+            m,
+            alpha=0.0 if self.alpha is None else self.alpha,
+            lr=self.lr,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            seed=self.seed,
+        )
+
+    # -- fitted state ----------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        if self._fitted is None:
+            self._finalize()
+        assert self._fitted is not None
+        return self._fitted
+
+    @property
+    def weight_(self) -> np.ndarray:
+        return self._state()["weight"]  # type: ignore[no-any-return]
+
+    @property
+    def bias_(self) -> np.ndarray:
+        return self._state()["bias"]  # type: ignore[no-any-return]
+
+    @property
+    def scale_(self) -> float:
+        return float(self._state()["scale"])
+
+    @property
+    def n_iter_(self) -> int:
+        return int(self._state()["n_iter"])
+
+    @property
+    def source_scaler_(self) -> Scaler:
+        return self._state()["source_scaler"]  # type: ignore[no-any-return]
+
+    @property
+    def target_scaler_(self) -> Scaler:
+        return self._state()["target_scaler"]  # type: ignore[no-any-return]
+
+    @property
+    def n_anchors_(self) -> int:
+        return int(self._state()["n_anchors"])
+
+    @property
+    def source_encoder_(self) -> str | None:
+        """Source encoder id recorded when the map was saved, if any."""
+        return self._state().get("source_encoder")
+
+    @property
+    def target_encoder_(self) -> str | None:
+        """Target encoder id recorded when the map was saved, if any."""
+        return self._state().get("target_encoder")
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.weight_.shape[0])
+
+    @property
+    def n_features_out_(self) -> int:
+        return int(self.weight_.shape[1])
+
+    @property
+    def invertible(self) -> bool:
+        """Whether the map is injective, so that :meth:`inverse_transform` recovers sources."""
+        w = self.weight_
+        if w.shape[0] > w.shape[1]:
+            return False
+        sv = np.linalg.svd(w, compute_uv=False)
+        return bool(sv.min() > sv.max() * max(w.shape) * np.finfo(np.float64).eps)
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Install a fitted state (used by :func:`load_aligner`)."""
+        self._moments = None
+        self._fitted = state
+        self._cache = {}
+
+    # -- applying --------------------------------------------------------------------------
+
+    def transform(self, X: Any) -> Any:
+        """Map source embeddings X (m, d_s) to the target space (m, d_t).
+
+        Returns the same kind as X (numpy array or torch tensor on X's device) in X's float
+        dtype (float64 for integer input).
+        """
+        st = self._state()
+        x = self._check_input(X, self.n_features_in_, "source")
+        src, tgt = st["source_scaler"], st["target_scaler"]
+        if src.is_affine and tgt.is_affine:
+            a, c = self._folded("forward", x)
+            return x @ a + c
+        w, b = self._like(x, "map", lambda: (st["weight"], st["bias"]))
+        return tgt.inverse(src.transform(x) @ w + b)
+
+    def inverse_transform(self, Y: Any) -> Any:
+        """Map target embeddings Y (m, d_t) back to the source space (m, d_s).
+
+        Exact for injective maps (d_s <= d_t and full-rank W); rows normalised by an ``l2``
+        scaling come back with the source anchors' mean norm.
+        """
+        st = self._state()
+        if not self.invertible:
+            d_s, d_t = self.weight_.shape
+            reason = (
+                f"it projects {d_s} source dimensions onto {d_t}"
+                if d_s > d_t
+                else "its weight matrix is rank-deficient"
+            )
+            raise InputError(
+                f"this {self.method!r} map cannot be inverted because {reason}: fit a second "
+                "Aligner in the reverse direction (target -> source) instead"
+            )
+        y = self._check_input(Y, self.n_features_out_, "target")
+        src, tgt = st["source_scaler"], st["target_scaler"]
+        if src.is_affine and tgt.is_affine:
+            a, c = self._folded("inverse", y)
+            return y @ a + c
+        p, b = self._like(y, "pinv", lambda: (np.linalg.pinv(st["weight"]), st["bias"]))
+        return src.inverse((tgt.transform(y) - b) @ p)
+
+    def _check_input(self, X: Any, width: int, name: str) -> Any:
+        if not is_torch(X):
+            X = np.asarray(X)
+            if not np.issubdtype(X.dtype, np.floating):
+                X = X.astype(np.float64)
+        if X.ndim != 2 or X.shape[1] != width:
+            raise InputError(
+                f"{name} input has shape {tuple(X.shape)} but this aligner expects (n, {width}): "
+                f"pass embeddings from the encoder the aligner was fitted on"
+            )
+        return X
+
+    def _folded(self, direction: str, x: Any) -> tuple[Any, Any]:
+        """The whole pipeline as one affine map ``x @ A + c`` in raw units."""
+
+        def build() -> tuple[np.ndarray, np.ndarray]:
+            st = self._state()
+            src, tgt = st["source_scaler"], st["target_scaler"]
+            w, b = st["weight"], st["bias"]
+            if direction == "forward":
+                a = (w / src.scale[:, None]) * tgt.scale[None, :]
+                c = (b - (src.mean / src.scale) @ w) * tgt.scale + tgt.mean
+                return a, c
+            p = np.linalg.pinv(w)
+            a = (p / tgt.scale[:, None]) * src.scale[None, :]
+            c = ((-(tgt.mean / tgt.scale) - b) @ p) * src.scale + src.mean
+            return a, c
+
+        return self._like(x, direction, build)  # type: ignore[no-any-return]
+
+    def _like(self, x: Any, key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Any:
+        """Cached float64 parameters converted to x's library, device and dtype."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        a, c = self._cache[key]
+        if is_torch(x):
+            import torch
+
+            tkey = (key, str(x.device), str(x.dtype))
+            if tkey not in self._cache:
+                self._cache[tkey] = (
+                    torch.as_tensor(a, dtype=x.dtype, device=x.device),
+                    torch.as_tensor(c, dtype=x.dtype, device=x.device),
+                )
+            return self._cache[tkey]
+        return a.astype(x.dtype, copy=False), c.astype(x.dtype, copy=False)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(
+        self,
+        path: str | Path,
+        *,
+        source_encoder: str | None = None,
+        target_encoder: str | None = None,
+    ) -> Path:
+        """Write the fitted map as one safetensors file (atomic); see :mod:`semalign.align.io`."""
+        from semalign.align.io import save_aligner
+
+        return save_aligner(
+            self, path, source_encoder=source_encoder, target_encoder=target_encoder
+        )

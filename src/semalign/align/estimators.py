@@ -1,0 +1,148 @@
+"""Closed-form (and one iterative) estimators of a map ``y ~ x W + b`` from anchor moments.
+
+Every estimator takes :class:`Moments` of the *preprocessed* anchors and returns the weight
+W (d_s, d_t), the bias b (d_t,) and the global scale folded into W (1.0 except for
+``similarity``). When d_s != d_t the orthogonal family returns the semi-orthogonal map that
+zero-padding the narrower space to the wider one and truncating afterwards would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from semalign.align.moments import Moments
+
+METHODS: tuple[str, ...] = (
+    "orthogonal",
+    "similarity",
+    "linear",
+    "affine",
+    "ridge",
+    "lstsq-orthogonal",
+    "sgd-affine",
+)
+
+#: methods whose fit needs the full source co-moment X^T X (d_s, d_s)
+NEEDS_XX = frozenset({"linear", "affine", "ridge", "lstsq-orthogonal", "sgd-affine"})
+#: methods with an exact streaming fit (sgd-affine also streams: it descends on the moments)
+CLOSED_FORM = frozenset(METHODS) - {"sgd-affine"}
+
+
+@dataclass
+class Fitted:
+    weight: np.ndarray
+    bias: np.ndarray
+    scale: float = 1.0
+    n_iter: int = 0
+
+
+def polar(m: np.ndarray) -> np.ndarray:
+    """Nearest (semi-)orthogonal matrix to m (p, q) in Frobenius norm: U V^T of its thin SVD."""
+    u, _, vt = np.linalg.svd(m, full_matrices=False)
+    return u @ vt
+
+
+def psd_solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None = None) -> np.ndarray:
+    """Minimum-norm solution of ``gram @ W = rhs`` for a symmetric PSD gram (d, d).
+
+    Eigenvalues below ``rcond * max eigenvalue`` (default ``d * eps``) are treated as zero,
+    so rank-deficient anchors give the pseudo-inverse solution rather than noise.
+    """
+    evals, evecs = np.linalg.eigh(gram)
+    top = float(evals.max(initial=0.0))
+    cutoff = (rcond if rcond is not None else gram.shape[0] * np.finfo(np.float64).eps) * top
+    inv = np.zeros_like(evals)
+    keep = evals > cutoff
+    inv[keep] = 1.0 / evals[keep]
+    return evecs @ ((evecs.T @ rhs) * inv[:, None])
+
+
+def orthogonal(m: Moments) -> Fitted:
+    """Orthogonal Procrustes: argmin_R ||X R - Y||_F with R^T R = I (no bias)."""
+    return Fitted(polar(m.gram_xy()), np.zeros(m.mean_y.shape[0]))
+
+
+def similarity(m: Moments) -> Fitted:
+    """Extended Procrustes: argmin_{s,R} ||s X R - Y||_F, one global scale s > 0."""
+    gxy = m.gram_xy()
+    u, sv, vt = np.linalg.svd(gxy, full_matrices=False)
+    denom = m.trace_xx()
+    s = float(sv.sum() / denom) if denom > 0 else 1.0
+    return Fitted(s * (u @ vt), np.zeros(m.mean_y.shape[0]), scale=s)
+
+
+def linear(m: Moments, rcond: float | None = None) -> Fitted:
+    """Least squares without bias: argmin_W ||X W - Y||_F (minimum norm if rank-deficient)."""
+    return Fitted(psd_solve(m.gram_xx(), m.gram_xy(), rcond), np.zeros(m.mean_y.shape[0]))
+
+
+def affine(m: Moments, rcond: float | None = None) -> Fitted:
+    """Least squares with bias: argmin_{W,b} ||X W + 1 b^T - Y||_F."""
+    assert m.cxx is not None
+    w = psd_solve(m.cxx, m.cxy, rcond)
+    return Fitted(w, m.mean_y - m.mean_x @ w)
+
+
+def ridge(m: Moments, alpha: float) -> Fitted:
+    """Affine least squares with ``alpha ||W||_F^2`` (the bias is not penalised)."""
+    assert m.cxx is not None
+    d = m.cxx.shape[0]
+    w = np.linalg.solve(m.cxx + alpha * np.eye(d), m.cxy)
+    return Fitted(w, m.mean_y - m.mean_x @ w)
+
+
+def lstsq_orthogonal(m: Moments, rcond: float | None = None) -> Fitted:
+    """Least squares without bias, then projected onto the nearest (semi-)orthogonal matrix."""
+    return Fitted(polar(linear(m, rcond).weight), np.zeros(m.mean_y.shape[0]))
+
+
+def sgd_affine(
+    m: Moments,
+    *,
+    alpha: float,
+    lr: float | None,
+    max_iter: int,
+    tol: float,
+    seed: int,
+) -> Fitted:
+    """Affine map by full-batch Nesterov gradient descent on the mean squared error.
+
+    The loss ``(1/n) ||X W + 1 b^T - Y||^2 + alpha ||W||^2`` and its gradient depend on the data
+    only through the moments, so a streaming fit descends exactly as a one-shot fit would.
+    W starts from a seeded Gaussian draw, b from zero. Stops when the gradient norm falls
+    below ``tol`` times its initial value, or after ``max_iter`` steps.
+    """
+    assert m.cxx is not None
+    d_s, d_t = m.cxy.shape
+    # gradients of the loss are expressed in centred coordinates plus a mean term, which keeps
+    # the curvature well conditioned: the W block sees cxx/n, the b block the identity.
+    cov = m.cxx / m.n
+    cross = m.cxy / m.n
+    mx, my = m.mean_x, m.mean_y
+    aug_top = float(np.linalg.eigvalsh(cov + np.outer(mx, mx)).max(initial=0.0))
+    lipschitz = 2.0 * (max(aug_top, 1.0) + np.sqrt(mx @ mx) + alpha)
+    step = lr if lr is not None else 1.0 / lipschitz
+    rng = np.random.default_rng(seed)
+    w = rng.normal(scale=1.0 / np.sqrt(max(d_s, 1)), size=(d_s, d_t))
+    b = np.zeros(d_t)
+    w_prev, b_prev = w.copy(), b.copy()
+    g0 = None
+    it = 0
+    for it in range(1, max_iter + 1):
+        mom = (it - 1) / (it + 2)
+        vw = w + mom * (w - w_prev)
+        vb = b + mom * (b - b_prev)
+        resid_mean = mx @ vw + vb - my  # mean residual (d_t,)
+        grad_w = 2.0 * (cov @ vw - cross + np.outer(mx, resid_mean) + alpha * vw)
+        grad_b = 2.0 * resid_mean
+        gnorm = float(np.sqrt((grad_w**2).sum() + (grad_b**2).sum()))
+        if g0 is None:
+            g0 = max(gnorm, np.finfo(np.float64).tiny)
+        w_prev, b_prev = w, b
+        w = vw - step * grad_w
+        b = vb - step * grad_b
+        if gnorm <= tol * g0:
+            break
+    return Fitted(w, b, n_iter=it)

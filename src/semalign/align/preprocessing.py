@@ -1,0 +1,119 @@
+"""Invertible preprocessing fitted on the anchors: centring, per-dimension scaling, row norms.
+
+A :class:`Scaler` maps raw embeddings ``x`` (n, d) to ``z = rownorm((x - mean) / scale)``; which
+steps are active depends on the scaling name. ``inverse`` undoes it, restoring the anchors' mean
+row norm where rows were normalised (a unit-norm vector has no norm of its own to restore).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from semalign.align._arrays import is_torch, row_norms, safe_divide_rows
+from semalign.errors import InputError
+
+SCALINGS: tuple[str, ...] = ("none", "center", "std", "standard", "l2", "center-l2")
+
+_CENTRES = {"center", "standard", "center-l2"}
+_SCALES = {"std", "standard"}
+_ROW_NORM = {"l2", "center-l2"}
+
+
+def check_scaling(scaling: str) -> str:
+    """Validate a scaling name."""
+    if scaling not in SCALINGS:
+        raise InputError(f"unknown scaling {scaling!r}: choose one of {', '.join(SCALINGS)}")
+    return scaling
+
+
+def centres(scaling: str) -> bool:
+    """Whether the scaling subtracts the anchor mean."""
+    return scaling in _CENTRES
+
+
+def scales(scaling: str) -> bool:
+    """Whether the scaling divides by the per-dimension standard deviation."""
+    return scaling in _SCALES
+
+
+def normalises_rows(scaling: str) -> bool:
+    """Whether the scaling projects each row onto the unit sphere."""
+    return scaling in _ROW_NORM
+
+
+def safe_std(variance: np.ndarray) -> np.ndarray:
+    """Standard deviation with constant dimensions mapped to 1, so nothing divides by zero."""
+    std = np.sqrt(np.maximum(variance, 0.0))
+    floor = 1e-12 * max(1.0, float(std.max(initial=0.0)))
+    return np.where(std > floor, std, 1.0)
+
+
+@dataclass
+class Scaler:
+    """Fitted preprocessing of one space.
+
+    Attributes:
+        scaling: one of :data:`SCALINGS`.
+        mean: (d,) subtracted first (zeros when the scaling does not centre).
+        scale: (d,) divided next (ones when the scaling does not scale).
+        norm: mean row norm of the anchors after centring, restored by :meth:`inverse` when
+            rows are normalised (1.0 otherwise).
+    """
+
+    scaling: str
+    mean: np.ndarray
+    scale: np.ndarray
+    norm: float = 1.0
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    @property
+    def is_affine(self) -> bool:
+        """True when the preprocessing is a per-dimension affine map (no row normalisation)."""
+        return not normalises_rows(self.scaling)
+
+    @classmethod
+    def identity(cls, scaling: str, dim: int) -> Scaler:
+        return cls(scaling, np.zeros(dim), np.ones(dim), 1.0)
+
+    def transform(self, x: Any) -> Any:
+        """(n, d) raw -> (n, d) preprocessed, in the input's library and dtype."""
+        mean, scale = self._params_like(x)
+        z = x
+        if centres(self.scaling):
+            z = z - mean
+        if scales(self.scaling):
+            z = z / scale
+        if normalises_rows(self.scaling):
+            z = safe_divide_rows(z, row_norms(z))
+        return z
+
+    def inverse(self, z: Any) -> Any:
+        """(n, d) preprocessed -> (n, d) in the space's own units."""
+        mean, scale = self._params_like(z)
+        x = z
+        if normalises_rows(self.scaling):
+            x = x * self.norm
+        if scales(self.scaling):
+            x = x * scale
+        if centres(self.scaling):
+            x = x + mean
+        return x
+
+    def _params_like(self, x: Any) -> tuple[Any, Any]:
+        if x.shape[-1] != self.dim:
+            raise InputError(f"input has {x.shape[-1]} features, expected {self.dim}")
+        if is_torch(x):
+            import torch
+
+            return (
+                torch.as_tensor(self.mean, dtype=x.dtype, device=x.device),
+                torch.as_tensor(self.scale, dtype=x.dtype, device=x.device),
+            )
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        return self.mean.astype(dtype, copy=False), self.scale.astype(dtype, copy=False)
