@@ -1,0 +1,43 @@
+"""Path safety: every path read from a dataset's table must stay inside the dataset root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from semalign.errors import InputError
+
+
+def resolve_under(root: Path, relative: str | os.PathLike[str], *, source: str = "") -> Path:
+    """Join ``relative`` to ``root`` and refuse a result outside ``root``.
+
+    The check is lexical (``..`` and absolute paths), so symbolic links the user placed inside
+    the root are honoured. ``source`` names the table the path came from, for the error.
+    """
+    base = os.path.normpath(os.path.abspath(root))
+    joined = os.path.normpath(os.path.join(base, os.fspath(relative)))
+    if joined != base and not joined.startswith(base.rstrip(os.sep) + os.sep):
+        where = f" in {source}" if source else ""
+        raise InputError(
+            f"path {os.fspath(relative)!r}{where} escapes the dataset root {base}: "
+            "paths in dataset tables must be relative to the root and stay inside it"
+        )
+    return Path(joined)
+
+
+def require_file(path: Path, *, dataset: str, layout: str) -> Path:
+    """Return ``path`` if it is a file, else raise an error naming it and the expected layout."""
+    if not path.is_file():
+        raise InputError(f"{dataset}: missing file {path}; expected layout: {layout}")
+    return path
+
+
+def find_first(root: Path, names: tuple[str, ...], *, dataset: str, layout: str) -> Path:
+    """The first of ``names`` that exists under ``root``; an error naming them all otherwise."""
+    for name in names:
+        candidate = root / name
+        if candidate.is_file():
+            return candidate
+    raise InputError(
+        f"{dataset}: none of {', '.join(names)} found in {root}; expected layout: {layout}"
+    )

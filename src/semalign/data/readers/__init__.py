@@ -1,0 +1,1 @@
+"""Dataset readers: each takes the dataset's root folder as downloaded and yields Records."""
