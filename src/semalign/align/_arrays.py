@@ -46,7 +46,9 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         )
 
 
-def check_paired(x: np.ndarray, y: np.ndarray, x_name: str = "source", y_name: str = "target") -> None:
+def check_paired(
+    x: np.ndarray, y: np.ndarray, x_name: str = "source", y_name: str = "target"
+) -> None:
     """Anchors must be paired row by row."""
     if x.shape[0] != y.shape[0]:
         raise InputError(

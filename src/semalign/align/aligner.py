@@ -92,7 +92,9 @@ class Aligner:
     def set_params(self, **params: Any) -> Aligner:
         for key, value in params.items():
             if key not in self._PARAMS:
-                raise InputError(f"unknown parameter {key!r}: choose from {', '.join(self._PARAMS)}")
+                raise InputError(
+                    f"unknown parameter {key!r}: choose from {', '.join(self._PARAMS)}"
+                )
             setattr(self, key, value)
         self._reset()
         return self
@@ -243,7 +245,7 @@ class Aligner:
 
     def _finalize(self) -> None:
         m = self._require_data()
-        d_s, d_t = m.cxy.shape
+        d_s = m.cxy.shape[0]
         needed = min_anchors(self.method, self.scaling, d_s)
         if m.n < needed:
             raise InputError(
@@ -314,11 +316,11 @@ class Aligner:
 
     @property
     def weight_(self) -> np.ndarray:
-        return self._state()["weight"]  # type: ignore[no-any-return]
+        return self._state()["weight"]
 
     @property
     def bias_(self) -> np.ndarray:
-        return self._state()["bias"]  # type: ignore[no-any-return]
+        return self._state()["bias"]
 
     @property
     def scale_(self) -> float:
@@ -330,11 +332,11 @@ class Aligner:
 
     @property
     def source_scaler_(self) -> Scaler:
-        return self._state()["source_scaler"]  # type: ignore[no-any-return]
+        return self._state()["source_scaler"]
 
     @property
     def target_scaler_(self) -> Scaler:
-        return self._state()["target_scaler"]  # type: ignore[no-any-return]
+        return self._state()["target_scaler"]
 
     @property
     def n_anchors_(self) -> int:
@@ -444,7 +446,7 @@ class Aligner:
             c = ((-(tgt.mean / tgt.scale) - b) @ p) * src.scale + src.mean
             return a, c
 
-        return self._like(x, direction, build)  # type: ignore[no-any-return]
+        return self._like(x, direction, build)
 
     def _like(self, x: Any, key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Any:
         """Cached float64 parameters converted to x's library, device and dtype."""

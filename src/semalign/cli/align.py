@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Fit, apply and evaluate a map between two latent spaces.", no_args_is_help=True)
+app = typer.Typer(
+    help="Fit, apply and evaluate a map between two latent spaces.", no_args_is_help=True
+)
