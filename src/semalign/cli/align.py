@@ -2,8 +2,141 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(
     help="Fit, apply and evaluate a map between two latent spaces.", no_args_is_help=True
 )
+
+CHUNK_ROWS = 65_536
+
+
+@app.command("fit")
+def fit(
+    source: Path = typer.Argument(..., help="Source anchors (n, d_s): .npy, .npz, .safetensors."),
+    target: Path = typer.Argument(..., help="Target anchors (n, d_t), paired row by row."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the map (.safetensors)."),
+    method: str = typer.Option(
+        "orthogonal",
+        help="orthogonal, similarity, linear, affine, ridge, lstsq-orthogonal or sgd-affine.",
+    ),
+    scaling: str = typer.Option("standard", help="none, center, std, standard, l2, center-l2."),
+    alpha: float = typer.Option(None, help="ridge penalty / sgd-affine weight decay."),
+    seed: int = typer.Option(0, help="Seed for sgd-affine and anchor selection."),
+    max_iter: int = typer.Option(2000, help="sgd-affine iterations."),
+    n_anchors: int = typer.Option(None, "--anchors", help="Use only this many rows as anchors."),
+    anchor_strategy: str = typer.Option(
+        "random", help="random, stratified (needs --labels), farthest or kmeans++."
+    ),
+    labels: Path = typer.Option(None, help="Per-row labels (.npy) for stratified anchors."),
+    source_encoder: str = typer.Option(None, help="Source encoder id, kept in the header."),
+    target_encoder: str = typer.Option(None, help="Target encoder id, kept in the header."),
+) -> None:
+    """Fit a map from SOURCE's space to TARGET's space on paired anchors."""
+    from semalign.align.aligner import Aligner
+    from semalign.align.files import read_array, row_chunks
+    from semalign.errors import InputError
+
+    if out.suffix != ".safetensors":
+        raise InputError(f"--out {out} must end in .safetensors")
+    x = read_array(source, "source")
+    y = read_array(target, "target")
+    if x.shape[0] != y.shape[0]:
+        raise InputError(
+            f"source has {x.shape[0]} rows, target {y.shape[0]}: anchors must be paired row by row"
+        )
+    aligner = Aligner(method, scaling, alpha=alpha, seed=seed, max_iter=max_iter)
+    if n_anchors is not None:
+        from semalign.align.anchors import select_anchors
+        from semalign.align.files import read_labels
+
+        idx = select_anchors(
+            x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0],
+            n_anchors,
+            strategy=anchor_strategy,
+            labels=None if labels is None else read_labels(labels, x.shape[0]),
+            seed=seed,
+        )
+        aligner.fit(x[idx], y[idx])
+    else:
+        aligner.fit_stream(lambda: ((x[s], y[s]) for s in row_chunks(x, CHUNK_ROWS)))
+    aligner.save(out, source_encoder=source_encoder, target_encoder=target_encoder)
+    typer.echo(
+        f"fitted {method} ({scaling}) on {aligner.n_anchors_} anchors: "
+        f"{aligner.n_features_in_} -> {aligner.n_features_out_} dims; wrote {out}"
+    )
+
+
+@app.command("apply")
+def apply(
+    file: Path = typer.Argument(..., help="A map written by `semalign align fit`."),
+    input: Path = typer.Argument(..., help="Source embeddings (m, d_s) to map."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the mapped .npy."),
+    inverse: bool = typer.Option(False, help="Map target embeddings back to the source space."),
+) -> None:
+    """Map INPUT through the fitted map and write the result as .npy."""
+    import numpy as np
+
+    from semalign.align.files import read_array, row_chunks, write_array
+    from semalign.align.io import load_aligner
+
+    aligner = load_aligner(file)
+    x = read_array(input, "input")
+    width = aligner.n_features_out_ if inverse else aligner.n_features_in_
+    if x.shape[1] != width:
+        from semalign.errors import InputError
+
+        side = "target" if inverse else "source"
+        raise InputError(
+            f"input {input} has {x.shape[1]} columns but the map expects {width} ({side} "
+            f"width): pass embeddings from the encoder the map was fitted on"
+        )
+    fn = aligner.inverse_transform if inverse else aligner.transform
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    parts = [fn(np.asarray(x[s], dtype=dtype)) for s in row_chunks(x, CHUNK_ROWS)]
+    result = np.concatenate(parts) if parts else np.zeros((0, fn(x[:0]).shape[1]), dtype)
+    write_array(out, result)
+    typer.echo(f"mapped {result.shape[0]} rows {x.shape[1]} -> {result.shape[1]} dims; wrote {out}")
+
+
+@app.command("evaluate")
+def evaluate(
+    file: Path = typer.Argument(..., help="A map written by `semalign align fit`."),
+    source: Path = typer.Argument(..., help="Held-out source embeddings (n, d_s)."),
+    target: Path = typer.Argument(..., help="Their paired target embeddings (n, d_t)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    knn_k: int = typer.Option(10, help="Neighbours for the k-NN overlap."),
+) -> None:
+    """Print how well the map sends SOURCE onto TARGET (MSE, cosine, retrieval, CKA, k-NN)."""
+    import numpy as np
+
+    from semalign.align.files import read_array
+    from semalign.align.io import load_aligner
+    from semalign.errors import InputError
+    from semalign.metrics.space import space_report
+
+    aligner = load_aligner(file)
+    x = np.asarray(read_array(source, "source"), dtype=np.float64)
+    y = np.asarray(read_array(target, "target"), dtype=np.float64)
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"source has {x.shape[0]} rows, target {y.shape[0]}: rows must be paired")
+    for arr, width, name in (
+        (x, aligner.n_features_in_, "source"),
+        (y, aligner.n_features_out_, "target"),
+    ):
+        if arr.shape[1] != width:
+            raise InputError(
+                f"{name} has {arr.shape[1]} columns but the map expects {width}: pass "
+                f"embeddings from the encoder the map was fitted on"
+            )
+    report = space_report(aligner.transform(x), y, source=x, knn_k=knn_k)
+    if as_json:
+        typer.echo(json.dumps({"n": int(x.shape[0]), **report}, indent=2))
+        return
+    typer.echo(f"{'metric':<24}{'value':>12}")
+    for key, value in report.items():
+        typer.echo(f"{key:<24}{value:>12.4f}")
+    typer.echo(f"{'n':<24}{x.shape[0]:>12d}")

@@ -10,6 +10,6 @@ def quickstart(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Align two synthetic latent spaces related by a hidden rotation and report the metrics."""
-    from semalign.align.quickstart import run_quickstart
+    from semalign.quickstart import run_quickstart
 
     typer.echo(run_quickstart(n_anchors=n_anchors, seed=seed))
