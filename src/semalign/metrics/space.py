@@ -1,0 +1,281 @@
+"""Similarity of two latent spaces given paired rows: error, cosine, retrieval, CKA, kNN overlap.
+
+Every function takes arrays of shape (n, d) whose row i in one array is paired with row i in the
+other (for instance ``pred = T(source)`` and ``target``). Inputs may be numpy arrays, anything
+``numpy.asarray`` accepts, or torch tensors (CPU or CUDA); computation runs in float64.
+Retrieval and kNN work on chunks of ``chunk_size`` query rows (by default as many as fit a 32 MiB
+block), so memory is O(chunk_size * n), never n x n; linear CKA needs O(min(n, d)²).
+
+Cosine similarity of a zero row with anything is taken as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semalign.errors import InputError
+
+__all__ = [
+    "knn_jaccard",
+    "linear_cka",
+    "mean_cosine",
+    "mse",
+    "retrieval_ranks",
+    "retrieval_scores",
+    "space_report",
+]
+
+_CHUNK_BUDGET = 1 << 22
+"""Elements (float64) of the largest (chunk, n) block a chunked metric allocates: 32 MiB."""
+
+Float = NDArray[np.float64]
+
+
+def _as_matrix(x: Any, name: str) -> Float:
+    """Return ``x`` as a finite float64 (n, d) array, or raise InputError naming ``name``."""
+    if type(x).__module__.startswith("torch"):
+        x = x.detach().cpu()
+        try:
+            x = x.numpy()
+        except TypeError:
+            x = x.float().numpy()
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} is not a numeric array ({exc}): pass a float array") from None
+    if arr.ndim != 2:
+        raise InputError(f"{name} has shape {arr.shape}: pass a 2-D array of shape (n, d)")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{name} has shape {arr.shape}: it needs at least one row and column")
+    if not np.isfinite(arr).all():
+        bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
+        raise InputError(f"{name} has {bad} rows with NaN or Inf: drop or repair them first")
+    return arr
+
+
+def _paired(
+    a: Any, b: Any, names: tuple[str, str], same_width: bool = False
+) -> tuple[Float, Float]:
+    x = _as_matrix(a, names[0])
+    y = _as_matrix(b, names[1])
+    if x.shape[0] != y.shape[0]:
+        raise InputError(
+            f"{names[0]} has {x.shape[0]} rows, {names[1]} {y.shape[0]}: rows must be paired"
+        )
+    if same_width and x.shape[1] != y.shape[1]:
+        raise InputError(
+            f"{names[0]} has {x.shape[1]} columns, {names[1]} {y.shape[1]}: both must live in "
+            "the same space (map the source first)"
+        )
+    return x, y
+
+
+def _unit_rows(x: Float) -> Float:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0.0, norms, 1.0)
+
+
+def _chunk_rows(n: int, chunk_size: int | None) -> int:
+    if chunk_size is None:
+        return max(1, min(n, _CHUNK_BUDGET // max(n, 1)))
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
+        raise InputError(f"chunk_size is {chunk_size!r}: pass a positive integer or None")
+    if chunk_size < 1:
+        raise InputError(f"chunk_size is {chunk_size}: pass a positive integer or None")
+    return int(chunk_size)
+
+
+def mse(pred: Any, target: Any) -> float:
+    """Mean squared error over all elements (scikit-learn's convention).
+
+    pred, target: (n, d). Returns ``mean((pred - target) ** 2)`` in squared target units.
+    """
+    p, t = _paired(pred, target, ("pred", "target"), same_width=True)
+    return float(np.mean((p - t) ** 2))
+
+
+def mean_cosine(pred: Any, target: Any) -> float:
+    """Mean over rows of the cosine similarity between ``pred[i]`` and ``target[i]``.
+
+    pred, target: (n, d). Returns a value in [-1, 1].
+    """
+    p, t = _paired(pred, target, ("pred", "target"), same_width=True)
+    return float(np.mean(np.sum(_unit_rows(p) * _unit_rows(t), axis=1)))
+
+
+def retrieval_ranks(queries: Any, keys: Any, chunk_size: int | None = None) -> NDArray[np.int64]:
+    """1-based rank of each query's own key among all keys, by cosine similarity.
+
+    queries, keys: (n, d), paired row by row. Returns (n,) int64 where ``ranks[i] = 1 + number of
+    keys j with cos(q_i, k_j) > cos(q_i, k_i)``: ties count in the query's favour (optimistic
+    rank), so the result does not depend on key order. Memory is O(chunk_size * n).
+    """
+    q, k = _paired(queries, keys, ("queries", "keys"), same_width=True)
+    n = q.shape[0]
+    step = _chunk_rows(n, chunk_size)
+    qn, kn = _unit_rows(q), _unit_rows(k)
+    ranks = np.empty(n, dtype=np.int64)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        scores = qn[start:stop] @ kn.T
+        own = scores[np.arange(stop - start), np.arange(start, stop)]
+        ranks[start:stop] = 1 + np.count_nonzero(scores > own[:, None], axis=1)
+    return ranks
+
+
+def retrieval_scores(
+    queries: Any,
+    keys: Any,
+    ks: Sequence[int] = (1, 5),
+    chunk_size: int | None = None,
+) -> dict[str, float]:
+    """Top-k accuracy and mean reciprocal rank of retrieving ``keys[i]`` from ``queries[i]``.
+
+    queries, keys: (n, d), paired row by row. Returns ``{"top1": ..., "top5": ..., "mrr": ...}``
+    (one ``top{k}`` per entry of ``ks``), each in [0, 1]. Ranks are optimistic on ties; see
+    :func:`retrieval_ranks`.
+    """
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InputError(f"ks contains {k!r}: every k must be a positive integer")
+    ranks = retrieval_ranks(queries, keys, chunk_size=chunk_size)
+    out = {f"top{int(k)}": float(np.mean(ranks <= k)) for k in ks}
+    out["mrr"] = float(np.mean(1.0 / ranks))
+    return out
+
+
+def linear_cka(X: Any, Y: Any) -> float:
+    """Linear centred kernel alignment between two spaces, in [0, 1].
+
+    X: (n, d_x), Y: (n, d_y), paired row by row; widths may differ. With column-centred Xc, Yc,
+    ``CKA = ||Xcᵀ Yc||_F² / (||Xcᵀ Xc||_F ||Ycᵀ Yc||_F)``, computed from d x d products (or from
+    n x n Gram matrices when n is smaller than both widths), so memory is O(min(n, d)²).
+    Invariant to orthogonal transforms, isotropic scaling and translation of either space.
+    Returns NaN when either space has zero variance.
+    """
+    x, y = _paired(X, Y, ("X", "Y"))
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    if x.shape[0] < min(x.shape[1], y.shape[1]):
+        gx, gy = x @ x.T, y @ y.T
+        cross = float(np.sum(gx * gy))
+        nx, ny = float(np.linalg.norm(gx)), float(np.linalg.norm(gy))
+    else:
+        cross = float(np.linalg.norm(x.T @ y) ** 2)
+        nx, ny = float(np.linalg.norm(x.T @ x)), float(np.linalg.norm(y.T @ y))
+    if nx == 0.0 or ny == 0.0:
+        return float("nan")
+    return cross / (nx * ny)
+
+
+def _knn_indices(x: Float, k: int, metric: str, step: int) -> NDArray[np.int64]:
+    """(n, k) indices of each row's k nearest other rows, sorted by index.
+
+    Ties at the k-th distance go to the lower index, so the sets are deterministic. The k-th
+    smallest distance to the first few columns bounds each row's true k-th distance from above;
+    only the entries under that bound are sorted.
+    """
+    n = x.shape[0]
+    if metric == "cosine":
+        z = _unit_rows(x)
+        sq = None
+    else:
+        z = x
+        sq = np.einsum("ij,ij->i", x, x)
+    probe = min(n, max(8 * k, 2048))
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        rows = stop - start
+        if sq is None:
+            dist = -(z[start:stop] @ z.T)
+        else:
+            dist = sq[start:stop, None] - 2.0 * (z[start:stop] @ z.T) + sq[None, :]
+        dist[np.arange(rows), np.arange(start, stop)] = np.inf
+        bound = np.partition(dist[:, :probe], k - 1, axis=1)[:, k - 1 : k]
+        row, col = np.nonzero(dist <= bound)
+        order = np.lexsort((col, dist[row, col], row))
+        first = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=rows))[:-1]))
+        nearest = col[order][first[:, None] + np.arange(k)]
+        out[start:stop] = np.sort(nearest, axis=1)
+    return out
+
+
+def knn_jaccard(
+    X: Any,
+    Y: Any,
+    k: int = 10,
+    metric: Literal["cosine", "euclidean"] = "cosine",
+    chunk_size: int | None = None,
+) -> float:
+    """Mean Jaccard overlap of each point's k-nearest-neighbour sets in two spaces, in [0, 1].
+
+    X: (n, d_x), Y: (n, d_y), paired row by row; widths may differ. For each i the k nearest
+    rows other than i itself (by ``metric``, within each space) form a set in X and one in Y;
+    the result is the mean of ``|A ∩ B| / |A ∪ B|``. Exact duplicates of a row count as its
+    neighbours; ties at the k-th distance go to the lower row index. Memory is O(chunk_size * n).
+    """
+    if metric not in ("cosine", "euclidean"):
+        raise InputError(f"metric is {metric!r}: choose 'cosine' or 'euclidean'")
+    x, y = _paired(X, Y, ("X", "Y"))
+    n = x.shape[0]
+    k = _check_k(k, n)
+    step = _chunk_rows(n, chunk_size)
+    return _mean_jaccard(_knn_indices(x, k, metric, step), _knn_indices(y, k, metric, step))
+
+
+def _check_k(k: Any, n: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise InputError(f"k is {k!r}: pass a positive integer number of neighbours")
+    if k >= n:
+        raise InputError(f"k is {k} but there are {n} points: k must be at most n - 1 = {n - 1}")
+    return int(k)
+
+
+def _mean_jaccard(a: NDArray[np.int64], b: NDArray[np.int64]) -> float:
+    """Mean over rows of the Jaccard overlap of two (n, k) neighbour-index arrays."""
+    n, k = a.shape
+    total = 0.0
+    inner = max(1, _CHUNK_BUDGET // (k * k))
+    for start in range(0, n, inner):
+        ca, cb = a[start : start + inner], b[start : start + inner]
+        shared = np.count_nonzero(ca[:, :, None] == cb[:, None, :], axis=(1, 2))
+        total += float(np.sum(shared / (2 * k - shared)))
+    return total / n
+
+
+def space_report(
+    pred: Any,
+    target: Any,
+    source: Any = None,
+    *,
+    ks: Sequence[int] = (1, 5),
+    knn_k: int = 10,
+    chunk_size: int | None = None,
+) -> dict[str, float]:
+    """All space metrics of mapped source rows ``pred`` against their paired ``target`` rows.
+
+    pred, target: (n, d_t); source (optional): (n, d_s), the unmapped source rows. Keys: ``mse``,
+    ``cosine``, ``top{k}`` for k in ``ks``, ``mrr`` (retrieval of target i from pred i), ``cka``
+    and ``knn_jaccard@{knn_k}`` (cosine neighbours). With ``source``, also ``source_cka`` and
+    ``source_knn_jaccard@{knn_k}``: the similarity of the spaces before alignment.
+    """
+    p, t = _paired(pred, target, ("pred", "target"), same_width=True)
+    s = None if source is None else _paired(source, t, ("source", "target"))[0]
+    n = t.shape[0]
+    k = _check_k(knn_k, n)
+    step = _chunk_rows(n, chunk_size)
+    report = {"mse": mse(p, t), "cosine": mean_cosine(p, t)}
+    report.update(retrieval_scores(p, t, ks=ks, chunk_size=step))
+    report["cka"] = linear_cka(p, t)
+    target_knn = _knn_indices(t, k, "cosine", step)
+    report[f"knn_jaccard@{knn_k}"] = _mean_jaccard(_knn_indices(p, k, "cosine", step), target_knn)
+    if s is not None:
+        report["source_cka"] = linear_cka(s, t)
+        source_knn = _knn_indices(s, k, "cosine", step)
+        report[f"source_knn_jaccard@{knn_k}"] = _mean_jaccard(source_knn, target_knn)
+    return report
