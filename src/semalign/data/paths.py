@@ -25,6 +25,26 @@ def resolve_under(root: Path, relative: str | os.PathLike[str], *, source: str =
     return Path(joined)
 
 
+class RootResolver:
+    """``resolve_under`` bound to one root, fast for the millions of rows of large tables."""
+
+    def __init__(self, root: Path, *, source: str = "") -> None:
+        self.root = Path(os.path.normpath(os.path.abspath(root)))
+        self._prefix = str(self.root).rstrip(os.sep) + os.sep
+        self.source = source
+
+    def __call__(self, relative: str) -> Path:
+        """``root / relative``, refused when it leaves the root."""
+        if (
+            relative
+            and not os.path.isabs(relative)
+            and ".." not in relative
+            and "\\" not in relative
+        ):
+            return Path(self._prefix + relative)
+        return resolve_under(self.root, relative, source=self.source)
+
+
 def require_file(path: Path, *, dataset: str, layout: str) -> Path:
     """Return ``path`` if it is a file, else raise an error naming it and the expected layout."""
     if not path.is_file():
