@@ -12,6 +12,8 @@ import typer
 
 from semalign import __version__
 from semalign.cli import align as _align
+from semalign.cli import embed as _embed
+from semalign.cli import encoders as _encoders
 from semalign.cli import quickstart as _quickstart
 from semalign.errors import SemalignError
 
@@ -23,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_align.app, name="align")
+app.add_typer(_encoders.app, name="encoders")
+app.command("embed")(_embed.embed)
 app.command("quickstart")(_quickstart.quickstart)
 
 

@@ -1,0 +1,118 @@
+"""`semalign embed`: embed a manifest's items into the store (cached, chunked, resumable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def embed(
+    encoder: str = typer.Option(..., "--encoder", "-e", help="Registry name, hub id or folder."),
+    input: Path = typer.Option(..., "--input", "-i", help="CSV/TSV/JSONL manifest of items."),
+    out: Path = typer.Option(..., "--out", "-o", help="Store root folder (cache of entries)."),
+    id_column: str | None = typer.Option(None, help="Id column (default: id, ...)."),
+    text_column: str | None = typer.Option(None, help="Text column (default: text, report)."),
+    image_column: str | None = typer.Option(None, help="Image path column (default: image)."),
+    batch_size: int = typer.Option(32, help="Items per forward pass."),
+    chunk_size: int = typer.Option(1024, help="Items per stored chunk (unit of resumption)."),
+    on_error: str = typer.Option("fail", help="Bad items: fail | skip (recorded)."),
+    device: str | None = typer.Option(None, help="auto | cpu | cuda[:N] | mps."),
+    precision: str | None = typer.Option(None, help="auto | float32 | float16 | bfloat16."),
+    pooling: str | None = typer.Option(None, help="cls | mean | pooler | projection | mean-patch"),
+    max_length: int | None = typer.Option(None, help="Max tokens per text (truncation)."),
+    normalize: bool | None = typer.Option(None, "--normalize/--no-normalize", help="L2-normalise."),
+    revision: str | None = typer.Option(None, help="Hub revision (commit, tag, branch)."),
+    trust_remote_code: bool | None = typer.Option(
+        None, "--trust-remote-code", help="Allow the model's own code from the hub (CXR-BERT)."
+    ),
+    num_workers: int | None = typer.Option(None, help="Image-decoding worker processes."),
+    npy: Path | None = typer.Option(None, help="Also export embeddings to this .npy (+ .ids.txt)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Embed the items of a manifest; prints the store entry. Re-running reuses or resumes it."""
+    from semalign.encoders.registry import load_encoder
+    from semalign.store import embed_to_store, open_store, read_manifest
+
+    items = read_manifest(input, id_column, text_column, image_column)
+    options = {
+        "device": device,
+        "precision": precision,
+        "pooling": pooling,
+        "max_length": max_length,
+        "normalize": normalize,
+        "revision": revision,
+        "trust_remote_code": trust_remote_code,
+        "num_workers": num_workers,
+    }
+    enc = load_encoder(encoder, **options)
+    if not hasattr(enc, "embed"):
+        raise_dual(encoder, items.modality)
+    progress, close = _progress_bar(len(items), quiet)
+    try:
+        report = embed_to_store(
+            enc, items, out, chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        close()
+    rate = report.n_embedded / report.seconds if report.seconds > 0 else float("inf")
+    state = "cache hit, no model run" if report.cache_hit else (
+        f"{report.chunks_computed} chunk(s) computed, {report.chunks_reused} reused"
+    )  # fmt: skip
+    typer.echo(f"{report.path}")
+    typer.echo(
+        f"{report.n_embedded}/{report.n_items} items x {enc.dim} ({enc.name}); {state}; "
+        f"{report.seconds:.1f} s ({rate:.1f} items/s)"
+    )
+    if report.skipped:
+        first = list(report.skipped.items())[:5]
+        typer.echo(f"skipped {len(report.skipped)} item(s), listed in manifest.json:", err=True)
+        for i, why in first:
+            typer.echo(f"  {i}: {why}", err=True)
+    if npy is not None:
+        ids_path = npy.with_suffix(".ids.txt")
+        open_store(report.path, verify=False).to_npy(npy, ids_path)
+        typer.echo(f"exported {npy} and {ids_path}")
+
+
+def raise_dual(encoder: str, modality: str) -> None:
+    """A dual encoder needs a tower for embedding one modality."""
+    from semalign.errors import InputError
+
+    raise InputError(
+        f"encoder {encoder!r} is a dual encoder: pass --encoder {encoder}:{modality} to embed "
+        f"{modality} items in its joint space"
+    )
+
+
+def _progress_bar(total: int, quiet: bool):  # type: ignore[no-untyped-def]
+    """(callback(done, total), close()) drawing a rich progress bar with rate and ETA."""
+    if quiet:
+        return None, lambda: None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = bar.add_task("embed", total=total)
+    bar.start()
+
+    def update(done: int, _total: int) -> None:
+        bar.update(task, completed=done)
+
+    return update, bar.stop

@@ -1,0 +1,139 @@
+"""Image decoding and model-input preparation for the image encoders.
+
+``read_image`` gives float32 in [0, 1], (H, W) grey or (H, W, 3) colour, from a file (DICOM with
+modality/VOI LUTs and MONOCHROME1 inverted, PNG/JPEG in 8 or 16 bit) or an in-memory array.
+
+``Preprocess`` turns such an array into the (3, S, S) float32 tensor a model expects (resize,
+optional centre crop, mean/std normalisation) in torch, at full precision (16-bit data is not
+squeezed through 8 bits). It holds only plain numbers so it can travel to DataLoader workers.
+
+Decoding of files is ``semalign.data.images.load_image``; this module only adapts its output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semalign.errors import InputError
+
+
+def read_image(source: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
+    """Decode ``source`` (path or array) to float32 in [0, 1]; (H, W) or (H, W, 3).
+
+    Files go through ``semalign.data.images.load_image`` (DICOM LUTs, MONOCHROME1, 8/16 bit).
+    """
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    from semalign.data.images import load_image
+
+    return _from_array(load_image(Path(source)))
+
+
+def _from_array(arr: np.ndarray) -> np.ndarray:
+    """Accept (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); integer dtypes scaled by their range."""
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise InputError(f"image array of shape {a.shape}: expected (H, W) or (H, W, 3)")
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        out = (a.astype(np.float32) - info.min) / float(info.max - info.min)
+    else:
+        out = a.astype(np.float32)
+        if out.size and (np.nanmin(out) < 0.0 or np.nanmax(out) > 1.0):
+            raise InputError("float image outside [0, 1]: rescale it before embedding")
+    if not np.all(np.isfinite(out)):
+        raise InputError("image contains NaN or infinite values")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize -> optional centre crop -> normalise; float32 [0,1] image -> (3, H, W) tensor.
+
+    ``resize``: ("shortest_edge", s) keeps the aspect ratio, ("exact", h, w) squashes to h x w.
+    ``crop``: (h, w) centre crop after resizing, or None. ``mean``/``std``: per-channel, applied
+    to values in [0, 1]. ``interpolation``: "bilinear" or "bicubic" (antialiased when shrinking).
+    """
+
+    resize: tuple[Any, ...]
+    crop: tuple[int, int] | None
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+
+    def describe(self) -> dict[str, Any]:
+        """Plain description for fingerprints."""
+        return {
+            "resize": list(self.resize),
+            "crop": list(self.crop) if self.crop else None,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+        }
+
+    def __call__(self, image: np.ndarray) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+        x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+        h, w = x.shape[-2:]
+        if self.resize[0] == "shortest_edge":
+            s = int(self.resize[1])
+            if h <= w:  # the long side is truncated, as transformers' processors do
+                size = (s, max(1, int(s * w / h)))
+            else:
+                size = (max(1, int(s * h / w)), s)
+        else:
+            size = (int(self.resize[1]), int(self.resize[2]))
+        if (h, w) != size:
+            x = F.interpolate(
+                x, size=size, mode=self.interpolation, align_corners=False, antialias=True
+            ).clamp_(0.0, 1.0)
+        if self.crop is not None:
+            ch, cw = self.crop
+            top = max(0, (x.shape[-2] - ch) // 2)
+            left = max(0, (x.shape[-1] - cw) // 2)
+            x = x[..., top : top + ch, left : left + cw]
+        mean = torch.tensor(self.mean, dtype=torch.float32)[:, None, None]
+        std = torch.tensor(self.std, dtype=torch.float32)[:, None, None]
+        return ((x[0] - mean) / std).contiguous()
+
+
+def preprocess_from_hf(processor: Any) -> Preprocess:
+    """Build a ``Preprocess`` from a transformers image processor's settings."""
+    size = getattr(processor, "size", None) or {}
+    if isinstance(size, int):
+        size = {"shortest_edge": size}
+    size = dict(size)
+    if size.get("shortest_edge"):
+        resize: tuple[Any, ...] = ("shortest_edge", int(size["shortest_edge"]))
+    elif "height" in size and "width" in size:
+        resize = ("exact", int(size["height"]), int(size["width"]))
+    else:
+        raise InputError(f"image processor size {size!r} is not supported: pass a known model")
+    crop: tuple[int, int] | None = None
+    if getattr(processor, "do_center_crop", False):
+        cs = getattr(processor, "crop_size", None) or {}
+        if isinstance(cs, int):
+            cs = {"height": cs, "width": cs}
+        crop = (int(cs["height"]), int(cs["width"]))
+    if getattr(processor, "do_normalize", True):
+        mean = tuple(float(v) for v in processor.image_mean)
+        std = tuple(float(v) for v in processor.image_std)
+    else:
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    if getattr(processor, "do_rescale", True) is False:
+        raise InputError("image processors without rescaling to [0, 1] are not supported")
+    resample = int(getattr(processor, "resample", 3) or 3)
+    interpolation = "bilinear" if resample == 2 else "bicubic"
+    return Preprocess(resize, crop, mean[:3], std[:3], interpolation)  # type: ignore[arg-type]

@@ -1,0 +1,265 @@
+"""Embed items into a content-addressed, chunked, resumable store entry.
+
+Layout of an entry ``ROOT/<encoder>-<key[:16]>/``::
+
+    plan.json               what is being computed (key, fingerprint, ids digest, chunking)
+    chunks/000000.safetensors ...   one file per chunk, each written atomically
+    manifest.json           written last: chunk list with sha256 and sizes, skipped items
+
+The key hashes the encoder fingerprint with every item's id and content digest, so asking
+again for the same embeddings finds the entry and runs no model. A job killed at any moment
+resumes where it stopped: finished chunks are kept (their headers are checked) and only missing
+ones are computed; each chunk's batches are the same as in an uninterrupted run, so the result is
+identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semalign import __version__
+from semalign.errors import InputError
+from semalign.store.chunks import atomic_write_bytes, read_header, sha256_file, write_chunk
+from semalign.store.items import Items
+
+STORE_FORMAT = 1
+DEFAULT_CHUNK_SIZE = 1024
+#: Testing aid: stop the process abruptly (os._exit) after computing this many chunks.
+STOP_AFTER_ENV = "SEMALIGN_STORE_STOP_AFTER_CHUNKS"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BuildReport:
+    """What ``embed_to_store`` did: where, how much was computed and reused, what was skipped."""
+
+    path: Path
+    key: str
+    n_items: int
+    n_embedded: int
+    chunks_total: int
+    chunks_computed: int
+    chunks_reused: int
+    cache_hit: bool
+    seconds: float
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def store_key(fingerprint: str, modality: str, ids: list[str], digests: list[str]) -> str:
+    """sha256 over the encoder fingerprint and each (id, content digest) pair, in order."""
+    h = hashlib.sha256()
+    h.update(f"semalign-store:{STORE_FORMAT}:{fingerprint}:{modality}:{len(ids)}\n".encode())
+    for i, d in zip(ids, digests, strict=True):
+        h.update(f"{len(i)}:{i}\t{d}\n".encode())
+    return h.hexdigest()
+
+
+def entry_dir(root: Path, encoder_name: str, key: str) -> Path:
+    """Folder of the store entry for ``key`` under ``root``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name).strip("_")[-60:] or "encoder"
+    return root / f"{safe}-{key[:16]}"
+
+
+def chunk_path(entry: Path, index: int) -> Path:
+    """Path of chunk ``index`` inside an entry."""
+    return entry / "chunks" / f"{index:06d}.safetensors"
+
+
+@contextlib.contextmanager
+def _entry_lock(entry: Path) -> Iterator[None]:
+    """Exclusive lock on an entry; released by the OS if the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no concurrent-writer protection
+        yield
+        return
+    fh = (entry / ".lock").open("a")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise InputError(
+                f"store entry {str(entry)!r} is being written by another process: wait for it "
+                f"to finish, or stop it"
+            ) from exc
+        yield
+    finally:
+        fh.close()
+
+
+def _check_encoder(encoder: Any, items: Items) -> None:
+    if encoder.modality != items.modality:
+        raise InputError(
+            f"encoder {encoder.name!r} embeds {encoder.modality} but the items are "
+            f"{items.modality}: pick a {items.modality} encoder (or the :{items.modality} tower)"
+        )
+
+
+def find_entry(root: str | os.PathLike[str], encoder: Any, items: Items) -> Path | None:
+    """The finished entry holding these embeddings under ``root``, or None."""
+    key = store_key(encoder.fingerprint, items.modality, items.ids, items.digests())
+    entry = entry_dir(Path(root), encoder.name, key)
+    return entry if (entry / "manifest.json").is_file() else None
+
+
+def embed_to_store(
+    encoder: Any,
+    items: Items,
+    root: str | os.PathLike[str],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    batch_size: int = 32,
+    on_error: str = "fail",
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Embed ``items`` with ``encoder`` into a store entry under ``root``; resume or reuse.
+
+    ``on_error``: 'fail' raises on the first bad item (unreadable image, empty text); 'skip'
+    records it in the manifest and goes on. ``progress(done, total)`` is called after each chunk.
+    """
+    if on_error not in ("fail", "skip"):
+        raise InputError(f"on_error {on_error!r} is unknown: use 'fail' or 'skip'")
+    if chunk_size < 1:
+        raise InputError(f"chunk_size={chunk_size}: it must be a positive integer")
+    _check_encoder(encoder, items)
+    start = time.perf_counter()
+    key = store_key(encoder.fingerprint, items.modality, items.ids, items.digests())
+    entry = entry_dir(Path(root), encoder.name, key)
+    n = len(items)
+    n_chunks = (n + chunk_size - 1) // chunk_size
+    if (entry / "manifest.json").is_file():
+        from semalign.store.reader import open_store
+
+        store = open_store(entry, verify=True)
+        if progress:
+            progress(n, n)
+        return BuildReport(entry, key, n, store.n, store.n_chunks, 0, store.n_chunks, True,
+                           time.perf_counter() - start, store.skipped)  # fmt: skip
+    (entry / "chunks").mkdir(parents=True, exist_ok=True)
+    with _entry_lock(entry):
+        plan = _load_or_write_plan(entry, encoder, items, key, chunk_size, n_chunks)
+        chunk_size = int(plan["chunk_size"])
+        n_chunks = int(plan["n_chunks"])
+        for tmp in (entry / "chunks").glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)  # leftovers of a write interrupted before its rename
+        stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
+        computed = reused = 0
+        for c in range(n_chunks):
+            lo, hi = c * chunk_size, min(n, (c + 1) * chunk_size)
+            path = chunk_path(entry, c)
+            if _chunk_is_done(path, c, key, items.ids[lo:hi]):
+                reused += 1
+            else:
+                _compute_chunk(encoder, items, lo, hi, c, key, path, batch_size, on_error)
+                computed += 1
+                if stop_after and computed >= stop_after and c < n_chunks - 1:
+                    os._exit(75)
+            if progress:
+                progress(hi, n)
+        manifest = _write_manifest(entry, plan, n_chunks)
+    return BuildReport(
+        entry, key, n, int(manifest["n_embedded"]), n_chunks, computed, reused, False,
+        time.perf_counter() - start, dict(manifest["skipped"]),
+    )  # fmt: skip
+
+
+def _load_or_write_plan(
+    entry: Path, encoder: Any, items: Items, key: str, chunk_size: int, n_chunks: int
+) -> dict[str, Any]:
+    plan_path = entry / "plan.json"
+    if plan_path.is_file():
+        plan: dict[str, Any] = json.loads(plan_path.read_text())
+        if plan.get("key") != key:
+            raise InputError(
+                f"store entry {str(entry)!r} holds a different job (key mismatch): delete it"
+            )
+        return plan  # resume with the chunking the job started with
+    plan = {
+        "format": STORE_FORMAT,
+        "key": key,
+        "encoder": encoder.name,
+        "fingerprint": encoder.fingerprint,
+        "modality": items.modality,
+        "dim": int(encoder.dim),
+        "n_items": len(items),
+        "chunk_size": chunk_size,
+        "n_chunks": n_chunks,
+        "ids_sha256": hashlib.sha256("\n".join(items.ids).encode()).hexdigest(),
+        "semalign_version": __version__,
+    }
+    atomic_write_bytes(plan_path, json.dumps(plan, indent=2).encode())
+    return plan
+
+
+def _chunk_is_done(path: Path, index: int, key: str, ids: list[str]) -> bool:
+    """A finished chunk exists, belongs to this job and covers exactly these ids."""
+    if not path.is_file():
+        return False
+    try:
+        h = read_header(path)
+    except Exception:
+        path.unlink(missing_ok=True)
+        return False
+    covered = set(h.ids) | set(h.failures)
+    ok = h.key == key and h.chunk == index and covered == set(ids) and len(covered) == len(ids)
+    if not ok:
+        path.unlink(missing_ok=True)
+    return ok
+
+
+def _compute_chunk(
+    encoder: Any, items: Items, lo: int, hi: int, index: int, key: str, path: Path,
+    batch_size: int, on_error: str,
+) -> None:  # fmt: skip
+    payloads = items.payloads[lo:hi]
+    ids = items.ids[lo:hi]
+    if hasattr(encoder, "embed_outcome"):
+        outcome = encoder.embed_outcome(payloads, batch_size=batch_size)
+        emb, ok, failures = outcome.embeddings, list(outcome.ok), dict(outcome.failures)
+    else:  # a plain Encoder: all or nothing
+        emb, ok, failures = encoder.embed(payloads, batch_size=batch_size), list(range(hi - lo)), {}
+    if failures and on_error == "fail":
+        pos, reason = min(failures.items())
+        raise InputError(
+            f"item {ids[pos]!r} cannot be embedded ({reason}): fix it, or pass --on-error skip"
+        )
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    if emb.shape != (len(ok), encoder.dim):
+        raise RuntimeError(f"{encoder.name} returned {emb.shape} for {len(ok)} items")
+    rows = np.asarray([lo + i for i in ok], dtype=np.int64)
+    write_chunk(path, emb, rows, [ids[i] for i in ok],
+                {ids[i]: r for i, r in sorted(failures.items())}, index, key)  # fmt: skip
+
+
+def _write_manifest(entry: Path, plan: dict[str, Any], n_chunks: int) -> dict[str, Any]:
+    chunks = []
+    skipped: dict[str, str] = {}
+    n_embedded = 0
+    for c in range(n_chunks):
+        path = chunk_path(entry, c)
+        h = read_header(path)
+        chunks.append(
+            {
+                "file": str(path.relative_to(entry)),
+                "rows": h.shape[0],
+                "bytes": h.file_size,
+                "sha256": sha256_file(path),
+            }
+        )
+        n_embedded += h.shape[0]
+        skipped.update(h.failures)
+    manifest = {**plan, "chunks": chunks, "n_embedded": n_embedded, "skipped": skipped}
+    atomic_write_bytes(entry / "manifest.json", json.dumps(manifest, indent=2).encode())
+    return manifest

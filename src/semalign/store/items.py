@@ -1,0 +1,173 @@
+"""Items to embed: ids, payloads (text or image path), and the digests that key the store.
+
+A manifest is a CSV or JSONL file with an id column and either a text column or an image path
+column; relative image paths are resolved against the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semalign.errors import InputError
+
+ID_COLUMNS = ("id", "item_id", "study_id", "dicom_id", "image_id", "uid")
+TEXT_COLUMNS = ("text", "report", "findings", "impression", "sentence", "prompt")
+IMAGE_COLUMNS = ("image", "image_path", "path", "file", "filename", "dicom_path", "png_path")
+
+
+@dataclass(frozen=True)
+class Items:
+    """Parallel lists: ``ids`` (unique strings) and ``payloads`` (texts or image paths)."""
+
+    ids: list[str]
+    payloads: list[Any]
+    modality: str  # "text" | "image"
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.payloads):
+            raise InputError(f"{len(self.ids)} ids but {len(self.payloads)} items: pair them 1:1")
+        seen: set[str] = set()
+        for i in self.ids:
+            if i in seen:
+                raise InputError(f"id {i!r} appears twice: ids must be unique")
+            seen.add(i)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def digests(self) -> list[str]:
+        """One string per item that changes when its content does.
+
+        Texts: sha256 of the UTF-8 text. Images: absolute path, byte size and modification time
+        (hashing every image's bytes would read the whole dataset before the first batch).
+        """
+        if self.modality == "text":
+            return [hashlib.sha256(str(t).encode("utf-8")).hexdigest() for t in self.payloads]
+        out = []
+        for p in self.payloads:
+            path = Path(p).expanduser().resolve()
+            try:
+                st = path.stat()
+                out.append(f"{path}|{st.st_size}|{st.st_mtime_ns}")
+            except OSError:
+                out.append(f"{path}|missing")
+        return out
+
+
+def items_from(ids: Sequence[str], payloads: Sequence[Any], modality: str | None = None) -> Items:
+    """Build ``Items``; modality is guessed from the payloads when not given."""
+    if modality is None:
+        modality = (
+            "text" if all(isinstance(p, str) and not _is_path(p) for p in payloads) else "image"
+        )
+    if modality not in ("text", "image"):
+        raise InputError(f"modality {modality!r} is unknown: use 'text' or 'image'")
+    return Items([str(i) for i in ids], list(payloads), modality)
+
+
+def _is_path(text: str) -> bool:
+    return len(text) < 4096 and "\n" not in text and Path(text).suffix.lower() in {
+        ".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp",
+    }  # fmt: skip
+
+
+def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str,
+          source: Path, required: bool = True) -> str | None:  # fmt: skip
+    if wanted is not None:
+        if wanted not in columns:
+            raise InputError(
+                f"manifest {str(source)!r} has no column {wanted!r}: it has {', '.join(columns)}"
+            )
+        return wanted
+    lower = {c.lower(): c for c in columns}
+    for c in candidates:
+        if c in lower:
+            return lower[c]
+    if required:
+        raise InputError(
+            f"manifest {str(source)!r} has no {what} column (looked for {', '.join(candidates)}): "
+            f"name it with --{what}-column"
+        )
+    return None
+
+
+def read_manifest(
+    path: str | os.PathLike[str],
+    id_column: str | None = None,
+    text_column: str | None = None,
+    image_column: str | None = None,
+) -> Items:
+    """Read a CSV or JSONL manifest into ``Items`` (texts, or image paths made absolute)."""
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"manifest {str(source)!r} does not exist: pass a CSV or JSONL file")
+    rows = _read_rows(source)
+    if not rows:
+        raise InputError(f"manifest {str(source)!r} has no rows: add at least one item")
+    columns = list(rows[0].keys())
+    id_col = _pick(columns, id_column, ID_COLUMNS, "id", source)
+    if text_column is not None or image_column is not None:
+        text_col = (
+            _pick(columns, text_column, TEXT_COLUMNS, "text", source) if text_column else None
+        )
+        image_col = (
+            _pick(columns, image_column, IMAGE_COLUMNS, "image", source) if image_column else None
+        )
+    else:
+        text_col = _pick(columns, None, TEXT_COLUMNS, "text", source, required=False)
+        image_col = _pick(columns, None, IMAGE_COLUMNS, "image", source, required=False)
+        if text_col and image_col:
+            raise InputError(
+                f"manifest {str(source)!r} has both a text column ({text_col!r}) and an image "
+                f"column ({image_col!r}): choose one with --text-column or --image-column"
+            )
+        if not text_col and not image_col:
+            raise InputError(
+                f"manifest {str(source)!r} has neither a text nor an image column: name one with "
+                f"--text-column or --image-column (columns: {', '.join(columns)})"
+            )
+    assert id_col is not None
+    ids = [str(r.get(id_col, "")) for r in rows]
+    for n, i in enumerate(ids):
+        if not i.strip():
+            raise InputError(f"manifest {str(source)!r} row {n + 1} has an empty id: fill it in")
+    if text_col:
+        texts = ["" if r.get(text_col) is None else str(r[text_col]) for r in rows]
+        return Items(ids, texts, "text")
+    assert image_col is not None
+    base = source.resolve().parent
+    paths = [str((base / str(r.get(image_col) or "")).resolve()) for r in rows]
+    return Items(ids, paths, "image")
+
+
+def _read_rows(source: Path) -> list[dict[str, Any]]:
+    suffix = source.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            rows = []
+            with source.open(encoding="utf-8") as fh:
+                for n, line in enumerate(fh, start=1):
+                    if line.strip():
+                        obj = json.loads(line)
+                        if not isinstance(obj, dict):
+                            raise InputError(
+                                f"manifest {str(source)!r} line {n} is not a JSON object"
+                            )
+                        rows.append(obj)
+            return rows
+        if suffix in (".csv", ".tsv"):
+            with source.open(encoding="utf-8", newline="") as fh:
+                delimiter = "\t" if suffix == ".tsv" else ","
+                return list(csv.DictReader(fh, delimiter=delimiter))
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(
+            f"manifest {str(source)!r} cannot be parsed ({exc}): fix the file"
+        ) from exc
+    raise InputError(f"manifest {str(source)!r} is neither .csv, .tsv nor .jsonl: convert it")

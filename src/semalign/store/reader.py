@@ -1,0 +1,154 @@
+"""Reading a finished store entry: memory-mapped chunks, ids, export to .npy."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semalign.errors import FormatError, InputError
+from semalign.store.chunks import map_embeddings, read_header, sha256_file
+
+
+class EmbeddingStore:
+    """A finished entry: ``ids`` (list of str) and embeddings float32 (n, dim).
+
+    Chunks are memory-mapped: nothing is read until rows are used. ``read()`` returns one array
+    (a zero-copy map when the entry has a single chunk, else a concatenated copy);
+    ``iter_chunks()`` walks chunk by chunk without holding more than one in memory.
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any]):
+        self.path = path
+        self.manifest = manifest
+        self.encoder: str = manifest["encoder"]
+        self.fingerprint: str = manifest["fingerprint"]
+        self.modality: str = manifest["modality"]
+        self.dim: int = int(manifest["dim"])
+        self.n: int = int(manifest["n_embedded"])
+        self.n_chunks: int = len(manifest["chunks"])
+        self.skipped: dict[str, str] = dict(manifest.get("skipped", {}))
+
+    def __repr__(self) -> str:
+        where = str(self.path)
+        return f"EmbeddingStore({where!r}, encoder={self.encoder!r}, n={self.n}, dim={self.dim})"
+
+    def __len__(self) -> int:
+        return self.n
+
+    def verify(self, full: bool = True) -> None:
+        """Check every chunk exists with its recorded size (and sha256 when ``full``)."""
+        for c in self.manifest["chunks"]:
+            path = self.path / c["file"]
+            if not path.is_file():
+                raise FormatError(
+                    f"store {str(self.path)!r} is missing chunk {c['file']!r}: delete "
+                    f"manifest.json and run the same embed command again to recompute it"
+                )
+            if path.stat().st_size != c["bytes"] or (full and sha256_file(path) != c["sha256"]):
+                raise FormatError(
+                    f"store {str(self.path)!r} chunk {c['file']!r} is corrupted (checksum "
+                    f"mismatch): delete that file and manifest.json, then run embed again"
+                )
+
+    def iter_chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Yield (ids, memory-mapped float32 (m, dim)) for each chunk, in item order."""
+        for c in self.manifest["chunks"]:
+            path = self.path / c["file"]
+            header = read_header(path)
+            yield header.ids, map_embeddings(path, header)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        """Ids of the embedded items, in item order (skipped items excluded)."""
+        out: list[str] = []
+        for c in self.manifest["chunks"]:
+            out.extend(read_header(self.path / c["file"]).ids)
+        return out
+
+    def read(self) -> tuple[list[str], np.ndarray]:
+        """(ids, float32 C-contiguous (n, dim)); memory-mapped when there is one chunk."""
+        parts = list(self.iter_chunks())
+        if len(parts) == 1:
+            return parts[0][0], parts[0][1]
+        arrays = [a for _, a in parts]
+        emb = np.concatenate(arrays) if arrays else np.zeros((0, self.dim), np.float32)
+        return self.ids, np.ascontiguousarray(emb, dtype=np.float32)
+
+    def rows(self, ids: list[str]) -> np.ndarray:
+        """Embeddings of ``ids`` in the given order: float32 (len(ids), dim)."""
+        where = {i: k for k, i in enumerate(self.ids)}
+        missing = [i for i in ids if i not in where]
+        if missing:
+            raise InputError(
+                f"{len(missing)} id(s) not in store {str(self.path)!r} (first: {missing[0]!r}): "
+                f"embed them first"
+            )
+        _, emb = self.read()
+        return np.ascontiguousarray(emb[[where[i] for i in ids]], dtype=np.float32)
+
+    def to_npy(
+        self, path: str | os.PathLike[str], ids_path: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Stream the embeddings into a .npy file (and ids, one per line, into ``ids_path``)."""
+        out = Path(path)
+        arr = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(self.n, self.dim))
+        row = 0
+        ids: list[str] = []
+        for chunk_ids, emb in self.iter_chunks():
+            arr[row : row + len(chunk_ids)] = emb
+            row += len(chunk_ids)
+            ids.extend(chunk_ids)
+        arr.flush()
+        del arr
+        if ids_path is not None:
+            Path(ids_path).write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+        return out
+
+
+def open_store(path: str | os.PathLike[str], verify: bool = True) -> EmbeddingStore:
+    """Open a finished entry, or a store root that holds exactly one entry.
+
+    ``verify`` checks every chunk's sha256 against the manifest (reads each file once).
+    """
+    p = Path(path)
+    if not (p / "manifest.json").is_file():
+        if (p / "plan.json").is_file():
+            raise InputError(
+                f"store entry {str(p)!r} is unfinished: run the same embed command to resume it"
+            )
+        entries = (
+            sorted(e for e in p.glob("*/") if (e / "manifest.json").is_file()) if p.is_dir() else []
+        )
+        if len(entries) == 1:
+            p = entries[0]
+        elif not entries:
+            raise InputError(
+                f"{str(p)!r} holds no finished store entry: run `semalign embed` first"
+            )
+        else:
+            names = ", ".join(e.name for e in entries[:5])
+            raise InputError(f"store {str(p)!r} holds {len(entries)} entries ({names}): pass one")
+    try:
+        manifest = json.loads((p / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FormatError(
+            f"store manifest {str(p / 'manifest.json')!r} is unreadable ({exc})"
+        ) from exc
+    fmt = manifest.get("format")
+    if fmt != 1:
+        raise FormatError(f"store {str(p)!r} has format {fmt!r}; this semalign reads format 1")
+    store = EmbeddingStore(p, manifest)
+    if verify:
+        store.verify(full=True)
+    return store
+
+
+def read_store(path: str | os.PathLike[str], verify: bool = True) -> tuple[list[str], np.ndarray]:
+    """(ids, float32 (n, dim)) of a finished store entry."""
+    return open_store(path, verify=verify).read()
