@@ -6,11 +6,13 @@
 """
 
 from semalign.align.aligner import Aligner, NotFittedError, min_anchors
+from semalign.align.anchors import ANCHOR_STRATEGIES, select_anchors
 from semalign.align.estimators import METHODS
 from semalign.align.io import load_aligner, read_metadata
 from semalign.align.preprocessing import SCALINGS, Scaler
 
 __all__ = [
+    "ANCHOR_STRATEGIES",
     "METHODS",
     "SCALINGS",
     "Aligner",
@@ -19,4 +21,5 @@ __all__ = [
     "load_aligner",
     "min_anchors",
     "read_metadata",
+    "select_anchors",
 ]
