@@ -12,6 +12,7 @@ import typer
 
 from semalign import __version__
 from semalign.cli import align as _align
+from semalign.cli import data as _data
 from semalign.cli import embed as _embed
 from semalign.cli import encoders as _encoders
 from semalign.cli import quickstart as _quickstart
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_align.app, name="align")
+app.add_typer(_data.app, name="data")
 app.add_typer(_encoders.app, name="encoders")
 app.command("embed")(_embed.embed)
 app.command("quickstart")(_quickstart.quickstart)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +53,15 @@ def text_or_none(value: object) -> str | None:
 
 
 def label_rows(
-    table: pd.DataFrame, columns: Iterable[str], *, source: str = ""
+    table: pd.DataFrame,
+    columns: Iterable[str],
+    *,
+    source: str = "",
+    names: Sequence[str] | None = None,
 ) -> list[dict[str, float]]:
     """Per row, canonical label name -> value (1, 0, -1, NaN), parsed for the whole table at once.
 
+    ``names`` renames the columns (default: their canonical vocabulary names).
     Raises InputError naming the column and the first bad value when a cell is not 1, 0, -1
     or blank.
     """
@@ -64,7 +69,7 @@ def label_rows(
     import pandas as pd
 
     cols = list(columns)
-    names = [canonical_label(c) for c in cols]
+    names = list(names) if names is not None else [canonical_label(c) for c in cols]
     values = np.empty((len(table), len(cols)), dtype=np.float64)
     for j, c in enumerate(cols):
         numeric = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=np.float64)
