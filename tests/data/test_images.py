@@ -6,31 +6,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from semalign.data.images import is_dicom, load_image, to_pil_rgb, window
 from semalign.errors import InputError
 
-
-def _write_dicom(path: Path, pixels: np.ndarray, **attrs: object) -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.BitsAllocated = 16
-    ds.BitsStored = int(attrs.pop("BitsStored", 12))
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 0
-    ds.PhotometricInterpretation = str(attrs.pop("PhotometricInterpretation", "MONOCHROME2"))
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+from .fixtures import write_dicom
 
 
 def test_real_monochrome1_radiograph_is_inverted_and_windowed(rg1_path: Path) -> None:
@@ -52,7 +32,7 @@ def test_real_monochrome1_radiograph_is_inverted_and_windowed(rg1_path: Path) ->
 
 def test_planted_dicom_with_rescale_and_window(tmp_path: Path) -> None:
     stored = np.array([[0, 500, 1000], [1500, 2000, 4095]], dtype=np.uint16)
-    path = _write_dicom(
+    path = write_dicom(
         tmp_path / "x.dcm",
         stored,
         RescaleSlope=2,
@@ -64,7 +44,7 @@ def test_planted_dicom_with_rescale_and_window(tmp_path: Path) -> None:
     modality = stored * 2.0 - 1000.0
     expected = np.clip((modality - 999.5) / 2000.0 + 0.5, 0, 1)
     np.testing.assert_allclose(img, expected, atol=1e-6)
-    path1 = _write_dicom(
+    path1 = write_dicom(
         tmp_path / "y", stored, PhotometricInterpretation="MONOCHROME1", BitsStored=12
     )
     assert is_dicom(path1)
