@@ -22,7 +22,8 @@ def test_minilm_matches_sentence_transformers_encode(minilm):
 
     from semalign.encoders.packaged import minilm_path
 
-    texts = PHRASES + [
+    texts = [
+        *PHRASES,
         "No acute cardiopulmonary process. Heart size is normal and the lungs are clear. " * 12,
         "Small left apical pneumothorax.",
     ]
@@ -50,7 +51,7 @@ def test_minilm_batch_size_does_not_change_results(minilm):
 
 
 def test_minilm_rejects_empty_text_and_reports_it(minilm):
-    with pytest.raises(InputError, match="item 1 .*empty text"):
+    with pytest.raises(InputError, match=r"item 1 .*empty text"):
         minilm.embed(["effusion", "   ", "edema"])
     out = minilm.embed_outcome(["effusion", "   ", "edema"])
     assert (
@@ -87,7 +88,7 @@ def test_efficientnet_is_the_imagenet_model(effnet):
 def test_efficientnet_embeds_real_chest_xrays(effnet):
     from semalign.data.packaged import kermany_mini_dir, rg1_dicom
 
-    paths = sorted(glob.glob(str(kermany_mini_dir() / "*.jpeg")))[:4] + [str(rg1_dicom())]
+    paths = [*sorted(glob.glob(str(kermany_mini_dir() / "*.jpeg")))[:4], str(rg1_dicom())]
     x = effnet.embed(paths, batch_size=2)
     assert x.shape == (5, 1280) and x.dtype == np.float32 and x.flags.c_contiguous
     assert np.all(np.isfinite(x)) and np.all(x.std(axis=1) > 0)

@@ -42,19 +42,24 @@ class EmbeddingStore:
         return self.n
 
     def verify(self, full: bool = True) -> None:
-        """Check every chunk exists with its recorded size (and sha256 when ``full``)."""
+        """Check every chunk exists with its recorded size (and sha256 when ``full``).
+
+        Raises FormatError naming every missing or corrupted chunk file.
+        """
+        missing, corrupted = [], []
         for c in self.manifest["chunks"]:
             path = self.path / c["file"]
             if not path.is_file():
-                raise FormatError(
-                    f"store {str(self.path)!r} is missing chunk {c['file']!r}: delete "
-                    f"manifest.json and run the same embed command again to recompute it"
-                )
-            if path.stat().st_size != c["bytes"] or (full and sha256_file(path) != c["sha256"]):
-                raise FormatError(
-                    f"store {str(self.path)!r} chunk {c['file']!r} is corrupted (checksum "
-                    f"mismatch): delete that file and manifest.json, then run embed again"
-                )
+                missing.append(c["file"])
+            elif path.stat().st_size != c["bytes"] or (full and sha256_file(path) != c["sha256"]):
+                corrupted.append(c["file"])
+        problems = [f"missing chunk {f!r}" for f in missing]
+        problems += [f"chunk {f!r} is corrupted (checksum mismatch)" for f in corrupted]
+        if problems:
+            raise FormatError(
+                f"store {str(self.path)!r}: {'; '.join(problems)}: delete the bad chunk files "
+                f"and manifest.json, then run the same embed command to recompute them"
+            )
 
     def iter_chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """Yield (ids, memory-mapped float32 (m, dim)) for each chunk, in item order."""

@@ -1,0 +1,124 @@
+"""Store entries: content addressing, cache hits, chunk integrity, bad items, reading."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from semalign.errors import FormatError, InputError
+from semalign.store import embed_to_store, find_entry, items_from, open_store, read_manifest
+from semalign.store.build import chunk_path
+
+from .conftest import report_texts, write_manifest
+
+
+def _items(n: int, start: int = 0):
+    texts = report_texts(n + start)[start:]
+    return items_from([f"r{i}" for i in range(start, start + n)], texts, "text")
+
+
+def test_roundtrip_ids_values_and_memmap(minilm, tmp_path):
+    items = _items(23)
+    rep = embed_to_store(minilm, items, tmp_path, chunk_size=10, batch_size=4)
+    assert (rep.chunks_total, rep.chunks_computed, rep.n_embedded) == (3, 3, 23)
+    ids, x = open_store(rep.path).read()
+    assert ids == items.ids and x.dtype == np.float32 and x.shape == (23, 384)
+    assert x.flags.c_contiguous
+    np.testing.assert_allclose(x, minilm.embed(items.payloads, batch_size=4), atol=1e-6)
+    one = embed_to_store(minilm, _items(5), tmp_path, chunk_size=10)
+    _, mapped = open_store(one.path).read()
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+
+
+def test_cache_hit_runs_no_model(minilm, tmp_path):
+    items = _items(12)
+    first = embed_to_store(minilm, items, tmp_path, chunk_size=5)
+    stamps = {p: p.stat().st_mtime_ns for p in (first.path / "chunks").iterdir()}
+    frozen = copy.copy(minilm)
+    frozen.model = None  # any forward pass would now fail
+    again = embed_to_store(frozen, items, tmp_path, chunk_size=5)
+    assert again.cache_hit and again.chunks_computed == 0 and again.path == first.path
+    assert {p: p.stat().st_mtime_ns for p in (first.path / "chunks").iterdir()} == stamps
+    assert find_entry(tmp_path, minilm, items) == first.path
+
+
+def test_key_changes_with_content_ids_and_fingerprint(minilm, tmp_path):
+    from semalign.encoders import load_encoder
+
+    a = embed_to_store(minilm, _items(4), tmp_path).path
+    edited = items_from(["r0", "r1", "r2", "r3"], [*report_texts(3), "Changed text."], "text")
+    renamed = items_from(["a", "b", "c", "d"], report_texts(4), "text")
+    assert embed_to_store(minilm, edited, tmp_path).path != a
+    assert embed_to_store(minilm, renamed, tmp_path).path != a
+    cls = load_encoder("minilm", device="cpu", pooling="cls")
+    assert cls.fingerprint != minilm.fingerprint
+    assert embed_to_store(cls, _items(4), tmp_path).path != a
+
+
+def test_bad_items_fail_or_are_skipped(minilm, tmp_path):
+    texts = report_texts(6)
+    texts[2] = "  "
+    items = items_from([f"r{i}" for i in range(6)], texts, "text")
+    with pytest.raises(InputError, match="'r2' cannot be embedded"):
+        embed_to_store(minilm, items, tmp_path / "fail", chunk_size=4)
+    rep = embed_to_store(minilm, items, tmp_path / "skip", chunk_size=4, on_error="skip")
+    assert rep.skipped == {"r2": "empty text"} and rep.n_embedded == 5
+    store = open_store(rep.path)
+    assert store.ids == ["r0", "r1", "r3", "r4", "r5"] and store.skipped == {"r2": "empty text"}
+    manifest = json.loads((rep.path / "manifest.json").read_text())
+    assert manifest["skipped"] == {"r2": "empty text"}
+
+
+def test_corrupted_and_missing_chunks_are_named(minilm, tmp_path):
+    rep = embed_to_store(minilm, _items(9), tmp_path, chunk_size=4)
+    victim = chunk_path(rep.path, 1)
+    data = bytearray(victim.read_bytes())
+    data[-7] ^= 0xFF  # flip bits inside the float data: header still parses
+    victim.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=r"000001\.safetensors.*corrupted"):
+        open_store(rep.path)
+    chunk_path(rep.path, 2).unlink()
+    with pytest.raises(FormatError, match=r"missing chunk 'chunks/000002\.safetensors'"):
+        open_store(rep.path)
+
+
+def test_truncated_chunk_of_unfinished_job_is_recomputed(minilm, tmp_path):
+    items = _items(9)
+    rep = embed_to_store(minilm, items, tmp_path, chunk_size=4)
+    _, ref = open_store(rep.path).read()
+    (rep.path / "manifest.json").unlink()  # as if the job had been killed before finishing
+    victim = chunk_path(rep.path, 0)
+    victim.write_bytes(victim.read_bytes()[:-100])
+    again = embed_to_store(minilm, items, tmp_path, chunk_size=4)
+    assert (again.chunks_computed, again.chunks_reused) == (1, 2)
+    assert np.array_equal(open_store(again.path).read()[1], ref)
+
+
+def test_export_npy_and_rows(minilm, tmp_path):
+    rep = embed_to_store(minilm, _items(7), tmp_path, chunk_size=3)
+    store = open_store(rep.path)
+    ids, x = store.read()
+    store.to_npy(tmp_path / "x.npy", tmp_path / "x.ids.txt")
+    assert np.array_equal(np.load(tmp_path / "x.npy"), x)
+    assert (tmp_path / "x.ids.txt").read_text().split() == ids
+    np.testing.assert_array_equal(store.rows(["r5", "r0"]), x[[5, 0]])
+    with pytest.raises(InputError, match="not in store"):
+        store.rows(["nope"])
+    assert open_store(tmp_path).path == rep.path  # a root with one entry opens that entry
+
+
+def test_wrong_modality_and_manifest_errors(minilm, tmp_path):
+    imgs = items_from(["a"], [str(tmp_path / "a.png")], "image")
+    with pytest.raises(InputError, match="embeds text but the items are image"):
+        embed_to_store(minilm, imgs, tmp_path)
+    m = write_manifest(tmp_path / "m.jsonl", report_texts(3))
+    assert read_manifest(m).ids == ["r0000", "r0001", "r0002"]
+    (tmp_path / "dup.csv").write_text("id,text\na,x\na,y\n")
+    with pytest.raises(InputError, match="'a' appears twice"):
+        read_manifest(tmp_path / "dup.csv")
+    (tmp_path / "nocol.csv").write_text("id,foo\na,x\n")
+    with pytest.raises(InputError, match="neither a text nor an image column"):
+        read_manifest(tmp_path / "nocol.csv")

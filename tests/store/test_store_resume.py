@@ -1,0 +1,84 @@
+"""Kill-and-resume with real subprocesses running `semalign embed` on the packaged minilm."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from semalign.store import embed_to_store, open_store, read_manifest
+from semalign.store.build import STOP_AFTER_ENV
+
+from .conftest import report_texts, write_manifest
+
+
+def _cmd(manifest: Path, root: Path, chunk: int, batch: int) -> list[str]:
+    return [
+        sys.executable, "-m", "semalign", "embed", "--encoder", "minilm", "--input",
+        str(manifest), "--out", str(root), "--chunk-size", str(chunk), "--batch-size",
+        str(batch), "--device", "cpu", "--quiet",
+    ]  # fmt: skip
+
+
+def _chunk_stamps(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.glob("*/chunks/*.safetensors")
+    }
+
+
+def test_stopped_job_resumes_without_recomputing(minilm, tmp_path):
+    manifest = write_manifest(tmp_path / "reports.jsonl", report_texts(40))
+    root = tmp_path / "store"
+    env = {**os.environ, STOP_AFTER_ENV: "3"}
+    stopped = subprocess.run(_cmd(manifest, root, 8, 4), env=env, capture_output=True, text=True)
+    assert stopped.returncode == 75, stopped.stderr
+    before = _chunk_stamps(root)
+    assert sorted(before) == ["000000.safetensors", "000001.safetensors", "000002.safetensors"]
+    assert not list(root.glob("*/manifest.json"))
+
+    env.pop(STOP_AFTER_ENV)
+    resumed = subprocess.run(_cmd(manifest, root, 8, 4), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "2 chunk(s) computed, 3 reused" in resumed.stdout
+    after = _chunk_stamps(root)
+    assert all(after[name] == stamp for name, stamp in before.items())  # untouched files
+
+    reference = embed_to_store(
+        minilm, read_manifest(manifest), tmp_path / "reference", chunk_size=8, batch_size=4
+    )
+    ids, x = open_store(root).read()
+    ref_ids, ref = open_store(reference.path).read()
+    assert ids == ref_ids and np.array_equal(x, ref)  # bit-identical to an uninterrupted run
+    assert reference.path.name == Path(resumed.stdout.splitlines()[0]).name  # same content key
+
+
+def test_sigkilled_job_resumes_to_identical_store(minilm, tmp_path):
+    manifest = write_manifest(tmp_path / "reports.jsonl", report_texts(90))
+    root = tmp_path / "store"
+    proc = subprocess.Popen(_cmd(manifest, root, 3, 1), stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(list(root.glob("*/chunks/*.safetensors"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = _chunk_stamps(root)
+    assert 2 <= len(before) < 30 and not list(root.glob("*/manifest.json"))
+
+    resumed = subprocess.run(_cmd(manifest, root, 3, 1), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{30 - len(before)} chunk(s) computed, {len(before)} reused" in resumed.stdout
+    assert all(_chunk_stamps(root)[k] == v for k, v in before.items())
+    assert not list(root.glob("*/chunks/.*tmp*"))  # an interrupted write leaves no residue
+
+    reference = embed_to_store(
+        minilm, read_manifest(manifest), tmp_path / "reference", chunk_size=3, batch_size=1
+    )
+    ids, x = open_store(root).read()
+    ref_ids, ref = open_store(reference.path).read()
+    assert ids == ref_ids and np.array_equal(x, ref)
