@@ -48,3 +48,11 @@ def test_report_without_headings_has_no_sections() -> None:
 def test_lower_case_colons_in_the_body_are_not_headings() -> None:
     s = extract_sections("FINDINGS: Tubes: unchanged position.\nIMPRESSION: Stable.")
     assert s.findings == "Tubes: unchanged position."
+
+
+def test_one_line_reports_split_at_known_headings() -> None:
+    s = extract_sections("INDICATION: cough. FINDINGS: Small effusion. IMPRESSION: Effusion.")
+    assert (s.findings, s.impression) == ("Small effusion.", "Effusion.")
+    assert s.sections["INDICATION"] == "cough."
+    s = extract_sections("Heart normal. No PNEUMOTHORAX: none.")
+    assert s.findings is None

@@ -3,6 +3,8 @@
 MIMIC-CXR reports are plain text with upper-case headings ending in a colon at the start of a
 line (``FINDINGS:``, ``IMPRESSION:``), sometimes merged (``FINDINGS AND IMPRESSION:``) or
 renamed (``CONCLUSION:``, ``SUMMARY:``); text may start on the heading's line or below it.
+Reports flattened to one line (common in CSVs) are split at the usual headings found anywhere
+after a space.
 """
 
 from __future__ import annotations
@@ -11,6 +13,12 @@ import re
 from dataclasses import dataclass
 
 _HEADING = re.compile(r"^[ \t]*([A-Z][A-Z /&()\-]{1,60}?)[ \t]*:", re.MULTILINE)
+_KNOWN = (
+    "FINDINGS AND IMPRESSION|FINDINGS/IMPRESSION|FINDINGS|FINDING|IMPRESSIONS|IMPRESSION|"
+    "CONCLUSIONS|CONCLUSION|INDICATION|COMPARISON|TECHNIQUE|HISTORY|EXAMINATION|"
+    "CLINICAL HISTORY|RECOMMENDATIONS?"
+)
+_INLINE = re.compile(rf"(?:^|(?<=\s))({_KNOWN})[ \t]*:")
 
 _FINDINGS = {"FINDINGS", "FINDING", "FINDINGS/IMPRESSION", "FINDINGS AND IMPRESSION"}
 _IMPRESSION = {
@@ -44,7 +52,11 @@ def split_sections(text: str) -> dict[str, str]:
     """Heading -> body for every upper-case ``HEADING:`` at a line start; text before the first
     heading is kept under ``PREAMBLE``. Repeated headings are joined in order."""
     out: dict[str, str] = {}
-    matches = list(_HEADING.finditer(text))
+    matches: list[re.Match[str]] = []
+    for m in sorted([*_HEADING.finditer(text), *_INLINE.finditer(text)], key=lambda m: m.start()):
+        if matches and m.start() < matches[-1].end():
+            continue
+        matches.append(m)
     if not matches:
         body = normalise_whitespace(text)
         return {"PREAMBLE": body} if body else {}

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from semalign.data.readers.manifest import read_manifest
+from semalign.errors import InputError
+
+
+def _images(root: Path, names: list[str]) -> None:
+    (root / "img").mkdir()
+    for n in names:
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "img" / n)
+
+
+def test_csv_manifest_with_column_mapping(tmp_path: Path) -> None:
+    _images(tmp_path, ["a.png", "b.png"])
+    (tmp_path / "m.csv").write_text(
+        "sid,path,report,Effusion,my_score,pid,view\n"
+        'x1,img/a.png,"FINDINGS: Small effusion. IMPRESSION: Effusion.",1,0,P1,PA\n'
+        "x2,img/b.png,Normal chest.,,-1,P2,lat\n"
+    )
+    records = list(
+        read_manifest(
+            tmp_path / "m.csv",
+            image_col="path",
+            text_col="report",
+            label_cols=("Effusion", "my_score"),
+            id_col="sid",
+            patient_col="pid",
+            view_col="view",
+        )
+    )
+    a, b = records
+    assert a.id == "x1" and a.image_path == tmp_path / "img" / "a.png"
+    assert (a.findings, a.impression) == ("Small effusion.", "Effusion.")
+    assert a.labels == {"Pleural Effusion": 1.0, "my_score": 0.0}
+    assert math.isnan(b.labels["Pleural Effusion"]) and b.labels["my_score"] == -1.0
+    assert b.findings is None and b.report == "Normal chest."
+    assert (a.view, b.view, b.patient_id) == ("PA", "LATERAL", "P2")
+
+
+def test_jsonl_manifest_and_row_ids(tmp_path: Path) -> None:
+    _images(tmp_path, ["a.png"])
+    rows = [{"image": "img/a.png", "text": "Clear lungs."}, {"image": "img/a.png", "text": "Ok."}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    records = list(read_manifest(tmp_path / "m.jsonl", text_col="text"))
+    assert [r.id for r in records] == ["row-0", "row-1"]
+    assert records[1].report == "Ok."
+
+
+def test_manifest_errors_name_the_column_or_path(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("image,y\n../outside.png,1\n")
+    with pytest.raises(InputError, match="escapes the dataset root"):
+        list(read_manifest(tmp_path / "m.csv"))
+    with pytest.raises(InputError, match="'label'"):
+        read_manifest(tmp_path / "m.csv", label_cols=("label",))
+    (tmp_path / "n.csv").write_text("image,y\na.png,yes\n")
+    with pytest.raises(InputError, match=r"'y'.*'yes'"):
+        read_manifest(tmp_path / "n.csv", label_cols=("y",))
+    (tmp_path / "d.csv").write_text("image,id\na.png,1\nb.png,1\n")
+    with pytest.raises(InputError, match="twice"):
+        list(read_manifest(tmp_path / "d.csv", id_col="id"))
