@@ -1,8 +1,23 @@
-"""Metrics: similarity of latent spaces (``space``); classification metrics live beside it.
+"""Metrics: similarity of latent spaces (``space``) and classification metrics with CIs.
 
 numpy/scipy only; torch tensors are accepted and converted on entry.
 """
 
+from semalign.metrics.classification import (
+    Estimate,
+    accuracy,
+    average_precision,
+    binary_auroc,
+    bootstrap_ci,
+    classification_report,
+    macro_auprc,
+    macro_auroc,
+    macro_f1,
+    mask_labels,
+    multiclass_auroc,
+    per_label_auprc,
+    per_label_auroc,
+)
 from semalign.metrics.space import (
     knn_jaccard,
     linear_cka,
@@ -14,10 +29,23 @@ from semalign.metrics.space import (
 )
 
 __all__ = [
+    "Estimate",
+    "accuracy",
+    "average_precision",
+    "binary_auroc",
+    "bootstrap_ci",
+    "classification_report",
     "knn_jaccard",
     "linear_cka",
+    "macro_auprc",
+    "macro_auroc",
+    "macro_f1",
+    "mask_labels",
     "mean_cosine",
     "mse",
+    "multiclass_auroc",
+    "per_label_auprc",
+    "per_label_auroc",
     "retrieval_ranks",
     "retrieval_scores",
     "space_report",

@@ -1,0 +1,336 @@
+"""Classification metrics with masked labels and seeded percentile-bootstrap confidence intervals.
+
+Conventions:
+  multi-class   ``y_true`` (n,) class indices 0..K-1, ``scores`` (n, K) (probabilities or logits).
+  multi-label   ``y_true`` (n, L) in {1, 0, -1, NaN} (CheXpert: positive, negative, uncertain,
+                not mentioned), ``scores`` (n, L). :func:`mask_labels` turns the raw values into
+                binary targets and a validity mask per the uncertainty/missing policy; every
+                multi-label metric skips masked entries label by label.
+  binary        a multi-label problem with L = 1.
+
+AUROC is the Mann-Whitney statistic with ties counted one half; AUPRC is average precision
+(step-wise, as scikit-learn's ``average_precision_score``). A metric that is undefined on the
+data (a label with one class only) is NaN and left out of macro averages. numpy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import rankdata
+
+from semalign.errors import InputError
+
+__all__ = [
+    "TASK_TYPES",
+    "Estimate",
+    "accuracy",
+    "average_precision",
+    "binary_auroc",
+    "bootstrap_ci",
+    "classification_report",
+    "macro_auprc",
+    "macro_auroc",
+    "macro_f1",
+    "mask_labels",
+    "multiclass_auroc",
+    "per_label_auprc",
+    "per_label_auroc",
+]
+
+Float = NDArray[np.float64]
+Bool = NDArray[np.bool_]
+Task = Literal["multiclass", "multilabel", "binary"]
+TASK_TYPES: tuple[str, ...] = ("multiclass", "multilabel", "binary")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its bootstrap confidence interval (NaN bounds when not computed)."""
+
+    value: float
+    low: float = float("nan")
+    high: float = float("nan")
+
+
+def mask_labels(
+    values: Any, uncertain: str = "ignore", missing: str = "zeros"
+) -> tuple[NDArray[np.int64], Bool]:
+    """Binary targets and a validity mask from raw label values in {1, 0, -1, NaN}.
+
+    values: (n,) or (n, L). ``uncertain`` (-1): ``ones``, ``zeros`` or ``ignore`` (masked).
+    ``missing`` (NaN): ``zeros`` or ``ignore``. Returns int64 targets and a bool mask, both
+    shaped like ``values``; masked targets are 0.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[~np.isnan(v)]
+    bad = ~np.isin(finite, (1.0, 0.0, -1.0))
+    if bad.any():
+        raise InputError(
+            f"label values contain {float(finite[bad][0]):g}: use 1 (positive), 0 (negative), "
+            "-1 (uncertain) or blank/NaN (not mentioned)"
+        )
+    if uncertain not in ("ones", "zeros", "ignore"):
+        raise InputError(f"uncertain policy {uncertain!r} is unknown: use ones, zeros or ignore")
+    if missing not in ("zeros", "ignore"):
+        raise InputError(f"missing policy {missing!r} is unknown: use zeros or ignore")
+    targets = (v == 1.0).astype(np.int64)
+    mask = np.ones(v.shape, dtype=bool)
+    unc = v == -1.0
+    if uncertain == "ones":
+        targets[unc] = 1
+    elif uncertain == "ignore":
+        mask[unc] = False
+    if missing == "ignore":
+        mask[np.isnan(v)] = False
+    return targets, mask
+
+
+def _vector(x: Any, name: str) -> NDArray[Any]:
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise InputError(f"{name} has shape {arr.shape}: expected a vector (n,)")
+    return arr
+
+
+def accuracy(y_true: Any, y_pred: Any) -> float:
+    """Fraction of equal entries of ``y_true`` (n,) and ``y_pred`` (n,); NaN when n = 0."""
+    t, p = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise InputError(f"y_true has {t.shape[0]} rows, y_pred {p.shape[0]}: pass paired rows")
+    return float(np.mean(t == p)) if t.size else float("nan")
+
+
+def macro_f1(y_true: Any, y_pred: Any, labels: Any = None) -> float:
+    """Unweighted mean over classes of F1 (a class with no true or predicted rows scores 0).
+
+    ``labels`` fixes the classes averaged over; by default those present in either vector.
+    """
+    t, p = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise InputError(f"y_true has {t.shape[0]} rows, y_pred {p.shape[0]}: pass paired rows")
+    classes = np.union1d(t, p) if labels is None else np.asarray(labels)
+    if classes.size == 0:
+        return float("nan")
+    f1 = np.empty(classes.size)
+    for i, c in enumerate(classes):
+        tp = np.count_nonzero((t == c) & (p == c))
+        denom = np.count_nonzero(t == c) + np.count_nonzero(p == c)
+        f1[i] = 2.0 * tp / denom if denom else 0.0
+    return float(f1.mean())
+
+
+def binary_auroc(y_true: Any, scores: Any) -> float:
+    """Area under the ROC curve of binary ``y_true`` (n,) vs ``scores`` (n,); NaN if one class."""
+    t = _vector(y_true, "y_true").astype(bool)
+    s = _vector(scores, "scores").astype(np.float64)
+    n_pos = int(t.sum())
+    n_neg = t.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)
+    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(y_true: Any, scores: Any) -> float:
+    """Average precision (area under the step precision-recall curve); NaN without positives."""
+    t = _vector(y_true, "y_true").astype(bool)
+    s = _vector(scores, "scores").astype(np.float64)
+    n_pos = int(t.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, t_sorted = s[order], t[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1]
+    tp = np.cumsum(t_sorted)[last_of_tie]
+    fp = last_of_tie + 1 - tp
+    precision = tp / (tp + fp)
+    recall_gain = np.diff(np.r_[0.0, tp / n_pos])
+    return float(np.sum(recall_gain * precision))
+
+
+def _matrix_pair(y: Any, s: Any, mask: Any) -> tuple[NDArray[np.int64], Float, Bool]:
+    t = np.asarray(y)
+    sc = np.asarray(s, dtype=np.float64)
+    if t.ndim == 1:
+        t, sc = t[:, None], sc.reshape(sc.shape[0], -1)
+    if t.shape != sc.shape:
+        raise InputError(
+            f"labels have shape {t.shape} but scores {sc.shape}: pass one score per label"
+        )
+    m = np.ones(t.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if m.shape != t.shape:
+        raise InputError(f"mask has shape {m.shape}, labels {t.shape}: they must match")
+    if np.issubdtype(t.dtype, np.floating):
+        m = m & ~np.isnan(t)
+        t = np.nan_to_num(t, nan=0.0)
+    return (t == 1).astype(np.int64), sc, m
+
+
+def per_label_auroc(y_true: Any, scores: Any, mask: Any = None) -> Float:
+    """AUROC of each label (L,) over its unmasked rows; y_true (n, L) in {0, 1}, scores (n, L)."""
+    t, s, m = _matrix_pair(y_true, scores, mask)
+    return np.array([binary_auroc(t[m[:, j], j], s[m[:, j], j]) for j in range(t.shape[1])])
+
+
+def per_label_auprc(y_true: Any, scores: Any, mask: Any = None) -> Float:
+    """Average precision of each label (L,) over its unmasked rows."""
+    t, s, m = _matrix_pair(y_true, scores, mask)
+    return np.array([average_precision(t[m[:, j], j], s[m[:, j], j]) for j in range(t.shape[1])])
+
+
+def _nanmean(x: Float) -> float:
+    finite = x[~np.isnan(x)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def macro_auroc(y_true: Any, scores: Any, mask: Any = None) -> float:
+    """Mean of the defined per-label AUROCs (labels with one class only are skipped)."""
+    return _nanmean(per_label_auroc(y_true, scores, mask))
+
+
+def macro_auprc(y_true: Any, scores: Any, mask: Any = None) -> float:
+    """Mean of the defined per-label average precisions."""
+    return _nanmean(per_label_auprc(y_true, scores, mask))
+
+
+def multiclass_auroc(y_true: Any, scores: Any, n_classes: int | None = None) -> float:
+    """One-vs-rest macro AUROC of class indices ``y_true`` (n,) against ``scores`` (n, K)."""
+    t = _vector(y_true, "y_true").astype(np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    k = s.shape[1] if n_classes is None else n_classes
+    onehot = (t[:, None] == np.arange(k)[None, :]).astype(np.int64)
+    return macro_auroc(onehot, s[:, :k])
+
+
+def _bootstrap_indices(n: int, n_resamples: int, seed: int) -> NDArray[np.int64]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(n_resamples, n), dtype=np.int64)
+
+
+def bootstrap_ci(
+    statistic: Callable[[NDArray[np.int64]], Mapping[str, float]],
+    n: int,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """Percentile bootstrap CIs for several statistics of the same n rows, resampled together.
+
+    ``statistic(idx)`` computes named values on rows ``idx`` (``arange(n)`` for the point
+    estimate). Each of ``n_resamples`` resamples draws n rows with replacement (seeded); the CI
+    is the ((1 - level) / 2, (1 + level) / 2) percentile of the resampled values, ignoring
+    resamples where a value is undefined (NaN). ``n_resamples=0`` gives NaN bounds.
+    """
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level={level}: a confidence level lies strictly between 0 and 1")
+    if n_resamples < 0:
+        raise InputError(f"n_resamples={n_resamples}: pass 0 (no CI) or a positive count")
+    point = dict(statistic(np.arange(n)))
+    if n_resamples == 0 or n == 0:
+        return {k: Estimate(float(v)) for k, v in point.items()}
+    draws: dict[str, list[float]] = {k: [] for k in point}
+    for idx in _bootstrap_indices(n, n_resamples, seed):
+        for k, v in statistic(idx).items():
+            draws[k].append(float(v))
+    q = (100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0)
+    out: dict[str, Estimate] = {}
+    for k, v in point.items():
+        d = np.asarray(draws[k])
+        d = d[~np.isnan(d)]
+        low, high = np.percentile(d, q) if d.size else (np.nan, np.nan)
+        out[k] = Estimate(float(v), float(low), float(high))
+    return out
+
+
+def _multiclass_stats(
+    t: NDArray[np.int64], s: Float, k: int
+) -> Callable[[NDArray[np.int64]], dict[str, float]]:
+    pred = s.argmax(axis=1)
+    classes = np.arange(k)
+
+    def stat(idx: NDArray[np.int64]) -> dict[str, float]:
+        return {
+            "accuracy": accuracy(t[idx], pred[idx]),
+            "macro_f1": macro_f1(t[idx], pred[idx], labels=classes),
+            "macro_auroc": multiclass_auroc(t[idx], s[idx], k),
+        }
+
+    return stat
+
+
+def _multilabel_stats(
+    t: NDArray[np.int64], s: Float, m: Bool, threshold: float, names: list[str]
+) -> Callable[[NDArray[np.int64]], dict[str, float]]:
+    pred = (s >= threshold).astype(np.int64)
+
+    def stat(idx: NDArray[np.int64]) -> dict[str, float]:
+        ti, si, mi, pi = t[idx], s[idx], m[idx], pred[idx]
+        auroc = per_label_auroc(ti, si, mi)
+        f1 = np.array(
+            [
+                macro_f1(ti[mi[:, j], j], pi[mi[:, j], j], labels=[0, 1])
+                if mi[:, j].any()
+                else np.nan
+                for j in range(ti.shape[1])
+            ]
+        )
+        out = {
+            "accuracy": float(np.mean(ti[mi] == pi[mi])) if mi.any() else float("nan"),
+            "macro_f1": _nanmean(f1),
+            "macro_auroc": _nanmean(auroc),
+            "macro_auprc": macro_auprc(ti, si, mi),
+        }
+        if len(names) > 1:
+            out.update({f"auroc[{name}]": float(a) for name, a in zip(names, auroc, strict=True)})
+        return out
+
+    return stat
+
+
+def classification_report(
+    y_true: Any,
+    scores: Any,
+    *,
+    task: str = "multiclass",
+    mask: Any = None,
+    label_names: list[str] | None = None,
+    threshold: float = 0.5,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """Accuracy, macro-F1, macro-AUROC (and AUPRC, per-label AUROC for multi-label) with CIs.
+
+    multiclass: ``y_true`` (n,) class indices, ``scores`` (n, K); prediction is the argmax and
+    macro-F1 averages all K classes. multilabel/binary: ``y_true`` (n, L) or (n,) binary (NaN
+    entries and ``mask`` False are skipped), ``scores`` (n, L) probabilities, thresholded at
+    ``threshold`` for accuracy (over unmasked entries) and per-label binary macro-F1 (averaged
+    over labels). Rows are resampled jointly for all metrics (``n_resamples``, ``seed``).
+    """
+    if task not in TASK_TYPES:
+        raise InputError(f"task {task!r} is unknown: use one of {', '.join(TASK_TYPES)}")
+    s = np.asarray(scores, dtype=np.float64)
+    if task == "multiclass":
+        t = _vector(y_true, "y_true")
+        if s.ndim != 2 or s.shape[0] != t.shape[0]:
+            raise InputError(
+                f"scores have shape {s.shape} for {t.shape[0]} labels: pass (n, n_classes)"
+            )
+        if t.size and (t.min() < 0 or t.max() >= s.shape[1]):
+            raise InputError(
+                f"class indices span {t.min()}..{t.max()} but scores have {s.shape[1]} columns"
+            )
+        stat = _multiclass_stats(t.astype(np.int64), s, s.shape[1])
+        n = t.shape[0]
+    else:
+        tt, ss, mm = _matrix_pair(y_true, s, mask)
+        names = label_names or [str(j) for j in range(tt.shape[1])]
+        stat = _multilabel_stats(tt, ss, mm, threshold, names)
+        n = tt.shape[0]
+    return bootstrap_ci(stat, n, n_resamples=n_resamples, level=level, seed=seed)

@@ -1,0 +1,197 @@
+"""Results tables: one row per (setting, metric) with its bootstrap CI, written as CSV or JSON.
+
+A row is keyed by ``task, source, target, mode, method, scaling, anchors, seed`` (+ a free-text
+``setting`` such as the prompt set) and carries ``metric, value, ci_low, ci_high, n``. Columns that
+do not apply to a mode (the alignment method of end-to-end stitching) are empty in CSV and null
+in JSON. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from semalign.align.io import atomic_write_bytes
+from semalign.errors import InputError
+from semalign.metrics.classification import Estimate
+
+__all__ = ["KEY_COLUMNS", "ResultRow", "ResultTable"]
+
+KEY_COLUMNS: tuple[str, ...] = (
+    "task",
+    "source",
+    "target",
+    "mode",
+    "method",
+    "scaling",
+    "anchors",
+    "seed",
+    "setting",
+)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One metric of one setting, with its CI (NaN when not bootstrapped) and sample count n."""
+
+    task: str
+    source: str
+    target: str
+    mode: str
+    method: str | None
+    scaling: str | None
+    anchors: int | None
+    seed: int | None
+    setting: str
+    metric: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in KEY_COLUMNS)
+
+
+def _json_value(v: Any) -> Any:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+class ResultTable:
+    """An ordered list of :class:`ResultRow`, with filters and CSV/JSON/text output."""
+
+    def __init__(self, rows: Iterable[ResultRow] = ()) -> None:
+        self.rows: list[ResultRow] = list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[ResultRow]:
+        return iter(self.rows)
+
+    def add(
+        self,
+        report: Mapping[str, Estimate],
+        *,
+        n: int,
+        task: str,
+        source: str,
+        target: str,
+        mode: str,
+        method: str | None = None,
+        scaling: str | None = None,
+        anchors: int | None = None,
+        seed: int | None = None,
+        setting: str = "",
+    ) -> None:
+        """Append one row per metric of ``report`` under the given key."""
+        for metric, est in report.items():
+            self.rows.append(
+                ResultRow(
+                    task,
+                    source,
+                    target,
+                    mode,
+                    method,
+                    scaling,
+                    anchors,
+                    seed,
+                    setting,
+                    metric,
+                    est.value,
+                    est.low,
+                    est.high,
+                    n,
+                )
+            )
+
+    def extend(self, other: Iterable[ResultRow]) -> None:
+        self.rows.extend(other)
+
+    def select(self, **where: Any) -> ResultTable:
+        """Rows whose fields equal every ``field=value`` given."""
+        return ResultTable(
+            r for r in self.rows if all(getattr(r, k) == v for k, v in where.items())
+        )
+
+    def value(self, **where: Any) -> float:
+        """The value of the single row matching ``where``; an error if none or several match."""
+        hits = self.select(**where).rows
+        if len(hits) != 1:
+            raise InputError(f"{len(hits)} rows match {where}: narrow the selection to one row")
+        return hits[0].value
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [{k: _json_value(v) for k, v in asdict(r).items()} for r in self.rows]
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the rows as CSV (empty cells for n/a, ``nan`` never written); atomic."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        names = [f.name for f in fields(ResultRow)]
+        writer.writerow(names)
+        for rec in self.to_records():
+            writer.writerow(["" if rec[k] is None else rec[k] for k in names])
+        path = Path(path)
+        atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+        return path
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write ``{"columns": [...], "rows": [{...}, ...]}`` (NaN as null); atomic."""
+        payload = {"columns": [f.name for f in fields(ResultRow)], "rows": self.to_records()}
+        path = Path(path)
+        atomic_write_bytes(path, (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
+        return path
+
+    def write(self, path: str | Path) -> Path:
+        """Write CSV or JSON by the suffix of ``path``."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".csv":
+            return self.to_csv(path)
+        if suffix == ".json":
+            return self.to_json(path)
+        raise InputError(f"results path {path} must end in .csv or .json")
+
+    def format(self, metrics: Iterable[str] | None = None, digits: int = 3) -> str:
+        """A wide text table: one line per setting, one ``value [low, high]`` column per metric.
+
+        By default every metric except per-label ones (``auroc[...]``) is shown.
+        """
+        keys: list[tuple[Any, ...]] = []
+        cells: dict[tuple[Any, ...], dict[str, str]] = {}
+        shown: list[str] = []
+        wanted = None if metrics is None else list(metrics)
+        for r in self.rows:
+            if (wanted is not None and r.metric not in wanted) or (
+                wanted is None and "[" in r.metric
+            ):
+                continue
+            if r.metric not in shown:
+                shown.append(r.metric)
+            k = r.key()
+            if k not in cells:
+                keys.append(k)
+                cells[k] = {}
+            ci = "" if math.isnan(r.ci_low) else f" [{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
+            cells[k][r.metric] = f"{r.value:.{digits}f}{ci}"
+        if wanted is not None:
+            shown = [m for m in wanted if m in shown]
+        cols = ["source", "target", "mode", "method", "scaling", "anchors", "seed"]
+        if any(k[KEY_COLUMNS.index("setting")] for k in keys):
+            cols.append("setting")
+        idx = [KEY_COLUMNS.index(c) for c in cols]
+        body = [[("" if k[i] is None else str(k[i])) for i in idx] for k in keys]
+        body = [
+            row + [cells[k].get(m, "") for m in shown] for row, k in zip(body, keys, strict=True)
+        ]
+        header = cols + shown
+        widths = [max([len(header[j])] + [len(b[j]) for b in body]) for j in range(len(header))]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+        return "\n".join(line.rstrip() for line in lines)
