@@ -24,8 +24,8 @@ def offline_hint(model: str, display: str) -> str:
     """How to make a hub model available on a machine without network access."""
     return (
         f"model {display} is not available offline: on a machine with network run "
-        f"`huggingface-cli download {model}` (then copy ~/.cache/huggingface, or set HF_HOME), "
-        f"or pass a local folder that holds its files"
+        f"`hf download {model}` (then copy ~/.cache/huggingface here, or point HF_HOME at it), "
+        f"or pass a local folder that holds its files; HF_HUB_OFFLINE=1 skips the hub retries"
     )
 
 

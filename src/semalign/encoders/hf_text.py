@@ -169,7 +169,8 @@ class SentenceTransformerEncoder(EncoderBase):
         if self.precision != "float32":
             self.model.to(torch.float16 if self.precision == "float16" else torch.bfloat16)
         self.normalize, self.prefix = normalize, prefix
-        dim = self.model.get_sentence_embedding_dimension()
+        get_dim = getattr(self.model, "get_embedding_dimension", None)
+        dim = get_dim() if get_dim else self.model.get_sentence_embedding_dimension()
         if dim is None:
             raise InputError(f"sentence-transformers model {model!r} does not state its dimension")
         self.dim = int(dim)

@@ -109,24 +109,30 @@ class Preprocess:
         return ((x[0] - mean) / std).contiguous()
 
 
+def _field(size: Any, key: str) -> Any:
+    """A field of a processor's size setting (a dict in transformers 4, a SizeDict in 5)."""
+    if isinstance(size, dict):
+        return size.get(key)
+    return getattr(size, key, None)
+
+
 def preprocess_from_hf(processor: Any) -> Preprocess:
     """Build a ``Preprocess`` from a transformers image processor's settings."""
-    size = getattr(processor, "size", None) or {}
+    size = getattr(processor, "size", None)
     if isinstance(size, int):
         size = {"shortest_edge": size}
-    size = dict(size)
-    if size.get("shortest_edge"):
-        resize: tuple[Any, ...] = ("shortest_edge", int(size["shortest_edge"]))
-    elif "height" in size and "width" in size:
-        resize = ("exact", int(size["height"]), int(size["width"]))
+    if _field(size, "shortest_edge"):
+        resize: tuple[Any, ...] = ("shortest_edge", int(_field(size, "shortest_edge")))
+    elif _field(size, "height") and _field(size, "width"):
+        resize = ("exact", int(_field(size, "height")), int(_field(size, "width")))
     else:
-        raise InputError(f"image processor size {size!r} is not supported: pass a known model")
+        raise InputError(f"image processor size {size!r} is not supported: use a ViT-like model")
     crop: tuple[int, int] | None = None
     if getattr(processor, "do_center_crop", False):
-        cs = getattr(processor, "crop_size", None) or {}
+        cs = getattr(processor, "crop_size", None)
         if isinstance(cs, int):
             cs = {"height": cs, "width": cs}
-        crop = (int(cs["height"]), int(cs["width"]))
+        crop = (int(_field(cs, "height")), int(_field(cs, "width")))
     if getattr(processor, "do_normalize", True):
         mean = tuple(float(v) for v in processor.image_mean)
         std = tuple(float(v) for v in processor.image_std)
