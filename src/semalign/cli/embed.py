@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,7 +37,7 @@ def embed(
     from semalign.store import embed_to_store, open_store, read_manifest
 
     items = read_manifest(input, id_column, text_column, image_column)
-    options = {
+    options: dict[str, Any] = {
         "device": device,
         "precision": precision,
         "pooling": pooling,
@@ -86,7 +88,9 @@ def raise_dual(encoder: str, modality: str) -> None:
     )
 
 
-def _progress_bar(total: int, quiet: bool):  # type: ignore[no-untyped-def]
+def _progress_bar(
+    total: int, quiet: bool
+) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
     """(callback(done, total), close()) drawing a rich progress bar with rate and ETA."""
     if quiet:
         return None, lambda: None
