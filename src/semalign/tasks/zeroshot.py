@@ -1,0 +1,318 @@
+"""Zero-shot classification against class prompts, CLIP-style, for unimodal and dual encoders.
+
+Prompts are embedded once by a text encoder (any object with ``embed(list[str]) -> (m, d)``, or a
+plain callable). Images are scored by cosine similarity in the text space:
+
+  unimodal     image embeddings mapped into the text encoder's space by T, an :class:`Aligner`
+               fitted on anchor pairs (image embedding <-> its report's embedding);
+  unaligned    image embeddings fed to the text space with no map (zero-padded/truncated): the
+               control, at chance unless the spaces happen to coincide;
+  multimodal   a dual encoder's image embeddings, already in its joint space, scored against its
+               own text tower's prompt embeddings (CLIP, BiomedCLIP): the like-for-like baseline.
+
+Class score from several prompts (``aggregate``): ``mean`` - cosine to the renormalised mean of the
+normalised prompt embeddings (default); ``logit-mean`` - mean of the per-prompt cosines; ``max``.
+Decision rules (``rule``): ``argmax`` - softmax over classes of the positive scores / temperature
+(multi-class, e.g. CheXpert 5x200); ``pos-neg`` - per class, softmax of positive vs negative score
+/ temperature, i.e. P(finding) per label (multi-label CheXpert, binary RSNA pneumonia).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semalign.align import Aligner, min_anchors, select_anchors
+from semalign.errors import InputError
+from semalign.metrics.classification import Estimate, classification_report
+from semalign.tasks.prompts import PromptSet
+from semalign.tasks.results import ResultTable
+from semalign.tasks.stitching import naive_stitch, split_rows
+
+__all__ = [
+    "AGGREGATES",
+    "RULES",
+    "PromptEmbeddings",
+    "ZeroShotClassifier",
+    "embed_prompts",
+    "zeroshot",
+]
+
+AGGREGATES: tuple[str, ...] = ("mean", "logit-mean", "max")
+RULES: tuple[str, ...] = ("argmax", "pos-neg")
+
+Float = NDArray[np.float64]
+TextEmbedder = Callable[[list[str]], Any] | Any
+
+
+def _unit(x: Float) -> Float:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    out: Float = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return out
+
+
+@dataclass
+class PromptEmbeddings:
+    """Per class, the embeddings (m_c, d) of its positive and negative prompts (raw units)."""
+
+    classes: list[str]
+    positive: list[Float]
+    negative: list[Float]
+    name: str = ""
+
+    @property
+    def dim(self) -> int:
+        return int(self.positive[0].shape[1])
+
+    def has_negatives(self) -> bool:
+        return all(n.shape[0] > 0 for n in self.negative)
+
+
+def _call_embedder(embedder: TextEmbedder, texts: list[str], batch_size: int) -> Float:
+    fn = getattr(embedder, "embed", None)
+    out = fn(texts, batch_size=batch_size) if fn is not None else embedder(texts)
+    arr = np.asarray(out, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != len(texts):
+        raise InputError(
+            f"the text encoder returned shape {arr.shape} for {len(texts)} prompts: it must return "
+            "(n_prompts, d)"
+        )
+    return arr
+
+
+def embed_prompts(
+    prompts: PromptSet, text_encoder: TextEmbedder, batch_size: int = 64
+) -> PromptEmbeddings:
+    """Embed every prompt of ``prompts`` with ``text_encoder`` (an Encoder or a callable)."""
+    texts: list[str] = []
+    for c in prompts.classes:
+        texts += prompts.positive[c] + prompts.negative.get(c, [])
+    emb = _call_embedder(text_encoder, texts, batch_size)
+    pos, neg, at = [], [], 0
+    for c in prompts.classes:
+        n_pos, n_neg = len(prompts.positive[c]), len(prompts.negative.get(c, []))
+        pos.append(emb[at : at + n_pos])
+        neg.append(emb[at + n_pos : at + n_pos + n_neg])
+        at += n_pos + n_neg
+    return PromptEmbeddings(prompts.classes, pos, neg, prompts.name)
+
+
+def _class_scores(
+    images: Float, groups: list[Float], aggregate: str, center: Float | None
+) -> Float:
+    """Cosine scores (n, C) of unit image rows against each class's prompt group."""
+    out = np.empty((images.shape[0], len(groups)))
+    for j, g in enumerate(groups):
+        p = _unit(g - center) if center is not None else _unit(g)
+        if aggregate == "mean":
+            out[:, j] = images @ _unit(p.mean(axis=0))
+        else:
+            sims = images @ p.T
+            out[:, j] = sims.mean(axis=1) if aggregate == "logit-mean" else sims.max(axis=1)
+    return out
+
+
+class ZeroShotClassifier:
+    """Score image embeddings (n, d) against prompt embeddings, optionally through a map T.
+
+    ``aligner``: a fitted map image space -> text space (None when the images already live in
+    the prompts' space). ``center`` (d,): subtracted from mapped images and prompts before the
+    cosine (e.g. the text anchors' mean), which removes the common offset of anisotropic spaces.
+    """
+
+    def __init__(
+        self,
+        prompts: PromptEmbeddings,
+        *,
+        rule: str = "argmax",
+        aggregate: str = "mean",
+        temperature: float = 0.01,
+        aligner: Aligner | None = None,
+        center: Any = None,
+    ) -> None:
+        if rule not in RULES:
+            raise InputError(f"rule {rule!r} is unknown: use one of {', '.join(RULES)}")
+        if aggregate not in AGGREGATES:
+            raise InputError(f"aggregate {aggregate!r} is unknown: use {', '.join(AGGREGATES)}")
+        if not temperature > 0:
+            raise InputError(f"temperature={temperature}: it must be positive")
+        if rule == "pos-neg" and not prompts.has_negatives():
+            raise InputError(
+                f"prompt set {prompts.name!r} lacks negative prompts for some class: the pos-neg "
+                "rule needs them; use rule argmax or a set with negatives"
+            )
+        self.prompts = prompts
+        self.rule = rule
+        self.aggregate = aggregate
+        self.temperature = temperature
+        self.aligner = aligner
+        self.center = None if center is None else np.asarray(center, dtype=np.float64)
+
+    def _to_text_space(self, images: Any) -> Float:
+        x = np.asarray(images, dtype=np.float64)
+        if x.ndim != 2:
+            raise InputError(f"images have shape {x.shape}: pass embeddings of shape (n, d)")
+        if self.aligner is not None:
+            x = self.aligner.transform(x)
+        if x.shape[1] != self.prompts.dim:
+            raise InputError(
+                f"images have {x.shape[1]} columns in the text space but prompts {self.prompts.dim}"
+                ": map them with an aligner fitted into this text encoder's space"
+            )
+        if self.center is not None:
+            x = x - self.center
+        return _unit(x)
+
+    def scores(self, images: Any) -> tuple[Float, Float | None]:
+        """Positive and (for pos-neg) negative class scores, each (n, C) cosines."""
+        x = self._to_text_space(images)
+        pos = _class_scores(x, self.prompts.positive, self.aggregate, self.center)
+        if self.rule == "argmax":
+            return pos, None
+        return pos, _class_scores(x, self.prompts.negative, self.aggregate, self.center)
+
+    def predict_proba(self, images: Any) -> Float:
+        """(n, C): softmax over classes (argmax) or P(positive) per class (pos-neg)."""
+        pos, neg = self.scores(images)
+        if neg is None:
+            z = pos / self.temperature
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            out: Float = e / e.sum(axis=1, keepdims=True)
+            return out
+        return 0.5 * (1.0 + np.tanh(0.5 * (pos - neg) / self.temperature))
+
+
+def _class_indices(y: Any, classes: list[str]) -> NDArray[np.int64]:
+    lookup = {c.lower(): i for i, c in enumerate(classes)}
+    keys = [str(v).lower() for v in np.asarray(y).tolist()]
+    bad = [k for k in keys if k not in lookup]
+    if bad:
+        raise InputError(
+            f"label {bad[0]!r} has no prompts (prompt classes: {', '.join(classes)}): pick a "
+            "prompt set that covers every class"
+        )
+    return np.array([lookup[k] for k in keys], dtype=np.int64)
+
+
+def _report(
+    clf: ZeroShotClassifier,
+    images: Float,
+    y: Any,
+    mask: Any,
+    ci: dict[str, Any],
+) -> dict[str, Estimate]:
+    p = clf.predict_proba(images)
+    if clf.rule == "argmax":
+        return classification_report(
+            _class_indices(y, clf.prompts.classes), p, task="multiclass", **ci
+        )
+    return classification_report(
+        y, p, task="multilabel", mask=mask, label_names=clf.prompts.classes, **ci
+    )
+
+
+def zeroshot(
+    images: Any,
+    y: Any,
+    prompts: PromptEmbeddings,
+    *,
+    test: Any,
+    texts: Any = None,
+    joint: bool = False,
+    mask: Any = None,
+    rule: str = "argmax",
+    aggregate: str = "mean",
+    temperature: float = 0.01,
+    methods: Sequence[str] = ("orthogonal",),
+    scalings: Sequence[str] = ("standard",),
+    anchor_counts: Sequence[int] = (500,),
+    seeds: Sequence[int] = (0,),
+    anchor_strategy: str = "random",
+    center_text: bool = False,
+    image_name: str = "image",
+    text_name: str = "text",
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    ci_seed: int = 0,
+) -> ResultTable:
+    """Zero-shot metrics on the test rows, as a :class:`ResultTable`.
+
+    images: (n, d_img). y: (n,) class names (rule argmax) or (n, C) binary labels in the prompt
+    classes' order (rule pos-neg; ``mask`` (n, C) False = skip). texts: (n, d_txt) report
+    embeddings paired with ``images`` row by row, from the text encoder that embedded the prompts:
+    anchors for T are drawn from the non-test rows (mode ``unimodal``, one row per method, scaling,
+    anchor count and seed), and mode ``unaligned`` is the no-map control. ``joint=True``: images
+    already share the prompts' space (mode ``multimodal``); ``texts`` is then not needed.
+    ``center_text`` subtracts the text anchors' mean before the cosine (unimodal only).
+    """
+    x = np.asarray(images, dtype=np.float64)
+    yy = np.asarray(y)
+    if x.ndim != 2 or yy.shape[0] != x.shape[0]:
+        raise InputError(
+            f"images have shape {x.shape} and labels {yy.shape[0]} rows: pass (n, d) images with "
+            "one label row each"
+        )
+    tr, te = split_rows(x.shape[0], test)
+    ci = {"n_resamples": n_resamples, "level": level, "seed": ci_seed}
+    setting = f"prompts={prompts.name} rule={rule} aggregate={aggregate}"
+    common: dict[str, Any] = {
+        "task": "zeroshot", "source": image_name, "target": text_name,
+        "n": int(te.size), "setting": setting,
+    }  # fmt: skip
+    m_te = None if mask is None else np.asarray(mask)[te]
+    kw: dict[str, Any] = {"rule": rule, "aggregate": aggregate, "temperature": temperature}
+    table = ResultTable()
+    if joint:
+        clf = ZeroShotClassifier(prompts, **kw)
+        table.add(_report(clf, x[te], yy[te], m_te, ci), mode="multimodal", **common)
+        return table
+    if texts is None:
+        raise InputError(
+            "unimodal zero-shot needs paired report embeddings (texts) to fit the map: pass them, "
+            "or joint=True for a dual encoder"
+        )
+    t = np.asarray(texts, dtype=np.float64)
+    if t.shape[0] != x.shape[0] or t.shape[1] != prompts.dim:
+        raise InputError(
+            f"texts have shape {t.shape}: expected ({x.shape[0]}, {prompts.dim}), one report "
+            "embedding per image from the encoder that embedded the prompts"
+        )
+    control = ZeroShotClassifier(prompts, **kw)
+    table.add(
+        _report(control, naive_stitch(x[te], prompts.dim), yy[te], m_te, ci),
+        mode="unaligned",
+        **common,
+    )
+    outside = np.ones(x.shape[0], dtype=bool)
+    outside[tr] = False
+    for k in anchor_counts:
+        if k > tr.size:
+            raise InputError(f"{k} anchors asked for but only {tr.size} non-test rows exist")
+        for seed in seeds:
+            source = x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0]
+            labels = yy if anchor_strategy == "stratified" else None
+            anchors = select_anchors(
+                source, int(k), strategy=anchor_strategy, labels=labels, seed=seed, exclude=outside
+            )
+            center = t[anchors].mean(axis=0) if center_text else None
+            for method in methods:
+                for scaling in scalings:
+                    key: dict[str, Any] = {
+                        "method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed),
+                    }  # fmt: skip
+                    need = min_anchors(method, scaling, x.shape[1])
+                    if k < need:
+                        nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
+                        row = {**common, "setting": f"{setting} skipped: needs >= {need} anchors"}
+                        table.add(nan, mode="unimodal", **key, **row)
+                        continue
+                    aligner = Aligner(method, scaling, seed=seed).fit(x[anchors], t[anchors])
+                    clf = ZeroShotClassifier(prompts, aligner=aligner, center=center, **kw)
+                    table.add(
+                        _report(clf, x[te], yy[te], m_te, ci), mode="unimodal", **key, **common
+                    )
+    return table
