@@ -16,6 +16,7 @@ from semalign.cli import data as _data
 from semalign.cli import embed as _embed
 from semalign.cli import encoders as _encoders
 from semalign.cli import quickstart as _quickstart
+from semalign.cli import tasks as _tasks
 from semalign.errors import SemalignError
 
 app = typer.Typer(
@@ -30,6 +31,9 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_encoders.app, name="encoders")
 app.command("embed")(_embed.embed)
 app.command("quickstart")(_quickstart.quickstart)
+app.command("stitch")(_tasks.stitch)
+app.command("zeroshot")(_tasks.zeroshot)
+app.command("retrieve")(_tasks.retrieve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,219 @@
+"""`semalign stitch|zeroshot|retrieve` end to end in a subprocess: tables, files, clean errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ._joint import planted_joint
+from ._planted import planted_spaces
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "semalign", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def fails_cleanly(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stitch_files(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("stitch")
+    s = planted_spaces(separation=0.4, noise=0.5)
+    np.save(tmp / "general.npy", s.source)
+    np.save(tmp / "medical.npy", s.target)
+    names = np.array(["Atelectasis", "Cardiomegaly", "Edema", "Pleural Effusion"])[s.y]
+    split = np.where(np.isin(np.arange(len(s.y)), s.test), "test", "train")
+    multi = np.stack([s.y == 0, s.y == 1], axis=1).astype(int).astype(str)
+    multi[::7, 0] = "-1"
+    multi[::11, 1] = ""
+    rows = [
+        [n, sp, a, b] for n, sp, a, b in zip(names, split, multi[:, 0], multi[:, 1], strict=True)
+    ]
+    write_csv(tmp / "labels.csv", ["finding", "split", "Edema", "Atelectasis"], rows)
+    write_csv(tmp / "short.csv", ["finding"], [["Edema"]] * 10)
+    return {
+        "dir": tmp,
+        "A": tmp / "general.npy",
+        "B": tmp / "medical.npy",
+        "csv": tmp / "labels.csv",
+    }
+
+
+def test_stitch_writes_table_csv_and_json(stitch_files) -> None:
+    f = stitch_files
+    out, js = f["dir"] / "r.csv", f["dir"] / "r.json"
+    proc = run(
+        "stitch", f["A"], f["B"], "--labels", f["csv"], "--label-column", "finding",
+        "--anchors", "16,400", "--methods", "orthogonal,affine", "--resamples", "50",
+        "--out", out, "--json", js,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "end-to-end" in proc.stdout and "relative" in proc.stdout
+    rows = list(csv.DictReader(out.open()))
+    acc = {
+        (r["mode"], r["method"], r["anchors"]): float(r["value"])
+        for r in rows
+        if r["metric"] == "accuracy" and r["value"]
+    }
+    e2e = acc[("end-to-end", "", "")]
+    assert acc[("aligned", "orthogonal", "400")] > e2e - 0.03
+    assert acc[("naive", "", "")] < 0.45
+    assert {r["source"] for r in rows} == {"general"} and {r["n"] for r in rows} == {"400"}
+    payload = json.loads(js.read_text())
+    assert payload["columns"][:3] == ["task", "source", "target"]
+    assert len(payload["rows"]) == len(rows)
+    skipped = [r for r in payload["rows"] if r["method"] == "affine" and r["anchors"] == 16]
+    assert skipped and skipped[0]["value"] is None
+
+
+def test_stitch_multilabel_with_uncertainty_policy(stitch_files) -> None:
+    f = stitch_files
+    proc = run(
+        "stitch", f["A"], f["B"], "--labels", f["csv"], "--label-columns", "Edema,Atelectasis",
+        "--uncertain", "ignore", "--missing", "ignore", "--anchors", "300",
+        "--modes", "end-to-end,aligned", "--resamples", "20",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "macro_auprc" in proc.stdout
+
+
+def test_stitch_errors_are_one_sentence(stitch_files) -> None:
+    f = stitch_files
+    base = ("stitch", f["A"], f["B"])
+    fails_cleanly(
+        run(*base, "--labels", f["dir"] / "short.csv", "--label-column", "finding"),
+        "has 10 rows but the embeddings 1200",
+    )
+    fails_cleanly(
+        run(*base, "--labels", f["csv"], "--label-column", "diagnosis"),
+        "no column 'diagnosis'",
+        "finding, split",
+    )
+    fails_cleanly(run(*base, "--labels", f["csv"]), "exactly one of --label-column")
+    fails_cleanly(
+        run(*base, "--labels", f["csv"], "--label-column", "finding", "--anchors", "10,x"),
+        "--anchors",
+    )
+    fails_cleanly(
+        run(
+            "stitch",
+            f["dir"] / "nope.npy",
+            f["B"],
+            "--labels",
+            f["csv"],
+            "--label-column",
+            "finding",
+        ),
+        "does not exist",
+    )
+
+
+def test_retrieve_end_to_end(tmp_path: Path) -> None:
+    j = planted_joint(n=900)
+    np.save(tmp_path / "img.npy", j.images)
+    np.save(tmp_path / "txt.npy", j.texts)
+    out = tmp_path / "ret.csv"
+    proc = run(
+        "retrieve", tmp_path / "img.npy", tmp_path / "txt.npy", "--methods", "linear",
+        "--anchors", "300", "--test-fraction", "0.4", "--resamples", "50", "--out", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    r10 = {(r["mode"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "recall@10"}
+    assert r10[("aligned", "image->report")] > 0.5 and r10[("naive", "image->report")] < 0.1
+    assert {r["n"] for r in rows} == {"360"}
+    fails_cleanly(
+        run("retrieve", tmp_path / "img.npy", tmp_path / "txt.npy", "--anchors", "700"),
+        "only 630 non-test rows",
+    )
+
+
+FINDINGS = {
+    "Pleural Effusion": [
+        "Large left pleural effusion.",
+        "Small right pleural effusion with blunting of the costophrenic angle.",
+        "Bilateral pleural effusions are present.",
+    ],
+    "Pneumothorax": [
+        "There is a right apical pneumothorax.",
+        "Small left pneumothorax is seen.",
+        "Large tension pneumothorax on the right.",
+    ],
+    "Cardiomegaly": [
+        "The heart is enlarged.",
+        "Moderate cardiomegaly.",
+        "Cardiac silhouette is enlarged, consistent with cardiomegaly.",
+    ],
+}
+
+
+def test_zeroshot_end_to_end_with_minilm(tmp_path: Path) -> None:
+    """Real MiniLM report embeddings; a planted 'image encoder' sees them through a random map."""
+    try:
+        from semalign.encoders import load_encoder
+
+        encoder = load_encoder("minilm")
+    except Exception as exc:
+        pytest.skip(f"minilm unavailable: {exc}")
+    rng = np.random.default_rng(0)
+    classes = list(FINDINGS)
+    y = rng.integers(0, 3, 360)
+    sentences = [s for k in classes for s in FINDINGS[k]]
+    table = encoder.embed(sentences).astype(np.float64)
+    texts = table[3 * y + rng.integers(0, 3, y.size)]
+    texts += 0.02 * rng.normal(size=texts.shape)
+    images = texts @ rng.normal(size=(384, 64)) + 0.05 * rng.normal(size=(360, 64))
+    np.save(tmp_path / "img.npy", images.astype(np.float32))
+    np.save(tmp_path / "txt.npy", texts.astype(np.float32))
+    split = np.where(np.arange(360) >= 240, "test", "train")
+    write_csv(
+        tmp_path / "labels.csv", ["finding", "split"],
+        [[classes[k], s] for k, s in zip(y, split, strict=True)],
+    )  # fmt: skip
+    js = tmp_path / "zs.json"
+    proc = run(
+        "zeroshot", tmp_path / "img.npy", "--texts", tmp_path / "txt.npy",
+        "--labels", tmp_path / "labels.csv", "--label-column", "finding",
+        "--prompts", "chexzero", "--methods", "ridge", "--anchors", "200",
+        "--resamples", "50", "--json", js,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    acc = {
+        r["mode"]: r["value"]
+        for r in json.loads(js.read_text())["rows"]
+        if r["metric"] == "accuracy"
+    }
+    assert acc["unimodal"] > 0.8 and acc["unaligned"] < 0.6
+    fails_cleanly(
+        run(
+            "zeroshot", tmp_path / "img.npy", "--labels", tmp_path / "labels.csv",
+            "--label-column", "finding",
+        ),
+        "--texts",
+    )  # fmt: skip
