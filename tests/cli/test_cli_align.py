@@ -187,3 +187,9 @@ def test_help_does_not_import_torch() -> None:
     code = "import sys, semalign.cli; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
     assert run("--help").returncode == 0
+
+
+def test_unknown_command_is_a_usage_error_not_a_traceback() -> None:
+    proc = run("nosuchcommand")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "No such command" in proc.stderr

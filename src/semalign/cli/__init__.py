@@ -52,21 +52,9 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors print one line on stderr and exit with status 2."""
+    """Run the CLI. Usage errors are Click's; user errors print one line and exit with 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
     except SemalignError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own formatting
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
