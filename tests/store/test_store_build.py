@@ -122,3 +122,39 @@ def test_wrong_modality_and_manifest_errors(minilm, tmp_path):
     (tmp_path / "nocol.csv").write_text("id,foo\na,x\n")
     with pytest.raises(InputError, match="neither a text nor an image column"):
         read_manifest(tmp_path / "nocol.csv")
+
+
+def test_items_from_dataset_records(tmp_path):
+    from semalign.data.records import Record
+    from semalign.store.items import items_from_records
+
+    recs = [
+        Record(id="a", dataset="x", report="Left effusion.", image_paths=(tmp_path / "a.png",)),
+        Record(id="b", dataset="x", report=None),
+    ]
+    text = items_from_records(recs, "text")
+    assert text.ids == ["a"] and text.payloads == ["Left effusion."]
+    img = items_from_records(recs, "image")
+    assert img.modality == "image" and img.payloads == [str(tmp_path / "a.png")]
+    with pytest.raises(InputError, match="record 'b' has no text section 'report'"):
+        items_from_records(recs, "text", skip_missing=False)
+
+
+def test_image_manifest_with_an_unreadable_file(tmp_path):
+    import glob
+
+    from semalign.data.packaged import kermany_mini_dir, rg1_dicom
+    from semalign.encoders import load_encoder
+
+    real = [*sorted(glob.glob(str(kermany_mini_dir() / "*.jpeg")))[:2], str(rg1_dicom())]
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    rows = [f"img{i},{p}" for i, p in enumerate(real)] + ["img3,bad.png"]
+    (tmp_path / "m.csv").write_text("id,image_path\n" + "\n".join(rows) + "\n")
+    items = read_manifest(tmp_path / "m.csv")
+    assert items.modality == "image" and items.payloads[3] == str(tmp_path / "bad.png")
+    enc = load_encoder("efficientnet-lite0", device="cpu", num_workers=1)
+    rep = embed_to_store(enc, items, tmp_path / "s", chunk_size=2, batch_size=2, on_error="skip")
+    assert list(rep.skipped) == ["img3"] and "bad.png" in rep.skipped["img3"]
+    ids, x = open_store(rep.path).read()
+    assert ids == ["img0", "img1", "img2"] and x.shape == (3, 1280)
+    np.testing.assert_allclose(x, enc.embed(real, batch_size=2), atol=1e-5)

@@ -6,7 +6,7 @@ No torch import here: the store works on whatever an encoder returns.
 from __future__ import annotations
 
 from semalign.store.build import BuildReport, embed_to_store, find_entry, store_key
-from semalign.store.items import Items, items_from, read_manifest
+from semalign.store.items import Items, items_from, items_from_records, read_manifest
 from semalign.store.reader import EmbeddingStore, open_store, read_store
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "embed_to_store",
     "find_entry",
     "items_from",
+    "items_from_records",
     "open_store",
     "read_manifest",
     "read_store",

@@ -171,3 +171,27 @@ def _read_rows(source: Path) -> list[dict[str, Any]]:
             f"manifest {str(source)!r} cannot be parsed ({exc}): fix the file"
         ) from exc
     raise InputError(f"manifest {str(source)!r} is neither .csv, .tsv nor .jsonl: convert it")
+
+
+def items_from_records(
+    records: Sequence[Any], modality: str, section: str = "report", skip_missing: bool = True
+) -> Items:
+    """Items from dataset records (``semalign.data.Record``): their text ``section`` or image.
+
+    Records without that text or image are left out when ``skip_missing`` (the default), else
+    they raise InputError naming the first one.
+    """
+    ids: list[str] = []
+    payloads: list[Any] = []
+    for r in records:
+        payload = r.text(section) if modality == "text" else r.image_path
+        if payload is None:
+            if skip_missing:
+                continue
+            what = f"text section {section!r}" if modality == "text" else "image"
+            raise InputError(f"record {r.id!r} has no {what}: filter it out or skip missing ones")
+        ids.append(str(r.id))
+        payloads.append(payload if modality == "text" else str(payload))
+    if modality not in ("text", "image"):
+        raise InputError(f"modality {modality!r} is unknown: use 'text' or 'image'")
+    return Items(ids, payloads, modality)
