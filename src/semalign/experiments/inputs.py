@@ -1,0 +1,164 @@
+"""From recipe datasets to what the tasks need: items to embed, labels, splits, anchor pairs."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semalign.data.records import Record
+from semalign.errors import InputError
+from semalign.experiments.recipe import DatasetSpec, StitchSpec, ZeroShotSpec
+from semalign.store.items import Items
+
+
+def read_records(spec: DatasetSpec) -> list[Record]:
+    """Every record of a recipe dataset."""
+    from semalign.data.registry import open_dataset
+
+    root = Path(spec.root) if spec.root else None
+    return list(open_dataset(spec.name, root, **spec.options))
+
+
+def single_class(record: Record, classes: dict[str, list[str]]) -> str | None:
+    """The one class whose labels are positive in ``record`` (None if no class or several)."""
+    hits = [c for c, labels in classes.items() if any(record.labels.get(x) == 1.0 for x in labels)]
+    return hits[0] if len(hits) == 1 else None
+
+
+@dataclass(frozen=True)
+class StitchData:
+    """Items, class names (n,), stratified test rows, and the count of each class."""
+
+    items: Items
+    y: NDArray[Any]
+    test: NDArray[np.int64]
+    counts: dict[str, int]
+    available: dict[str, int]
+
+
+def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
+    """Single-class records of ``spec`` (capped per class, seeded), with a stratified test split."""
+    by_class: dict[str, list[Record]] = {c: [] for c in spec.classes}
+    for r in records:
+        payload = r.text(spec.section) if spec.modality == "text" else r.image_path
+        cls = single_class(r, spec.classes)
+        if cls is not None and payload:
+            by_class[cls].append(r)
+    available = {c: len(v) for c, v in by_class.items()}
+    rng = np.random.default_rng(spec.split_seed)
+    chosen: list[tuple[Record, str]] = []
+    for cls, recs in by_class.items():
+        if len(recs) < 2:
+            raise InputError(
+                f"stitch {spec.name!r}: class {cls!r} has {len(recs)} records: every class needs "
+                "at least two (check classes and section)"
+            )
+        order = rng.permutation(len(recs))
+        if spec.max_per_class is not None:
+            order = np.sort(order[: spec.max_per_class])
+        chosen += [(recs[i], cls) for i in order]
+    chosen.sort(key=lambda rc: rc[0].id)
+    y = np.array([c for _, c in chosen])
+    test = []
+    for cls in spec.classes:
+        rows = np.flatnonzero(y == cls)
+        k = max(1, round(spec.test_fraction * rows.size))
+        test.append(rng.permutation(rows)[:k])
+    payloads = [
+        r.text(spec.section) if spec.modality == "text" else str(r.image_path) for r, _ in chosen
+    ]
+    items = Items([r.id for r, _ in chosen], payloads, spec.modality)
+    return StitchData(
+        items, y, np.sort(np.concatenate(test)).astype(np.int64), dict(Counter(y.tolist())),
+        available,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvalImages:
+    """Images to classify: items, labels (n,) class names or (n, L) 0/1, and a mask (n, L)."""
+
+    items: Items
+    y: NDArray[Any]
+    mask: NDArray[np.bool_] | None
+    counts: dict[str, int]
+
+
+def eval_images(spec: ZeroShotSpec, records: list[Record]) -> EvalImages:
+    """The images of ``spec.images`` with usable labels, in id order (first ``max_images``)."""
+    recs = sorted((r for r in records if r.image_path is not None), key=lambda r: r.id)
+    if spec.rule == "argmax":
+        keep = [(r, pos[0]) for r in recs if len(pos := _positives(r, spec.labels)) == 1]
+        keep = keep[: spec.max_images] if spec.max_images else keep
+        if not keep:
+            raise InputError(f"zeroshot {spec.name!r}: no image has exactly one of {spec.labels}")
+        y: NDArray[Any] = np.array([c for _, c in keep])
+        chosen = [r for r, _ in keep]
+        mask = None
+        counts = dict(Counter(y.tolist()))
+    else:
+        chosen = recs[: spec.max_images] if spec.max_images else recs
+        raw = np.array([[r.labels.get(x, math.nan) for x in spec.labels] for r in chosen])
+        mask = np.isin(raw, (0.0, 1.0))
+        y = np.where(mask, raw, 0.0)
+        counts = {x: int(((y[:, j] == 1) & mask[:, j]).sum()) for j, x in enumerate(spec.labels)}
+    if not chosen:
+        raise InputError(f"zeroshot {spec.name!r}: dataset {spec.images!r} has no images")
+    items = Items([r.id for r in chosen], [str(r.image_path) for r in chosen], "image")
+    return EvalImages(items, y, mask, counts)
+
+
+def _positives(record: Record, labels: list[str]) -> list[str]:
+    return [x for x in labels if record.labels.get(x) == 1.0]
+
+
+@dataclass(frozen=True)
+class AnchorSet:
+    """Anchor pairs as row indices into unique image and report items; ``owner`` = image id."""
+
+    images: Items
+    reports: Items
+    image_row: NDArray[np.int64]
+    report_row: NDArray[np.int64]
+    owner: list[str]
+
+
+def anchor_set(
+    spec: ZeroShotSpec, anchor_records: list[Record], report_records: list[Record] | None
+) -> AnchorSet:
+    """Image-report anchor pairs of ``spec``: per study, or label-matched (one deal per seed)."""
+    from semalign.data.pairing import label_matched_pairs, study_pairs
+
+    if spec.pairing == "study":
+        pairs = study_pairs(anchor_records, section=spec.section)
+    else:
+        assert report_records is not None
+        pairs = []
+        for s in range(spec.reports_per_image):
+            pairs += label_matched_pairs(
+                anchor_records, report_records, spec.match_labels, section=spec.section, seed=s
+            )
+    if not pairs:
+        raise InputError(
+            f"zeroshot {spec.name!r}: no anchor pairs could be formed from dataset "
+            f"{spec.anchor_dataset!r} (pairing {spec.pairing}): check its images and reports"
+        )
+    img_ids = sorted({p.image_id for p in pairs})
+    rep_ids = sorted({p.report_id for p in pairs})
+    img_path = {p.image_id: str(p.image_path) for p in pairs}
+    rep_text = {p.report_id: p.text for p in pairs}
+    img_at = {k: i for i, k in enumerate(img_ids)}
+    rep_at = {k: i for i, k in enumerate(rep_ids)}
+    return AnchorSet(
+        Items(img_ids, [img_path[k] for k in img_ids], "image"),
+        Items(rep_ids, [rep_text[k] for k in rep_ids], "text"),
+        np.array([img_at[p.image_id] for p in pairs], dtype=np.int64),
+        np.array([rep_at[p.report_id] for p in pairs], dtype=np.int64),
+        [p.image_id for p in pairs],
+    )

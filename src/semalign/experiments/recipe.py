@@ -1,0 +1,509 @@
+"""Recipes: a TOML file describing an experiment, parsed and validated before any work starts.
+
+A recipe has five kinds of tables (see ``recipes/demo.toml`` for a commented example)::
+
+    [experiment]        name, title, bootstrap resamples, seed, store folder, notes
+    [datasets.<alias>]  name (a registry dataset), root, options
+    [encoders.<alias>]  model (a registry name, hub id or folder), options, batch_size
+    [[stitch]]          stitching between encoder pairs on one labelled text or image dataset
+    [[zeroshot]]        image -> text zero-shot against class prompts (or a joint baseline)
+
+Dataset roots come, by priority, from the CLI (``--root alias=PATH``), the environment
+(``SEMALIGN_ROOT_<ALIAS>``, upper case, ``-`` as ``_``), then the file. Every key and value is
+checked here; an error names the key, the allowed values and, for a typo, the closest one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semalign.errors import InputError
+
+__all__ = [
+    "DatasetSpec",
+    "EncoderSpec",
+    "Recipe",
+    "StitchSpec",
+    "ZeroShotSpec",
+    "load_recipe",
+    "parse_recipe",
+]
+
+SECTIONS = ("findings+impression", "findings", "impression", "report")
+STITCH_MODES = ("end-to-end", "target", "naive", "aligned", "relative")
+STRATEGIES = ("random", "stratified", "farthest", "kmeans++")
+PAIRINGS = ("study", "label-matched")
+SPLITS = ("loo", "none")
+RULES = ("argmax", "pos-neg")
+AGGREGATES = ("mean", "logit-mean", "max")
+HEADS = ("logistic",)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    alias: str
+    name: str
+    root: str | None
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    alias: str
+    model: str
+    options: dict[str, Any]
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class StitchSpec:
+    """Stitching on one labelled dataset between ordered encoder pairs."""
+
+    name: str
+    dataset: str
+    modality: str
+    section: str
+    classes: dict[str, list[str]]
+    max_per_class: int | None
+    pairs: list[tuple[str, str]]
+    anchors: list[int]
+    anchor_strategy: str
+    seeds: list[int]
+    methods: list[str]
+    scalings: list[str]
+    modes: list[str]
+    test_fraction: float
+    split_seed: int
+    head_c: float
+
+
+@dataclass(frozen=True)
+class ZeroShotSpec:
+    """Zero-shot classification of ``images`` against ``prompts`` in a text encoder's space."""
+
+    name: str
+    images: str
+    labels: list[str]
+    prompts: str
+    rule: str
+    aggregate: str
+    temperature: float
+    image_encoder: str
+    text_encoder: str
+    joint: bool
+    anchor_dataset: str | None
+    pairing: str
+    reports: str | None
+    match_labels: list[str]
+    reports_per_image: int
+    section: str
+    split: str
+    anchors: list[int]
+    seeds: list[int]
+    methods: list[str]
+    scalings: list[str]
+    center_text: bool
+    max_images: int | None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe. ``path`` is where it was read from (None for an in-memory dict)."""
+
+    name: str
+    title: str
+    notes: str
+    bootstrap: int
+    seed: int
+    store: str | None
+    datasets: dict[str, DatasetSpec]
+    encoders: dict[str, EncoderSpec]
+    stitch: list[StitchSpec] = field(default_factory=list)
+    zeroshot: list[ZeroShotSpec] = field(default_factory=list)
+    path: Path | None = None
+
+
+# --------------------------------------------------------------------------- checking helpers
+
+
+def _suggest(word: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise InputError(
+                f"recipe: unknown key {where}{key!r}{_suggest(key, allowed)}; allowed keys: "
+                f"{', '.join(allowed)}"
+            )
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"recipe: {where} must be a table ([{where}] or {{...}})")
+    return value
+
+
+def _str(t: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    v = t.get(key, default)
+    if not isinstance(v, str) or not v:
+        raise InputError(f"recipe: {where}{key} must be a non-empty string")
+    return v
+
+
+def _choice(
+    t: Mapping[str, Any], key: str, where: str, allowed: Sequence[str], default: str
+) -> str:
+    v = _str(t, key, where, default)
+    if v not in allowed:
+        raise InputError(
+            f"recipe: {where}{key} = {v!r} is not allowed{_suggest(v, allowed)}; use one of "
+            f"{', '.join(allowed)}"
+        )
+    return v
+
+
+def _choices(
+    t: Mapping[str, Any], key: str, where: str, allowed: Sequence[str], default: list[str]
+) -> list[str]:
+    v = t.get(key, default)
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+        raise InputError(f"recipe: {where}{key} must be a non-empty list of strings")
+    for x in v:
+        if x not in allowed:
+            raise InputError(
+                f"recipe: {where}{key} has {x!r}{_suggest(x, allowed)}; allowed values: "
+                f"{', '.join(allowed)}"
+            )
+    return list(dict.fromkeys(v))
+
+
+def _ints(
+    t: Mapping[str, Any], key: str, where: str, default: list[int], minimum: int = 0
+) -> list[int]:
+    v = t.get(key, default)
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = [v]
+    if (
+        not isinstance(v, list)
+        or not v
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= minimum for x in v)
+    ):
+        raise InputError(
+            f"recipe: {where}{key} must be a non-empty list of integers >= {minimum}"
+        )
+    return sorted(set(v))
+
+
+def _int(t: Mapping[str, Any], key: str, where: str, default: int | None, minimum: int = 0) -> Any:
+    v = t.get(key, default)
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise InputError(f"recipe: {where}{key} must be an integer >= {minimum}")
+    return v
+
+
+def _float(t: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float) -> float:
+    v = t.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not lo < float(v) < hi:
+        raise InputError(f"recipe: {where}{key} must be a number strictly between {lo} and {hi}")
+    return float(v)
+
+
+def _bool(t: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    v = t.get(key, default)
+    if not isinstance(v, bool):
+        raise InputError(f"recipe: {where}{key} must be true or false")
+    return v
+
+
+def _strings(t: Mapping[str, Any], key: str, where: str, default: list[str] | None) -> list[str]:
+    v = t.get(key, default)
+    if v is None or not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise InputError(f"recipe: {where}{key} must be a list of strings")
+    return list(v)
+
+
+def _label(name: Any, where: str) -> str:
+    from semalign.data.labels import VOCABULARY, canonical_label, is_known_label
+
+    if not isinstance(name, str) or not is_known_label(name):
+        raise InputError(
+            f"recipe: {where} has unknown label {name!r}{_suggest(str(name), VOCABULARY)}; "
+            f"labels: {', '.join(VOCABULARY)}"
+        )
+    return canonical_label(name)
+
+
+def _ref(value: str, known: Mapping[str, Any], what: str, where: str) -> str:
+    if value not in known:
+        names = ", ".join(known) or "none defined"
+        raise InputError(
+            f"recipe: {where} names {what} {value!r}{_suggest(value, list(known))}, which is not "
+            f"defined; defined {what}s: {names}"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- sections
+
+_TOP = ("experiment", "datasets", "encoders", "stitch", "zeroshot")
+_EXPERIMENT = ("name", "title", "notes", "bootstrap", "seed", "store")
+_DATASET = ("name", "root", "options")
+_ENCODER = ("model", "options", "batch_size")
+_STITCH = (
+    "name", "dataset", "modality", "section", "classes", "max_per_class", "pairs", "anchors",
+    "anchor_strategy", "seeds", "methods", "scalings", "modes", "test_fraction", "split_seed",
+    "head", "head_c",
+)  # fmt: skip
+_ZEROSHOT = (
+    "name", "images", "labels", "prompts", "rule", "aggregate", "temperature", "image_encoder",
+    "text_encoder", "joint", "anchor_dataset", "pairing", "reports", "match_labels",
+    "reports_per_image", "section", "split", "anchors", "seeds", "methods", "scalings",
+    "center_text", "max_images",
+)  # fmt: skip
+
+
+def _env_root(alias: str) -> str | None:
+    return os.environ.get("SEMALIGN_ROOT_" + alias.upper().replace("-", "_")) or None
+
+
+def _datasets(raw: Any, roots: Mapping[str, str], base: Path | None) -> dict[str, DatasetSpec]:
+    from semalign.data.registry import DATASETS as known
+
+    out: dict[str, DatasetSpec] = {}
+    for alias, t in _table(raw, "datasets").items():
+        where = f"datasets.{alias}."
+        t = _table(t, f"datasets.{alias}")
+        _check_keys(t, _DATASET, where)
+        name = _choice(t, "name", where, list(known), alias if alias in known else "")
+        root = roots.get(alias) or _env_root(alias) or t.get("root") or None
+        if root is not None and not isinstance(root, str):
+            raise InputError(f"recipe: {where}root must be a path string")
+        if root and root == t.get("root") and base is not None:
+            root = str((base / Path(root).expanduser()).resolve())
+        if known[name].needs_root and not root:
+            raise InputError(
+                f"recipe: dataset {alias!r} ({name}) needs its folder: set {where}root, the "
+                f"environment variable SEMALIGN_ROOT_{alias.upper().replace('-', '_')}, or pass "
+                f"--root {alias}=PATH"
+            )
+        options = _table(t.get("options", {}), f"{where}options")
+        allowed = known[name].options()
+        _check_keys(options, allowed, f"{where}options.")
+        out[alias] = DatasetSpec(alias, name, root, dict(options))
+    unknown_roots = [a for a in roots if a not in out]
+    if unknown_roots:
+        a = unknown_roots[0]
+        raise InputError(
+            f"--root {a}=...: the recipe defines no dataset {a!r}{_suggest(a, list(out))}; its "
+            f"datasets: {', '.join(out) or 'none'}"
+        )
+    return out
+
+
+def _encoders(raw: Any) -> dict[str, EncoderSpec]:
+    out: dict[str, EncoderSpec] = {}
+    for alias, t in _table(raw, "encoders").items():
+        where = f"encoders.{alias}."
+        t = _table(t, f"encoders.{alias}")
+        _check_keys(t, _ENCODER, where)
+        model = _str(t, "model", where, alias)
+        options = _table(t.get("options", {}), f"{where}options")
+        out[alias] = EncoderSpec(alias, model, dict(options), _int(t, "batch_size", where, 32, 1))
+    return out
+
+
+def _classes(raw: Any, where: str) -> dict[str, list[str]]:
+    t = _table(raw, f"{where}classes")
+    if len(t) < 2:
+        raise InputError(f"recipe: {where}classes needs at least two classes")
+    out: dict[str, list[str]] = {}
+    for cls, labels in t.items():
+        if isinstance(labels, str):
+            labels = [labels]
+        if not isinstance(labels, list) or not labels:
+            raise InputError(f"recipe: {where}classes.{cls} must be a list of label names")
+        out[cls] = [_label(x, f"{where}classes.{cls}") for x in labels]
+    return out
+
+
+def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
+    from semalign.align import METHODS, SCALINGS
+
+    where = f"stitch[{i}]."
+    _check_keys(t, _STITCH, where)
+    pairs_raw = t.get("pairs")
+    if not isinstance(pairs_raw, list) or not pairs_raw:
+        raise InputError(f"recipe: {where}pairs must list [source, target] encoder aliases")
+    pairs = []
+    for p in pairs_raw:
+        if not (isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)):
+            raise InputError(f"recipe: {where}pairs entries must be [source, target] aliases")
+        pairs.append(
+            (
+                _ref(p[0], recipe["encoders"], "encoder", f"{where}pairs"),
+                _ref(p[1], recipe["encoders"], "encoder", f"{where}pairs"),
+            )
+        )
+    _choice(t, "head", where, HEADS, "logistic")
+    return StitchSpec(
+        name=_str(t, "name", where, f"stitch-{i}"),
+        dataset=_ref(_str(t, "dataset", where), recipe["datasets"], "dataset", f"{where}dataset"),
+        modality=_choice(t, "modality", where, ("text", "image"), "text"),
+        section=_choice(t, "section", where, SECTIONS, "findings+impression"),
+        classes=_classes(t.get("classes"), where),
+        max_per_class=_int(t, "max_per_class", where, None, 1),
+        pairs=pairs,
+        anchors=_ints(t, "anchors", where, [100], 1),
+        anchor_strategy=_choice(t, "anchor_strategy", where, STRATEGIES, "random"),
+        seeds=_ints(t, "seeds", where, [0]),
+        methods=_choices(t, "methods", where, METHODS, ["orthogonal"]),
+        scalings=_choices(t, "scalings", where, SCALINGS, ["standard"]),
+        modes=_choices(t, "modes", where, STITCH_MODES, list(STITCH_MODES)),
+        test_fraction=_float(t, "test_fraction", where, 0.2, 0.0, 1.0),
+        split_seed=_int(t, "split_seed", where, 0),
+        head_c=_float(t, "head_c", where, 1.0, 0.0, float("inf")),
+    )
+
+
+def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec:
+    from semalign.align import METHODS, SCALINGS
+    from semalign.tasks.prompts import list_prompt_sets
+
+    where = f"zeroshot[{i}]."
+    _check_keys(t, _ZEROSHOT, where)
+    ds, enc = recipe["datasets"], recipe["encoders"]
+    prompts = _str(t, "prompts", where)
+    if not prompts.endswith(".toml") and prompts not in list_prompt_sets():
+        sets = list(list_prompt_sets())
+        raise InputError(
+            f"recipe: {where}prompts = {prompts!r} is not a built-in prompt set"
+            f"{_suggest(prompts, sets)}; use one of {', '.join(sets)} or a path to a .toml file"
+        )
+    if prompts.endswith(".toml") and recipe.get("_base") is not None:
+        prompts = str((recipe["_base"] / prompts).resolve())
+    joint = _bool(t, "joint", where, False)
+    anchor_dataset = t.get("anchor_dataset")
+    if anchor_dataset is not None:
+        anchor_dataset = _ref(str(anchor_dataset), ds, "dataset", f"{where}anchor_dataset")
+    pairing = _choice(t, "pairing", where, PAIRINGS, "study")
+    reports = t.get("reports")
+    if reports is not None:
+        reports = _ref(str(reports), ds, "dataset", f"{where}reports")
+    if not joint and anchor_dataset is None:
+        raise InputError(
+            f"recipe: {where}anchor_dataset is missing: unimodal zero-shot fits its map on anchor "
+            "pairs (or set joint = true for a dual encoder)"
+        )
+    if not joint and pairing == "label-matched" and reports is None:
+        raise InputError(f"recipe: {where}reports must name the report dataset to match labels in")
+    labels = [_label(x, f"{where}labels") for x in _strings(t, "labels", where, None)]
+    match = t.get("match_labels", labels)
+    return ZeroShotSpec(
+        name=_str(t, "name", where, f"zeroshot-{i}"),
+        images=_ref(_str(t, "images", where), ds, "dataset", f"{where}images"),
+        labels=labels,
+        prompts=prompts,
+        rule=_choice(t, "rule", where, RULES, "argmax"),
+        aggregate=_choice(t, "aggregate", where, AGGREGATES, "mean"),
+        temperature=_float(t, "temperature", where, 0.01, 0.0, float("inf")),
+        image_encoder=_ref(_str(t, "image_encoder", where), enc, "encoder", where + "image_encoder"),
+        text_encoder=_ref(_str(t, "text_encoder", where), enc, "encoder", where + "text_encoder"),
+        joint=joint,
+        anchor_dataset=anchor_dataset,
+        pairing=pairing,
+        reports=reports,
+        match_labels=[
+            _label(x, f"{where}match_labels")
+            for x in _strings({"m": match}, "m", f"{where}match_labels", None)
+        ],
+        reports_per_image=_int(t, "reports_per_image", where, 1, 1),
+        section=_choice(t, "section", where, SECTIONS, "findings+impression"),
+        split=_choice(t, "split", where, SPLITS, "none"),
+        anchors=_ints(t, "anchors", where, [500], 1),
+        seeds=_ints(t, "seeds", where, [0]),
+        methods=_choices(t, "methods", where, METHODS, ["orthogonal"]),
+        scalings=_choices(t, "scalings", where, SCALINGS, ["standard"]),
+        center_text=_bool(t, "center_text", where, True),
+        max_images=_int(t, "max_images", where, None, 1),
+    )
+
+
+def parse_recipe(
+    data: Mapping[str, Any],
+    *,
+    roots: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> Recipe:
+    """Validate parsed TOML ``data``; ``roots`` (alias -> folder) override the file's roots."""
+    data = dict(data)
+    _check_keys(data, _TOP, "")
+    exp = _table(data.get("experiment", {}), "experiment")
+    _check_keys(exp, _EXPERIMENT, "experiment.")
+    base = path.parent if path is not None else None
+    datasets = _datasets(data.get("datasets", {}), dict(roots or {}), base)
+    encoders = _encoders(data.get("encoders", {}))
+    ctx = {"datasets": datasets, "encoders": encoders, "_base": base}
+    stitch_raw = data.get("stitch", [])
+    zs_raw = data.get("zeroshot", [])
+    for key, raw in (("stitch", stitch_raw), ("zeroshot", zs_raw)):
+        if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+            raise InputError(f"recipe: {key} must be an array of tables ([[{key}]])")
+    stitch = [_stitch(t, i, ctx) for i, t in enumerate(stitch_raw)]
+    zeroshot = [_zeroshot(t, i, ctx) for i, t in enumerate(zs_raw)]
+    if not stitch and not zeroshot:
+        raise InputError("recipe: define at least one [[stitch]] or [[zeroshot]] task")
+    names = [s.name for s in stitch] + [z.name for z in zeroshot]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise InputError(f"recipe: task name {sorted(dup)[0]!r} is used twice: names must differ")
+    store = exp.get("store")
+    if store is not None and not isinstance(store, str):
+        raise InputError("recipe: experiment.store must be a folder path string")
+    if store and base is not None:
+        store = str((base / Path(store).expanduser()).resolve())
+    return Recipe(
+        name=_str(exp, "name", "experiment.", path.stem if path else "experiment"),
+        title=str(exp.get("title", "")),
+        notes=str(exp.get("notes", "")),
+        bootstrap=_int(exp, "bootstrap", "experiment.", 1000),
+        seed=_int(exp, "seed", "experiment.", 0),
+        store=store or None,
+        datasets=datasets,
+        encoders=encoders,
+        stitch=stitch,
+        zeroshot=zeroshot,
+        path=path,
+    )
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, with syntax errors reported as one line."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    if not path.is_file():
+        raise InputError(f"recipe {path} does not exist: check the path (or run `semalign demo`)")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"recipe {path} is not valid TOML ({exc}): fix its syntax") from exc
+
+
+def load_recipe(path: str | Path, roots: Mapping[str, str] | None = None) -> Recipe:
+    """Read and validate the recipe at ``path`` (see the module docstring)."""
+    p = Path(path).expanduser().resolve()
+    return parse_recipe(load_toml(p), roots=roots, path=p)

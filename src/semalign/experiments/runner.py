@@ -1,0 +1,328 @@
+"""Run a validated recipe: embed through the store, fit, evaluate, write results and the report.
+
+Output folder layout::
+
+    OUT/results/stitch.csv  zeroshot.csv  space.csv      long-format result tables (CIs, n)
+    OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
+    OUT/results.json                                     every row above + run metadata
+    OUT/report.md  OUT/report.html                       generated from the files above only
+    OUT/cache/                                           one JSON per unit of work (step cache)
+
+Embeddings live in the store (``--store``, ``experiment.store``, ``$SEMALIGN_STORE`` or
+``~/.cache/semalign/store``), shared between runs and recipes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semalign.align.io import atomic_write_bytes
+from semalign.experiments.cache import StepCache, UnitOutput, digest
+from semalign.experiments.embedding import Embedder, default_store
+from semalign.experiments.inputs import (
+    anchor_set,
+    eval_images,
+    read_records,
+    stitch_data,
+)
+from semalign.experiments.recipe import Recipe, StitchSpec, ZeroShotSpec
+from semalign.experiments import units
+from semalign.store.items import Items
+from semalign.tasks.results import ResultTable
+
+RESULT_FILES = ("stitch", "zeroshot", "space")
+EXTRA_FILES = ("zeroshot_scores", "pca")
+
+
+@dataclass
+class RunSummary:
+    """Where the outputs are and what the run computed versus reused."""
+
+    out: Path
+    report_md: Path
+    report_html: Path
+    seconds: float
+    models_loaded: list[str]
+    embeddings_computed: int
+    embeddings_reused: int
+    steps_computed: int
+    steps_reused: int
+
+    def describe(self) -> str:
+        models = ", ".join(self.models_loaded) or "none"
+        return (
+            f"{self.seconds:.1f} s; embeddings {self.embeddings_computed} computed, "
+            f"{self.embeddings_reused} reused (models loaded: {models}); steps "
+            f"{self.steps_computed} computed, {self.steps_reused} reused"
+        )
+
+
+def _named(table: ResultTable, name: str) -> ResultTable:
+    """Rows with ``setting`` = the task name (notes such as 'skipped: ...' kept after ';')."""
+    out = []
+    for r in table:
+        note = r.setting
+        if note.startswith(name):
+            out.append(r)
+        else:
+            out.append(replace(r, setting=f"{name}; {note}" if note else name))
+    return ResultTable(out)
+
+
+@dataclass
+class _Run:
+    recipe: Recipe
+    out: Path
+    embedder: Embedder
+    cache: StepCache
+    bar: Any
+    records: dict[str, list[Any]] = field(default_factory=dict)
+    tables: dict[str, ResultTable] = field(default_factory=dict)
+    extras: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def dataset(self, alias: str) -> list[Any]:
+        if alias not in self.records:
+            self.records[alias] = read_records(self.recipe.datasets[alias])
+        return self.records[alias]
+
+    def unit(self, kind: str, key: dict[str, Any], compute: Callable[[], UnitOutput]) -> None:
+        out = self.cache.get(kind, key, compute)
+        for r in out.table:
+            name = "space" if r.task == "space" else r.task
+            self.tables.setdefault(name, ResultTable()).rows.append(r)
+        for k, rows in out.extras.items():
+            target = "zeroshot_scores" if k == "scores" else k
+            self.extras.setdefault(target, []).extend(rows)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    # ----------------------------------------------------------------- stitching
+    def stitch(self, spec: StitchSpec) -> None:
+        data = stitch_data(spec, self.dataset(spec.dataset))
+        emb: dict[str, tuple[str, np.ndarray]] = {}
+        for alias in dict.fromkeys(a for p in spec.pairs for a in p):
+            emb[alias] = self.embedder.embed(alias, data.items, spec.name)
+        self.meta.setdefault("stitch", {})[spec.name] = {
+            "dataset": self.recipe.datasets[spec.dataset].name,
+            "section": spec.section,
+            "classes": spec.classes,
+            "class_counts": data.counts,
+            "available_per_class": data.available,
+            "max_per_class": spec.max_per_class,
+            "n_items": len(data.items),
+            "n_test": int(data.test.size),
+            "anchors": spec.anchors,
+            "seeds": spec.seeds,
+            "methods": spec.methods,
+            "scalings": spec.scalings,
+            "pairs": [list(p) for p in spec.pairs],
+            "encoders": {a: self.recipe.encoders[a].model for a in emb},
+        }
+        base = {
+            "y": digest(data.y.tolist()),
+            "test": digest(data.test.tolist()),
+            "bootstrap": self.recipe.bootstrap,
+        }
+        for a, b in spec.pairs:
+            (ka, xa), (kb, xb) = emb[a], emb[b]
+            names = (a, b)
+            key = {**base, "a": ka, "b": kb, "names": names}
+            args = (xa, xb, data.y, data.test)
+            bs = self.recipe.bootstrap
+            self.unit("stitch-baseline", {**key, "modes": spec.modes}, lambda: _rename(
+                units.stitch_baseline(*args, spec.modes, names, bs), spec.name))
+            common = {"anchors": spec.anchors, "seeds": spec.seeds,
+                      "strategy": spec.anchor_strategy, "names": names, "bootstrap": bs}
+            if "aligned" in spec.modes:
+                for method in spec.methods:
+                    for scaling in spec.scalings:
+                        self.unit(
+                            "stitch-method",
+                            {**key, **common, "method": method, "scaling": scaling},
+                            lambda m=method, s=scaling: _rename(  # type: ignore[misc]
+                                units.stitch_method(*args, method=m, scaling=s, **common),
+                                spec.name,
+                            ),
+                        )
+            if "relative" in spec.modes:
+                self.unit("stitch-relative", {**key, **common}, lambda: _rename(
+                    units.stitch_relative(*args, **common), spec.name))
+
+    # ----------------------------------------------------------------- zero-shot
+    def _prompts(self, spec: ZeroShotSpec, alias: str) -> tuple[str, Any]:
+        from semalign.tasks.prompts import load_prompt_set
+        from semalign.tasks.zeroshot import PromptEmbeddings
+
+        ps = load_prompt_set(spec.prompts, classes=spec.labels, seed=self.recipe.seed)
+        ids, texts, spans = [], [], []
+        for c in ps.classes:
+            pos, neg = ps.positive[c], ps.negative.get(c, [])
+            spans.append((len(texts), len(pos), len(neg)))
+            ids += [f"{c}|+|{i}" for i in range(len(pos))] + [f"{c}|-|{i}" for i in range(len(neg))]
+            texts += pos + neg
+        key, e = self.embedder.embed(alias, Items(ids, texts, "text"), f"prompts:{ps.name}")
+        pe = PromptEmbeddings(
+            ps.classes,
+            [e[s : s + p] for s, p, _ in spans],
+            [e[s + p : s + p + q] for s, p, q in spans],
+            ps.name,
+        )
+        return key, pe
+
+    def zeroshot(self, spec: ZeroShotSpec) -> None:
+        ev = eval_images(spec, self.dataset(spec.images))
+        k_img, x = self.embedder.embed(spec.image_encoder, ev.items, spec.name)
+        k_pr, prompts = self._prompts(spec, spec.text_encoder)
+        key = {"task": "zeroshot", "source": spec.image_encoder, "target": spec.text_encoder,
+               "setting": spec.name}  # fmt: skip
+        ids = ev.items.ids
+        bs = self.recipe.bootstrap
+        zs = {"rule": spec.rule, "aggregate": spec.aggregate, "temperature": spec.temperature}
+        base = {"x": k_img, "prompts": k_pr, "y": digest(np.asarray(ev.y).tolist()),
+                "ids": digest(ids), "bootstrap": bs, "key": key, **zs}  # fmt: skip
+        meta: dict[str, Any] = {
+            "images": self.recipe.datasets[spec.images].name,
+            "n_images": len(ids),
+            "label_counts": ev.counts,
+            "labels": spec.labels,
+            "prompts": prompts.name,
+            "prompt_counts": {c: [len(p), len(n)] for c, p, n in
+                              zip(prompts.classes, prompts.positive, prompts.negative,
+                                  strict=True)},
+            "image_encoder": self.recipe.encoders[spec.image_encoder].model,
+            "text_encoder": self.recipe.encoders[spec.text_encoder].model,
+            "joint": spec.joint, "split": spec.split, "rule": spec.rule,
+        }  # fmt: skip
+        self.meta.setdefault("zeroshot", {})[spec.name] = meta
+        if spec.joint:
+            self.unit("zeroshot-joint", base, lambda: units.zeroshot_fixed(
+                x, ev.y, ev.mask, ids, prompts, mode="multimodal", key=key, bootstrap=bs, **zs))
+            return
+        assert spec.anchor_dataset is not None
+        reports = self.dataset(spec.reports) if spec.reports else None
+        anchors = anchor_set(spec, self.dataset(spec.anchor_dataset), reports)
+        k_ai, ai = self.embedder.embed(spec.image_encoder, anchors.images, f"{spec.name}-anchors")
+        k_at, at = self.embedder.embed(spec.text_encoder, anchors.reports, f"{spec.name}-reports")
+        a_img, a_txt = ai[anchors.image_row], at[anchors.report_row]
+        meta.update(n_anchor_pairs=len(anchors.owner), anchor_images=len(anchors.images),
+                    anchor_reports=len(anchors.reports), pairing=spec.pairing,
+                    reports_per_image=spec.reports_per_image, anchors=spec.anchors,
+                    seeds=spec.seeds, methods=spec.methods)  # fmt: skip
+        self.unit("zeroshot-control", base, lambda: units.zeroshot_fixed(
+            x, ev.y, ev.mask, ids, prompts, mode="unaligned", key=key, bootstrap=bs, **zs))
+        akey = {**base, "ai": k_ai, "at": k_at, "rows": digest([anchors.image_row.tolist(),
+                anchors.report_row.tolist(), anchors.owner]), "loo": spec.split == "loo",
+                "anchors": spec.anchors, "seeds": spec.seeds, "center": spec.center_text}
+        for method in spec.methods:
+            for scaling in spec.scalings:
+                self.unit(
+                    "zeroshot-method", {**akey, "method": method, "scaling": scaling},
+                    lambda m=method, s=scaling: units.zeroshot_method(  # type: ignore[misc]
+                        x, ev.y, ev.mask, ids, prompts, a_img, a_txt, anchors.owner,
+                        loo=spec.split == "loo", method=m, scaling=s, anchors=spec.anchors,
+                        seeds=spec.seeds, center_text=spec.center_text, key=key, bootstrap=bs,
+                        **zs,
+                    ),
+                )  # fmt: skip
+
+
+def _rename(out: UnitOutput, name: str) -> UnitOutput:
+    for rows in out.extras.values():
+        for r in rows:
+            r["setting"] = name
+    return UnitOutput(_named(out.table, name), out.extras)
+
+
+def _n_units(recipe: Recipe) -> int:
+    n = 0
+    for s in recipe.stitch:
+        per = 1 + ("relative" in s.modes)
+        per += len(s.methods) * len(s.scalings) if "aligned" in s.modes else 0
+        n += per * len(s.pairs)
+    for z in recipe.zeroshot:
+        n += 1 if z.joint else 1 + len(z.methods) * len(z.scalings)
+    return n
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+
+
+def run_recipe(
+    recipe: Recipe,
+    out: str | Path,
+    *,
+    store: str | Path | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> RunSummary:
+    """Run every task of ``recipe`` into folder ``out``; see the module docstring for files."""
+    start = time.perf_counter()
+    out = Path(out).expanduser().resolve()
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    root = Path(store or recipe.store or default_store()).expanduser()
+    bar_factory = None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        def bar_factory(desc: str, total: int) -> Any:
+            return tqdm(total=total, desc=desc, unit="item", leave=False, disable=None)
+
+        bar = tqdm(total=_n_units(recipe), desc="evaluate", unit="step", leave=False,
+                   disable=None)  # fmt: skip
+    run = _Run(recipe, out, Embedder(root, recipe.encoders, bar_factory),
+               StepCache(out / "cache"), bar)  # fmt: skip
+    for s in recipe.stitch:
+        run.stitch(s)
+    for z in recipe.zeroshot:
+        run.zeroshot(z)
+    if bar is not None:
+        bar.close()
+    for name in RESULT_FILES:
+        table = run.tables.get(name, ResultTable())
+        if len(table):
+            table.to_csv(out / "results" / f"{name}.csv")
+    for name in EXTRA_FILES:
+        if run.extras.get(name):
+            _write_csv(out / "results" / f"{name}.csv", run.extras[name])
+    seconds = time.perf_counter() - start
+    payload = {
+        "format": 1,
+        "recipe": {"name": recipe.name, "title": recipe.title, "notes": recipe.notes,
+                   "path": str(recipe.path) if recipe.path else None,
+                   "bootstrap": recipe.bootstrap},  # fmt: skip
+        "tasks": run.meta,
+        "run": {"store": str(root), "entries": run.embedder.entries},
+        "files": sorted(p.name for p in (out / "results").glob("*.csv")),
+        "rows": [r for name in RESULT_FILES for r in run.tables.get(name, ResultTable())
+                 .to_records()],
+    }  # fmt: skip
+    atomic_write_bytes(out / "results.json", (json.dumps(payload, indent=1) + "\n").encode())
+    md = out / "report.md"
+    html = out / "report.html"
+    if report:
+        from semalign.experiments.report import write_report
+
+        md, html = write_report(out)
+    return RunSummary(
+        out, md, html, time.perf_counter() - start if report else seconds,
+        sorted(run.embedder.loaded), run.embedder.computed, run.embedder.reused,
+        run.cache.computed, run.cache.reused,
+    )  # fmt: skip

@@ -1,0 +1,219 @@
+"""Units of work the runner caches: each is a pure function of arrays and settings.
+
+Stitching units (per encoder pair): ``baseline`` (end-to-end, target, naive + space similarity
+before alignment), one per ``(method, scaling)`` (aligned at every anchor count and seed + space
+similarity after alignment + 2-D PCA of the anchors) and ``relative``. Zero-shot units: the
+``unaligned`` control, one per ``(method, scaling)`` (unimodal through T) and ``multimodal`` for
+a dual encoder. Scores of the headline setting are kept for ROC curves and confusion matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semalign.align import Aligner, min_anchors, select_anchors
+from semalign.experiments.cache import UnitOutput
+from semalign.metrics.classification import Estimate, classification_report
+from semalign.metrics.space import space_report
+from semalign.tasks.results import ResultTable
+from semalign.tasks.stitching import naive_stitch, stitch
+from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier
+
+Float = NDArray[np.float64]
+PCA_POINTS = 200
+
+
+def _space_rows(
+    table: ResultTable, report: dict[str, float], n: int, **key: Any
+) -> None:
+    table.add({m: Estimate(v) for m, v in report.items()}, n=n, task="space", **key)
+
+
+def stitch_baseline(
+    xa: Float, xb: Float, y: Any, test: Any, modes: Sequence[str], names: tuple[str, str],
+    bootstrap: int,
+) -> UnitOutput:  # fmt: skip
+    """End-to-end / target / naive modes and the spaces' similarity before alignment."""
+    wanted = [m for m in ("end-to-end", "target", "naive") if m in modes] or ["target"]
+    table = stitch(
+        xa, xb, y, test=test, modes=wanted, anchor_counts=(), source_name=names[0],
+        target_name=names[1], n_resamples=bootstrap,
+    )  # fmt: skip
+    if "target" not in modes:
+        table = ResultTable(r for r in table if r.mode != "target")
+    te = np.asarray(test)
+    rep = space_report(naive_stitch(xa[te], xb.shape[1]), xb[te], xa[te])
+    _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="before")
+    return UnitOutput(table)
+
+
+def stitch_method(
+    xa: Float, xb: Float, y: Any, test: Any, *, method: str, scaling: str,
+    anchors: Sequence[int], seeds: Sequence[int], strategy: str, names: tuple[str, str],
+    bootstrap: int,
+) -> UnitOutput:  # fmt: skip
+    """Aligned stitching for one method and scaling; space metrics and PCA at the most anchors."""
+    table = stitch(
+        xa, xb, y, test=test, modes=["aligned"], methods=[method], scalings=[scaling],
+        anchor_counts=anchors, seeds=seeds, anchor_strategy=strategy, source_name=names[0],
+        target_name=names[1], n_resamples=bootstrap,
+    )  # fmt: skip
+    table = ResultTable(r for r in table if r.mode == "aligned")
+    te = np.asarray(test)
+    excluded = np.zeros(xa.shape[0], dtype=bool)
+    excluded[te] = True
+    k = min(max(anchors), int((~excluded).sum()))
+    extras: dict[str, list[dict[str, Any]]] = {}
+    if k >= min_anchors(method, scaling, xa.shape[1]):
+        labels = y if strategy == "stratified" else None
+        source = xa if strategy in {"farthest", "kmeans++"} else xa.shape[0]
+        idx = select_anchors(source, k, strategy=strategy, labels=labels, seed=seeds[0],
+                             exclude=excluded)  # fmt: skip
+        aligner = Aligner(method, scaling, seed=seeds[0]).fit(xa[idx], xb[idx])
+        rep = space_report(aligner.transform(xa[te]), xb[te], xa[te])
+        _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="after",
+                    method=method, scaling=scaling, anchors=k, seed=seeds[0])  # fmt: skip
+        shown = idx[:PCA_POINTS]
+        extras["pca"] = pca_rows(
+            xa[shown], xb[shown], aligner.transform(xa[shown]), np.asarray(y)[shown],
+            source=names[0], target=names[1], method=method, scaling=scaling, anchors=k,
+        )  # fmt: skip
+    return UnitOutput(table, extras)
+
+
+def stitch_relative(
+    xa: Float, xb: Float, y: Any, test: Any, *, anchors: Sequence[int], seeds: Sequence[int],
+    strategy: str, names: tuple[str, str], bootstrap: int,
+) -> UnitOutput:  # fmt: skip
+    """Relative representations (cosines to the anchors) in both spaces."""
+    table = stitch(
+        xa, xb, y, test=test, modes=["relative"], anchor_counts=anchors, seeds=seeds,
+        anchor_strategy=strategy, source_name=names[0], target_name=names[1],
+        n_resamples=bootstrap,
+    )  # fmt: skip
+    return UnitOutput(ResultTable(r for r in table if r.mode == "relative"))
+
+
+def _pca2(fit_on: Float) -> tuple[Float, Float]:
+    mean = fit_on.mean(axis=0)
+    _, _, vt = np.linalg.svd(fit_on - mean, full_matrices=False)
+    return mean, vt[:2].T
+
+
+def pca_rows(
+    xs: Float, xt: Float, xa: Float, labels: Any, **key: Any
+) -> list[dict[str, Any]]:
+    """2-D PCA coordinates: source in its own basis; target and aligned in the target's basis."""
+    rows: list[dict[str, Any]] = []
+    ms, bs = _pca2(xs)
+    mt, bt = _pca2(xt)
+    for role, x, mean, basis in (("source", xs, ms, bs), ("target", xt, mt, bt),
+                                 ("aligned", xa, mt, bt)):  # fmt: skip
+        xy = (x - mean) @ basis
+        for i in range(x.shape[0]):
+            rows.append({**key, "role": role, "row": i, "label": str(np.asarray(labels)[i]),
+                         "pc1": float(xy[i, 0]), "pc2": float(xy[i, 1])})  # fmt: skip
+    return rows
+
+
+# --------------------------------------------------------------------------- zero-shot
+
+
+def _report(
+    p: Float, y: Any, mask: Any, prompts: PromptEmbeddings, rule: str, bootstrap: int
+) -> dict[str, Estimate]:
+    if rule == "argmax":
+        lookup = {c.lower(): i for i, c in enumerate(prompts.classes)}
+        idx = np.array([lookup[str(v).lower()] for v in np.asarray(y).tolist()])
+        return classification_report(idx, p, task="multiclass", n_resamples=bootstrap)
+    return classification_report(
+        y, p, task="multilabel", mask=mask, label_names=prompts.classes, n_resamples=bootstrap
+    )
+
+
+def score_rows(
+    p: Float, y: Any, mask: Any, ids: Sequence[str], prompts: PromptEmbeddings, rule: str,
+    **key: Any,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per (image, class): the true 0/1 and the score (for ROC and confusion)."""
+    rows = []
+    yy = np.asarray(y)
+    for i, item in enumerate(ids):
+        for j, cls in enumerate(prompts.classes):
+            if rule == "argmax":
+                truth = float(str(yy[i]).lower() == cls.lower())
+            elif mask is not None and not mask[i, j]:
+                continue
+            else:
+                truth = float(yy[i, j])
+            rows.append({**key, "id": item, "class": cls, "y_true": truth,
+                         "score": float(p[i, j])})  # fmt: skip
+    return rows
+
+
+def zeroshot_fixed(
+    images: Float, y: Any, mask: Any, ids: Sequence[str], prompts: PromptEmbeddings, *,
+    mode: str, rule: str, aggregate: str, temperature: float, key: dict[str, Any],
+    bootstrap: int,
+) -> UnitOutput:  # fmt: skip
+    """No map: the ``unaligned`` control (zero-padded/truncated) or a ``multimodal`` encoder."""
+    x = naive_stitch(images, prompts.dim) if mode == "unaligned" else images
+    clf = ZeroShotClassifier(prompts, rule=rule, aggregate=aggregate, temperature=temperature)
+    p = clf.predict_proba(x)
+    table = ResultTable()
+    table.add(_report(p, y, mask, prompts, rule, bootstrap), n=len(ids), mode=mode, **key)
+    scores = score_rows(p, y, mask, ids, prompts, rule, mode=mode, method=None, scaling=None,
+                        anchors=None, seed=None, **_score_key(key))  # fmt: skip
+    return UnitOutput(table, {"scores": scores})
+
+
+def _score_key(key: dict[str, Any]) -> dict[str, Any]:
+    return {"setting": key["setting"], "source": key["source"], "target": key["target"]}
+
+
+def zeroshot_method(
+    images: Float, y: Any, mask: Any, ids: Sequence[str], prompts: PromptEmbeddings,
+    anchor_images: Float, anchor_texts: Float, owner: Sequence[str], *, loo: bool,
+    method: str, scaling: str, anchors: Sequence[int], seeds: Sequence[int], rule: str,
+    aggregate: str, temperature: float, center_text: bool, key: dict[str, Any], bootstrap: int,
+) -> UnitOutput:  # fmt: skip
+    """Unimodal zero-shot through T for every anchor count and seed (leave-one-out or fixed)."""
+    n = len(ids)
+    owners = np.asarray(owner)
+    folds = [np.array([i]) for i in range(n)] if loo else [np.arange(n)]
+    allowed = [owners != ids[f[0]] if loo else np.ones(owners.size, bool) for f in folds]
+    table = ResultTable()
+    scores: list[dict[str, Any]] = []
+    need = min_anchors(method, scaling, images.shape[1])
+    top_k = max(anchors)
+    for k in anchors:
+        for seed in seeds:
+            setting = {"method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed)}
+            most = min(int(a.sum()) for a in allowed)
+            if k < need or k > most:
+                why = f"needs >= {need} anchors" if k < need else f"only {most} anchors available"
+                nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
+                note = {**key, "setting": f"{key['setting']}; skipped: {why}"}
+                table.add(nan, n=n, mode="unimodal", **note, **setting)
+                continue
+            p = np.empty((n, len(prompts.classes)))
+            for fold, ok in zip(folds, allowed, strict=True):
+                sel = select_anchors(owners.size, int(k), seed=int(seed), exclude=~ok)
+                aligner = Aligner(method, scaling, seed=int(seed)).fit(
+                    anchor_images[sel], anchor_texts[sel]
+                )
+                center = anchor_texts[sel].mean(axis=0) if center_text else None
+                clf = ZeroShotClassifier(prompts, rule=rule, aggregate=aggregate,
+                                         temperature=temperature, aligner=aligner,
+                                         center=center)  # fmt: skip
+                p[fold] = clf.predict_proba(images[fold])
+            table.add(_report(p, y, mask, prompts, rule, bootstrap), n=n, mode="unimodal",
+                      **key, **setting)  # fmt: skip
+            if seed == seeds[0] and (k == top_k or k == most):
+                scores = score_rows(p, y, mask, ids, prompts, rule, mode="unimodal",
+                                    **setting, **_score_key(key))  # fmt: skip
+    return UnitOutput(table, {"scores": scores})
