@@ -158,3 +158,11 @@ def test_image_manifest_with_an_unreadable_file(tmp_path):
     ids, x = open_store(rep.path).read()
     assert ids == ["img0", "img1", "img2"] and x.shape == (3, 1280)
     np.testing.assert_allclose(x, enc.embed(real, batch_size=2), atol=1e-5)
+
+
+def test_chunks_whose_items_are_all_skipped(minilm, tmp_path):
+    items = items_from(["a", "b", "c", "d"], ["Effusion.", "", " ", "Edema."], "text")
+    rep = embed_to_store(minilm, items, tmp_path, chunk_size=1, on_error="skip")
+    ids, x = open_store(rep.path).read()
+    assert ids == ["a", "d"] and x.shape == (2, 384) and rep.chunks_total == 4
+    assert set(rep.skipped) == {"b", "c"}

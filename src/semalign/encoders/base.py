@@ -23,8 +23,7 @@ from semalign.errors import InputError
 ENCODER_CODE_VERSION = "1"
 
 Modality = Literal["text", "image"]
-ImageItem = str | os.PathLike[str] | np.ndarray
-Item = str | os.PathLike[str] | np.ndarray
+Item = str | os.PathLike[str] | np.ndarray  # a text, or an image path / array
 
 
 @runtime_checkable

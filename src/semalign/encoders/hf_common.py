@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,11 +72,3 @@ def weights_identity(model: str, revision: str | None, loaded: Any) -> dict[str,
 def display_name(name: str, model: str) -> str:
     """'rad-dino' (microsoft/rad-dino), or just the id when no short name applies."""
     return f"{name!r} ({model})" if name != model else repr(model)
-
-
-def hf_offline() -> bool:
-    """True when the environment forbids hub access (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
-    return any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes")
-        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )

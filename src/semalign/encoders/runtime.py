@@ -95,6 +95,7 @@ def iter_image_batches(
     transform: Callable[[np.ndarray], Any],
     batch_size: int,
     num_workers: int | None = None,
+    pin_memory: bool = False,
 ) -> Iterator[tuple[list[int], Any, dict[int, str]]]:
     """Decode and transform images in DataLoader workers, in input order.
 
@@ -110,7 +111,8 @@ def iter_image_batches(
         num_workers=workers,
         collate_fn=_collate,
         persistent_workers=False,
-        prefetch_factor=2 if workers > 0 else None,
+        prefetch_factor=4 if workers > 0 else None,
+        pin_memory=pin_memory,
     )
     yield from loader
 
@@ -140,7 +142,7 @@ class TorchImageEncoder:
         ok: list[int] = []
         failures: dict[int, str] = {}
         for positions, pixels, bad in iter_image_batches(
-            items, self.preprocess, batch_size, self.num_workers
+            items, self.preprocess, batch_size, self.num_workers, self.device.type == "cuda"
         ):
             failures.update(bad)
             if pixels is None:
