@@ -14,7 +14,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.semalign-setup
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench clean browser
 
 setup: $(STAMP)
 
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/semalign quickstart
+	$(BIN)/semalign demo
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -38,7 +38,15 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy src/semalign
 
-unit: setup
+# headless Chromium for the report-rendering test; needs root and apt (skipped otherwise)
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| echo "could not install chromium: the report-rendering test will skip"; \
+	else echo "chromium absent and apt-get unavailable (or not root): that test will skip"; fi
+
+unit: setup browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

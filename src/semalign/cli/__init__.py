@@ -15,6 +15,7 @@ from semalign.cli import align as _align
 from semalign.cli import data as _data
 from semalign.cli import embed as _embed
 from semalign.cli import encoders as _encoders
+from semalign.cli import experiments as _experiments
 from semalign.cli import quickstart as _quickstart
 from semalign.cli import tasks as _tasks
 from semalign.errors import SemalignError
@@ -34,6 +35,8 @@ app.command("quickstart")(_quickstart.quickstart)
 app.command("stitch")(_tasks.stitch)
 app.command("zeroshot")(_tasks.zeroshot)
 app.command("retrieve")(_tasks.retrieve)
+app.command("run")(_experiments.run)
+app.command("demo")(_experiments.demo)
 
 
 def _version(value: bool) -> None:

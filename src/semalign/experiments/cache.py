@@ -59,9 +59,10 @@ class UnitOutput:
         return {
             "format": CACHE_FORMAT,
             "rows": self.table.to_records(),
-            "extras": {k: [{a: clean(b) for a, b in r.items()} for r in v]
-                       for k, v in self.extras.items()},
-        }  # fmt: skip
+            "extras": {
+                k: [{a: clean(b) for a, b in r.items()} for r in v] for k, v in self.extras.items()
+            },
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UnitOutput:

@@ -75,9 +75,12 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
     ]
     items = Items([r.id for r, _ in chosen], payloads, spec.modality)
     return StitchData(
-        items, y, np.sort(np.concatenate(test)).astype(np.int64), dict(Counter(y.tolist())),
+        items,
+        y,
+        np.sort(np.concatenate(test)).astype(np.int64),
+        dict(Counter(y.tolist())),
         available,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)

@@ -199,9 +199,7 @@ def _ints(
         or not v
         or not all(isinstance(x, int) and not isinstance(x, bool) and x >= minimum for x in v)
     ):
-        raise InputError(
-            f"recipe: {where}{key} must be a non-empty list of integers >= {minimum}"
-        )
+        raise InputError(f"recipe: {where}{key} must be a non-empty list of integers >= {minimum}")
     return sorted(set(v))
 
 
@@ -214,7 +212,9 @@ def _int(t: Mapping[str, Any], key: str, where: str, default: int | None, minimu
     return v
 
 
-def _float(t: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float) -> float:
+def _float(
+    t: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float
+) -> float:
     v = t.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int | float) or not lo < float(v) < hi:
         raise InputError(f"recipe: {where}{key} must be a number strictly between {lo} and {hi}")
@@ -263,16 +263,49 @@ _EXPERIMENT = ("name", "title", "notes", "bootstrap", "seed", "store")
 _DATASET = ("name", "root", "options")
 _ENCODER = ("model", "options", "batch_size")
 _STITCH = (
-    "name", "dataset", "modality", "section", "classes", "max_per_class", "pairs", "anchors",
-    "anchor_strategy", "seeds", "methods", "scalings", "modes", "test_fraction", "split_seed",
-    "head", "head_c",
-)  # fmt: skip
+    "name",
+    "dataset",
+    "modality",
+    "section",
+    "classes",
+    "max_per_class",
+    "pairs",
+    "anchors",
+    "anchor_strategy",
+    "seeds",
+    "methods",
+    "scalings",
+    "modes",
+    "test_fraction",
+    "split_seed",
+    "head",
+    "head_c",
+)
 _ZEROSHOT = (
-    "name", "images", "labels", "prompts", "rule", "aggregate", "temperature", "image_encoder",
-    "text_encoder", "joint", "anchor_dataset", "pairing", "reports", "match_labels",
-    "reports_per_image", "section", "split", "anchors", "seeds", "methods", "scalings",
-    "center_text", "max_images",
-)  # fmt: skip
+    "name",
+    "images",
+    "labels",
+    "prompts",
+    "rule",
+    "aggregate",
+    "temperature",
+    "image_encoder",
+    "text_encoder",
+    "joint",
+    "anchor_dataset",
+    "pairing",
+    "reports",
+    "match_labels",
+    "reports_per_image",
+    "section",
+    "split",
+    "anchors",
+    "seeds",
+    "methods",
+    "scalings",
+    "center_text",
+    "max_images",
+)
 
 
 def _env_root(alias: str) -> str | None:
@@ -419,7 +452,9 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
         rule=_choice(t, "rule", where, RULES, "argmax"),
         aggregate=_choice(t, "aggregate", where, AGGREGATES, "mean"),
         temperature=_float(t, "temperature", where, 0.01, 0.0, float("inf")),
-        image_encoder=_ref(_str(t, "image_encoder", where), enc, "encoder", where + "image_encoder"),
+        image_encoder=_ref(
+            _str(t, "image_encoder", where), enc, "encoder", where + "image_encoder"
+        ),
         text_encoder=_ref(_str(t, "text_encoder", where), enc, "encoder", where + "text_encoder"),
         joint=joint,
         anchor_dataset=anchor_dataset,

@@ -20,12 +20,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from semalign.align.io import atomic_write_bytes
+from semalign.experiments import units
 from semalign.experiments.cache import StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
 from semalign.experiments.inputs import (
@@ -35,7 +37,6 @@ from semalign.experiments.inputs import (
     stitch_data,
 )
 from semalign.experiments.recipe import Recipe, StitchSpec, ZeroShotSpec
-from semalign.experiments import units
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
 
@@ -139,24 +140,42 @@ class _Run:
             key = {**base, "a": ka, "b": kb, "names": names}
             args = (xa, xb, data.y, data.test)
             bs = self.recipe.bootstrap
-            self.unit("stitch-baseline", {**key, "modes": spec.modes}, lambda: _rename(
-                units.stitch_baseline(*args, spec.modes, names, bs), spec.name))
-            common = {"anchors": spec.anchors, "seeds": spec.seeds,
-                      "strategy": spec.anchor_strategy, "names": names, "bootstrap": bs}
+            self.unit(
+                "stitch-baseline",
+                {**key, "modes": spec.modes},
+                partial(
+                    _stitch_unit, units.stitch_baseline, spec.name, *args, spec.modes, names, bs
+                ),
+            )
+            common = {
+                "anchors": spec.anchors,
+                "seeds": spec.seeds,
+                "strategy": spec.anchor_strategy,
+                "names": names,
+                "bootstrap": bs,
+            }
             if "aligned" in spec.modes:
                 for method in spec.methods:
                     for scaling in spec.scalings:
                         self.unit(
                             "stitch-method",
                             {**key, **common, "method": method, "scaling": scaling},
-                            lambda m=method, s=scaling: _rename(  # type: ignore[misc]
-                                units.stitch_method(*args, method=m, scaling=s, **common),
+                            partial(
+                                _stitch_unit,
+                                units.stitch_method,
                                 spec.name,
+                                *args,
+                                method=method,
+                                scaling=scaling,
+                                **common,
                             ),
                         )
             if "relative" in spec.modes:
-                self.unit("stitch-relative", {**key, **common}, lambda: _rename(
-                    units.stitch_relative(*args, **common), spec.name))
+                self.unit(
+                    "stitch-relative",
+                    {**key, **common},
+                    partial(_stitch_unit, units.stitch_relative, spec.name, *args, **common),
+                )
 
     # ----------------------------------------------------------------- zero-shot
     def _prompts(self, spec: ZeroShotSpec, alias: str) -> tuple[str, Any]:
@@ -183,30 +202,49 @@ class _Run:
         ev = eval_images(spec, self.dataset(spec.images))
         k_img, x = self.embedder.embed(spec.image_encoder, ev.items, spec.name)
         k_pr, prompts = self._prompts(spec, spec.text_encoder)
-        key = {"task": "zeroshot", "source": spec.image_encoder, "target": spec.text_encoder,
-               "setting": spec.name}  # fmt: skip
+        key = {
+            "task": "zeroshot",
+            "source": spec.image_encoder,
+            "target": spec.text_encoder,
+            "setting": spec.name,
+        }
         ids = ev.items.ids
         bs = self.recipe.bootstrap
         zs = {"rule": spec.rule, "aggregate": spec.aggregate, "temperature": spec.temperature}
-        base = {"x": k_img, "prompts": k_pr, "y": digest(np.asarray(ev.y).tolist()),
-                "ids": digest(ids), "bootstrap": bs, "key": key, **zs}  # fmt: skip
+        base = {
+            "x": k_img,
+            "prompts": k_pr,
+            "y": digest(np.asarray(ev.y).tolist()),
+            "ids": digest(ids),
+            "bootstrap": bs,
+            "key": key,
+            **zs,
+        }
         meta: dict[str, Any] = {
             "images": self.recipe.datasets[spec.images].name,
             "n_images": len(ids),
             "label_counts": ev.counts,
             "labels": spec.labels,
             "prompts": prompts.name,
-            "prompt_counts": {c: [len(p), len(n)] for c, p, n in
-                              zip(prompts.classes, prompts.positive, prompts.negative,
-                                  strict=True)},
+            "prompt_counts": {
+                c: [len(p), len(n)]
+                for c, p, n in zip(prompts.classes, prompts.positive, prompts.negative, strict=True)
+            },
             "image_encoder": self.recipe.encoders[spec.image_encoder].model,
             "text_encoder": self.recipe.encoders[spec.text_encoder].model,
-            "joint": spec.joint, "split": spec.split, "rule": spec.rule,
-        }  # fmt: skip
+            "joint": spec.joint,
+            "split": spec.split,
+            "rule": spec.rule,
+        }
         self.meta.setdefault("zeroshot", {})[spec.name] = meta
         if spec.joint:
-            self.unit("zeroshot-joint", base, lambda: units.zeroshot_fixed(
-                x, ev.y, ev.mask, ids, prompts, mode="multimodal", key=key, bootstrap=bs, **zs))
+            self.unit(
+                "zeroshot-joint",
+                base,
+                lambda: units.zeroshot_fixed(
+                    x, ev.y, ev.mask, ids, prompts, mode="multimodal", key=key, bootstrap=bs, **zs
+                ),
+            )
             return
         assert spec.anchor_dataset is not None
         reports = self.dataset(spec.reports) if spec.reports else None
@@ -214,26 +252,64 @@ class _Run:
         k_ai, ai = self.embedder.embed(spec.image_encoder, anchors.images, f"{spec.name}-anchors")
         k_at, at = self.embedder.embed(spec.text_encoder, anchors.reports, f"{spec.name}-reports")
         a_img, a_txt = ai[anchors.image_row], at[anchors.report_row]
-        meta.update(n_anchor_pairs=len(anchors.owner), anchor_images=len(anchors.images),
-                    anchor_reports=len(anchors.reports), pairing=spec.pairing,
-                    reports_per_image=spec.reports_per_image, anchors=spec.anchors,
-                    seeds=spec.seeds, methods=spec.methods)  # fmt: skip
-        self.unit("zeroshot-control", base, lambda: units.zeroshot_fixed(
-            x, ev.y, ev.mask, ids, prompts, mode="unaligned", key=key, bootstrap=bs, **zs))
-        akey = {**base, "ai": k_ai, "at": k_at, "rows": digest([anchors.image_row.tolist(),
-                anchors.report_row.tolist(), anchors.owner]), "loo": spec.split == "loo",
-                "anchors": spec.anchors, "seeds": spec.seeds, "center": spec.center_text}
+        meta.update(
+            n_anchor_pairs=len(anchors.owner),
+            anchor_images=len(anchors.images),
+            anchor_reports=len(anchors.reports),
+            pairing=spec.pairing,
+            reports_per_image=spec.reports_per_image,
+            anchors=spec.anchors,
+            seeds=spec.seeds,
+            methods=spec.methods,
+        )
+        self.unit(
+            "zeroshot-control",
+            base,
+            lambda: units.zeroshot_fixed(
+                x, ev.y, ev.mask, ids, prompts, mode="unaligned", key=key, bootstrap=bs, **zs
+            ),
+        )
+        akey = {
+            **base,
+            "ai": k_ai,
+            "at": k_at,
+            "rows": digest(
+                [anchors.image_row.tolist(), anchors.report_row.tolist(), anchors.owner]
+            ),
+            "loo": spec.split == "loo",
+            "anchors": spec.anchors,
+            "seeds": spec.seeds,
+            "center": spec.center_text,
+        }
         for method in spec.methods:
             for scaling in spec.scalings:
                 self.unit(
-                    "zeroshot-method", {**akey, "method": method, "scaling": scaling},
+                    "zeroshot-method",
+                    {**akey, "method": method, "scaling": scaling},
                     lambda m=method, s=scaling: units.zeroshot_method(  # type: ignore[misc]
-                        x, ev.y, ev.mask, ids, prompts, a_img, a_txt, anchors.owner,
-                        loo=spec.split == "loo", method=m, scaling=s, anchors=spec.anchors,
-                        seeds=spec.seeds, center_text=spec.center_text, key=key, bootstrap=bs,
+                        x,
+                        ev.y,
+                        ev.mask,
+                        ids,
+                        prompts,
+                        a_img,
+                        a_txt,
+                        anchors.owner,
+                        loo=spec.split == "loo",
+                        method=m,
+                        scaling=s,
+                        anchors=spec.anchors,
+                        seeds=spec.seeds,
+                        center_text=spec.center_text,
+                        key=key,
+                        bootstrap=bs,
                         **zs,
                     ),
-                )  # fmt: skip
+                )
+
+
+def _stitch_unit(fn: Callable[..., UnitOutput], name: str, *args: Any, **kw: Any) -> UnitOutput:
+    return _rename(fn(*args, **kw), name)
 
 
 def _rename(out: UnitOutput, name: str) -> UnitOutput:
@@ -285,10 +361,10 @@ def run_recipe(
         def bar_factory(desc: str, total: int) -> Any:
             return tqdm(total=total, desc=desc, unit="item", leave=False, disable=None)
 
-        bar = tqdm(total=_n_units(recipe), desc="evaluate", unit="step", leave=False,
-                   disable=None)  # fmt: skip
-    run = _Run(recipe, out, Embedder(root, recipe.encoders, bar_factory),
-               StepCache(out / "cache"), bar)  # fmt: skip
+        bar = tqdm(total=_n_units(recipe), desc="evaluate", unit="step", leave=False, disable=None)
+    run = _Run(
+        recipe, out, Embedder(root, recipe.encoders, bar_factory), StepCache(out / "cache"), bar
+    )
     for s in recipe.stitch:
         run.stitch(s)
     for z in recipe.zeroshot:
@@ -305,15 +381,20 @@ def run_recipe(
     seconds = time.perf_counter() - start
     payload = {
         "format": 1,
-        "recipe": {"name": recipe.name, "title": recipe.title, "notes": recipe.notes,
-                   "path": str(recipe.path) if recipe.path else None,
-                   "bootstrap": recipe.bootstrap},  # fmt: skip
+        "recipe": {
+            "name": recipe.name,
+            "title": recipe.title,
+            "notes": recipe.notes,
+            "path": str(recipe.path) if recipe.path else None,
+            "bootstrap": recipe.bootstrap,
+        },
         "tasks": run.meta,
         "run": {"store": str(root), "entries": run.embedder.entries},
         "files": sorted(p.name for p in (out / "results").glob("*.csv")),
-        "rows": [r for name in RESULT_FILES for r in run.tables.get(name, ResultTable())
-                 .to_records()],
-    }  # fmt: skip
+        "rows": [
+            r for name in RESULT_FILES for r in run.tables.get(name, ResultTable()).to_records()
+        ],
+    }
     atomic_write_bytes(out / "results.json", (json.dumps(payload, indent=1) + "\n").encode())
     md = out / "report.md"
     html = out / "report.html"
@@ -322,7 +403,13 @@ def run_recipe(
 
         md, html = write_report(out)
     return RunSummary(
-        out, md, html, time.perf_counter() - start if report else seconds,
-        sorted(run.embedder.loaded), run.embedder.computed, run.embedder.reused,
-        run.cache.computed, run.cache.reused,
-    )  # fmt: skip
+        out,
+        md,
+        html,
+        time.perf_counter() - start if report else seconds,
+        sorted(run.embedder.loaded),
+        run.embedder.computed,
+        run.embedder.reused,
+        run.cache.computed,
+        run.cache.reused,
+    )

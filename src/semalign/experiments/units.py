@@ -27,22 +27,32 @@ Float = NDArray[np.float64]
 PCA_POINTS = 200
 
 
-def _space_rows(
-    table: ResultTable, report: dict[str, float], n: int, **key: Any
-) -> None:
+def _space_rows(table: ResultTable, report: dict[str, float], n: int, **key: Any) -> None:
     table.add({m: Estimate(v) for m, v in report.items()}, n=n, task="space", **key)
 
 
 def stitch_baseline(
-    xa: Float, xb: Float, y: Any, test: Any, modes: Sequence[str], names: tuple[str, str],
+    xa: Float,
+    xb: Float,
+    y: Any,
+    test: Any,
+    modes: Sequence[str],
+    names: tuple[str, str],
     bootstrap: int,
-) -> UnitOutput:  # fmt: skip
+) -> UnitOutput:
     """End-to-end / target / naive modes and the spaces' similarity before alignment."""
     wanted = [m for m in ("end-to-end", "target", "naive") if m in modes] or ["target"]
     table = stitch(
-        xa, xb, y, test=test, modes=wanted, anchor_counts=(), source_name=names[0],
-        target_name=names[1], n_resamples=bootstrap,
-    )  # fmt: skip
+        xa,
+        xb,
+        y,
+        test=test,
+        modes=wanted,
+        anchor_counts=(),
+        source_name=names[0],
+        target_name=names[1],
+        n_resamples=bootstrap,
+    )
     if "target" not in modes:
         table = ResultTable(r for r in table if r.mode != "target")
     te = np.asarray(test)
@@ -52,16 +62,35 @@ def stitch_baseline(
 
 
 def stitch_method(
-    xa: Float, xb: Float, y: Any, test: Any, *, method: str, scaling: str,
-    anchors: Sequence[int], seeds: Sequence[int], strategy: str, names: tuple[str, str],
+    xa: Float,
+    xb: Float,
+    y: Any,
+    test: Any,
+    *,
+    method: str,
+    scaling: str,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str,
+    names: tuple[str, str],
     bootstrap: int,
-) -> UnitOutput:  # fmt: skip
+) -> UnitOutput:
     """Aligned stitching for one method and scaling; space metrics and PCA at the most anchors."""
     table = stitch(
-        xa, xb, y, test=test, modes=["aligned"], methods=[method], scalings=[scaling],
-        anchor_counts=anchors, seeds=seeds, anchor_strategy=strategy, source_name=names[0],
-        target_name=names[1], n_resamples=bootstrap,
-    )  # fmt: skip
+        xa,
+        xb,
+        y,
+        test=test,
+        modes=["aligned"],
+        methods=[method],
+        scalings=[scaling],
+        anchor_counts=anchors,
+        seeds=seeds,
+        anchor_strategy=strategy,
+        source_name=names[0],
+        target_name=names[1],
+        n_resamples=bootstrap,
+    )
     table = ResultTable(r for r in table if r.mode == "aligned")
     te = np.asarray(test)
     excluded = np.zeros(xa.shape[0], dtype=bool)
@@ -71,30 +100,64 @@ def stitch_method(
     if k >= min_anchors(method, scaling, xa.shape[1]):
         labels = y if strategy == "stratified" else None
         source = xa if strategy in {"farthest", "kmeans++"} else xa.shape[0]
-        idx = select_anchors(source, k, strategy=strategy, labels=labels, seed=seeds[0],
-                             exclude=excluded)  # fmt: skip
+        idx = select_anchors(
+            source, k, strategy=strategy, labels=labels, seed=seeds[0], exclude=excluded
+        )
         aligner = Aligner(method, scaling, seed=seeds[0]).fit(xa[idx], xb[idx])
         rep = space_report(aligner.transform(xa[te]), xb[te], xa[te])
-        _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="after",
-                    method=method, scaling=scaling, anchors=k, seed=seeds[0])  # fmt: skip
+        _space_rows(
+            table,
+            rep,
+            int(te.size),
+            source=names[0],
+            target=names[1],
+            mode="after",
+            method=method,
+            scaling=scaling,
+            anchors=k,
+            seed=seeds[0],
+        )
         shown = idx[:PCA_POINTS]
         extras["pca"] = pca_rows(
-            xa[shown], xb[shown], aligner.transform(xa[shown]), np.asarray(y)[shown],
-            source=names[0], target=names[1], method=method, scaling=scaling, anchors=k,
-        )  # fmt: skip
+            xa[shown],
+            xb[shown],
+            aligner.transform(xa[shown]),
+            np.asarray(y)[shown],
+            source=names[0],
+            target=names[1],
+            method=method,
+            scaling=scaling,
+            anchors=k,
+        )
     return UnitOutput(table, extras)
 
 
 def stitch_relative(
-    xa: Float, xb: Float, y: Any, test: Any, *, anchors: Sequence[int], seeds: Sequence[int],
-    strategy: str, names: tuple[str, str], bootstrap: int,
-) -> UnitOutput:  # fmt: skip
+    xa: Float,
+    xb: Float,
+    y: Any,
+    test: Any,
+    *,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str,
+    names: tuple[str, str],
+    bootstrap: int,
+) -> UnitOutput:
     """Relative representations (cosines to the anchors) in both spaces."""
     table = stitch(
-        xa, xb, y, test=test, modes=["relative"], anchor_counts=anchors, seeds=seeds,
-        anchor_strategy=strategy, source_name=names[0], target_name=names[1],
+        xa,
+        xb,
+        y,
+        test=test,
+        modes=["relative"],
+        anchor_counts=anchors,
+        seeds=seeds,
+        anchor_strategy=strategy,
+        source_name=names[0],
+        target_name=names[1],
         n_resamples=bootstrap,
-    )  # fmt: skip
+    )
     return UnitOutput(ResultTable(r for r in table if r.mode == "relative"))
 
 
@@ -104,19 +167,28 @@ def _pca2(fit_on: Float) -> tuple[Float, Float]:
     return mean, vt[:2].T
 
 
-def pca_rows(
-    xs: Float, xt: Float, xa: Float, labels: Any, **key: Any
-) -> list[dict[str, Any]]:
+def pca_rows(xs: Float, xt: Float, xa: Float, labels: Any, **key: Any) -> list[dict[str, Any]]:
     """2-D PCA coordinates: source in its own basis; target and aligned in the target's basis."""
     rows: list[dict[str, Any]] = []
     ms, bs = _pca2(xs)
     mt, bt = _pca2(xt)
-    for role, x, mean, basis in (("source", xs, ms, bs), ("target", xt, mt, bt),
-                                 ("aligned", xa, mt, bt)):  # fmt: skip
+    for role, x, mean, basis in (
+        ("source", xs, ms, bs),
+        ("target", xt, mt, bt),
+        ("aligned", xa, mt, bt),
+    ):
         xy = (x - mean) @ basis
         for i in range(x.shape[0]):
-            rows.append({**key, "role": role, "row": i, "label": str(np.asarray(labels)[i]),
-                         "pc1": float(xy[i, 0]), "pc2": float(xy[i, 1])})  # fmt: skip
+            rows.append(
+                {
+                    **key,
+                    "role": role,
+                    "row": i,
+                    "label": str(np.asarray(labels)[i]),
+                    "pc1": float(xy[i, 0]),
+                    "pc2": float(xy[i, 1]),
+                }
+            )
     return rows
 
 
@@ -136,9 +208,14 @@ def _report(
 
 
 def score_rows(
-    p: Float, y: Any, mask: Any, ids: Sequence[str], prompts: PromptEmbeddings, rule: str,
+    p: Float,
+    y: Any,
+    mask: Any,
+    ids: Sequence[str],
+    prompts: PromptEmbeddings,
+    rule: str,
     **key: Any,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """One row per (image, class): the true 0/1 and the score (for ROC and confusion)."""
     rows = []
     yy = np.asarray(y)
@@ -150,24 +227,44 @@ def score_rows(
                 continue
             else:
                 truth = float(yy[i, j])
-            rows.append({**key, "id": item, "class": cls, "y_true": truth,
-                         "score": float(p[i, j])})  # fmt: skip
+            rows.append({**key, "id": item, "class": cls, "y_true": truth, "score": float(p[i, j])})
     return rows
 
 
 def zeroshot_fixed(
-    images: Float, y: Any, mask: Any, ids: Sequence[str], prompts: PromptEmbeddings, *,
-    mode: str, rule: str, aggregate: str, temperature: float, key: dict[str, Any],
+    images: Float,
+    y: Any,
+    mask: Any,
+    ids: Sequence[str],
+    prompts: PromptEmbeddings,
+    *,
+    mode: str,
+    rule: str,
+    aggregate: str,
+    temperature: float,
+    key: dict[str, Any],
     bootstrap: int,
-) -> UnitOutput:  # fmt: skip
+) -> UnitOutput:
     """No map: the ``unaligned`` control (zero-padded/truncated) or a ``multimodal`` encoder."""
     x = naive_stitch(images, prompts.dim) if mode == "unaligned" else images
     clf = ZeroShotClassifier(prompts, rule=rule, aggregate=aggregate, temperature=temperature)
     p = clf.predict_proba(x)
     table = ResultTable()
     table.add(_report(p, y, mask, prompts, rule, bootstrap), n=len(ids), mode=mode, **key)
-    scores = score_rows(p, y, mask, ids, prompts, rule, mode=mode, method=None, scaling=None,
-                        anchors=None, seed=None, **_score_key(key))  # fmt: skip
+    scores = score_rows(
+        p,
+        y,
+        mask,
+        ids,
+        prompts,
+        rule,
+        mode=mode,
+        method=None,
+        scaling=None,
+        anchors=None,
+        seed=None,
+        **_score_key(key),
+    )
     return UnitOutput(table, {"scores": scores})
 
 
@@ -176,11 +273,27 @@ def _score_key(key: dict[str, Any]) -> dict[str, Any]:
 
 
 def zeroshot_method(
-    images: Float, y: Any, mask: Any, ids: Sequence[str], prompts: PromptEmbeddings,
-    anchor_images: Float, anchor_texts: Float, owner: Sequence[str], *, loo: bool,
-    method: str, scaling: str, anchors: Sequence[int], seeds: Sequence[int], rule: str,
-    aggregate: str, temperature: float, center_text: bool, key: dict[str, Any], bootstrap: int,
-) -> UnitOutput:  # fmt: skip
+    images: Float,
+    y: Any,
+    mask: Any,
+    ids: Sequence[str],
+    prompts: PromptEmbeddings,
+    anchor_images: Float,
+    anchor_texts: Float,
+    owner: Sequence[str],
+    *,
+    loo: bool,
+    method: str,
+    scaling: str,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    rule: str,
+    aggregate: str,
+    temperature: float,
+    center_text: bool,
+    key: dict[str, Any],
+    bootstrap: int,
+) -> UnitOutput:
     """Unimodal zero-shot through T for every anchor count and seed (leave-one-out or fixed)."""
     n = len(ids)
     owners = np.asarray(owner)
@@ -207,13 +320,24 @@ def zeroshot_method(
                     anchor_images[sel], anchor_texts[sel]
                 )
                 center = anchor_texts[sel].mean(axis=0) if center_text else None
-                clf = ZeroShotClassifier(prompts, rule=rule, aggregate=aggregate,
-                                         temperature=temperature, aligner=aligner,
-                                         center=center)  # fmt: skip
+                clf = ZeroShotClassifier(
+                    prompts,
+                    rule=rule,
+                    aggregate=aggregate,
+                    temperature=temperature,
+                    aligner=aligner,
+                    center=center,
+                )
                 p[fold] = clf.predict_proba(images[fold])
-            table.add(_report(p, y, mask, prompts, rule, bootstrap), n=n, mode="unimodal",
-                      **key, **setting)  # fmt: skip
+            table.add(
+                _report(p, y, mask, prompts, rule, bootstrap),
+                n=n,
+                mode="unimodal",
+                **key,
+                **setting,
+            )
             if seed == seeds[0] and (k == top_k or k == most):
-                scores = score_rows(p, y, mask, ids, prompts, rule, mode="unimodal",
-                                    **setting, **_score_key(key))  # fmt: skip
+                scores = score_rows(
+                    p, y, mask, ids, prompts, rule, mode="unimodal", **setting, **_score_key(key)
+                )
     return UnitOutput(table, {"scores": scores})

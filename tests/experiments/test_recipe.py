@@ -1,0 +1,79 @@
+"""Recipes are validated before any work: errors name the key, the allowed values, a suggestion."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from semalign.errors import InputError
+from semalign.experiments import load_recipe, recipe_path
+from tests.experiments.conftest import small_demo_text
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "r.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_builtin_recipes_parse() -> None:
+    demo = load_recipe(recipe_path("demo"))
+    assert [s.name for s in demo.stitch] == ["iu-stitch"]
+    assert demo.stitch[0].anchors[0] == 16 and demo.stitch[0].anchors[-1] == 1024
+    assert demo.zeroshot[0].split == "loo"
+    repo = Path(__file__).resolve().parents[2] / "recipes" / "demo.toml"
+    assert repo.resolve() == recipe_path("demo").resolve()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("max_per_class = 25", "max_per_clas = 25", "did you mean 'max_per_class'"),
+        ('rule = "pos-neg"', 'rule = "posneg"', "did you mean 'pos-neg'"),
+        ('methods = ["orthogonal"]', 'methods = ["orthogonl"]', "did you mean 'orthogonal'"),
+        ('image_encoder = "effnet"', 'image_encoder = "efnet"', "did you mean 'effnet'"),
+        ('name = "kermany-mini"', 'name = "kermany-mnii"', "did you mean 'kermany-mini'"),
+        ('prompts = "biovil-pneumonia"', 'prompts = "biovil-pneumonai"', "biovil-pneumonia"),
+        ('"Pleural Effusion"]', '"Pleural Efusion"]', "did you mean 'Pleural Effusion'"),
+        ("[experiment]", "[experiments]", "did you mean 'experiment'"),
+    ],
+)
+def test_typos_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    text = small_demo_text()
+    assert old in text
+    with pytest.raises(InputError) as err:
+        load_recipe(_write(tmp_path, text.replace(old, new, 1)))
+    msg = str(err.value)
+    assert expected in msg and "recipe" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_root_alias(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no dataset 'iux'.*did you mean 'iu'"):
+        load_recipe(_write(tmp_path, small_demo_text()), roots={"iux": str(tmp_path)})
+
+
+def test_dataset_needing_a_root_says_how(tmp_path: Path) -> None:
+    text = small_demo_text() + '\n[datasets.mimic]\nname = "mimic-cxr"\n'
+    with pytest.raises(InputError, match="SEMALIGN_ROOT_MIMIC.*--root mimic=PATH"):
+        load_recipe(_write(tmp_path, text))
+
+
+def test_cli_typo_fails_fast_without_work(tmp_path: Path) -> None:
+    bad = _write(tmp_path, small_demo_text().replace("seeds = [0, 1]", "seed = [0, 1]", 1))
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "semalign", "run", str(bad), "--out", str(out), "--store",
+         str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "stitch[0].'seed'" in proc.stderr and "did you mean 'seeds'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "store").exists()
+    assert time.perf_counter() - start < 60

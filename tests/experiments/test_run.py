@@ -1,0 +1,146 @@
+"""The demo recipe end to end at test size: results files, report numbers, caching, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from semalign.experiments import load_recipe, run_recipe
+from semalign.experiments.report import fmt
+
+KEYS = ("source", "target", "mode", "method", "scaling", "anchors", "seed")
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _num(s: str) -> float:
+    return float(s) if s else float("nan")
+
+
+def _formatted(rows: list[dict[str, str]], ci: bool = True) -> dict[tuple[str, ...], str]:
+    out = {}
+    for r in rows:
+        lo, hi = (_num(r["ci_low"]), _num(r["ci_high"])) if ci else (float("nan"),) * 2
+        out[(*(r[k] for k in KEYS), r["metric"])] = fmt(_num(r["value"]), lo, hi)
+    return out
+
+
+def _md_tables(text: str) -> list[list[list[str]]]:
+    tables, cur = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cur.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif cur:
+            tables.append(cur)
+            cur = []
+    if cur:
+        tables.append(cur)
+    return tables
+
+
+def test_results_files(small_run) -> None:
+    res = small_run.out / "results"
+    for name in ("stitch", "zeroshot", "space", "zeroshot_scores", "pca"):
+        assert (res / f"{name}.csv").is_file(), name
+    stitch = _csv(res / "stitch.csv")
+    modes = {r["mode"] for r in stitch}
+    assert modes == {"end-to-end", "target", "naive", "aligned", "relative"}
+    both = {(r["source"], r["target"]) for r in stitch}
+    assert both == {("minilm", "e5"), ("e5", "minilm")}
+    acc = {(r["source"], r["mode"], r["method"], r["anchors"], r["seed"]): _num(r["value"])
+           for r in stitch if r["metric"] == "accuracy"}  # fmt: skip
+    # four classes: an aligned map with enough anchors beats chance and the naive stitch
+    for src in ("minilm", "e5"):
+        aligned = acc[(src, "aligned", "orthogonal", "72", "0")]
+        assert aligned > 0.4 and aligned > acc[(src, "naive", "", "", "")]
+    # affine needs d + 1 = 385 anchors: reported as undefined, not dropped
+    assert all(r["value"] == "" for r in stitch if r["method"] == "affine")
+    zs = _csv(res / "zeroshot.csv")
+    assert {r["mode"] for r in zs} == {"unaligned", "unimodal"}
+    assert {r["n"] for r in zs} == {"16"}
+    meta = json.loads((small_run.out / "results.json").read_text())
+    assert meta["tasks"]["stitch"]["iu-stitch"]["class_counts"]["effusion"] == 25
+    assert len(meta["rows"]) == len(stitch) + len(zs) + len(_csv(res / "space.csv"))
+
+
+def test_report_numbers_come_from_results(small_run) -> None:
+    res = small_run.out / "results"
+    cells = _formatted(_csv(res / "stitch.csv")) | _formatted(_csv(res / "zeroshot.csv"))
+    space = _formatted(_csv(res / "space.csv"), ci=False)
+    md = small_run.report_md.read_text(encoding="utf-8")
+    html = small_run.report_html.read_text(encoding="utf-8")
+    checked = 0
+    for table in _md_tables(md):
+        header, body = table[0], table[2:]
+        if tuple(header[:7]) == KEYS:
+            for row in body:
+                for metric, cell in zip(header[7:], row[7:], strict=True):
+                    if cell:
+                        assert cell == cells[(*row[:7], metric)], (row, metric)
+                        assert f"<td>{cell}</td>" in html
+                        checked += 1
+        elif header[:3] == ["source", "target", "mode"] and "cka" in header:
+            for row in body:
+                src, tgt, mode, method, anchors = row[:5]
+                for metric, cell in zip(header[5:], row[5:], strict=True):
+                    hits = [v for k, v in space.items() if k[0] == src and k[1] == tgt
+                            and k[2] == mode and k[3] == method and k[7] == metric]  # fmt: skip
+                    assert cell == (hits[0] if hits else "n/a")
+                    checked += 1
+    assert checked > 100
+    # every "value [low, high]" anywhere in the report (summary included) is a results row
+    quoted = set(re.findall(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", md))
+    assert quoted and quoted <= set(cells.values())
+    assert "Limits" in md and "16 images" in md
+
+
+def test_html_is_self_contained(small_run) -> None:
+    html = small_run.report_html.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") >= 6
+    assert not re.search(r"(src|href)=\"(https?:|//|figures/)", html)
+
+
+def test_rerun_recomputes_nothing(small_run, small_recipe: Path, store: Path) -> None:
+    before = {p.name: p.read_bytes() for p in (small_run.out / "results").glob("*.csv")}
+    again = run_recipe(load_recipe(small_recipe), small_run.out, store=store, progress=False)
+    assert again.models_loaded == []
+    assert again.embeddings_computed == 0 and again.steps_computed == 0
+    assert again.steps_reused == small_run.steps_computed + small_run.steps_reused
+    after = {p.name: p.read_bytes() for p in (small_run.out / "results").glob("*.csv")}
+    assert after == before
+
+
+def test_changing_one_method_recomputes_only_it(small_run, small_recipe: Path, store: Path,
+                                                tmp_path: Path) -> None:  # fmt: skip
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(small_run.out, out)
+    recipe = load_recipe(small_recipe)
+    st = replace(recipe.stitch[0], methods=["orthogonal", "similarity"])
+    summary = run_recipe(replace(recipe, stitch=[st]), out, store=store, progress=False)
+    assert summary.models_loaded == []
+    assert summary.steps_computed == 2  # one (similarity) unit per encoder pair
+    methods = {r["method"] for r in _csv(out / "results" / "stitch.csv")}
+    assert "similarity" in methods and "affine" not in methods
+
+
+def test_cli_run_warm(small_run, small_recipe: Path, store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli-out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "semalign", "run", str(small_recipe), "--out", str(out),
+         "--store", str(store)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "models loaded: none" in proc.stdout
+    assert f"report:  {out / 'report.html'}" in proc.stdout
+    assert (out / "report.md").is_file()
