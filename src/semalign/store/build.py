@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from semalign import __version__
 from semalign.errors import InputError
 from semalign.store.chunks import atomic_write_bytes, read_header, sha256_file, write_chunk
+from semalign.store.executor import ChunkExecutor, ChunkJob, ChunkResult, LocalExecutor
 from semalign.store.items import Items
 
 STORE_FORMAT = 1
@@ -123,11 +122,14 @@ def embed_to_store(
     batch_size: int = 32,
     on_error: str = "fail",
     progress: Progress | None = None,
+    executor: ChunkExecutor | None = None,
 ) -> BuildReport:
     """Embed ``items`` with ``encoder`` into a store entry under ``root``; resume or reuse.
 
     ``on_error``: 'fail' raises on the first bad item (unreadable image, empty text); 'skip'
     records it in the manifest and goes on. ``progress(done, total)`` is called after each chunk.
+    ``executor`` computes the missing chunks (default: this process, in order; see
+    ``semalign.distributed`` for Ray); this function alone writes the chunk files and manifest.
     """
     if on_error not in ("fail", "skip"):
         raise InputError(f"on_error {on_error!r} is unknown: use 'fail' or 'skip'")
@@ -155,19 +157,35 @@ def embed_to_store(
         for tmp in (entry / "chunks").glob(".*.tmp-*"):
             tmp.unlink(missing_ok=True)  # leftovers of a write interrupted before its rename
         stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
-        computed = reused = 0
+        pending: list[ChunkJob] = []
+        done_items = 0
         for c in range(n_chunks):
             lo, hi = c * chunk_size, min(n, (c + 1) * chunk_size)
-            path = chunk_path(entry, c)
-            if _chunk_is_done(path, c, key, items.ids[lo:hi]):
-                reused += 1
+            if _chunk_is_done(chunk_path(entry, c), c, key, items.ids[lo:hi]):
+                done_items += hi - lo
             else:
-                _compute_chunk(encoder, items, lo, hi, c, key, path, batch_size, on_error)
+                pending.append(ChunkJob(c, lo, hi))
+        reused = n_chunks - len(pending)
+        if progress and reused:
+            progress(done_items, n)
+        computed = 0
+        runner = executor if executor is not None else LocalExecutor()
+        results = runner.map_chunks(encoder, items.ids, items.payloads, pending, batch_size)
+        try:
+            for result in results:
+                _write_result(result, entry, key, on_error)
                 computed += 1
-                if stop_after and computed >= stop_after and c < n_chunks - 1:
+                done_items += len(result.ids) + len(result.failures)
+                if stop_after and computed >= stop_after and computed < len(pending):
                     os._exit(75)
-            if progress:
-                progress(hi, n)
+                if progress:
+                    progress(done_items, n)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+        if computed != len(pending):
+            raise RuntimeError(f"the executor returned {computed} of {len(pending)} chunks")
         manifest = _write_manifest(entry, plan, n_chunks)
     return BuildReport(
         entry, key, n, int(manifest["n_embedded"]), n_chunks, computed, reused, False,
@@ -219,28 +237,15 @@ def _chunk_is_done(path: Path, index: int, key: str, ids: list[str]) -> bool:
     return ok
 
 
-def _compute_chunk(
-    encoder: Any, items: Items, lo: int, hi: int, index: int, key: str, path: Path,
-    batch_size: int, on_error: str,
-) -> None:  # fmt: skip
-    payloads = items.payloads[lo:hi]
-    ids = items.ids[lo:hi]
-    if hasattr(encoder, "embed_outcome"):
-        outcome = encoder.embed_outcome(payloads, batch_size=batch_size)
-        emb, ok, failures = outcome.embeddings, list(outcome.ok), dict(outcome.failures)
-    else:  # a plain Encoder: all or nothing
-        emb, ok, failures = encoder.embed(payloads, batch_size=batch_size), list(range(hi - lo)), {}
-    if failures and on_error == "fail":
-        pos, reason = min(failures.items())
+def _write_result(result: ChunkResult, entry: Path, key: str, on_error: str) -> None:
+    """Check one computed chunk against ``on_error`` and write it atomically."""
+    if result.failures and on_error == "fail":
+        item, reason = next(iter(result.failures.items()))
         raise InputError(
-            f"item {ids[pos]!r} cannot be embedded ({reason}): fix it, or pass --on-error skip"
+            f"item {item!r} cannot be embedded ({reason}): fix it, or pass --on-error skip"
         )
-    emb = np.ascontiguousarray(emb, dtype=np.float32)
-    if emb.shape != (len(ok), encoder.dim):
-        raise RuntimeError(f"{encoder.name} returned {emb.shape} for {len(ok)} items")
-    rows = np.asarray([lo + i for i in ok], dtype=np.int64)
-    write_chunk(path, emb, rows, [ids[i] for i in ok],
-                {ids[i]: r for i, r in sorted(failures.items())}, index, key)  # fmt: skip
+    write_chunk(chunk_path(entry, result.index), result.embeddings, result.rows, result.ids,
+                result.failures, result.index, key)  # fmt: skip
 
 
 def _write_manifest(entry: Path, plan: dict[str, Any], n_chunks: int) -> dict[str, Any]:
