@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.experiments.conftest import small_demo_text
 
 from semalign.errors import InputError
 from semalign.experiments import load_recipe, recipe_path
-from tests.experiments.conftest import small_demo_text
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -53,13 +53,13 @@ def test_typos_are_named(tmp_path: Path, old: str, new: str, expected: str) -> N
 
 
 def test_unknown_root_alias(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no dataset 'iux'.*did you mean 'iu'"):
+    with pytest.raises(InputError, match=r"no dataset 'iux'.*did you mean 'iu'"):
         load_recipe(_write(tmp_path, small_demo_text()), roots={"iux": str(tmp_path)})
 
 
 def test_dataset_needing_a_root_says_how(tmp_path: Path) -> None:
     text = small_demo_text() + '\n[datasets.mimic]\nname = "mimic-cxr"\n'
-    with pytest.raises(InputError, match="SEMALIGN_ROOT_MIMIC.*--root mimic=PATH"):
+    with pytest.raises(InputError, match=r"SEMALIGN_ROOT_MIMIC.*--root mimic=PATH"):
         load_recipe(_write(tmp_path, text))
 
 
@@ -77,3 +77,12 @@ def test_cli_typo_fails_fast_without_work(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert not out.exists() and not (tmp_path / "store").exists()
     assert time.perf_counter() - start < 60
+
+
+def test_paper_recipe_validates_with_roots(tmp_path: Path) -> None:
+    roots = {a: str(tmp_path) for a in ("mimic", "chexpert5x200", "chexpert", "rsna")}
+    paper = load_recipe(recipe_path("paper"), roots=roots)
+    assert {z.name for z in paper.zeroshot if z.joint} >= {"zs-5x200-clip", "zs-5x200-biomedclip"}
+    assert paper.datasets["mimic"].root == str(tmp_path)
+    with pytest.raises(InputError, match="needs its folder"):
+        load_recipe(recipe_path("paper"))

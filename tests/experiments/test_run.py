@@ -89,7 +89,7 @@ def test_report_numbers_come_from_results(small_run) -> None:
                         checked += 1
         elif header[:3] == ["source", "target", "mode"] and "cka" in header:
             for row in body:
-                src, tgt, mode, method, anchors = row[:5]
+                src, tgt, mode, method, _ = row[:5]
                 for metric, cell in zip(header[5:], row[5:], strict=True):
                     hits = [v for k, v in space.items() if k[0] == src and k[1] == tgt
                             and k[2] == mode and k[3] == method and k[7] == metric]  # fmt: skip

@@ -183,7 +183,9 @@ class _Run:
         from semalign.tasks.zeroshot import PromptEmbeddings
 
         ps = load_prompt_set(spec.prompts, classes=spec.labels, seed=self.recipe.seed)
-        ids, texts, spans = [], [], []
+        ids: list[str] = []
+        texts: list[str] = []
+        spans: list[tuple[int, int, int]] = []
         for c in ps.classes:
             pos, neg = ps.positive[c], ps.negative.get(c, [])
             spans.append((len(texts), len(pos), len(neg)))
@@ -210,7 +212,11 @@ class _Run:
         }
         ids = ev.items.ids
         bs = self.recipe.bootstrap
-        zs = {"rule": spec.rule, "aggregate": spec.aggregate, "temperature": spec.temperature}
+        zs: dict[str, Any] = {
+            "rule": spec.rule,
+            "aggregate": spec.aggregate,
+            "temperature": spec.temperature,
+        }
         base = {
             "x": k_img,
             "prompts": k_pr,

@@ -75,39 +75,60 @@ def stitch_method(
     names: tuple[str, str],
     bootstrap: int,
 ) -> UnitOutput:
-    """Aligned stitching for one method and scaling; space metrics and PCA at the most anchors."""
-    table = stitch(
-        xa,
-        xb,
-        y,
-        test=test,
-        modes=["aligned"],
-        methods=[method],
-        scalings=[scaling],
-        anchor_counts=anchors,
-        seeds=seeds,
-        anchor_strategy=strategy,
-        source_name=names[0],
-        target_name=names[1],
-        n_resamples=bootstrap,
-    )
-    table = ResultTable(r for r in table if r.mode == "aligned")
+    """Aligned stitching for one method and scaling at every anchor count and seed.
+
+    One target head serves every map; CIs are bootstrapped for the first seed (the other seeds
+    show the spread over anchor draws). Space metrics and PCA at the most anchors, first seed.
+    """
+    from semalign.tasks.heads import LogisticHead
+
     te = np.asarray(test)
+    yy = np.asarray(y)
     excluded = np.zeros(xa.shape[0], dtype=bool)
     excluded[te] = True
-    k = min(max(anchors), int((~excluded).sum()))
+    head = LogisticHead().fit(xb[~excluded], yy[~excluded])
+    truth = head.class_index(yy[te])
+    need = min_anchors(method, scaling, xa.shape[1])
+    n_train = int((~excluded).sum())
+    table = ResultTable()
+    key: dict[str, Any] = {
+        "task": "stitch",
+        "source": names[0],
+        "target": names[1],
+        "mode": "aligned",
+        "method": method,
+        "scaling": scaling,
+        "n": int(te.size),
+    }
+    labels = yy if strategy == "stratified" else None
+    source = xa if strategy in {"farthest", "kmeans++"} else xa.shape[0]
+    fitted: dict[int, Any] = {}
+    for k in anchors:
+        for seed in seeds:
+            if k < need or k > n_train:
+                why = f"needs >= {need} anchors" if k < need else f"only {n_train} train rows"
+                nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_f1", "macro_auroc")}
+                table.add(nan, anchors=int(k), seed=int(seed), setting=f"skipped: {why}", **key)
+                continue
+            idx = select_anchors(
+                source, int(k), strategy=strategy, labels=labels, seed=int(seed), exclude=excluded
+            )
+            aligner = Aligner(method, scaling, seed=int(seed)).fit(xa[idx], xb[idx])
+            scores = head.predict_proba(aligner.transform(xa[te]))
+            rep = classification_report(
+                truth, scores, task="multiclass", n_resamples=bootstrap if seed == seeds[0] else 0
+            )
+            table.add(rep, anchors=int(k), seed=int(seed), **key)
+            if seed == seeds[0]:
+                fitted[int(k)] = (idx, aligner)
     extras: dict[str, list[dict[str, Any]]] = {}
-    if k >= min_anchors(method, scaling, xa.shape[1]):
-        labels = y if strategy == "stratified" else None
-        source = xa if strategy in {"farthest", "kmeans++"} else xa.shape[0]
-        idx = select_anchors(
-            source, k, strategy=strategy, labels=labels, seed=seeds[0], exclude=excluded
-        )
-        aligner = Aligner(method, scaling, seed=seeds[0]).fit(xa[idx], xb[idx])
-        rep = space_report(aligner.transform(xa[te]), xb[te], xa[te])
+    if fitted:
+        k = max(fitted)
+        idx, aligner = fitted[k]
+        rep_space = space_report(aligner.transform(xa[te]), xb[te], xa[te])
         _space_rows(
             table,
-            rep,
+            rep_space,
             int(te.size),
             source=names[0],
             target=names[1],
@@ -122,7 +143,7 @@ def stitch_method(
             xa[shown],
             xb[shown],
             aligner.transform(xa[shown]),
-            np.asarray(y)[shown],
+            yy[shown],
             source=names[0],
             target=names[1],
             method=method,
@@ -144,7 +165,7 @@ def stitch_relative(
     names: tuple[str, str],
     bootstrap: int,
 ) -> UnitOutput:
-    """Relative representations (cosines to the anchors) in both spaces."""
+    """Relative representations (cosines to the anchors) in both spaces; first seed only."""
     table = stitch(
         xa,
         xb,
@@ -152,7 +173,7 @@ def stitch_relative(
         test=test,
         modes=["relative"],
         anchor_counts=anchors,
-        seeds=seeds,
+        seeds=seeds[:1],
         anchor_strategy=strategy,
         source_name=names[0],
         target_name=names[1],
@@ -305,7 +326,12 @@ def zeroshot_method(
     top_k = max(anchors)
     for k in anchors:
         for seed in seeds:
-            setting = {"method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed)}
+            setting: dict[str, Any] = {
+                "method": method,
+                "scaling": scaling,
+                "anchors": int(k),
+                "seed": int(seed),
+            }
             most = min(int(a.sum()) for a in allowed)
             if k < need or k > most:
                 why = f"needs >= {need} anchors" if k < need else f"only {most} anchors available"
