@@ -236,8 +236,9 @@ def _stitch_section(
         "ceiling of the borrowed head). *naive*: source embeddings fed to the target's head with "
         "no map (zero-padded or truncated). *aligned*: source embeddings mapped by T, fitted on "
         "k anchor pairs, then the target's head. *relative*: both encoders re-expressed as cosines"
-        " to the k anchors (Moschella et al. 2023), a head trained on the target's and applied to "
-        "the source's. Values are on the test rows with 95% percentile-bootstrap CIs; `n/a` marks "
+        " to the k anchors (Moschella et al. 2023; up to 256 anchors, first seed), a head trained "
+        "on the target's and applied to the source's. Values are on the test rows with 95% "
+        "percentile-bootstrap CIs; `n/a` marks "
         "a method that is not determined by so few anchors (affine and linear need d + 1)."
     )
     doc.figure(

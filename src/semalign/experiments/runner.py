@@ -173,8 +173,14 @@ class _Run:
             if "relative" in spec.modes:
                 self.unit(
                     "stitch-relative",
-                    {**key, **common},
-                    partial(_stitch_unit, units.stitch_relative, spec.name, *args, **common),
+                    {**key, **common, "anchors": _relative_counts(spec.anchors)},
+                    partial(
+                        _stitch_unit,
+                        units.stitch_relative,
+                        spec.name,
+                        *args,
+                        **{**common, "anchors": _relative_counts(spec.anchors)},
+                    ),
                 )
 
     # ----------------------------------------------------------------- zero-shot
@@ -312,6 +318,15 @@ class _Run:
                         **zs,
                     ),
                 )
+
+
+RELATIVE_MAX = 256
+
+
+def _relative_counts(anchors: list[int]) -> list[int]:
+    """Anchor counts for relative representations: a head on k features costs O(k) per item,
+    so counts above RELATIVE_MAX are left out (the smallest count is always kept)."""
+    return [k for k in anchors if k <= RELATIVE_MAX] or anchors[:1]
 
 
 def _stitch_unit(fn: Callable[..., UnitOutput], name: str, *args: Any, **kw: Any) -> UnitOutput:
