@@ -41,19 +41,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def save_aligner(
+def aligner_payload(
     aligner: Aligner,
-    path: str | Path,
     *,
     source_encoder: str | None = None,
     target_encoder: str | None = None,
-) -> Path:
-    """Write a fitted aligner to ``path`` (``.safetensors``) atomically; returns the path."""
-    from safetensors.numpy import save
-
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors and header metadata that represent a fitted aligner."""
     from semalign import __version__
 
-    path = Path(path)
     src, tgt = aligner.source_scaler_, aligner.target_scaler_
     tensors = {
         "weight": np.ascontiguousarray(aligner.weight_, dtype=np.float64),
@@ -76,10 +72,27 @@ def save_aligner(
         "n_iter": str(aligner.n_iter_),
         "source_norm": repr(src.norm),
         "target_norm": repr(tgt.norm),
-        "source_encoder": source_encoder or "",
-        "target_encoder": target_encoder or "",
+        "source_encoder": source_encoder or aligner.source_encoder_ or "",
+        "target_encoder": target_encoder or aligner.target_encoder_ or "",
         "semalign_version": __version__,
     }
+    return tensors, meta
+
+
+def save_aligner(
+    aligner: Aligner,
+    path: str | Path,
+    *,
+    source_encoder: str | None = None,
+    target_encoder: str | None = None,
+) -> Path:
+    """Write a fitted aligner to ``path`` (``.safetensors``) atomically; returns the path."""
+    from safetensors.numpy import save
+
+    path = Path(path)
+    tensors, meta = aligner_payload(
+        aligner, source_encoder=source_encoder, target_encoder=target_encoder
+    )
     atomic_write_bytes(path, save(tensors, metadata=meta))
     return path
 
@@ -105,10 +118,18 @@ def load_aligner(path: str | Path) -> Aligner:
     """Load an aligner written by :func:`save_aligner`; fails clearly on foreign or newer files."""
     from safetensors.numpy import load_file
 
-    from semalign.align.aligner import Aligner
-
     path = Path(path)
     meta = read_metadata(path)
+    return aligner_from_payload(load_file(str(path)), meta, str(path))
+
+
+def aligner_from_payload(
+    tensors: dict[str, np.ndarray], meta: dict[str, str], origin: str
+) -> Aligner:
+    """Rebuild an aligner from :func:`aligner_payload` output; ``origin`` names it in errors."""
+    from semalign.align.aligner import Aligner
+
+    path = origin
     if meta.get("format") != FORMAT:
         raise FormatError(
             f"{path} is not a semalign aligner (format {meta.get('format')!r}): pass a file "
@@ -120,7 +141,6 @@ def load_aligner(path: str | Path) -> Aligner:
             f"{path} has aligner format version {version}, newer than this semalign reads "
             f"({FORMAT_VERSION}): upgrade semalign"
         )
-    tensors = load_file(str(path))
     try:
         d_s, d_t = int(meta["d_source"]), int(meta["d_target"])
         expected = {

@@ -17,6 +17,7 @@ from semalign.cli import embed as _embed
 from semalign.cli import encoders as _encoders
 from semalign.cli import experiments as _experiments
 from semalign.cli import quickstart as _quickstart
+from semalign.cli import stitch as _stitch
 from semalign.cli import tasks as _tasks
 from semalign.errors import SemalignError
 
@@ -32,7 +33,7 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_encoders.app, name="encoders")
 app.command("embed")(_embed.embed)
 app.command("quickstart")(_quickstart.quickstart)
-app.command("stitch")(_tasks.stitch)
+app.add_typer(_stitch.app, name="stitch")
 app.command("zeroshot")(_tasks.zeroshot)
 app.command("retrieve")(_tasks.retrieve)
 app.command("run")(_experiments.run)

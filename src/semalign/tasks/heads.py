@@ -207,22 +207,13 @@ class Head:
         self._check_fitted()
         return _TorchHeadModule.build(self, torch)
 
-    def save(
-        self,
-        path: str | Path,
-        *,
-        encoder: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> Path:
-        """Write the head to ``path`` (``.safetensors``) atomically; returns the path."""
-        from safetensors.numpy import save
-
+    def payload(
+        self, *, encoder: str | None = None, extra: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, Float], dict[str, str]]:
+        """The tensors and header metadata that represent this fitted head."""
         from semalign import __version__
 
         self._check_fitted()
-        path = Path(path)
-        if path.suffix != ".safetensors":
-            raise InputError(f"head path {path} must end in .safetensors")
         tensors = {
             "mean": np.ascontiguousarray(self.mean_),
             "scale": np.ascontiguousarray(self.scale_),
@@ -245,6 +236,22 @@ class Head:
             "semalign_version": __version__,
             **dict(extra or {}),
         }
+        return tensors, meta
+
+    def save(
+        self,
+        path: str | Path,
+        *,
+        encoder: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Write the head to ``path`` (``.safetensors``) atomically; returns the path."""
+        from safetensors.numpy import save
+
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            raise InputError(f"head path {path} must end in .safetensors")
+        tensors, meta = self.payload(encoder=encoder, extra=extra)
         atomic_write_bytes(path, save(tensors, metadata=meta))
         return path
 
@@ -465,6 +472,12 @@ def load_head(path: str | Path) -> Head:
         tensors = load_file(str(path))
     except Exception as exc:
         raise InputError(f"cannot read head file {path} ({exc}): pass a saved head") from exc
+    return head_from_payload(tensors, meta, str(path))
+
+
+def head_from_payload(tensors: dict[str, Float], meta: dict[str, str], origin: str) -> Head:
+    """Rebuild a head from :meth:`Head.payload` output; ``origin`` names it in errors."""
+    path = origin
     if meta.get("format") != FORMAT:
         raise FormatError(f"{path} is not a semalign head (format {meta.get('format')!r})")
     if int(meta.get("format_version", "0")) > FORMAT_VERSION:

@@ -1,0 +1,154 @@
+"""`semalign stitch [evaluate] | head | export | predict`.
+
+``semalign stitch A.npy B.npy ...`` (no sub-command) runs ``evaluate``, the stitching table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from semalign.cli import tasks as _tasks
+
+
+class _DefaultEvaluate(TyperGroup):
+    """A group whose first argument, when it is not a sub-command, goes to ``evaluate``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] != "--help":
+            args = ["evaluate", *args]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+
+app = typer.Typer(
+    cls=_DefaultEvaluate,
+    no_args_is_help=True,
+    help="Stitching: score B's head on A through a map; train heads; export stitched models.",
+)
+app.command("evaluate")(_tasks.stitch)
+
+
+@app.command("head")
+def head(
+    embeddings: Path = typer.Argument(..., help="Embeddings (n, d) or store to train on."),
+    labels: Path = typer.Option(..., help="Labels CSV, one row per embedding row."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the head (.safetensors)."),
+    label_column: str = typer.Option(None, help="Multi-class: the column of class names."),
+    label_columns: str = typer.Option(
+        None, help="Multi-label: comma-separated columns holding 1/0/-1/blank."
+    ),
+    uncertain: str = typer.Option("ignore", help="Uncertain (-1) labels: ignore, ones, zeros."),
+    missing: str = typer.Option("zeros", help="Blank labels: zeros or ignore."),
+    c: float = typer.Option(1.0, "--C", help="Inverse L2 strength of the logistic head."),
+    class_weight: str = typer.Option("none", help="none or balanced."),
+    encoder: str = typer.Option(None, help="Encoder id the embeddings came from (header)."),
+) -> None:
+    """Train a logistic head on one encoder's embeddings and save it."""
+    from semalign.errors import InputError
+    from semalign.tasks.heads import LogisticHead
+
+    x, ids = _tasks._embeddings(embeddings, "embeddings")
+    table = _tasks._Table(labels, x.shape[0], ids)
+    y, mask, names = _tasks._labels(table, label_column, label_columns, uncertain, missing)
+    if class_weight not in ("none", "balanced"):
+        raise InputError(f"--class-weight {class_weight!r} must be none or balanced")
+    fitted = LogisticHead(c, class_weight=None if class_weight == "none" else class_weight)
+    fitted.fit(x, y, mask=mask, label_names=names)
+    fitted.save(out, encoder=encoder)
+    typer.echo(
+        f"trained a {fitted.task_} logistic head on {x.shape[0]} rows "
+        f"({', '.join(fitted.label_names_)}); wrote {out}"
+    )
+
+
+@app.command("export")
+def export(
+    encoder: str = typer.Option(..., help="Source encoder A: registry name, hub id or folder."),
+    aligner: Path = typer.Option(..., help="Map A -> B from `semalign align fit`."),
+    head_file: Path = typer.Option(..., "--head", help="Head trained on B's space."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the stitched model."),
+    encoder_options: str = typer.Option(
+        "{}", help='Encoder options as JSON, e.g. \'{"pooling": "mean", "max_length": 256}\'.'
+    ),
+    device: str = typer.Option(None, help="Device used to fingerprint the encoder (cpu, cuda)."),
+) -> None:
+    """Write encoder A -> T -> B's head as one reloadable stitched model."""
+    from semalign.align.io import load_aligner
+    from semalign.encoders import load_encoder
+    from semalign.errors import InputError
+    from semalign.tasks.export import export_stitched
+    from semalign.tasks.heads import load_head
+
+    try:
+        options = json.loads(encoder_options)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--encoder-options is not valid JSON ({exc}): pass an object") from exc
+    if not isinstance(options, dict):
+        raise InputError('--encoder-options must be a JSON object, e.g. \'{"pooling": "cls"}\'')
+    fitted_map, fitted_head = load_aligner(aligner), load_head(head_file)
+    recorded = fitted_map.source_encoder_
+    if recorded and recorded != encoder:
+        raise InputError(
+            f"map {aligner} was fitted from encoder {recorded!r}, not {encoder!r}: pass "
+            f"--encoder {recorded} (or refit the map on {encoder}'s embeddings)"
+        )
+    enc = load_encoder(encoder, **options, device=device)
+    if enc.dim != fitted_map.n_features_in_:
+        raise InputError(
+            f"encoder {encoder!r} gives {enc.dim}-d embeddings but the map expects "
+            f"{fitted_map.n_features_in_}: pass the encoder the map was fitted from"
+        )
+    export_stitched(
+        out,
+        encoder=encoder,
+        aligner=fitted_map,
+        head=fitted_head,
+        encoder_options=options,
+        fingerprint=enc.fingerprint,
+    )
+    typer.echo(f"exported {encoder} -> {fitted_map.method} map -> head; wrote {out}")
+
+
+@app.command("predict")
+def predict(
+    model: Path = typer.Argument(..., help="A stitched model from `semalign stitch export`."),
+    input: Path = typer.Option(..., "--input", "-i", help="Manifest (CSV/TSV/JSONL) of items."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write probabilities (CSV)."),
+    batch_size: int = typer.Option(32, help="Encoder batch size."),
+    device: str = typer.Option(None, help="cpu, cuda, mps (default: auto)."),
+) -> None:
+    """Run a stitched model on raw texts or images; write one probability column per class."""
+    import csv
+    import io
+
+    import torch
+
+    from semalign.align.io import atomic_write_bytes
+    from semalign.store import read_manifest
+    from semalign.tasks.export import load_stitched
+
+    module = load_stitched(model, device=device)
+    items = read_manifest(input)
+    if items.modality != module.encoder.modality:
+        from semalign.errors import InputError
+
+        raise InputError(
+            f"manifest {input} holds {items.modality} items but the stitched model's encoder "
+            f"takes {module.encoder.modality}: pass a manifest with a "
+            f"{module.encoder.modality} column"
+        )
+    with torch.inference_mode():
+        probs = module(items.payloads, batch_size=batch_size).numpy()
+    names = module.label_names
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["id", *names])
+    for item_id, row in zip(items.ids, probs, strict=True):
+        writer.writerow([item_id, *(f"{p:.6f}" for p in row)])
+    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    typer.echo(f"scored {len(items.ids)} items; wrote {out}")
