@@ -151,9 +151,11 @@ class Aligner:
                 "cannot be fitted chunk by chunk in one pass: use fit_stream(make_chunks), "
                 "which reads the chunks twice, or scaling 'l2' or 'standard'"
             )
-        x = as_float64_2d(X, "source chunk")
-        y = as_float64_2d(Y, "target chunk")
+        x = as_float64_2d(X, "source chunk", allow_empty=True)
+        y = as_float64_2d(Y, "target chunk", allow_empty=True)
         check_paired(x, y, "source chunk", "target chunk")
+        if x.shape[0] == 0:
+            return self
         if self._moments is not None:
             d_s, d_t = self._moments.cxy.shape
             if (x.shape[1], y.shape[1]) != (d_s, d_t):
@@ -209,6 +211,48 @@ class Aligner:
         self._centre = (mu_x, mu_y)
         self._finalize()
         return self
+
+    def block_moments(self, X: Any, Y: Any, means: tuple[Any, Any] | None = None) -> Moments:
+        """Sufficient statistics of one block of paired anchors, for a fit reduced elsewhere.
+
+        Merge every block's moments with ``Moments.merge`` (in any grouping) and pass the total
+        to :meth:`fit_moments` of an Aligner with the same parameters. ``center-l2`` needs
+        ``means`` = (mean_x (d_s,), mean_y (d_t,)) of all anchors, from a first pass.
+        """
+        self._check_params()
+        x = as_float64_2d(X, "source block")
+        y = as_float64_2d(Y, "target block")
+        check_paired(x, y, "source block", "target block")
+        if self.scaling != "center-l2":
+            return self._chunk_moments(x, y)
+        mu_x, mu_y = self._means(means)
+        return self._row_moments(x, y, mu_x, mu_y)
+
+    def fit_moments(self, moments: Moments, means: tuple[Any, Any] | None = None) -> Aligner:
+        """Fit from the merged :meth:`block_moments` of all anchors; returns self."""
+        self._check_params()
+        if self.method in est.NEEDS_XX and moments.cxx is None:
+            raise InputError(
+                f"method {self.method!r} needs the full source co-moment, which these moments "
+                "lack: compute them with block_moments of an Aligner with this method"
+            )
+        centre = self._means(means) if self.scaling == "center-l2" else None
+        self._reset()
+        self._moments = moments
+        if centre is not None:
+            self._centre = centre
+        self._finalize()
+        return self
+
+    def _means(self, means: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+        if means is None:
+            raise InputError(
+                "scaling 'center-l2' needs the anchors' means (mean_x, mean_y): compute them "
+                "over all anchors in a first pass and pass means=(mean_x, mean_y)"
+            )
+        mu_x = np.asarray(means[0], dtype=np.float64).ravel()
+        mu_y = np.asarray(means[1], dtype=np.float64).ravel()
+        return mu_x, mu_y
 
     def _chunk_moments(self, x: np.ndarray, y: np.ndarray) -> Moments:
         full_xx = self.method in est.NEEDS_XX

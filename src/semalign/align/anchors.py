@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from semalign.align._arrays import as_float64_2d
 from semalign.errors import InputError
 
 __all__ = ["ANCHOR_STRATEGIES", "select_anchors"]
@@ -24,24 +25,6 @@ Index = NDArray[np.int64]
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
-def _source_matrix(x: Any) -> NDArray[np.float64]:
-    if type(x).__module__.startswith("torch"):
-        x = x.detach().cpu()
-        try:
-            x = x.numpy()
-        except TypeError:
-            x = x.float().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"X is not a numeric array ({exc}): pass the source embeddings") from None
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise InputError(f"X has shape {arr.shape}: pass source embeddings of shape (n, d)")
-    if not np.isfinite(arr).all():
-        raise InputError("X contains NaN or Inf: drop or repair those rows first")
-    return arr
 
 
 def _excluded_mask(exclude: Any, n: int) -> NDArray[np.bool_]:
@@ -214,7 +197,7 @@ def select_anchors(
         if n < 1:
             raise InputError(f"n is {n}: there must be at least one row to choose from")
     else:
-        x = _source_matrix(n_or_X)
+        x = as_float64_2d(n_or_X, "X")
         n = x.shape[0]
     if not _is_int(k) or k < 0:
         raise InputError(f"k is {k!r}: pass a non-negative integer number of anchors")

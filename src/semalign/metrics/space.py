@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from semalign.align._arrays import as_float64_2d
 from semalign.errors import InputError
 
 __all__ = [
@@ -35,33 +36,11 @@ _CHUNK_BUDGET = 1 << 22
 Float = NDArray[np.float64]
 
 
-def _as_matrix(x: Any, name: str) -> Float:
-    """Return ``x`` as a finite float64 (n, d) array, or raise InputError naming ``name``."""
-    if type(x).__module__.startswith("torch"):
-        x = x.detach().cpu()
-        try:
-            x = x.numpy()
-        except TypeError:
-            x = x.float().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} is not a numeric array ({exc}): pass a float array") from None
-    if arr.ndim != 2:
-        raise InputError(f"{name} has shape {arr.shape}: pass a 2-D array of shape (n, d)")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(f"{name} has shape {arr.shape}: it needs at least one row and column")
-    if not np.isfinite(arr).all():
-        bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
-        raise InputError(f"{name} has {bad} rows with NaN or Inf: drop or repair them first")
-    return arr
-
-
 def _paired(
     a: Any, b: Any, names: tuple[str, str], same_width: bool = False
 ) -> tuple[Float, Float]:
-    x = _as_matrix(a, names[0])
-    y = _as_matrix(b, names[1])
+    x = as_float64_2d(a, names[0])
+    y = as_float64_2d(b, names[1])
     if x.shape[0] != y.shape[0]:
         raise InputError(
             f"{names[0]} has {x.shape[0]} rows, {names[1]} {y.shape[0]}: rows must be paired"
