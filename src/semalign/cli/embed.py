@@ -31,8 +31,16 @@ def embed(
     num_workers: int | None = typer.Option(None, help="Image-decoding worker processes."),
     npy: Path | None = typer.Option(None, help="Also export embeddings to this .npy (+ .ids.txt)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    executor: str = typer.Option("local", help="local (this process) | ray (actor pool)."),
+    address: str | None = typer.Option(None, help="Ray cluster address (default: local Ray)."),
+    workers: int | None = typer.Option(None, help="Ray: model-holding actors (default: fill)."),
+    num_gpus_per_worker: float = typer.Option(0.0, help="Ray: GPUs per actor (0: CPU actors)."),
 ) -> None:
-    """Embed the items of a manifest; prints the store entry. Re-running reuses or resumes it."""
+    """Embed the items of a manifest; prints the store entry. Re-running reuses or resumes it.
+
+    With --executor ray the chunks are computed by a pool of Ray actors (each holding the model)
+    and land in the same store entry, with the same resume behaviour.
+    """
     from semalign.encoders.registry import load_encoder
     from semalign.store import embed_to_store, open_store, read_manifest
 
@@ -47,15 +55,30 @@ def embed(
         "trust_remote_code": trust_remote_code,
         "num_workers": num_workers,
     }
-    enc = load_encoder(encoder, **options)
-    if not hasattr(enc, "embed"):
-        raise_dual(encoder, items.modality)
+    if executor not in ("local", "ray"):
+        from semalign.errors import InputError
+
+        raise InputError(f"executor {executor!r} is unknown: use 'local' or 'ray'")
+    if executor == "local":
+        enc = load_encoder(encoder, **options)
+        if not hasattr(enc, "embed"):
+            raise_dual(encoder, items.modality)
     progress, close = _progress_bar(len(items), quiet)
     try:
-        report = embed_to_store(
-            enc, items, out, chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
-            progress=progress,
-        )  # fmt: skip
+        if executor == "ray":
+            from semalign.distributed.embed import embed_on_ray
+
+            report, enc = embed_on_ray(
+                encoder, items, out, options={k: v for k, v in options.items() if v is not None},
+                workers=workers, num_gpus_per_worker=num_gpus_per_worker, address=address,
+                chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
+                progress=progress,
+            )  # fmt: skip
+        else:
+            report = embed_to_store(
+                enc, items, out, chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
+                progress=progress,
+            )  # fmt: skip
     finally:
         close()
     rate = report.n_embedded / report.seconds if report.seconds > 0 else float("inf")
