@@ -100,3 +100,15 @@ def test_import_and_help_do_not_import_ray() -> None:
         "sys.exit('ray' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_cli_rejects_an_unknown_executor_in_one_line(tmp_path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,text\na,No effusion.\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "semalign", "embed", "-e", "minilm", "-i", str(manifest),
+         "-o", str(tmp_path / "s"), "--executor", "spark"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "executor 'spark' is unknown: use 'local' or 'ray'" in proc.stderr

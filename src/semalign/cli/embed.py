@@ -35,6 +35,7 @@ def embed(
     address: str | None = typer.Option(None, help="Ray cluster address (default: local Ray)."),
     workers: int | None = typer.Option(None, help="Ray: model-holding actors (default: fill)."),
     num_gpus_per_worker: float = typer.Option(0.0, help="Ray: GPUs per actor (0: CPU actors)."),
+    num_cpus_per_worker: float = typer.Option(1.0, help="Ray: CPUs per actor (torch threads)."),
 ) -> None:
     """Embed the items of a manifest; prints the store entry. Re-running reuses or resumes it.
 
@@ -71,6 +72,7 @@ def embed(
             report, enc = embed_on_ray(
                 encoder, items, out, options={k: v for k, v in options.items() if v is not None},
                 workers=workers, num_gpus_per_worker=num_gpus_per_worker, address=address,
+                num_cpus_per_worker=num_cpus_per_worker,
                 chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
                 progress=progress,
             )  # fmt: skip
