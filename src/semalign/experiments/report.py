@@ -141,9 +141,9 @@ class Doc:
 
 
 def _inline(text: str) -> str:
-    """Escape, then render Markdown ``code`` and **bold** spans."""
+    """Escape, then render Markdown ``code``, **bold** and *italic* spans."""
     out = html.escape(text)
-    for mark, tag in (("`", "code"), ("**", "strong")):
+    for mark, tag in (("`", "code"), ("**", "strong"), ("*", "em")):
         pieces = out.split(mark)
         if len(pieces) % 2 == 1:
             out = "".join(p if i % 2 == 0 else f"<{tag}>{p}</{tag}>" for i, p in enumerate(pieces))
