@@ -98,9 +98,10 @@ def mode_ray(n: int, chunk_size: int, batch_size: int) -> None:
     print(f"  end to end for {n} texts: local {e2e_local:.1f} s, ray {e2e_ray:.1f} s; "
           f"break-even where ray's start-up is repaid: "
           f"{_break_even(startup - local_load, local_rate, ray_rate)}")  # fmt: skip
-    overhead = max(0.0, 1.0 / ray_rate - 1.0 / local_rate) * cores
+    diff = (1.0 / ray_rate - 1.0 / local_rate) * cores
     print(f"  measured per-item cost: {cores / local_rate * 1e3:.2f} core-ms/text locally, "
-          f"Ray overhead ~{overhead * 1e3:.2f} core-ms/item")  # fmt: skip
+          f"{cores / ray_rate * 1e3:.2f} on Ray (difference {diff * 1e3:+.2f}: thread layout, "
+          f"scheduling and whatever else runs on the machine)")  # fmt: skip
     estimate(startup, rray.seconds / max(1, rray.chunks_computed), chunk_size)
 
 
