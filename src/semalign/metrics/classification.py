@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 
 from semalign.errors import InputError
+from semalign.metrics import _weighted
 
 __all__ = [
     "TASK_TYPES",
@@ -248,51 +249,6 @@ def bootstrap_ci(
     return out
 
 
-def _multiclass_stats(
-    t: NDArray[np.int64], s: Float, k: int
-) -> Callable[[NDArray[np.int64]], dict[str, float]]:
-    pred = s.argmax(axis=1)
-    classes = np.arange(k)
-
-    def stat(idx: NDArray[np.int64]) -> dict[str, float]:
-        return {
-            "accuracy": accuracy(t[idx], pred[idx]),
-            "macro_f1": macro_f1(t[idx], pred[idx], labels=classes),
-            "macro_auroc": multiclass_auroc(t[idx], s[idx], k),
-        }
-
-    return stat
-
-
-def _multilabel_stats(
-    t: NDArray[np.int64], s: Float, m: Bool, threshold: float, names: list[str]
-) -> Callable[[NDArray[np.int64]], dict[str, float]]:
-    pred = (s >= threshold).astype(np.int64)
-
-    def stat(idx: NDArray[np.int64]) -> dict[str, float]:
-        ti, si, mi, pi = t[idx], s[idx], m[idx], pred[idx]
-        auroc = per_label_auroc(ti, si, mi)
-        f1 = np.array(
-            [
-                macro_f1(ti[mi[:, j], j], pi[mi[:, j], j], labels=[0, 1])
-                if mi[:, j].any()
-                else np.nan
-                for j in range(ti.shape[1])
-            ]
-        )
-        out = {
-            "accuracy": float(np.mean(ti[mi] == pi[mi])) if mi.any() else float("nan"),
-            "macro_f1": _nanmean(f1),
-            "macro_auroc": _nanmean(auroc),
-            "macro_auprc": macro_auprc(ti, si, mi),
-        }
-        if len(names) > 1:
-            out.update({f"auroc[{name}]": float(a) for name, a in zip(names, auroc, strict=True)})
-        return out
-
-    return stat
-
-
 def classification_report(
     y_true: Any,
     scores: Any,
@@ -326,11 +282,49 @@ def classification_report(
             raise InputError(
                 f"class indices span {t.min()}..{t.max()} but scores have {s.shape[1]} columns"
             )
-        stat = _multiclass_stats(t.astype(np.int64), s, s.shape[1])
+        t64 = t.astype(np.int64)
+
+        def stats(w: Float) -> dict[str, Float]:
+            return _weighted.multiclass(t64, s, w)
+
         n = t.shape[0]
     else:
         tt, ss, mm = _matrix_pair(y_true, s, mask)
         names = label_names or [str(j) for j in range(tt.shape[1])]
-        stat = _multilabel_stats(tt, ss, mm, threshold, names)
+
+        def stats(w: Float) -> dict[str, Float]:
+            return _weighted.multilabel(tt, ss, mm, threshold, names, w)
+
         n = tt.shape[0]
-    return bootstrap_ci(stat, n, n_resamples=n_resamples, level=level, seed=seed)
+    return _weighted_bootstrap(stats, n, n_resamples=n_resamples, level=level, seed=seed)
+
+
+def _weighted_bootstrap(
+    stats: Callable[[Float], dict[str, Float]],
+    n: int,
+    *,
+    n_resamples: int,
+    level: float,
+    seed: int,
+) -> dict[str, Estimate]:
+    """:func:`bootstrap_ci` for statistics of row weights: the same resamples (same seed, same
+    draws), all evaluated in one vectorised call."""
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level={level}: a confidence level lies strictly between 0 and 1")
+    if n_resamples < 0:
+        raise InputError(f"n_resamples={n_resamples}: pass 0 (no CI) or a positive count")
+    weights = np.ones((1, n))
+    if n_resamples > 0 and n > 0:
+        counts = _weighted.resample_counts(_bootstrap_indices(n, n_resamples, seed), n)
+        weights = np.vstack([weights, counts])
+    values = stats(weights)
+    q = (100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0)
+    out: dict[str, Estimate] = {}
+    for key, v in values.items():
+        if weights.shape[0] == 1:
+            out[key] = Estimate(float(v[0]))
+            continue
+        d = v[1:][~np.isnan(v[1:])]
+        low, high = np.percentile(d, q) if d.size else (np.nan, np.nan)
+        out[key] = Estimate(float(v[0]), float(low), float(high))
+    return out

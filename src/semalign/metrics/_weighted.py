@@ -1,0 +1,128 @@
+"""Classification metrics of many bootstrap resamples at once, as row weights.
+
+A resample that draws row i ``w_i`` times is the same data set as the original rows weighted by
+``w_i``, so every metric of R resamples is a function of a count matrix W (R, n). Scores are
+sorted once per label and each metric is a few vectorised sums over W, instead of R separate
+evaluations. Row 0 of W is usually all ones: the point estimate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Float = NDArray[np.float64]
+Bool = NDArray[np.bool_]
+
+
+def resample_counts(indices: NDArray[np.int64], n: int) -> Float:
+    """Count matrix (R, n) of resampled row indices (R, n): how often each row was drawn."""
+    r = indices.shape[0]
+    flat = (indices + n * np.arange(r)[:, None]).ravel()
+    return np.bincount(flat, minlength=r * n).reshape(r, n).astype(np.float64)
+
+
+def _tie_groups(sorted_scores: Float) -> NDArray[np.intp]:
+    """Start index of each run of equal values in sorted scores."""
+    return np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1].astype(np.intp)
+
+
+def auroc(t: Bool, s: Float, w: Float) -> Float:
+    """Weighted Mann-Whitney AUROC (ties count one half) for each row of w (R, n); NaN if a
+    weighted class is empty."""
+    order = np.argsort(s, kind="mergesort")
+    starts = _tie_groups(s[order])
+    ws, ts = w[:, order], t[order]
+    pos = np.add.reduceat(ws * ts, starts, axis=1)
+    neg = np.add.reduceat(ws * ~ts, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    num = np.sum(pos * (below + 0.5 * neg), axis=1)
+    den = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def average_precision(t: Bool, s: Float, w: Float) -> Float:
+    """Weighted average precision (step-wise, ties as one threshold) per row of w; NaN when
+    no weighted positive."""
+    order = np.argsort(-s, kind="mergesort")
+    starts = _tie_groups(s[order])
+    ws, ts = w[:, order], t[order]
+    tp_g = np.add.reduceat(ws * ts, starts, axis=1)
+    fp_g = np.add.reduceat(ws * ~ts, starts, axis=1)
+    tp, fp = np.cumsum(tp_g, axis=1), np.cumsum(fp_g, axis=1)
+    total = tp[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
+        ap = np.sum(tp_g * precision, axis=1) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, ap, np.nan)
+
+
+def f1_per_class(t: NDArray[np.int64], p: NDArray[np.int64], k: int, w: Float) -> Float:
+    """F1 of each class 0..k-1 per row of w: (R, k); 0 where a class has no true or predicted
+    weight."""
+    classes = np.arange(k)
+    true_c = (t[:, None] == classes).astype(np.float64)
+    pred_c = (p[:, None] == classes).astype(np.float64)
+    tp = w @ (true_c * pred_c)
+    denom = w @ true_c + w @ pred_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, 2.0 * tp / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def nanmean_rows(x: Float) -> Float:
+    """Mean over axis 1 ignoring NaN; NaN for a row with no finite value."""
+    finite = ~np.isnan(x)
+    count = finite.sum(axis=1)
+    total = np.where(finite, x, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def multiclass(t: NDArray[np.int64], s: Float, w: Float) -> dict[str, Float]:
+    """accuracy, macro-F1 (all K classes) and one-vs-rest macro-AUROC per row of w (R, n)."""
+    k = s.shape[1]
+    pred = s.argmax(axis=1)
+    weight = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = (w @ (t == pred).astype(np.float64)) / np.where(weight > 0, weight, np.nan)
+    aurocs = np.stack([auroc(t == c, s[:, c], w) for c in range(k)], axis=1)
+    return {
+        "accuracy": acc,
+        "macro_f1": f1_per_class(t, pred, k, w).mean(axis=1),
+        "macro_auroc": nanmean_rows(aurocs),
+    }
+
+
+def multilabel(
+    t: NDArray[np.int64], s: Float, m: Bool, threshold: float, names: list[str], w: Float
+) -> dict[str, Float]:
+    """Masked multi-label metrics per row of w (R, n): accuracy over unmasked entries, per-label
+    binary macro-F1, AUROC and AUPRC (macro = mean over defined labels)."""
+    pred = (s >= threshold).astype(np.int64)
+    n_labels = t.shape[1]
+    hits = np.zeros(w.shape[0])
+    seen = np.zeros(w.shape[0])
+    f1 = np.full((w.shape[0], n_labels), np.nan)
+    aurocs = np.full((w.shape[0], n_labels), np.nan)
+    auprcs = np.full((w.shape[0], n_labels), np.nan)
+    for j in range(n_labels):
+        wj = w * m[:, j]
+        mass = wj.sum(axis=1)
+        hits += wj @ (t[:, j] == pred[:, j]).astype(np.float64)
+        seen += mass
+        f1[:, j] = np.where(mass > 0, f1_per_class(t[:, j], pred[:, j], 2, wj).mean(axis=1), np.nan)
+        positive = t[:, j].astype(bool)
+        aurocs[:, j] = auroc(positive, s[:, j], wj)
+        auprcs[:, j] = average_precision(positive, s[:, j], wj)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(seen > 0, hits / np.where(seen > 0, seen, 1.0), np.nan)
+    out = {
+        "accuracy": acc,
+        "macro_f1": nanmean_rows(f1),
+        "macro_auroc": nanmean_rows(aurocs),
+        "macro_auprc": nanmean_rows(auprcs),
+    }
+    if len(names) > 1:
+        out.update({f"auroc[{name}]": aurocs[:, j] for j, name in enumerate(names)})
+    return out

@@ -1,0 +1,82 @@
+"""The vectorised bootstrap equals resampling rows one resample at a time (same seed/draws)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semalign.metrics.classification import (
+    accuracy,
+    average_precision,
+    binary_auroc,
+    bootstrap_ci,
+    classification_report,
+    macro_f1,
+    multiclass_auroc,
+)
+
+
+def _close(a: float, b: float) -> bool:
+    return (np.isnan(a) and np.isnan(b)) or abs(a - b) <= 1e-12
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_multiclass_matches_per_resample_evaluation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, k = 90, 4
+    t = rng.integers(0, k, n)
+    s = np.round(rng.normal(size=(n, k)) + np.eye(k)[t], 1)  # rounding plants ties
+    pred = s.argmax(1)
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        return {
+            "accuracy": accuracy(t[idx], pred[idx]),
+            "macro_f1": macro_f1(t[idx], pred[idx], labels=np.arange(k)),
+            "macro_auroc": multiclass_auroc(t[idx], s[idx], k),
+        }
+
+    slow = bootstrap_ci(stat, n, n_resamples=200, seed=seed)
+    fast = classification_report(t, s, task="multiclass", n_resamples=200, seed=seed)
+    for key, est in slow.items():
+        got = fast[key]
+        assert _close(got.value, est.value) and _close(got.low, est.low), key
+        assert _close(got.high, est.high), key
+
+
+def test_multilabel_with_masks_matches_per_resample_evaluation() -> None:
+    rng = np.random.default_rng(5)
+    n, n_labels = 70, 3
+    t = (rng.random((n, n_labels)) < 0.3).astype(float)
+    t[rng.random((n, n_labels)) < 0.2] = np.nan  # masked entries
+    t[:, 2] = np.where(np.isnan(t[:, 2]), np.nan, 1.0)  # a label with one class: undefined AUROC
+    s = np.round(rng.random((n, n_labels)) * 0.5 + 0.5 * np.nan_to_num(t), 2)
+    m = ~np.isnan(t)
+    y = np.nan_to_num(t).astype(int)
+    pred = (s >= 0.5).astype(int)
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        ti, si, mi, pi = y[idx], s[idx], m[idx], pred[idx]
+        au = [binary_auroc(ti[mi[:, j], j], si[mi[:, j], j]) for j in range(n_labels)]
+        ap = [average_precision(ti[mi[:, j], j], si[mi[:, j], j]) for j in range(n_labels)]
+        f1 = [
+            macro_f1(ti[mi[:, j], j], pi[mi[:, j], j], labels=[0, 1]) if mi[:, j].any() else np.nan
+            for j in range(n_labels)
+        ]
+        out = {
+            "accuracy": float(np.mean(ti[mi] == pi[mi])),
+            "macro_f1": float(np.nanmean(f1)),
+            "macro_auroc": float(np.nanmean(au)),
+            "macro_auprc": float(np.nanmean(ap)),
+        }
+        out.update({f"auroc[{name}]": a for name, a in zip("abc", au, strict=True)})
+        return out
+
+    slow = bootstrap_ci(stat, n, n_resamples=150, seed=3)
+    fast = classification_report(
+        t, s, task="multilabel", label_names=list("abc"), n_resamples=150, seed=3
+    )
+    assert set(fast) == set(slow)
+    for key, est in slow.items():
+        got = fast[key]
+        assert _close(got.value, est.value), (key, got, est)
+        assert _close(got.low, est.low) and _close(got.high, est.high), (key, got, est)
