@@ -272,7 +272,7 @@ class LogisticHead(Head):
         class_weight: str | Mapping[Any, float] | None = None,
         standardize: bool = True,
         max_iter: int = 1000,
-        tol: float = 1e-6,
+        tol: float = 1e-8,
     ) -> None:
         super().__init__()
         if not C > 0:
