@@ -9,8 +9,11 @@ Modes (one run each; ratios are measured within the run, absolute times are nois
 - ``text``: semalign's minilm against sentence-transformers on the same checkpoint.
 - ``image``: efficientnet-lite0 on the packaged chest X-rays for 0/1/2 decoding workers, and the
   per-image CPU cost of decoding + resizing alone (the part that scales with CPU cores).
+- ``memory``: peak resident memory of a whole store job (a tiny randomly initialised BERT saved
+  to a temporary folder, so the model costs nothing) for 10,000 and 50,000 texts, each in a
+  fresh process: it must not grow with n beyond the input list itself.
 
-Usage: python benchmarks/bench_embed.py [--mode ray|text|image] [--n 2000] [--chunk-size 128]
+Usage: python benchmarks/bench_embed.py [--mode ray|text|image|memory] [--n 2000]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -194,9 +198,51 @@ def mode_image() -> None:
           f"({1 / per:.0f} images/s per core)")  # fmt: skip
 
 
+MEMORY_CHILD = """
+import sys, tempfile
+from semalign.encoders import load_encoder
+from semalign.store import embed_to_store, items_from
+folder, n = sys.argv[1], int(sys.argv[2])
+words = "no acute cardiopulmonary process small left pleural effusion heart size normal".split()
+texts = [" ".join(words[(i + j) % len(words)] for j in range(12)) + f" {i}" for i in range(n)]
+enc = load_encoder(folder, device="cpu")
+with tempfile.TemporaryDirectory() as store:
+    embed_to_store(enc, items_from([f"t{i}" for i in range(n)], texts), store)
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(peak / 1024)
+"""
+
+
+def mode_memory() -> None:
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    with tempfile.TemporaryDirectory() as folder:
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *" ".join(FINDINGS).lower().split()]
+        (Path(folder) / "vocab.txt").write_text("\n".join(vocab) + "\n")
+        BertTokenizerFast(vocab_file=str(Path(folder) / "vocab.txt")).save_pretrained(folder)
+        torch.manual_seed(0)
+        config = BertConfig(
+            vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=64,
+        )  # fmt: skip
+        BertModel(config).save_pretrained(folder)
+        for n in (10_000, 50_000):
+            out = subprocess.run(
+                [sys.executable, "-c", MEMORY_CHILD, folder, str(n)],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()  # fmt: skip
+            print(
+                f"store job, {n} texts (tiny BERT): peak resident memory {float(out[-1]):.0f} MiB"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("ray", "text", "image"), default="ray")
+    ap.add_argument("--mode", choices=("ray", "text", "image", "memory"), default="ray")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--chunk-size", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -205,6 +251,8 @@ def main() -> None:
         mode_ray(args.n, args.chunk_size, args.batch_size)
     elif args.mode == "text":
         mode_text(args.n)
+    elif args.mode == "memory":
+        mode_memory()
     else:
         mode_image()
 
