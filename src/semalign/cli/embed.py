@@ -11,7 +11,16 @@ import typer
 
 def embed(
     encoder: str = typer.Option(..., "--encoder", "-e", help="Registry name, hub id or folder."),
-    input: Path = typer.Option(..., "--input", "-i", help="CSV/TSV/JSONL manifest of items."),
+    input: str = typer.Option(
+        ..., "--input", "-i", help="CSV/TSV/JSONL manifest, or a dataset name (semalign data list)."
+    ),
+    root: Path | None = typer.Option(None, help="Dataset folder, when --input is a dataset."),
+    section: str = typer.Option(
+        "report", help="Dataset text: report | findings | impression | findings+impression."
+    ),
+    modality: str | None = typer.Option(
+        None, help="Dataset items to embed: text | image (default: the encoder's modality)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Store root folder (cache of entries)."),
     id_column: str | None = typer.Option(None, help="Id column (default: id, ...)."),
     text_column: str | None = typer.Option(None, help="Text column (default: text, report)."),
@@ -37,15 +46,14 @@ def embed(
     num_gpus_per_worker: float = typer.Option(0.0, help="Ray: GPUs per actor (0: CPU actors)."),
     num_cpus_per_worker: float = typer.Option(1.0, help="Ray: CPUs per actor (torch threads)."),
 ) -> None:
-    """Embed the items of a manifest; prints the store entry. Re-running reuses or resumes it.
+    """Embed a manifest's or a dataset's items; prints the store entry. Re-running reuses it.
 
     With --executor ray the chunks are computed by a pool of Ray actors (each holding the model)
     and land in the same store entry, with the same resume behaviour.
     """
     from semalign.encoders.registry import load_encoder
-    from semalign.store import embed_to_store, open_store, read_manifest
+    from semalign.store import embed_to_store, open_store
 
-    items = read_manifest(input, id_column, text_column, image_column)
     options: dict[str, Any] = {
         "device": device,
         "precision": precision,
@@ -60,10 +68,13 @@ def embed(
         from semalign.errors import InputError
 
         raise InputError(f"executor {executor!r} is unknown: use 'local' or 'ray'")
+    enc: Any = None
     if executor == "local":
         enc = load_encoder(encoder, **options)
-        if not hasattr(enc, "embed"):
-            raise_dual(encoder, items.modality)
+    wanted = modality or (getattr(enc, "modality", None) if enc is not None else None)
+    items = _items(input, root, section, wanted, id_column, text_column, image_column)
+    if enc is not None and not hasattr(enc, "embed"):
+        raise_dual(encoder, items.modality)
     progress, close = _progress_bar(len(items), quiet)
     try:
         if executor == "ray":
@@ -101,6 +112,39 @@ def embed(
         ids_path = npy.with_suffix(".ids.txt")
         open_store(report.path, verify=False).to_npy(npy, ids_path)
         typer.echo(f"exported {npy} and {ids_path}")
+
+
+def _items(
+    source: str,
+    root: Path | None,
+    section: str,
+    modality: str | None,
+    id_column: str | None,
+    text_column: str | None,
+    image_column: str | None,
+) -> Any:
+    """Items from a manifest file, or from a dataset's records when ``source`` names one."""
+    from semalign.data.registry import DATASETS, open_dataset
+    from semalign.errors import InputError
+    from semalign.store import items_from_records, read_manifest
+
+    if Path(source).is_file():
+        return read_manifest(source, id_column, text_column, image_column)
+    if source not in DATASETS:
+        raise InputError(
+            f"--input {source!r} is neither a manifest file nor a dataset name: pass a CSV/JSONL "
+            f"path or one of {', '.join(DATASETS)}"
+        )
+    if modality not in ("text", "image"):
+        raise InputError(
+            f"embedding dataset {source!r} needs --modality text or image (the encoder's "
+            "modality is only known when it is loaded here, i.e. with --executor local)"
+        )
+    items = items_from_records(list(open_dataset(source, root)), modality, section)
+    if not items.ids:
+        what = f"text section {section!r}" if modality == "text" else "images"
+        raise InputError(f"dataset {source!r} has no {what}: pick another --section or --root")
+    return items
 
 
 def raise_dual(encoder: str, modality: str) -> None:
