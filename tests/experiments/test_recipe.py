@@ -25,6 +25,9 @@ def test_builtin_recipes_parse() -> None:
     assert [s.name for s in demo.stitch] == ["iu-stitch"]
     assert demo.stitch[0].anchors[0] == 16 and demo.stitch[0].anchors[-1] == 1024
     assert demo.zeroshot[0].split == "loo"
+    (ret,) = demo.retrieval
+    assert ret.items_from == "iu-stitch" and ret.kind == "report-report"
+    assert (ret.dataset, ret.section) == ("iu", "impression") and ret.ks == [1, 5, 10]
     repo = Path(__file__).resolve().parents[2] / "recipes" / "demo.toml"
     assert repo.resolve() == recipe_path("demo").resolve()
 
@@ -40,6 +43,9 @@ def test_builtin_recipes_parse() -> None:
         ('prompts = "biovil-pneumonia"', 'prompts = "biovil-pneumonai"', "biovil-pneumonia"),
         ('"Pleural Effusion"]', '"Pleural Efusion"]', "did you mean 'Pleural Effusion'"),
         ("[experiment]", "[experiments]", "did you mean 'experiment'"),
+        ("ks = [1, 5, 10]", "k = [1, 5, 10]", "retrieval[0].'k' (did you mean 'ks'"),
+        ('items_from = "iu-stitch"', 'items_from = "iu-stich"', "did you mean 'iu-stitch'"),
+        ('kind = "report-report"', 'kind = "report-reports"', "did you mean 'report-report'"),
     ],
 )
 def test_typos_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -63,8 +69,19 @@ def test_dataset_needing_a_root_says_how(tmp_path: Path) -> None:
         load_recipe(_write(tmp_path, text))
 
 
-def test_cli_typo_fails_fast_without_work(tmp_path: Path) -> None:
-    bad = _write(tmp_path, small_demo_text().replace("seeds = [0, 1]", "seed = [0, 1]", 1))
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("seeds = [0, 1]", "seed = [0, 1]", "stitch[0].'seed'"),
+        ('pairs = [["minilm", "e5"]]', 'pair = [["minilm", "e5"]]', "retrieval[0].'pair'"),
+    ],
+)
+def test_cli_typo_fails_fast_without_work(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    text = small_demo_text()
+    assert old in text
+    bad = _write(tmp_path, text.replace(old, new, 1))
     out = tmp_path / "out"
     start = time.perf_counter()
     proc = subprocess.run(
@@ -73,7 +90,7 @@ def test_cli_typo_fails_fast_without_work(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
-    assert "stitch[0].'seed'" in proc.stderr and "did you mean 'seeds'" in proc.stderr
+    assert expected in proc.stderr and f"did you mean '{new.split()[0]}s'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists() and not (tmp_path / "store").exists()
     assert time.perf_counter() - start < 60
@@ -84,5 +101,20 @@ def test_paper_recipe_validates_with_roots(tmp_path: Path) -> None:
     paper = load_recipe(recipe_path("paper"), roots=roots)
     assert {z.name for z in paper.zeroshot if z.joint} >= {"zs-5x200-clip", "zs-5x200-biomedclip"}
     assert paper.datasets["mimic"].root == str(tmp_path)
+    (ret,) = paper.retrieval
+    assert (ret.kind, ret.dataset, ret.split) == ("image-report", "mimic", "official")
     with pytest.raises(InputError, match="needs its folder"):
         load_recipe(recipe_path("paper"))
+
+
+def test_retrieval_values_are_checked(tmp_path: Path) -> None:
+    text = small_demo_text()
+    bad = text.replace('kind = "report-report"', 'kind = "image-report"', 1)
+    with pytest.raises(InputError, match=r"retrieval\[0\]\.items_from.*report-report"):
+        load_recipe(_write(tmp_path, bad))
+    bad = text.replace("ks = [1, 5, 10]", "ks = [0, 5]", 1)
+    with pytest.raises(InputError, match=r"retrieval\[0\]\.ks must be .* >= 1"):
+        load_recipe(_write(tmp_path, bad))
+    bad = text.replace('items_from = "iu-stitch"', 'items_from = "iu-stitch"\nsection = "report"')
+    with pytest.raises(InputError, match="differs from stitch task 'iu-stitch'"):
+        load_recipe(_write(tmp_path, bad))

@@ -48,7 +48,7 @@ def _md_tables(text: str) -> list[list[list[str]]]:
 
 def test_results_files(small_run) -> None:
     res = small_run.out / "results"
-    for name in ("stitch", "zeroshot", "space", "zeroshot_scores", "pca"):
+    for name in ("stitch", "zeroshot", "space", "zeroshot_scores", "pca", "retrieval"):
         assert (res / f"{name}.csv").is_file(), name
     stitch = _csv(res / "stitch.csv")
     modes = {r["mode"] for r in stitch}
@@ -68,12 +68,57 @@ def test_results_files(small_run) -> None:
     assert {r["n"] for r in zs} == {"16"}
     meta = json.loads((small_run.out / "results.json").read_text())
     assert meta["tasks"]["stitch"]["iu-stitch"]["class_counts"]["effusion"] == 25
-    assert len(meta["rows"]) == len(stitch) + len(zs) + len(_csv(res / "space.csv"))
+    ret = _csv(res / "retrieval.csv")
+    assert len(meta["rows"]) == len(stitch) + len(zs) + len(_csv(res / "space.csv")) + len(ret)
+    # report retrieval reuses the stitch task's items and test split: 20 test reports
+    assert {r["mode"] for r in ret} == {"naive", "aligned"} and {r["n"] for r in ret} == {"20"}
+    r1 = {(r["setting"], r["mode"], r["method"], r["anchors"], r["seed"]): _num(r["value"])
+          for r in ret if r["metric"] == "recall@1"}  # fmt: skip
+    for d in ("minilm->e5", "e5->minilm"):
+        s = f"iu-retrieval; {d}"
+        assert r1[(s, "aligned", "orthogonal", "72", "0")] > max(0.5, r1[(s, "naive", "", "", "")])
+    assert meta["tasks"]["retrieval"]["iu-retrieval"]["n_train"] == 80
+
+
+RETRIEVAL_KEYS = ("source", "target", "direction", "mode", "method", "scaling", "anchors", "seed")
+
+
+def _retrieval_cells(rows: list[dict[str, str]]) -> dict[tuple[str, ...], str]:
+    out = {}
+    for r in rows:
+        direction = r["setting"].split("; ", 1)[1].split(" ")[0]
+        key = (r["source"], r["target"], direction, *(r[k] for k in RETRIEVAL_KEYS[3:]))
+        out[(*key, r["metric"])] = fmt(_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]))
+    return out
+
+
+def test_report_retrieval_numbers_come_from_results(small_run) -> None:
+    expected = _retrieval_cells(_csv(small_run.out / "results" / "retrieval.csv"))
+    md = small_run.report_md.read_text(encoding="utf-8")
+    html = small_run.report_html.read_text(encoding="utf-8")
+    assert "## Retrieval: iu-retrieval" in md and "not clinical image→report retrieval" in md
+    tables = [t for t in _md_tables(md) if tuple(t[0][:8]) == RETRIEVAL_KEYS]
+    assert len(tables) == 1
+    header, body = tables[0][0], tables[0][2:]
+    assert header[8:] == ["recall@1", "recall@5", "recall@10", "mrr"]
+    shown = set()
+    for row in body:
+        for metric, cell in zip(header[8:], row[8:], strict=True):
+            assert cell == expected.get((*row[:8], metric), "n/a"), (row, metric)
+            assert f"<td>{cell}</td>" in html
+            shown.add((*row[:8], metric))
+    # every first-seed and control row of the file is in the table
+    assert {k for k in expected if k[7] in ("", "0")} <= shown
+    assert (
+        "iu-retrieval-recall" in md
+        and (small_run.out / "figures/iu-retrieval-recall.png").is_file()
+    )
 
 
 def test_report_numbers_come_from_results(small_run) -> None:
     res = small_run.out / "results"
     cells = _formatted(_csv(res / "stitch.csv")) | _formatted(_csv(res / "zeroshot.csv"))
+    cells |= _retrieval_cells(_csv(res / "retrieval.csv"))
     space = _formatted(_csv(res / "space.csv"), ci=False)
     md = small_run.report_md.read_text(encoding="utf-8")
     html = small_run.report_html.read_text(encoding="utf-8")
@@ -115,7 +160,7 @@ def test_rerun_recomputes_nothing(small_run, small_recipe: Path, store: Path) ->
     assert again.embeddings_computed == 0 and again.steps_computed == 0
     assert again.steps_reused == small_run.steps_computed + small_run.steps_reused
     after = {p.name: p.read_bytes() for p in (small_run.out / "results").glob("*.csv")}
-    assert after == before
+    assert after == before and "retrieval.csv" in after
 
 
 def test_changing_one_method_recomputes_only_it(small_run, small_recipe: Path, store: Path,
@@ -126,11 +171,15 @@ def test_changing_one_method_recomputes_only_it(small_run, small_recipe: Path, s
     shutil.copytree(small_run.out, out)
     recipe = load_recipe(small_recipe)
     st = replace(recipe.stitch[0], methods=["orthogonal", "similarity"])
-    summary = run_recipe(replace(recipe, stitch=[st]), out, store=store, progress=False)
+    rt = replace(recipe.retrieval[0], methods=["orthogonal", "similarity"])
+    changed = replace(recipe, stitch=[st], retrieval=[rt])
+    summary = run_recipe(changed, out, store=store, progress=False)
     assert summary.models_loaded == []
-    assert summary.steps_computed == 2  # one (similarity) unit per encoder pair
-    methods = {r["method"] for r in _csv(out / "results" / "stitch.csv")}
-    assert "similarity" in methods and "affine" not in methods
+    # one (similarity) stitch unit per encoder pair + one retrieval unit
+    assert summary.steps_computed == 3
+    for name in ("stitch", "retrieval"):
+        methods = {r["method"] for r in _csv(out / "results" / f"{name}.csv")}
+        assert "similarity" in methods and "affine" not in methods, name
 
 
 def test_cli_run_warm(small_run, small_recipe: Path, store: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from semalign.data.records import Record
 from semalign.errors import InputError
-from semalign.experiments.recipe import DatasetSpec, StitchSpec, ZeroShotSpec
+from semalign.experiments.recipe import DatasetSpec, RetrievalSpec, StitchSpec, ZeroShotSpec
 from semalign.store.items import Items
 
 
@@ -165,3 +165,65 @@ def anchor_set(
         np.array([rep_at[p.report_id] for p in pairs], dtype=np.int64),
         [p.image_id for p in pairs],
     )
+
+
+@dataclass(frozen=True)
+class RetrievalData:
+    """Paired rows: ``texts`` (the target side) and ``images`` (None for report-report)."""
+
+    texts: Items
+    images: Items | None
+    test: NDArray[np.int64]
+
+    def source_items(self) -> Items:
+        """What the source encoder embeds: the images, or the reports themselves."""
+        return self.images if self.images is not None else self.texts
+
+
+def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
+    """Rows of ``spec.dataset`` in id order: one study's frontal image and report (image-report),
+    or one report per study (report-report); test rows from the official split or at random."""
+    from semalign.data.pairing import study_pairs
+
+    if spec.kind == "image-report":
+        pairs = sorted(study_pairs(records, section=spec.section), key=lambda p: p.id)
+        ids = [p.id for p in pairs]
+        texts = [p.text for p in pairs]
+        paths: list[str] | None = [str(p.image_path) for p in pairs]
+        splits = [p.split for p in pairs]
+    else:
+        seen: dict[str, Record] = {}
+        for r in sorted(records, key=lambda r: r.id):
+            if r.text(spec.section):
+                seen.setdefault(r.study_id or r.id, r)
+        ids = sorted(seen)
+        texts = [str(seen[i].text(spec.section)) for i in ids]
+        paths = None
+        splits = [seen[i].split for i in ids]
+    if len(ids) < 3:
+        raise InputError(
+            f"retrieval {spec.name!r}: dataset {spec.dataset!r} has {len(ids)} usable rows "
+            f"(kind {spec.kind}, section {spec.section}): at least 3 are needed"
+        )
+    rng = np.random.default_rng(spec.split_seed)
+    if spec.split == "official":
+        test = np.flatnonzero(np.array([s == "test" for s in splits]))
+        if test.size == 0:
+            raise InputError(
+                f"retrieval {spec.name!r}: dataset {spec.dataset!r} has no official test split: "
+                'set split = "random"'
+            )
+    else:
+        k = max(1, round(spec.test_fraction * len(ids)))
+        test = np.sort(rng.permutation(len(ids))[:k])
+    train = np.setdiff1d(np.arange(len(ids)), test)
+    if spec.max_test is not None and test.size > spec.max_test:
+        test = np.sort(rng.permutation(test)[: spec.max_test])
+    if spec.max_train is not None and train.size > spec.max_train:
+        train = np.sort(rng.permutation(train)[: spec.max_train])
+    keep = np.sort(np.concatenate([train, test]))
+    at = np.searchsorted(keep, test).astype(np.int64)
+    kept_ids = [ids[i] for i in keep]
+    text_items = Items(kept_ids, [texts[i] for i in keep], "text")
+    image_items = None if paths is None else Items(kept_ids, [paths[i] for i in keep], "image")
+    return RetrievalData(text_items, image_items, at)

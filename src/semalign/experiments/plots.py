@@ -381,3 +381,43 @@ def confusion(scores: list[dict[str, Any]], rule: str) -> bytes | None:
     ax.set_title(label, fontsize=9)
     fig.tight_layout()
     return _png(fig)
+
+
+def _direction(row: dict[str, Any]) -> str:
+    """The query -> key direction of a retrieval row (its setting after the task name)."""
+    rest = str(row["setting"]).split(";", 1)[-1].strip()
+    return rest.split(" ", 1)[0]
+
+
+def retrieval_curves(rows: list[dict[str, Any]], metrics: list[str]) -> bytes | None:
+    """Recall@k vs anchors, one panel per (encoder pair, direction); colours are k, line styles
+    methods; the unaligned control as a dotted line of the same colour."""
+    panels = list(dict.fromkeys((r["source"], r["target"], _direction(r)) for r in rows))
+    if not panels or not any(r["mode"] == "aligned" for r in rows):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False)
+    styles = ["-", "--", "-.", ":"]
+    for ax, (a, b, d) in zip(axes[0], panels, strict=True):
+        sub = [r for r in rows if r["source"] == a and r["target"] == b and _direction(r) == d]
+        methods = list(dict.fromkeys(r["method"] for r in sub if r["mode"] == "aligned"))
+        for j, metric in enumerate(metrics):
+            color = COLORS[j % len(COLORS)]
+            for i, m in enumerate(methods):
+                pts = [r for r in sub if r["mode"] == "aligned" and r["method"] == m]
+                before = len(ax.lines)
+                _curve(ax, pts, metric, f"{m} {metric}", color)
+                if len(ax.lines) > before:
+                    ax.lines[before].set_linestyle(styles[i % len(styles)])
+            hit = [r for r in sub if r["mode"] == "naive" and r["metric"] == metric]
+            if hit and not math.isnan(hit[0]["value"]):
+                ax.axhline(hit[0]["value"], ls=":", color=color, lw=1.0, alpha=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("anchors")
+        ax.set_ylabel("recall")
+        ax.set_title(f"{d} (map {a} → {b})", fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(loc="lower right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _png(fig)

@@ -7,6 +7,7 @@ A recipe has five kinds of tables (see ``recipes/demo.toml`` for a commented exa
     [encoders.<alias>]  model (a registry name, hub id or folder), options, batch_size
     [[stitch]]          stitching between encoder pairs on one labelled text or image dataset
     [[zeroshot]]        image -> text zero-shot against class prompts (or a joint baseline)
+    [[retrieval]]       image -> report (or report -> report) retrieval through fitted maps
 
 Dataset roots come, by priority, from the CLI (``--root alias=PATH``), the environment
 (``SEMALIGN_ROOT_<ALIAS>``, upper case, ``-`` as ``_``), then the file. Every key and value is
@@ -29,6 +30,7 @@ __all__ = [
     "DatasetSpec",
     "EncoderSpec",
     "Recipe",
+    "RetrievalSpec",
     "StitchSpec",
     "ZeroShotSpec",
     "load_recipe",
@@ -43,6 +45,9 @@ SPLITS = ("loo", "none")
 RULES = ("argmax", "pos-neg")
 AGGREGATES = ("mean", "logit-mean", "max")
 HEADS = ("logistic",)
+RETRIEVAL_KINDS = ("image-report", "report-report")
+RETRIEVAL_SPLITS = ("official", "random")
+RETRIEVAL_STRATEGIES = ("random", "farthest", "kmeans++")
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,34 @@ class ZeroShotSpec:
 
 
 @dataclass(frozen=True)
+class RetrievalSpec:
+    """Retrieval between paired rows through maps source -> target fitted on training anchors.
+
+    ``kind`` image-report: a study's image (source) and its report (target). report-report: the
+    same report seen by two text encoders. ``items_from`` names a text stitch task whose items and
+    test split are reused (no new embedding); otherwise rows come from ``dataset``.
+    """
+
+    name: str
+    dataset: str
+    kind: str
+    section: str
+    items_from: str | None
+    split: str
+    test_fraction: float
+    split_seed: int
+    max_test: int | None
+    max_train: int | None
+    pairs: list[tuple[str, str]]
+    anchors: list[int]
+    anchor_strategy: str
+    seeds: list[int]
+    methods: list[str]
+    scalings: list[str]
+    ks: list[int]
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A validated recipe. ``path`` is where it was read from (None for an in-memory dict)."""
 
@@ -126,6 +159,7 @@ class Recipe:
     encoders: dict[str, EncoderSpec]
     stitch: list[StitchSpec] = field(default_factory=list)
     zeroshot: list[ZeroShotSpec] = field(default_factory=list)
+    retrieval: list[RetrievalSpec] = field(default_factory=list)
     path: Path | None = None
 
 
@@ -258,7 +292,7 @@ def _ref(value: str, known: Mapping[str, Any], what: str, where: str) -> str:
 
 # --------------------------------------------------------------------------- sections
 
-_TOP = ("experiment", "datasets", "encoders", "stitch", "zeroshot")
+_TOP = ("experiment", "datasets", "encoders", "stitch", "zeroshot", "retrieval")
 _EXPERIMENT = ("name", "title", "notes", "bootstrap", "seed", "store")
 _DATASET = ("name", "root", "options")
 _ENCODER = ("model", "options", "batch_size")
@@ -305,6 +339,26 @@ _ZEROSHOT = (
     "scalings",
     "center_text",
     "max_images",
+)
+
+_RETRIEVAL = (
+    "name",
+    "dataset",
+    "kind",
+    "section",
+    "items_from",
+    "split",
+    "test_fraction",
+    "split_seed",
+    "max_test",
+    "max_train",
+    "pairs",
+    "anchors",
+    "anchor_strategy",
+    "seeds",
+    "methods",
+    "scalings",
+    "ks",
 )
 
 
@@ -372,11 +426,7 @@ def _classes(raw: Any, where: str) -> dict[str, list[str]]:
     return out
 
 
-def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
-    from semalign.align import METHODS, SCALINGS
-
-    where = f"stitch[{i}]."
-    _check_keys(t, _STITCH, where)
+def _pairs(t: Mapping[str, Any], where: str, encoders: Mapping[str, Any]) -> list[tuple[str, str]]:
     pairs_raw = t.get("pairs")
     if not isinstance(pairs_raw, list) or not pairs_raw:
         raise InputError(f"recipe: {where}pairs must list [source, target] encoder aliases")
@@ -384,12 +434,17 @@ def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
     for p in pairs_raw:
         if not (isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)):
             raise InputError(f"recipe: {where}pairs entries must be [source, target] aliases")
-        pairs.append(
-            (
-                _ref(p[0], recipe["encoders"], "encoder", f"{where}pairs"),
-                _ref(p[1], recipe["encoders"], "encoder", f"{where}pairs"),
-            )
-        )
+        a, b = (_ref(x, encoders, "encoder", f"{where}pairs") for x in p)
+        pairs.append((a, b))
+    return pairs
+
+
+def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
+    from semalign.align import METHODS, SCALINGS
+
+    where = f"stitch[{i}]."
+    _check_keys(t, _STITCH, where)
+    pairs = _pairs(t, where, recipe["encoders"])
     _choice(t, "head", where, HEADS, "logistic")
     return StitchSpec(
         name=_str(t, "name", where, f"stitch-{i}"),
@@ -476,6 +531,56 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
     )
 
 
+def _retrieval(
+    t: dict[str, Any], i: int, recipe: dict[str, Any], stitch: list[StitchSpec]
+) -> RetrievalSpec:
+    from semalign.align import METHODS, SCALINGS
+
+    where = f"retrieval[{i}]."
+    _check_keys(t, _RETRIEVAL, where)
+    kind = _choice(t, "kind", where, RETRIEVAL_KINDS, "image-report")
+    items_from = t.get("items_from")
+    section = _choice(t, "section", where, SECTIONS, "findings+impression")
+    if items_from is not None:
+        tasks = {s.name: s for s in stitch}
+        items_from = _ref(str(items_from), tasks, "stitch task", f"{where}items_from")
+        src = tasks[items_from]
+        if src.modality != "text" or kind != "report-report":
+            raise InputError(
+                f"recipe: {where}items_from reuses the reports of a text stitch task: set kind = "
+                f'"report-report" and name a stitch task with modality = "text"'
+            )
+        for key, value in (("dataset", src.dataset), ("section", src.section)):
+            if key in t and t[key] != value:
+                raise InputError(
+                    f"recipe: {where}{key} = {t[key]!r} differs from stitch task {items_from!r} "
+                    f"({value!r}), whose items it reuses: drop {key} or make them equal"
+                )
+        dataset, section = src.dataset, src.section
+    else:
+        dataset = _ref(_str(t, "dataset", where), recipe["datasets"], "dataset", f"{where}dataset")
+    ks = _ints(t, "ks", where, [1, 5, 10], 1)
+    return RetrievalSpec(
+        name=_str(t, "name", where, f"retrieval-{i}"),
+        dataset=dataset,
+        kind=kind,
+        section=section,
+        items_from=items_from,
+        split=_choice(t, "split", where, RETRIEVAL_SPLITS, "official"),
+        test_fraction=_float(t, "test_fraction", where, 0.2, 0.0, 1.0),
+        split_seed=_int(t, "split_seed", where, 0),
+        max_test=_int(t, "max_test", where, None, 2),
+        max_train=_int(t, "max_train", where, None, 1),
+        pairs=_pairs(t, where, recipe["encoders"]),
+        anchors=_ints(t, "anchors", where, [500], 1),
+        anchor_strategy=_choice(t, "anchor_strategy", where, RETRIEVAL_STRATEGIES, "random"),
+        seeds=_ints(t, "seeds", where, [0]),
+        methods=_choices(t, "methods", where, METHODS, ["orthogonal"]),
+        scalings=_choices(t, "scalings", where, SCALINGS, ["standard"]),
+        ks=ks,
+    )
+
+
 def parse_recipe(
     data: Mapping[str, Any],
     *,
@@ -493,14 +598,18 @@ def parse_recipe(
     ctx = {"datasets": datasets, "encoders": encoders, "_base": base}
     stitch_raw = data.get("stitch", [])
     zs_raw = data.get("zeroshot", [])
-    for key, raw in (("stitch", stitch_raw), ("zeroshot", zs_raw)):
+    ret_raw = data.get("retrieval", [])
+    for key, raw in (("stitch", stitch_raw), ("zeroshot", zs_raw), ("retrieval", ret_raw)):
         if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
             raise InputError(f"recipe: {key} must be an array of tables ([[{key}]])")
     stitch = [_stitch(t, i, ctx) for i, t in enumerate(stitch_raw)]
     zeroshot = [_zeroshot(t, i, ctx) for i, t in enumerate(zs_raw)]
-    if not stitch and not zeroshot:
-        raise InputError("recipe: define at least one [[stitch]] or [[zeroshot]] task")
-    names = [s.name for s in stitch] + [z.name for z in zeroshot]
+    retrieval = [_retrieval(t, i, ctx, stitch) for i, t in enumerate(ret_raw)]
+    if not stitch and not zeroshot and not retrieval:
+        raise InputError(
+            "recipe: define at least one [[stitch]], [[zeroshot]] or [[retrieval]] task"
+        )
+    names = [s.name for s in stitch] + [z.name for z in zeroshot] + [r.name for r in retrieval]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise InputError(f"recipe: task name {sorted(dup)[0]!r} is used twice: names must differ")
@@ -520,6 +629,7 @@ def parse_recipe(
         encoders=encoders,
         stitch=stitch,
         zeroshot=zeroshot,
+        retrieval=retrieval,
         path=path,
     )
 

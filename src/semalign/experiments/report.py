@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from semalign.align.io import atomic_write_bytes
-from semalign.experiments import plots
+from semalign.experiments import plots, report_retrieval
 
 HEADLINE = ("accuracy", "macro_f1", "macro_auroc")
 SPACE = ("cka", "knn_jaccard@10", "top1", "mrr", "cosine")
@@ -368,6 +368,7 @@ def build(out: Path) -> tuple[Doc, str]:
     space_rows = read_rows(res / "space.csv")
     scores = read_rows(res / "zeroshot_scores.csv")
     pca = read_rows(res / "pca.csv")
+    ret_rows = read_rows(res / "retrieval.csv")
     recipe = meta.get("recipe", {})
     title = recipe.get("title") or f"semalign report: {recipe.get('name')}"
     doc = Doc()
@@ -384,6 +385,9 @@ def build(out: Path) -> tuple[Doc, str]:
         summary += _stitch_summary(name, m, [r for r in stitch_rows if task_of(r) == name])
     for name in tasks.get("zeroshot", {}):
         summary += _zeroshot_summary(name, [r for r in zs_rows if task_of(r) == name])
+    for name, m in tasks.get("retrieval", {}).items():
+        rows = [r for r in ret_rows if task_of(r) == name]
+        summary += report_retrieval.summary(name, m, rows)
     if summary:
         doc.h("Summary")
         doc.bullets(summary)
@@ -404,6 +408,8 @@ def build(out: Path) -> tuple[Doc, str]:
             [r for r in zs_rows if task_of(r) == name],
             [r for r in scores if r.get("setting") == name],
         )
+    for name, m in tasks.get("retrieval", {}).items():
+        report_retrieval.section(doc, name, m, [r for r in ret_rows if task_of(r) == name])
     doc.h("Files")
     doc.bullets(f"`results/{f}`" for f in meta.get("files", []))
     return doc, title

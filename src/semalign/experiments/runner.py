@@ -3,6 +3,7 @@
 Output folder layout::
 
     OUT/results/stitch.csv  zeroshot.csv  space.csv      long-format result tables (CIs, n)
+    OUT/results/retrieval.csv                            recall@k and MRR (task ``retrieve``)
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
     OUT/results.json                                     every row above + run metadata
     OUT/report.md  OUT/report.html                       generated from the files above only
@@ -27,20 +28,23 @@ from typing import Any
 import numpy as np
 
 from semalign.align.io import atomic_write_bytes
-from semalign.experiments import units
+from semalign.experiments import retrieval_units, units
 from semalign.experiments.cache import StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
 from semalign.experiments.inputs import (
+    RetrievalData,
     anchor_set,
     eval_images,
     read_records,
+    retrieval_data,
     stitch_data,
 )
-from semalign.experiments.recipe import Recipe, StitchSpec, ZeroShotSpec
+from semalign.experiments.recipe import Recipe, RetrievalSpec, StitchSpec, ZeroShotSpec
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
 
-RESULT_FILES = ("stitch", "zeroshot", "space")
+RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
+TABLE_OF_TASK = {"retrieve": "retrieval"}  # results file of each row's ``task``
 EXTRA_FILES = ("zeroshot_scores", "pca")
 
 
@@ -99,7 +103,7 @@ class _Run:
     def unit(self, kind: str, key: dict[str, Any], compute: Callable[[], UnitOutput]) -> None:
         out = self.cache.get(kind, key, compute)
         for r in out.table:
-            name = "space" if r.task == "space" else r.task
+            name = TABLE_OF_TASK.get(r.task, r.task)
             self.tables.setdefault(name, ResultTable()).rows.append(r)
         for k, rows in out.extras.items():
             target = "zeroshot_scores" if k == "scores" else k
@@ -319,6 +323,72 @@ class _Run:
                     ),
                 )
 
+    # ----------------------------------------------------------------- retrieval
+    def _retrieval_rows(self, spec: RetrievalSpec) -> RetrievalData:
+        if spec.items_from is not None:
+            src = next(s for s in self.recipe.stitch if s.name == spec.items_from)
+            data = stitch_data(src, self.dataset(src.dataset))
+            return RetrievalData(data.items, None, data.test)
+        return retrieval_data(spec, self.dataset(spec.dataset))
+
+    def retrieval(self, spec: RetrievalSpec) -> None:
+        data = self._retrieval_rows(spec)
+        # the same items (and so the same store entries) as the stitch task when items_from is set
+        what = spec.items_from or spec.name
+        n, n_test = len(data.texts), int(data.test.size)
+        self.meta.setdefault("retrieval", {})[spec.name] = {
+            "dataset": self.recipe.datasets[spec.dataset].name,
+            "kind": spec.kind,
+            "section": spec.section,
+            "items_from": spec.items_from,
+            "split": "as stitch task" if spec.items_from else spec.split,
+            "n_items": n,
+            "n_test": n_test,
+            "n_train": n - n_test,
+            "pairs": [list(p) for p in spec.pairs],
+            "directions": {
+                f"{a}|{b}": list(retrieval_units.direction_names(spec.kind, (a, b)).values())
+                for a, b in spec.pairs
+            },
+            "anchors": spec.anchors,
+            "seeds": spec.seeds,
+            "methods": spec.methods,
+            "scalings": spec.scalings,
+            "ks": spec.ks,
+            "encoders": {
+                a: self.recipe.encoders[a].model
+                for a in dict.fromkeys(x for p in spec.pairs for x in p)
+            },
+        }
+        bs = self.recipe.bootstrap
+        for a, b in spec.pairs:
+            ka, xa = self.embedder.embed(a, data.source_items(), what)
+            kb, xb = self.embedder.embed(b, data.texts, what)
+            common: dict[str, Any] = {"kind": spec.kind, "names": (a, b), "ks": spec.ks}
+            key = {
+                "a": ka, "b": kb, "test": digest(data.test.tolist()), "bootstrap": bs, **common
+            }  # fmt: skip
+            self.unit(
+                "retrieval-control",
+                key,
+                partial(
+                    _stitch_unit, retrieval_units.retrieval_control, spec.name, xa, xb, data.test,
+                    bootstrap=bs, **common,
+                ),
+            )  # fmt: skip
+            fit = {"anchors": spec.anchors, "seeds": spec.seeds, "strategy": spec.anchor_strategy}
+            for method in spec.methods:
+                for scaling in spec.scalings:
+                    self.unit(
+                        "retrieval-method",
+                        {**key, **fit, "method": method, "scaling": scaling},
+                        partial(
+                            _stitch_unit, retrieval_units.retrieval_method, spec.name, xa, xb,
+                            data.test, method=method, scaling=scaling, bootstrap=bs, **fit,
+                            **common,
+                        ),
+                    )  # fmt: skip
+
 
 RELATIVE_MAX = 256
 
@@ -348,6 +418,8 @@ def _n_units(recipe: Recipe) -> int:
         n += per * len(s.pairs)
     for z in recipe.zeroshot:
         n += 1 if z.joint else 1 + len(z.methods) * len(z.scalings)
+    for r in recipe.retrieval:
+        n += (1 + len(r.methods) * len(r.scalings)) * len(r.pairs)
     return n
 
 
@@ -390,6 +462,8 @@ def run_recipe(
         run.stitch(s)
     for z in recipe.zeroshot:
         run.zeroshot(z)
+    for t in recipe.retrieval:
+        run.retrieval(t)
     if bar is not None:
         bar.close()
     for name in RESULT_FILES:
