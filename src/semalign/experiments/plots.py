@@ -418,6 +418,6 @@ def retrieval_curves(rows: list[dict[str, Any]], metrics: list[str]) -> bytes | 
         ax.set_title(f"{d} (map {a} → {b})", fontsize=9)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(loc="lower right", fontsize=7, frameon=False)
+    axes[0][-1].legend(loc="lower right", fontsize=7, frameon=False, handlelength=3.2)
     fig.tight_layout()
     return _png(fig)
