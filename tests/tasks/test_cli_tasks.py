@@ -217,3 +217,36 @@ def test_zeroshot_end_to_end_with_minilm(tmp_path: Path) -> None:
         ),
         "--texts",
     )  # fmt: skip
+    # a map fitted elsewhere on the training rows, then zero-shot on the test rows alone
+    train = np.arange(240)
+    np.save(tmp_path / "img_tr.npy", images[train].astype(np.float32))
+    np.save(tmp_path / "txt_tr.npy", texts[train].astype(np.float32))
+    np.save(tmp_path / "img_te.npy", images[240:].astype(np.float32))
+    write_csv(tmp_path / "labels_te.csv", ["finding"], [[classes[k]] for k in y[240:]])
+    fit = run("align", "fit", tmp_path / "img_tr.npy", tmp_path / "txt_tr.npy",
+              "--method", "ridge", "-o", tmp_path / "map.safetensors")  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    js2 = tmp_path / "zs2.json"
+    proc = run(
+        "zeroshot", tmp_path / "img_te.npy", "--aligner", tmp_path / "map.safetensors",
+        "--labels", tmp_path / "labels_te.csv", "--label-column", "finding",
+        "--prompts", "chexzero", "--resamples", "0", "--json", js2,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(js2.read_text())["rows"]
+    pre = {r["mode"]: r for r in rows if r["metric"] == "accuracy"}
+    assert pre["unimodal"]["anchors"] == 240 and pre["unimodal"]["n"] == 120
+    assert pre["unimodal"]["value"] > 0.8 and pre["unaligned"]["value"] < 0.6
+
+    from semalign.align import load_aligner
+    from semalign.tasks.prompts import load_prompt_set
+    from semalign.tasks.zeroshot import embed_prompts, zeroshot
+
+    prompts = embed_prompts(load_prompt_set("chexzero", classes=sorted(classes)), encoder)
+    direct = zeroshot(
+        images[240:].astype(np.float32).astype(np.float64),
+        np.array([classes[k] for k in y[240:]]), prompts,
+        test=np.arange(120), aligner=load_aligner(tmp_path / "map.safetensors"), n_resamples=0,
+    )  # fmt: skip
+    value = next(r.value for r in direct.rows if r.mode == "unimodal" and r.metric == "accuracy")
+    assert pre["unimodal"]["value"] == pytest.approx(value, abs=1e-12)

@@ -280,6 +280,9 @@ def zeroshot(
     joint: bool = typer.Option(
         False, "--joint", help="Images already share the text encoder's space (dual encoder)."
     ),
+    aligner: Path = typer.Option(
+        None, help="A map image -> text space fitted elsewhere (`semalign align fit`): no anchors."
+    ),
     text_encoder: str = typer.Option("minilm", help="Encoder that embeds the prompts."),
     prompts: str = typer.Option("chexzero", help="Built-in prompt set or a .toml file."),
     prompt_seed: int = typer.Option(0, help="Seed of sampled (MedCLIP-style) prompts."),
@@ -320,19 +323,28 @@ def zeroshot(
     y, mask, names = _labels(table, label_column, label_columns, uncertain, missing)
     classes = names if names is not None else sorted(set(np.asarray(y).tolist()))
     prompt_set = load_prompt_set(prompts, classes=classes, seed=prompt_seed)
+    fitted = None
+    if aligner is not None:
+        from semalign.align.io import load_aligner
+
+        fitted = load_aligner(aligner)
     t = None
     if texts is not None:
         t, t_ids = _embeddings(texts, "texts")
         if ids is not None and t_ids is not None and ids != t_ids:
             raise InputError("image and text stores hold different ids: embed paired items")
-    elif not joint:
+    elif not joint and fitted is None:
         raise InputError(
-            "pass --texts (paired report embeddings) for unimodal zero-shot, or --joint"
+            "pass --texts (paired report embeddings) or --aligner (a fitted map) for unimodal "
+            "zero-shot, or --joint"
         )
     emb = embed_prompts(prompt_set, load_encoder(text_encoder))
+    if fitted is not None and split_column is None and "split" not in table.columns:
+        test_rows = np.arange(x.shape[0])  # a pre-fitted map needs no training rows: score all
+    else:
+        test_rows = table.test_rows(split_column, test_value, test_fraction, split_seed)
     result = run_zeroshot(
-        x, y, emb, mask=mask, texts=t, joint=joint,
-        test=table.test_rows(split_column, test_value, test_fraction, split_seed),
+        x, y, emb, mask=mask, texts=t, joint=joint, aligner=fitted, test=test_rows,
         rule=rule, aggregate=aggregate, temperature=temperature, methods=_words(methods),
         scalings=_words(scalings), anchor_counts=_ints(anchors, "--anchors"),
         seeds=_ints(seeds, "--seeds"), anchor_strategy=anchor_strategy, center_text=center_text,

@@ -62,6 +62,19 @@ class StitchedModel:
         return self.head.predict(self.aligner.transform(np.asarray(X, dtype=np.float64)))
 
 
+def row_index(sel: Any, n: int, name: str) -> Index:
+    """Sorted unique row indices (k,) from an index array or an (n,) boolean mask."""
+    arr = np.asarray(sel)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise InputError(f"{name} mask has shape {arr.shape}: expected ({n},)")
+        return np.flatnonzero(arr).astype(np.int64)
+    idx = arr.astype(np.int64).ravel()
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise InputError(f"{name} indices must lie in [0, {n}): got {idx.min()}..{idx.max()}")
+    return np.unique(idx)
+
+
 def split_rows(n: int, test: Any, train: Any = None) -> tuple[Index, Index]:
     """(train, test) row indices from index arrays or boolean masks; they must not overlap.
 
@@ -69,15 +82,7 @@ def split_rows(n: int, test: Any, train: Any = None) -> tuple[Index, Index]:
     """
 
     def as_index(sel: Any, name: str) -> Index:
-        arr = np.asarray(sel)
-        if arr.dtype == bool:
-            if arr.shape != (n,):
-                raise InputError(f"{name} mask has shape {arr.shape}: expected ({n},)")
-            return np.flatnonzero(arr).astype(np.int64)
-        idx = arr.astype(np.int64).ravel()
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise InputError(f"{name} indices must lie in [0, {n}): got {idx.min()}..{idx.max()}")
-        return np.unique(idx)
+        return row_index(sel, n, name)
 
     te = as_index(test, "test")
     tr = np.setdiff1d(np.arange(n), te) if train is None else as_index(train, "train")

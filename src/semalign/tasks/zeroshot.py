@@ -31,7 +31,7 @@ from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, classification_report
 from semalign.tasks.prompts import PromptSet
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import naive_stitch, split_rows
+from semalign.tasks.stitching import naive_stitch, row_index, split_rows
 
 __all__ = [
     "AGGREGATES",
@@ -233,6 +233,7 @@ def zeroshot(
     seeds: Sequence[int] = (0,),
     anchor_strategy: str = "random",
     center_text: bool = False,
+    aligner: Aligner | None = None,
     image_name: str = "image",
     text_name: str = "text",
     n_resamples: int = 1000,
@@ -248,6 +249,8 @@ def zeroshot(
     anchor count and seed), and mode ``unaligned`` is the no-map control. ``joint=True``: images
     already share the prompts' space (mode ``multimodal``); ``texts`` is then not needed.
     ``center_text`` subtracts the text anchors' mean before the cosine (unimodal only).
+    ``aligner``: a map already fitted elsewhere (e.g. on MIMIC-CXR anchors): no anchors are
+    drawn, ``texts`` is not needed, every ``test`` row may be used (mode ``unimodal``, one row).
     """
     x = np.asarray(images, dtype=np.float64)
     yy = np.asarray(y)
@@ -256,7 +259,15 @@ def zeroshot(
             f"images have shape {x.shape} and labels {yy.shape[0]} rows: pass (n, d) images with "
             "one label row each"
         )
-    tr, te = split_rows(x.shape[0], test)
+    if aligner is not None and joint:
+        raise InputError("pass either joint=True or a fitted aligner, not both")
+    if aligner is not None:
+        te = row_index(test, x.shape[0], "test")
+        if te.size == 0:
+            raise InputError("no test rows: pass the rows to score")
+        tr = np.setdiff1d(np.arange(x.shape[0]), te)
+    else:
+        tr, te = split_rows(x.shape[0], test)
     ci = {"n_resamples": n_resamples, "level": level, "seed": ci_seed}
     setting = f"prompts={prompts.name} rule={rule} aggregate={aggregate}"
     common: dict[str, Any] = {
@@ -270,10 +281,27 @@ def zeroshot(
         clf = ZeroShotClassifier(prompts, **kw)
         table.add(_report(clf, x[te], yy[te], m_te, ci), mode="multimodal", **common)
         return table
+    if aligner is not None:
+        if aligner.n_features_out_ != prompts.dim or aligner.n_features_in_ != x.shape[1]:
+            raise InputError(
+                f"the aligner maps {aligner.n_features_in_} -> {aligner.n_features_out_} dims but "
+                f"images have {x.shape[1]} and prompts {prompts.dim}: pass the map fitted from "
+                "this image encoder into this text encoder's space"
+            )
+        control = ZeroShotClassifier(prompts, **kw)
+        unaligned = naive_stitch(x[te], prompts.dim)
+        table.add(_report(control, unaligned, yy[te], m_te, ci), mode="unaligned", **common)
+        clf = ZeroShotClassifier(prompts, aligner=aligner, **kw)
+        row = {**common, "setting": f"{setting} pre-fitted map"}
+        table.add(
+            _report(clf, x[te], yy[te], m_te, ci), mode="unimodal", method=aligner.method,
+            scaling=aligner.scaling, anchors=aligner.n_anchors_, **row,
+        )  # fmt: skip
+        return table
     if texts is None:
         raise InputError(
             "unimodal zero-shot needs paired report embeddings (texts) to fit the map: pass them, "
-            "or joint=True for a dual encoder"
+            "a fitted aligner, or joint=True for a dual encoder"
         )
     t = np.asarray(texts, dtype=np.float64)
     if t.shape[0] != x.shape[0] or t.shape[1] != prompts.dim:
