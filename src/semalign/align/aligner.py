@@ -104,6 +104,7 @@ class Aligner:
 
     def _reset(self) -> None:
         self._moments: Moments | None = None
+        self._centre: tuple[np.ndarray, np.ndarray] | None = None  # center-l2's anchor means
         self._fitted: dict[str, Any] | None = None
         self._cache: dict[Any, Any] = {}
 
@@ -255,18 +256,9 @@ class Aligner:
         return mu_x, mu_y
 
     def _chunk_moments(self, x: np.ndarray, y: np.ndarray) -> Moments:
-        full_xx = self.method in est.NEEDS_XX
         if self.scaling == "l2":
-            nx = np.linalg.norm(x, axis=1, keepdims=True)
-            ny = np.linalg.norm(y, axis=1, keepdims=True)
-            return Moments.from_arrays(
-                x / np.where(nx > 0, nx, 1.0),
-                y / np.where(ny > 0, ny, 1.0),
-                full_xx,
-                float(nx.sum()),
-                float(ny.sum()),
-            )
-        return Moments.from_arrays(x, y, full_xx)
+            return self._row_moments(x, y, np.zeros(x.shape[1]), np.zeros(y.shape[1]))
+        return Moments.from_arrays(x, y, self.method in est.NEEDS_XX)
 
     def _row_moments(
         self, x: np.ndarray, y: np.ndarray, mu_x: np.ndarray, mu_y: np.ndarray
@@ -314,9 +306,7 @@ class Aligner:
         d_s, d_t = m.cxy.shape
         s = self.scaling
         if normalises_rows(s):
-            mu_x, mu_y = getattr(self, "_centre", (np.zeros(d_s), np.zeros(d_t)))
-            if s == "l2":
-                mu_x, mu_y = np.zeros(d_s), np.zeros(d_t)
+            mu_x, mu_y = self._centre or (np.zeros(d_s), np.zeros(d_t))
             src = Scaler(s, mu_x, np.ones(d_s), m.norm_x_sum / m.n)
             tgt = Scaler(s, mu_y, np.ones(d_t), m.norm_y_sum / m.n)
             return src, tgt, m
@@ -407,11 +397,14 @@ class Aligner:
     @property
     def invertible(self) -> bool:
         """Whether the map is injective, so that :meth:`inverse_transform` recovers sources."""
-        w = self.weight_
-        if w.shape[0] > w.shape[1]:
-            return False
-        sv = np.linalg.svd(w, compute_uv=False)
-        return bool(sv.min() > sv.max() * max(w.shape) * np.finfo(np.float64).eps)
+        if "invertible" not in self._cache:
+            w = self.weight_
+            ok = w.shape[0] <= w.shape[1]
+            if ok:
+                sv = np.linalg.svd(w, compute_uv=False)
+                ok = bool(sv.min() > sv.max() * max(w.shape) * np.finfo(np.float64).eps)
+            self._cache["invertible"] = ok
+        return bool(self._cache["invertible"])
 
     def _set_state(self, state: dict[str, Any]) -> None:
         """Install a fitted state (used by :func:`load_aligner`)."""
