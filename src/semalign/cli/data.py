@@ -39,8 +39,6 @@ def _open(name: str, root: Path | None, seed: int | None, **options: Any) -> Any
         options["seed"] = seed
     if options.get("label_cols"):
         options["label_cols"] = tuple(c.strip() for c in options["label_cols"].split(","))
-    if name == "manifest" and options.get("image_col") is None and options.get("text_col") is None:
-        options["image_col"] = "image"
     return open_dataset(name, root, **options)
 
 

@@ -68,7 +68,7 @@ def _load_raster(path: Path, *, scaling: Scaling) -> np.ndarray:
             elif mode in ("I", "F"):
                 arr = np.asarray(im, dtype=np.float64)
                 depth = 65535.0 if mode == "I" else 1.0
-            elif mode in ("L", "P", "1") or mode in ("LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+            elif mode in ("L", "P", "1", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
                 grey = im.convert("L") if mode != "L" else im
                 arr = np.asarray(grey, dtype=np.float64)
                 depth = 255.0

@@ -140,17 +140,16 @@ def open_dataset(name: str, root: Path | None = None, **options: Any) -> Iterato
     Options set to None are dropped, so a CLI can pass every flag it has.
     """
     spec = get_spec(name)
+    accepted = spec.options()
     given = {k: v for k, v in options.items() if v is not None and v != ()}
-    unknown = sorted(set(given) - set(spec.options()))
+    unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise InputError(
             f"dataset {name!r} does not take option(s) {', '.join(unknown)}; "
-            f"it takes {', '.join(spec.options()) or 'none'}"
+            f"it takes {', '.join(accepted) or 'none'}"
         )
     if root is None and spec.needs_root:
         raise InputError(f"dataset {name!r} needs --root DIR; expected layout: {spec.layout}")
     if root is not None and not Path(root).exists():
         raise InputError(f"root {root} of dataset {name!r} does not exist; layout: {spec.layout}")
-    if name == "manifest":
-        return spec.reader(Path(root), **given)  # type: ignore[arg-type]
     return spec.reader(Path(root) if root is not None else None, **given)

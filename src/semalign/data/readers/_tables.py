@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semalign.data.labels import canonical_label, parse_value
+from semalign.data.paths import require_file
 from semalign.errors import InputError
 
 if TYPE_CHECKING:
@@ -24,8 +25,7 @@ def read_table(
     """Read a CSV (``.csv``, ``.csv.gz``, ``.zip``) and check that ``required`` columns exist."""
     import pandas as pd
 
-    if not path.is_file():
-        raise InputError(f"{dataset}: missing file {path}; expected layout: {layout}")
+    require_file(path, dataset=dataset, layout=layout)
     try:
         table = pd.read_csv(path, dtype=dtype)
     except (ValueError, OSError, UnicodeDecodeError) as exc:

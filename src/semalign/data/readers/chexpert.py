@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semalign.data.labels import CHEXPERT_COMPETITION, CHEXPERT_LABELS, POSITIVE, UNCERTAIN
 from semalign.data.paths import RootResolver, resolve_under
@@ -20,6 +21,9 @@ from semalign.data.readers._tables import label_dict, label_rows, read_table, te
 from semalign.data.records import Record
 from semalign.data.views import is_frontal, normalise_view
 from semalign.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATASET = "chexpert"
 DATASET_5X200 = "chexpert-5x200"
@@ -101,7 +105,12 @@ def read_chexpert(
     return _records(root, tables, test_table, dataset)
 
 
-def _records(root: Path, tables: list, test_table: object, dataset: str) -> Iterator[Record]:
+def _records(
+    root: Path,
+    tables: list[tuple[str, Path, pd.DataFrame]],
+    test_table: pd.DataFrame | None,
+    dataset: str,
+) -> Iterator[Record]:
     for split, path, table in tables:
         columns = [c for c in CHEXPERT_LABELS if c in table.columns]
         labels = label_rows(table, columns, source=str(path))
@@ -135,10 +144,7 @@ def _records(root: Path, tables: list, test_table: object, dataset: str) -> Iter
         yield from _test_records(root, test_table, dataset)
 
 
-def _test_records(root: Path, table: object, dataset: str) -> Iterator[Record]:
-    import pandas as pd
-
-    assert isinstance(table, pd.DataFrame)
+def _test_records(root: Path, table: pd.DataFrame, dataset: str) -> Iterator[Record]:
     columns = [c for c in table.columns if c != "Study" and c in CHEXPERT_LABELS]
     for row in table.to_dict("records"):
         study_rel = strip_release_prefix(str(row["Study"])).rstrip("/")

@@ -15,8 +15,8 @@ from pathlib import Path
 from semalign.data import packaged
 from semalign.data.labels import NEGATIVE, NO_FINDING, POSITIVE
 from semalign.data.readers.iu_xray import read_iu_xray
-from semalign.data.readers.rsna import dicom_view
 from semalign.data.records import Record
+from semalign.data.views import normalise_view
 from semalign.errors import InputError
 
 _KERMANY = re.compile(
@@ -81,7 +81,7 @@ def read_rg1(root: Path | None = None) -> Iterator[Record]:
         image_paths=(path,),
         patient_id=str(ds.get("PatientID", "")) or None,
         study_id=str(ds.get("StudyInstanceUID", "")) or None,
-        view=dicom_view(path),
+        view=normalise_view(ds.get("ViewPosition")),
         meta={
             "modality": str(ds.get("Modality", "")),
             "photometric": str(ds.get("PhotometricInterpretation", "")),

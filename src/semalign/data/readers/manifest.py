@@ -16,7 +16,7 @@ from semalign.data.labels import canonical_label, is_known_label
 from semalign.data.paths import RootResolver
 from semalign.data.readers._tables import label_rows, text_or_none
 from semalign.data.records import Record
-from semalign.data.sections import extract_sections
+from semalign.data.sections import extract_sections, normalise_whitespace
 from semalign.data.views import normalise_view
 from semalign.errors import InputError
 
@@ -116,7 +116,7 @@ def _records(
             id=rid,
             dataset=dataset,
             image_paths=(resolve(image),) if image else (),
-            report=" ".join(text.split()) if text else None,
+            report=normalise_whitespace(text) if text else None,
             findings=sections.findings if sections else None,
             impression=sections.impression if sections else None,
             labels=labels[i] if labels is not None else {},

@@ -23,7 +23,7 @@ from semalign.data.labels import CHEXPERT_LABELS, NAN
 from semalign.data.paths import RootResolver
 from semalign.data.readers._tables import label_rows, read_table
 from semalign.data.records import Record
-from semalign.data.sections import ReportSections, extract_sections
+from semalign.data.sections import ReportSections, extract_sections, normalise_whitespace
 from semalign.data.views import normalise_view
 from semalign.errors import InputError
 
@@ -140,7 +140,7 @@ def _records(
             id=dicom_id,
             dataset=dataset,
             image_paths=(resolve(f"{study_folder(subject_id, study_id)}/{dicom_id}.jpg"),),
-            report=" ".join(text.split()) if text else None,
+            report=normalise_whitespace(text) if text else None,
             findings=sections.findings if sections else None,
             impression=sections.impression if sections else None,
             labels=dict(by_study.get(study_id, missing)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semalign.data.labels import NAN, NEGATIVE, NO_FINDING, POSITIVE
 from semalign.data.paths import RootResolver, find_first
@@ -18,6 +19,9 @@ from semalign.data.readers._tables import read_table
 from semalign.data.records import Record
 from semalign.data.views import normalise_view
 from semalign.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATASET = "rsna-pneumonia"
 LAYOUT = (
@@ -88,14 +92,13 @@ def read_rsna(
 def _records(
     root: Path,
     path: Path,
-    table: object,
+    table: pd.DataFrame,
     classes: dict[str, str],
     views: dict[str, str | None] | None,
     dataset: str,
 ) -> Iterator[Record]:
     import pandas as pd
 
-    assert isinstance(table, pd.DataFrame)
     resolve = RootResolver(root / IMAGE_DIR, source=str(path))
     grouped: dict[str, tuple[set[int], list[tuple[float, float, float, float]]]] = {}
     for pid_raw, x, y, w, h, target in zip(
