@@ -54,6 +54,20 @@ def test_jsonl_manifest_and_row_ids(tmp_path: Path) -> None:
     assert records[1].report == "Ok."
 
 
+def test_text_only_manifest(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("id,report,Pneumonia\na,Consolidation.,1\nb,Clear.,0\n")
+    records = list(
+        read_manifest(tmp_path / "t.csv", id_col="id", text_col="report", label_cols=("Pneumonia",))
+    )
+    assert [(r.id, r.report, r.image_paths) for r in records] == [
+        ("a", "Consolidation.", ()),
+        ("b", "Clear.", ()),
+    ]
+    assert [r.labels["Pneumonia"] for r in records] == [1.0, 0.0]
+    with pytest.raises(InputError, match="--image-col or --text-col"):
+        read_manifest(tmp_path / "t.csv")
+
+
 def test_manifest_errors_name_the_column_or_path(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("image,y\n../outside.png,1\n")
     with pytest.raises(InputError, match="escapes the dataset root"):

@@ -52,7 +52,7 @@ def read_manifest(
     path: Path,
     *,
     root: Path | None = None,
-    image_col: str | None = "image",
+    image_col: str | None = None,
     text_col: str | None = None,
     label_cols: Sequence[str] = (),
     id_col: str | None = None,
@@ -64,9 +64,12 @@ def read_manifest(
 ) -> Iterator[Record]:
     """Records from a manifest. ``text_col`` holds a free-text report whose FINDINGS and
     IMPRESSION sections are extracted when it has headings. Records without ``id_col`` are
-    numbered by row (``row-0``, ...); one of ``image_col`` and ``text_col`` is required."""
+    numbered by row (``row-0``, ...). ``image_col`` defaults to an ``image`` column when the
+    manifest has one; a manifest with only ``text_col`` is text-only."""
     path = Path(path)
     table = _load(path)
+    if image_col is None and "image" in table.columns:
+        image_col = "image"
     if image_col is None and text_col is None:
         raise InputError(f"{dataset}: give --image-col or --text-col for {path}")
     wanted = [image_col, text_col, id_col, patient_col, study_col, view_col, split_col]
