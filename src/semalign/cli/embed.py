@@ -71,7 +71,7 @@ def embed(
     enc: Any = None
     if executor == "local":
         enc = load_encoder(encoder, **options)
-    wanted = modality or (getattr(enc, "modality", None) if enc is not None else None)
+    wanted = modality or getattr(enc, "modality", None)
     items = _items(input, root, section, wanted, id_column, text_column, image_column)
     if enc is not None and not hasattr(enc, "embed"):
         raise_dual(encoder, items.modality)

@@ -112,6 +112,13 @@ def batches(n: int, batch_size: int) -> Iterator[range]:
         yield range(start, min(start + batch_size, n))
 
 
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:
+    """Positions of ``texts`` in batches of similar length, longest first (saves padding)."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for idx in batches(len(texts), batch_size):
+        yield [order[i] for i in idx]
+
+
 def check_texts(items: Sequence[Any]) -> dict[int, str]:
     """Positions of unusable texts (not a string, or empty after stripping) -> reason."""
     bad: dict[int, str] = {}

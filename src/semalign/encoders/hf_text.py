@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semalign.encoders.base import EncoderBase, batches, fingerprint_of
+from semalign.encoders.base import EncoderBase, fingerprint_of, length_sorted_batches
 from semalign.encoders.hf_common import display_name, hf_load, weights_identity
 from semalign.encoders.runtime import autocast, resolve_precision, select_device
 from semalign.errors import InputError
@@ -64,11 +64,12 @@ class HFTextEncoder(EncoderBase):
         self.pooling, self.normalize, self.prefix = pooling, normalize, prefix
         limit = getattr(self.model.config, "max_position_embeddings", None) or max_length
         self.max_length = int(min(max_length, limit))
-        if pooling == "projection" and not hasattr(self.model, "get_projected_text_embeddings"):
-            raise InputError(
-                f"model {shown} has no projected text embedding: use pooling cls, mean or pooler"
-            )
         if pooling == "projection":
+            if not hasattr(self.model, "get_projected_text_embeddings"):
+                raise InputError(
+                    f"model {shown} has no projected text embedding: "
+                    "use pooling cls, mean or pooler"
+                )
             probe = self._forward(self.tokenizer(["x"], return_tensors="pt"))
             self.dim = int(probe.shape[-1])
         else:
@@ -112,10 +113,8 @@ class HFTextEncoder(EncoderBase):
 
     def _embed_valid(self, items: Sequence[Any], batch_size: int) -> np.ndarray:
         texts = [self.prefix + t for t in items]
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for idx in batches(len(texts), batch_size):
-            rows = [order[i] for i in idx]
+        for rows in length_sorted_batches(texts, batch_size):
             enc = self.tokenizer(
                 [texts[i] for i in rows],
                 padding=True,

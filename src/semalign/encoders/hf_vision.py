@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semalign.encoders.base import EncoderBase, batches, fingerprint_of
+from semalign.encoders.base import EncoderBase, fingerprint_of, length_sorted_batches
 from semalign.encoders.hf_common import display_name, hf_load, weights_identity
 from semalign.encoders.images import preprocess_from_hf
 from semalign.encoders.runtime import (
@@ -117,10 +117,8 @@ class _DualText(EncoderBase):
 
     def _embed_valid(self, items: Sequence[Any], batch_size: int) -> np.ndarray:
         p = self.parent
-        order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        for idx in batches(len(items), batch_size):
-            rows = [order[i] for i in idx]
+        for rows in length_sorted_batches(items, batch_size):
             enc = p.tokenizer(
                 [items[i] for i in rows],
                 padding=p.padding,

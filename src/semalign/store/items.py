@@ -181,6 +181,8 @@ def items_from_records(
     Records without that text or image are left out when ``skip_missing`` (the default), else
     they raise InputError naming the first one.
     """
+    if modality not in ("text", "image"):
+        raise InputError(f"modality {modality!r} is unknown: use 'text' or 'image'")
     ids: list[str] = []
     payloads: list[Any] = []
     for r in records:
@@ -192,6 +194,4 @@ def items_from_records(
             raise InputError(f"record {r.id!r} has no {what}: filter it out or skip missing ones")
         ids.append(str(r.id))
         payloads.append(payload if modality == "text" else str(payload))
-    if modality not in ("text", "image"):
-        raise InputError(f"modality {modality!r} is unknown: use 'text' or 'image'")
     return Items(ids, payloads, modality)

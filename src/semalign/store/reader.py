@@ -81,9 +81,10 @@ class EmbeddingStore:
         parts = list(self.iter_chunks())
         if len(parts) == 1:
             return parts[0][0], parts[0][1]
+        ids = [i for chunk_ids, _ in parts for i in chunk_ids]
         arrays = [a for _, a in parts]
         emb = np.concatenate(arrays) if arrays else np.zeros((0, self.dim), np.float32)
-        return self.ids, np.ascontiguousarray(emb, dtype=np.float32)
+        return ids, np.ascontiguousarray(emb, dtype=np.float32)
 
     def rows(self, ids: list[str]) -> np.ndarray:
         """Embeddings of ``ids`` in the given order: float32 (len(ids), dim)."""
