@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align import Aligner, min_anchors, select_anchors
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, bootstrap_ci
 from semalign.metrics.space import retrieval_ranks
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import naive_stitch, split_rows
+from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch, split_rows
 
 __all__ = ["DIRECTIONS", "retrieval_report", "retrieve"]
 
@@ -99,31 +98,18 @@ def retrieve(
 
     if naive:
         add_both(naive_stitch(x[te], t.shape[1]), mode="naive")
-    outside = np.ones(x.shape[0], dtype=bool)
-    outside[tr] = False
     for k in anchor_counts:
-        if k > tr.size:
-            raise InputError(f"{k} anchors asked for but only {tr.size} non-test rows exist")
         for seed in seeds:
-            source = x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0]
-            anchors = select_anchors(
-                source, int(k), strategy=anchor_strategy, seed=seed, exclude=outside
-            )
-            for method in methods:
-                for scaling in scalings:
-                    key: dict[str, Any] = {
-                        "method": method,
-                        "scaling": scaling,
-                        "anchors": int(k),
-                        "seed": seed,
-                    }
-                    need = min_anchors(method, scaling, x.shape[1])
-                    if k < need:
-                        for d in directions:
-                            nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
-                            note = f"{d} skipped: needs >= {need} anchors"
-                            table.add(nan, mode="aligned", setting=note, **key, **common)
-                        continue
-                    aligner = Aligner(method, scaling, seed=seed).fit(x[anchors], t[anchors])
-                    add_both(aligner.transform(x[te]), mode="aligned", **key)
+            anchors = draw_anchors(x, k, anchor_strategy, seed, tr, pool="non-test")
+            for method, scaling, need, aligner in fit_grid(x, t, anchors, methods, scalings, seed):
+                key: dict[str, Any] = {
+                    "method": method, "scaling": scaling, "anchors": int(k), "seed": seed,
+                }  # fmt: skip
+                if aligner is None:
+                    nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
+                    for d in directions:
+                        note = f"{d} skipped: needs >= {need} anchors"
+                        table.add(nan, mode="aligned", setting=note, **key, **common)
+                    continue
+                add_both(aligner.transform(x[te]), mode="aligned", **key)
     return table

@@ -17,7 +17,8 @@ never overlap the test split.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,15 @@ from semalign.tasks.heads import Head, LogisticHead
 from semalign.tasks.relative import RelativeProjector
 from semalign.tasks.results import ResultTable
 
-__all__ = ["STITCH_MODES", "StitchedModel", "naive_stitch", "split_rows", "stitch"]
+__all__ = [
+    "STITCH_MODES",
+    "StitchedModel",
+    "draw_anchors",
+    "fit_grid",
+    "naive_stitch",
+    "split_rows",
+    "stitch",
+]
 
 STITCH_MODES: tuple[str, ...] = ("end-to-end", "target", "naive", "aligned", "relative")
 
@@ -222,27 +231,20 @@ def stitch(
         table.add(evaluate_head(head_b, feats, prob, te, **ev), mode="naive", **common)
     for k in anchor_counts:
         for seed in seeds:
-            anchors = _anchors(xa, k, anchor_strategy, strat_labels, seed, te, tr)
-            if "aligned" in modes:
-                for method in methods:
-                    for scaling in scalings:
-                        key: dict[str, Any] = {
-                            "method": method,
-                            "scaling": scaling,
-                            "anchors": int(k),
-                        }
-                        need = min_anchors(method, scaling, xa.shape[1])
-                        if k < need:
-                            table.add(
-                                _undefined(prob), mode="aligned", seed=int(seed),
-                                setting=f"skipped: needs >= {need} anchors", **key, **common,
-                            )  # fmt: skip
-                            continue
-                        aligner = Aligner(method, scaling, seed=seed).fit(xa[anchors], xb[anchors])
-                        table.add(
-                            evaluate_head(head_b, aligner.transform(xa[te]), prob, te, **ev),
-                            mode="aligned", seed=int(seed), **key, **common,
-                        )  # fmt: skip
+            anchors = draw_anchors(xa, k, anchor_strategy, seed, tr, strat_labels)
+            grid = fit_grid(xa, xb, anchors, methods, scalings, seed) if "aligned" in modes else ()
+            for method, scaling, need, aligner in grid:
+                key: dict[str, Any] = {
+                    "method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed),
+                }  # fmt: skip
+                if aligner is None:
+                    note = f"skipped: needs >= {need} anchors"
+                    table.add(_undefined(prob), mode="aligned", setting=note, **key, **common)
+                    continue
+                table.add(
+                    evaluate_head(head_b, aligner.transform(xa[te]), prob, te, **ev),
+                    mode="aligned", **key, **common,
+                )  # fmt: skip
             if "relative" in modes:
                 rel_a = RelativeProjector(relative_center).fit(xa[anchors])
                 rel_b = RelativeProjector(relative_center).fit(xb[anchors])
@@ -261,17 +263,37 @@ def _undefined(prob: _Problem) -> dict[str, Estimate]:
     return {m: Estimate(float("nan")) for m in names}
 
 
-def _anchors(
-    xa: Float, k: int, strategy: str, labels: Any, seed: int, test: Index, train: Index
+def fit_grid(
+    x: Float, y: Float, anchors: Index, methods: Sequence[str], scalings: Sequence[str], seed: int
+) -> Iterator[tuple[str, str, int, Aligner | None]]:
+    """``(method, scaling, need, aligner)`` for every method and scaling: the map from ``x`` to
+    ``y`` fitted on the ``anchors`` rows, or None when there are fewer anchors than ``need``
+    (:func:`semalign.align.min_anchors`)."""
+    for method, scaling in itertools.product(methods, scalings):
+        need = min_anchors(method, scaling, x.shape[1])
+        fitted = None
+        if anchors.size >= need:
+            fitted = Aligner(method, scaling, seed=seed).fit(x[anchors], y[anchors])
+        yield method, scaling, need, fitted
+
+
+def draw_anchors(
+    x: Float,
+    k: int,
+    strategy: str,
+    seed: int,
+    train: Index,
+    labels: Any = None,
+    pool: str = "training",
 ) -> Index:
-    """k anchor rows among ``train`` (never in ``test``)."""
-    n = xa.shape[0]
+    """k anchor rows of ``x`` (n, d) drawn among the ``train`` rows only (``pool`` names them in
+    the error when there are too few)."""
+    n = x.shape[0]
     if k > train.size:
-        raise InputError(f"{k} anchors asked for but only {train.size} training rows exist")
+        raise InputError(f"{k} anchors asked for but only {train.size} {pool} rows exist")
     outside = np.ones(n, dtype=bool)
     outside[train] = False
-    outside[test] = True
-    source = xa if strategy in {"farthest", "kmeans++"} else n
+    source = x if strategy in {"farthest", "kmeans++"} else n
     idx = select_anchors(
         source, int(k), strategy=strategy, labels=labels, seed=seed, exclude=outside
     )

@@ -26,12 +26,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align import Aligner, min_anchors, select_anchors
+from semalign.align import Aligner
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, classification_report
+from semalign.tasks.heads import _sigmoid, _softmax
 from semalign.tasks.prompts import PromptSet
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import naive_stitch, row_index, split_rows
+from semalign.tasks.stitching import (
+    draw_anchors,
+    fit_grid,
+    naive_stitch,
+    row_index,
+    split_rows,
+)
 
 __all__ = [
     "AGGREGATES",
@@ -179,11 +186,8 @@ class ZeroShotClassifier:
         """(n, C): softmax over classes (argmax) or P(positive) per class (pos-neg)."""
         pos, neg = self.scores(images)
         if neg is None:
-            z = pos / self.temperature
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            out: Float = e / e.sum(axis=1, keepdims=True)
-            return out
-        return 0.5 * (1.0 + np.tanh(0.5 * (pos - neg) / self.temperature))
+            return _softmax(pos / self.temperature)
+        return _sigmoid((pos - neg) / self.temperature)
 
 
 def _class_indices(y: Any, classes: list[str]) -> NDArray[np.int64]:
@@ -315,32 +319,20 @@ def zeroshot(
         mode="unaligned",
         **common,
     )
-    outside = np.ones(x.shape[0], dtype=bool)
-    outside[tr] = False
+    labels = yy if anchor_strategy == "stratified" else None
     for k in anchor_counts:
-        if k > tr.size:
-            raise InputError(f"{k} anchors asked for but only {tr.size} non-test rows exist")
         for seed in seeds:
-            source = x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0]
-            labels = yy if anchor_strategy == "stratified" else None
-            anchors = select_anchors(
-                source, int(k), strategy=anchor_strategy, labels=labels, seed=seed, exclude=outside
-            )
+            anchors = draw_anchors(x, k, anchor_strategy, seed, tr, labels, pool="non-test")
             center = t[anchors].mean(axis=0) if center_text else None
-            for method in methods:
-                for scaling in scalings:
-                    key: dict[str, Any] = {
-                        "method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed),
-                    }  # fmt: skip
-                    need = min_anchors(method, scaling, x.shape[1])
-                    if k < need:
-                        nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
-                        row = {**common, "setting": f"{setting} skipped: needs >= {need} anchors"}
-                        table.add(nan, mode="unimodal", **key, **row)
-                        continue
-                    aligner = Aligner(method, scaling, seed=seed).fit(x[anchors], t[anchors])
-                    clf = ZeroShotClassifier(prompts, aligner=aligner, center=center, **kw)
-                    table.add(
-                        _report(clf, x[te], yy[te], m_te, ci), mode="unimodal", **key, **common
-                    )
+            for method, scaling, need, fitted in fit_grid(x, t, anchors, methods, scalings, seed):
+                key: dict[str, Any] = {
+                    "method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed),
+                }  # fmt: skip
+                if fitted is None:
+                    nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
+                    row = {**common, "setting": f"{setting} skipped: needs >= {need} anchors"}
+                    table.add(nan, mode="unimodal", **key, **row)
+                    continue
+                clf = ZeroShotClassifier(prompts, aligner=fitted, center=center, **kw)
+                table.add(_report(clf, x[te], yy[te], m_te, ci), mode="unimodal", **key, **common)
     return table
