@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from semalign import __version__
+from semalign.align.io import atomic_write_bytes
 from semalign.errors import InputError
-from semalign.store.chunks import atomic_write_bytes, read_header, sha256_file, write_chunk
+from semalign.store.chunks import read_header, sha256_file, write_chunk
 from semalign.store.executor import ChunkExecutor, ChunkJob, ChunkResult, LocalExecutor
 from semalign.store.items import Items
 
