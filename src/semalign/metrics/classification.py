@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -213,6 +214,21 @@ def _bootstrap_indices(n: int, n_resamples: int, seed: int) -> NDArray[np.int64]
     return rng.integers(0, n, size=(n_resamples, n), dtype=np.int64)
 
 
+def _check_ci_args(n_resamples: int, level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level={level}: a confidence level lies strictly between 0 and 1")
+    if n_resamples < 0:
+        raise InputError(f"n_resamples={n_resamples}: pass 0 (no CI) or a positive count")
+
+
+def _percentile_ci(point: float, draws: Float, level: float) -> Estimate:
+    """``point`` with the ((1 - level) / 2, (1 + level) / 2) percentiles of the defined draws."""
+    d = draws[~np.isnan(draws)]
+    q = (100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0)
+    low, high = np.percentile(d, q) if d.size else (np.nan, np.nan)
+    return Estimate(float(point), float(low), float(high))
+
+
 def bootstrap_ci(
     statistic: Callable[[NDArray[np.int64]], Mapping[str, float]],
     n: int,
@@ -228,10 +244,7 @@ def bootstrap_ci(
     is the ((1 - level) / 2, (1 + level) / 2) percentile of the resampled values, ignoring
     resamples where a value is undefined (NaN). ``n_resamples=0`` gives NaN bounds.
     """
-    if not 0.0 < level < 1.0:
-        raise InputError(f"level={level}: a confidence level lies strictly between 0 and 1")
-    if n_resamples < 0:
-        raise InputError(f"n_resamples={n_resamples}: pass 0 (no CI) or a positive count")
+    _check_ci_args(n_resamples, level)
     point = dict(statistic(np.arange(n)))
     if n_resamples == 0 or n == 0:
         return {k: Estimate(float(v)) for k, v in point.items()}
@@ -239,14 +252,7 @@ def bootstrap_ci(
     for idx in _bootstrap_indices(n, n_resamples, seed):
         for k, v in statistic(idx).items():
             draws[k].append(float(v))
-    q = (100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0)
-    out: dict[str, Estimate] = {}
-    for k, v in point.items():
-        d = np.asarray(draws[k])
-        d = d[~np.isnan(d)]
-        low, high = np.percentile(d, q) if d.size else (np.nan, np.nan)
-        out[k] = Estimate(float(v), float(low), float(high))
-    return out
+    return {k: _percentile_ci(v, np.asarray(draws[k]), level) for k, v in point.items()}
 
 
 def classification_report(
@@ -282,19 +288,12 @@ def classification_report(
             raise InputError(
                 f"class indices span {t.min()}..{t.max()} but scores have {s.shape[1]} columns"
             )
-        t64 = t.astype(np.int64)
-
-        def stats(w: Float) -> dict[str, Float]:
-            return _weighted.multiclass(t64, s, w)
-
+        stats = partial(_weighted.multiclass, t.astype(np.int64), s)
         n = t.shape[0]
     else:
         tt, ss, mm = _matrix_pair(y_true, s, mask)
         names = label_names or [str(j) for j in range(tt.shape[1])]
-
-        def stats(w: Float) -> dict[str, Float]:
-            return _weighted.multilabel(tt, ss, mm, threshold, names, w)
-
+        stats = partial(_weighted.multilabel, tt, ss, mm, threshold, names)
         n = tt.shape[0]
     return _weighted_bootstrap(stats, n, n_resamples=n_resamples, level=level, seed=seed)
 
@@ -309,22 +308,12 @@ def _weighted_bootstrap(
 ) -> dict[str, Estimate]:
     """:func:`bootstrap_ci` for statistics of row weights: the same resamples (same seed, same
     draws), all evaluated in one vectorised call."""
-    if not 0.0 < level < 1.0:
-        raise InputError(f"level={level}: a confidence level lies strictly between 0 and 1")
-    if n_resamples < 0:
-        raise InputError(f"n_resamples={n_resamples}: pass 0 (no CI) or a positive count")
+    _check_ci_args(n_resamples, level)
     weights = np.ones((1, n))
     if n_resamples > 0 and n > 0:
         counts = _weighted.resample_counts(_bootstrap_indices(n, n_resamples, seed), n)
         weights = np.vstack([weights, counts])
     values = stats(weights)
-    q = (100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0)
-    out: dict[str, Estimate] = {}
-    for key, v in values.items():
-        if weights.shape[0] == 1:
-            out[key] = Estimate(float(v[0]))
-            continue
-        d = v[1:][~np.isnan(v[1:])]
-        low, high = np.percentile(d, q) if d.size else (np.nan, np.nan)
-        out[key] = Estimate(float(v[0]), float(low), float(high))
-    return out
+    if weights.shape[0] == 1:
+        return {key: Estimate(float(v[0])) for key, v in values.items()}
+    return {key: _percentile_ci(v[0], v[1:], level) for key, v in values.items()}
