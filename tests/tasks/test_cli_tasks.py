@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from clitools import fails_cleanly, run
+
 from ._joint import planted_joint
 from ._planted import planted_spaces
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "semalign", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def fails_cleanly(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    err = proc.stderr.strip()
-    assert err.startswith("error:") and len(err.splitlines()) == 1, err
-    for needle in needles:
-        assert needle in err, err
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
