@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from semalign.cli import tasks as _tasks
+from semalign.errors import InputError
 
 
 class _DefaultEvaluate(TyperGroup):
@@ -38,26 +39,21 @@ def head(
     embeddings: Path = typer.Argument(..., help="Embeddings (n, d) or store to train on."),
     labels: Path = typer.Option(..., help="Labels CSV, one row per embedding row."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the head (.safetensors)."),
-    label_column: str = typer.Option(None, help="Multi-class: the column of class names."),
-    label_columns: str = typer.Option(
-        None, help="Multi-label: comma-separated columns holding 1/0/-1/blank."
-    ),
-    uncertain: str = typer.Option("ignore", help="Uncertain (-1) labels: ignore, ones, zeros."),
-    missing: str = typer.Option("zeros", help="Blank labels: zeros or ignore."),
-    c: float = typer.Option(1.0, "--C", help="Inverse L2 strength of the logistic head."),
-    class_weight: str = typer.Option("none", help="none or balanced."),
+    label_column: str = _tasks.LABEL_COLUMN,
+    label_columns: str = _tasks.LABEL_COLUMNS,
+    uncertain: str = _tasks.UNCERTAIN,
+    missing: str = _tasks.MISSING,
+    c: float = _tasks.C,
+    class_weight: str = _tasks.CLASS_WEIGHT,
     encoder: str = typer.Option(None, help="Encoder id the embeddings came from (header)."),
 ) -> None:
     """Train a logistic head on one encoder's embeddings and save it."""
-    from semalign.errors import InputError
     from semalign.tasks.heads import LogisticHead
 
     x, ids = _tasks._embeddings(embeddings, "embeddings")
     table = _tasks._Table(labels, x.shape[0], ids)
     y, mask, names = _tasks._labels(table, label_column, label_columns, uncertain, missing)
-    if class_weight not in ("none", "balanced"):
-        raise InputError(f"--class-weight {class_weight!r} must be none or balanced")
-    fitted = LogisticHead(c, class_weight=None if class_weight == "none" else class_weight)
+    fitted = LogisticHead(c, class_weight=_tasks._class_weight(class_weight))
     fitted.fit(x, y, mask=mask, label_names=names)
     fitted.save(out, encoder=encoder)
     typer.echo(
@@ -80,7 +76,6 @@ def export(
     """Write encoder A -> T -> B's head as one reloadable stitched model."""
     from semalign.align.io import load_aligner
     from semalign.encoders import load_encoder
-    from semalign.errors import InputError
     from semalign.tasks.export import export_stitched
     from semalign.tasks.heads import load_head
 
@@ -135,8 +130,6 @@ def predict(
     module = load_stitched(model, device=device)
     items = read_manifest(input)
     if items.modality != module.encoder.modality:
-        from semalign.errors import InputError
-
         raise InputError(
             f"manifest {input} holds {items.modality} items but the stitched model's encoder "
             f"takes {module.encoder.modality}: pass a manifest with a "

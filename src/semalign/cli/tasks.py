@@ -12,12 +12,12 @@ from typing import Any
 
 import typer
 
+from semalign.errors import InputError
+
 ANCHORS_HELP = "Anchor counts, comma-separated (anchors come from non-test rows only)."
 
 
 def _ints(text: str, name: str) -> list[int]:
-    from semalign.errors import InputError
-
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -50,8 +50,6 @@ def _embeddings(path: Path, name: str) -> tuple[Any, list[str] | None]:
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     import csv
 
-    from semalign.errors import InputError
-
     if not path.is_file():
         raise InputError(f"labels file {path} does not exist: check the path")
     with path.open(newline="", encoding="utf-8") as fh:
@@ -67,8 +65,6 @@ class _Table:
     """The labels CSV aligned to the embedding rows."""
 
     def __init__(self, path: Path, n: int, ids: list[str] | None) -> None:
-        from semalign.errors import InputError
-
         self.path = path
         self.columns, rows = _read_csv(path)
         if ids is not None and "id" in self.columns:
@@ -88,8 +84,6 @@ class _Table:
         self.rows = rows
 
     def column(self, name: str) -> list[str]:
-        from semalign.errors import InputError
-
         if name not in self.columns:
             raise InputError(
                 f"labels file {self.path} has no column {name!r}: its columns are "
@@ -99,8 +93,6 @@ class _Table:
 
     def classes(self, name: str) -> Any:
         import numpy as np
-
-        from semalign.errors import InputError
 
         values = self.column(name)
         blank = [i for i, v in enumerate(values) if not v.strip()]
@@ -115,7 +107,6 @@ class _Table:
         import numpy as np
 
         from semalign.data.labels import parse_value
-        from semalign.errors import InputError
         from semalign.metrics.classification import mask_labels
 
         raw = np.empty((len(self.rows), len(names)))
@@ -135,8 +126,6 @@ class _Table:
     ) -> Any:
         import numpy as np
 
-        from semalign.errors import InputError
-
         n = len(self.rows)
         column = split_column or ("split" if "split" in self.columns else None)
         if column is not None:
@@ -153,8 +142,6 @@ class _Table:
 
 def _random_test(n: int, fraction: float, seed: int) -> Any:
     import numpy as np
-
-    from semalign.errors import InputError
 
     if not 0.0 < fraction < 1.0:
         raise InputError(f"--test-fraction {fraction} must lie strictly between 0 and 1")
@@ -181,6 +168,14 @@ SCALINGS = typer.Option("standard", help="Scalings, comma-separated.")
 SEEDS = typer.Option("0", help="Anchor-selection seeds, comma-separated.")
 STRATEGY = typer.Option("random", help="random, stratified, farthest or kmeans++.")
 RESAMPLES = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none).")
+LABEL_COLUMN = typer.Option(None, help="Multi-class: the column of class names.")
+LABEL_COLUMNS = typer.Option(
+    None, help="Multi-label: comma-separated columns holding 1/0/-1/blank."
+)
+UNCERTAIN = typer.Option("ignore", help="Uncertain (-1) labels: ignore, ones, zeros.")
+MISSING = typer.Option("zeros", help="Blank labels: zeros or ignore.")
+C = typer.Option(1.0, "--C", help="Inverse L2 strength of the logistic head.")
+CLASS_WEIGHT = typer.Option("none", help="none or balanced.")
 OUT = typer.Option(None, "--out", "-o", help="Write the results table as CSV.")
 JSON_OUT = typer.Option(None, "--json", help="Write the results table as JSON.")
 
@@ -189,12 +184,10 @@ def stitch(
     source: Path = typer.Argument(..., help="Source encoder A's embeddings (n, d_A) or store."),
     target: Path = typer.Argument(..., help="Target encoder B's embeddings (n, d_B) or store."),
     labels: Path = typer.Option(..., help="Labels CSV, one row per embedding row."),
-    label_column: str = typer.Option(None, help="Multi-class: the column of class names."),
-    label_columns: str = typer.Option(
-        None, help="Multi-label: comma-separated columns holding 1/0/-1/blank."
-    ),
-    uncertain: str = typer.Option("ignore", help="Uncertain (-1) labels: ignore, ones, zeros."),
-    missing: str = typer.Option("zeros", help="Blank labels: zeros or ignore."),
+    label_column: str = LABEL_COLUMN,
+    label_columns: str = LABEL_COLUMNS,
+    uncertain: str = UNCERTAIN,
+    missing: str = MISSING,
     split_column: str = SPLIT_COLUMN,
     test_value: str = TEST_VALUE,
     test_fraction: float = TEST_FRACTION,
@@ -205,8 +198,8 @@ def stitch(
     seeds: str = SEEDS,
     anchor_strategy: str = STRATEGY,
     head: str = typer.Option("logistic", help="logistic, linear (torch probe) or mlp."),
-    c: float = typer.Option(1.0, "--C", help="Inverse L2 strength of the logistic head."),
-    class_weight: str = typer.Option("none", help="none or balanced."),
+    c: float = C,
+    class_weight: str = CLASS_WEIGHT,
     modes: str = typer.Option(
         "end-to-end,target,naive,aligned,relative", help="Modes to score, comma-separated."
     ),
@@ -219,7 +212,6 @@ def stitch(
     """Score B's head on A's embeddings: end-to-end, naive, aligned and relative stitching."""
     from functools import partial
 
-    from semalign.errors import InputError
     from semalign.tasks.heads import LogisticHead, MLPHead
     from semalign.tasks.stitching import stitch as run_stitch
 
@@ -229,9 +221,7 @@ def stitch(
         raise InputError("source and target stores hold different ids: embed the same items")
     table = _Table(labels, xa.shape[0], ids or ids_b)
     y, mask, names = _labels(table, label_column, label_columns, uncertain, missing)
-    weight = None if class_weight == "none" else class_weight
-    if weight not in (None, "balanced"):
-        raise InputError(f"--class-weight {class_weight!r} must be none or balanced")
+    weight = _class_weight(class_weight)
     heads: dict[str, Any] = {
         "logistic": partial(LogisticHead, c, class_weight=weight),
         "linear": partial(MLPHead, (), class_weight=weight),
@@ -251,6 +241,13 @@ def stitch(
     _emit(result, out, json_out)
 
 
+def _class_weight(text: str) -> str | None:
+    """The head's class_weight for a --class-weight value."""
+    if text not in ("none", "balanced"):
+        raise InputError(f"--class-weight {text!r} must be none or balanced")
+    return None if text == "none" else text
+
+
 def _labels(
     table: _Table,
     label_column: str | None,
@@ -258,8 +255,6 @@ def _labels(
     uncertain: str,
     missing: str,
 ) -> tuple[Any, Any, list[str] | None]:
-    from semalign.errors import InputError
-
     if (label_column is None) == (label_columns is None):
         raise InputError(
             "pass exactly one of --label-column (multi-class) or --label-columns (multi-label)"
@@ -293,8 +288,8 @@ def zeroshot(
     label_columns: str = typer.Option(
         None, help="pos-neg: columns holding 1/0/-1/blank (named like the prompt classes)."
     ),
-    uncertain: str = typer.Option("ignore", help="Uncertain (-1) labels: ignore, ones, zeros."),
-    missing: str = typer.Option("zeros", help="Blank labels: zeros or ignore."),
+    uncertain: str = UNCERTAIN,
+    missing: str = MISSING,
     center_text: bool = typer.Option(False, help="Subtract the text anchors' mean first."),
     split_column: str = SPLIT_COLUMN,
     test_value: str = TEST_VALUE,
@@ -313,7 +308,6 @@ def zeroshot(
     import numpy as np
 
     from semalign.encoders import load_encoder
-    from semalign.errors import InputError
     from semalign.tasks.prompts import load_prompt_set
     from semalign.tasks.zeroshot import embed_prompts
     from semalign.tasks.zeroshot import zeroshot as run_zeroshot
@@ -372,7 +366,6 @@ def retrieve(
     json_out: Path = JSON_OUT,
 ) -> None:
     """Image -> report and report -> image retrieval among the test rows, through T."""
-    from semalign.errors import InputError
     from semalign.tasks.retrieval import retrieve as run_retrieve
 
     x, ids = _embeddings(images, "images")
