@@ -6,6 +6,7 @@ undefined), keys such as ``anchors`` and ``seed`` are strings as in the CSV file
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -26,9 +27,13 @@ def _plt() -> Any:
 
 
 def _png(fig: Any) -> bytes:
-    from semalign.experiments.report import png
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
+    import matplotlib.pyplot as plt
 
-    return png(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _pairs(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -192,6 +197,12 @@ def space_bars(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> bytes | 
     return _png(fig)
 
 
+def _scatter(ax: Any, rows: list[dict[str, Any]], cls: str, **style: Any) -> None:
+    """The PCA points of ``rows`` whose class is ``cls``."""
+    pts = [r for r in rows if r["label"] == cls]
+    ax.scatter([r["pc1"] for r in pts], [r["pc2"] for r in pts], **style)
+
+
 def pca_panels(rows: list[dict[str, Any]]) -> bytes | None:
     """Per (pair, method): source anchors in their PCA basis; target + aligned in the target's."""
     combos = list(dict.fromkeys((r["source"], r["target"], r["method"]) for r in rows))
@@ -205,15 +216,7 @@ def pca_panels(rows: list[dict[str, Any]]) -> bytes | None:
         sub = [r for r in rows if (r["source"], r["target"], r["method"]) == (a, b, m)]
         role = {k: [r for r in sub if r["role"] == k] for k in ("source", "target", "aligned")}
         for c in classes:
-            pts = [r for r in role["source"] if r["label"] == c]
-            ax1.scatter(
-                [r["pc1"] for r in pts],
-                [r["pc2"] for r in pts],
-                s=9,
-                color=color[c],
-                label=c,
-                alpha=0.8,
-            )
+            _scatter(ax1, role["source"], c, s=9, color=color[c], label=c, alpha=0.8)
         ax1.set_title(f"source {a} (own PCA)")
         t = {r["row"]: r for r in role["target"]}
         for r in role["aligned"][:40]:
@@ -226,25 +229,8 @@ def pca_panels(rows: list[dict[str, Any]]) -> bytes | None:
                     alpha=0.6,
                 )
         for c in classes:
-            pts = [r for r in role["target"] if r["label"] == c]
-            ax2.scatter(
-                [r["pc1"] for r in pts],
-                [r["pc2"] for r in pts],
-                s=10,
-                color=color[c],
-                marker="o",
-                alpha=0.55,
-            )
-            pts = [r for r in role["aligned"] if r["label"] == c]
-            ax2.scatter(
-                [r["pc1"] for r in pts],
-                [r["pc2"] for r in pts],
-                s=14,
-                color=color[c],
-                marker="x",
-                alpha=0.9,
-                lw=0.8,
-            )
+            _scatter(ax2, role["target"], c, s=10, color=color[c], marker="o", alpha=0.55)
+            _scatter(ax2, role["aligned"], c, s=14, color=color[c], marker="x", alpha=0.9, lw=0.8)
         ax2.set_title(f"target {b} (o) and T({a}) by {m} (x)")
         for ax in (ax1, ax2):
             ax.set_xlabel("PC1")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import io
 import json
 import math
 from collections.abc import Iterable
@@ -254,11 +253,11 @@ def _stitch_section(
         "first seed; error bars are 95% CIs.",
     )
     fixed = [r for r in rows if r["mode"] in ("end-to-end", "target", "naive")]
-    seeds = sorted({r["seed"] for r in rows if r["seed"] != ""}, key=int)
+    first = plots._first_seed(rows)
     top = [
         r
         for r in rows
-        if r["mode"] in ("aligned", "relative") and (not seeds or r["seed"] == seeds[0])
+        if r["mode"] in ("aligned", "relative") and (first is None or r["seed"] == first)
     ]
     doc.h("Headline table (first seed)", 3)
     _result_table(doc, fixed + top, HEADLINE)
@@ -427,8 +426,8 @@ def _best_aligned(rows: list[dict[str, Any]], a: str, b: str) -> dict[str, Any] 
     ]
     if not cand:
         return None
-    seeds = sorted({r["seed"] for r in cand}, key=int)
-    cand = [r for r in cand if r["seed"] == seeds[0]]
+    first = plots._first_seed(cand)
+    cand = [r for r in cand if r["seed"] == first]
     top = max(int(r["anchors"]) for r in cand)
     return max((r for r in cand if int(r["anchors"]) == top), key=lambda r: r["value"])
 
@@ -472,8 +471,8 @@ def _zeroshot_summary(name: str, rows: list[dict[str, Any]]) -> list[str]:
             out.append(f"{name}, {mode}: AUROC {fmt(h['value'], h['ci_low'], h['ci_high'])}.")
     uni = [r for r in auroc if r["mode"] == "unimodal"]
     if uni:
-        seeds = sorted({r["seed"] for r in uni}, key=int)
-        uni = [r for r in uni if r["seed"] == seeds[0]]
+        first = plots._first_seed(uni)
+        uni = [r for r in uni if r["seed"] == first]
         top = max(uni, key=lambda r: int(r["anchors"]))
         out.append(
             f"{name}, unimodal through T ({top['method']}, {top['anchors']} anchors): AUROC "
@@ -494,13 +493,3 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     atomic_write_bytes(md, doc.markdown().encode("utf-8"))
     atomic_write_bytes(page, doc.html(title).encode("utf-8"))
     return md, page
-
-
-def png(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()

@@ -18,8 +18,8 @@ def metrics_of(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _first_seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seeds = sorted({r["seed"] for r in rows if r["seed"] != ""}, key=int)
-    return [r for r in rows if r["mode"] != "aligned" or (seeds and r["seed"] == seeds[0])]
+    first = plots._first_seed(rows)
+    return [r for r in rows if r["mode"] != "aligned" or r["seed"] == first]
 
 
 def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]]:

@@ -175,16 +175,11 @@ class _Run:
                             ),
                         )
             if "relative" in spec.modes:
+                relative = {**common, "anchors": _relative_counts(spec.anchors)}
                 self.unit(
                     "stitch-relative",
-                    {**key, **common, "anchors": _relative_counts(spec.anchors)},
-                    partial(
-                        _stitch_unit,
-                        units.stitch_relative,
-                        spec.name,
-                        *args,
-                        **{**common, "anchors": _relative_counts(spec.anchors)},
-                    ),
+                    {**key, **relative},
+                    partial(_stitch_unit, units.stitch_relative, spec.name, *args, **relative),
                 )
 
     # ----------------------------------------------------------------- zero-shot
@@ -361,9 +356,16 @@ class _Run:
             },
         }
         bs = self.recipe.bootstrap
+        emb: dict[tuple[str, str], tuple[str, np.ndarray]] = {}
+
+        def rows(alias: str, items: Items) -> tuple[str, np.ndarray]:
+            # read once per task: an encoder may serve several pairs (both ways for report-report)
+            if (alias, items.modality) not in emb:
+                emb[alias, items.modality] = self.embedder.embed(alias, items, what)
+            return emb[alias, items.modality]
+
         for a, b in spec.pairs:
-            ka, xa = self.embedder.embed(a, data.source_items(), what)
-            kb, xb = self.embedder.embed(b, data.texts, what)
+            (ka, xa), (kb, xb) = rows(a, data.source_items()), rows(b, data.texts)
             common: dict[str, Any] = {"kind": spec.kind, "names": (a, b), "ks": spec.ks}
             key = {
                 "a": ka, "b": kb, "test": digest(data.test.tolist()), "bootstrap": bs, **common

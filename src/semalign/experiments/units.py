@@ -21,7 +21,7 @@ from semalign.metrics.classification import Estimate, classification_report
 from semalign.metrics.space import space_report
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import naive_stitch, stitch
-from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier
+from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier, _class_indices
 
 Float = NDArray[np.float64]
 PCA_POINTS = 200
@@ -41,7 +41,7 @@ def stitch_baseline(
     bootstrap: int,
 ) -> UnitOutput:
     """End-to-end / target / naive modes and the spaces' similarity before alignment."""
-    wanted = [m for m in ("end-to-end", "target", "naive") if m in modes] or ["target"]
+    wanted = [m for m in ("end-to-end", "target", "naive") if m in modes]
     table = stitch(
         xa,
         xb,
@@ -53,8 +53,6 @@ def stitch_baseline(
         target_name=names[1],
         n_resamples=bootstrap,
     )
-    if "target" not in modes:
-        table = ResultTable(r for r in table if r.mode != "target")
     te = np.asarray(test)
     rep = space_report(naive_stitch(xa[te], xb.shape[1]), xb[te], xa[te])
     _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="before")
@@ -220,8 +218,7 @@ def _report(
     p: Float, y: Any, mask: Any, prompts: PromptEmbeddings, rule: str, bootstrap: int
 ) -> dict[str, Estimate]:
     if rule == "argmax":
-        lookup = {c.lower(): i for i, c in enumerate(prompts.classes)}
-        idx = np.array([lookup[str(v).lower()] for v in np.asarray(y).tolist()])
+        idx = _class_indices(y, prompts.classes)
         return classification_report(idx, p, task="multiclass", n_resamples=bootstrap)
     return classification_report(
         y, p, task="multilabel", mask=mask, label_names=prompts.classes, n_resamples=bootstrap
@@ -323,6 +320,7 @@ def zeroshot_method(
     table = ResultTable()
     scores: list[dict[str, Any]] = []
     need = min_anchors(method, scaling, images.shape[1])
+    most = min(int(a.sum()) for a in allowed)
     top_k = max(anchors)
     for k in anchors:
         for seed in seeds:
@@ -332,7 +330,6 @@ def zeroshot_method(
                 "anchors": int(k),
                 "seed": int(seed),
             }
-            most = min(int(a.sum()) for a in allowed)
             if k < need or k > most:
                 why = f"needs >= {need} anchors" if k < need else f"only {most} anchors available"
                 nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
