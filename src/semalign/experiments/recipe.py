@@ -85,7 +85,6 @@ class StitchSpec:
     modes: list[str]
     test_fraction: float
     split_seed: int
-    head_c: float
 
 
 @dataclass(frozen=True)
@@ -313,7 +312,6 @@ _STITCH = (
     "test_fraction",
     "split_seed",
     "head",
-    "head_c",
 )
 _ZEROSHOT = (
     "name",
@@ -462,7 +460,6 @@ def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
         modes=_choices(t, "modes", where, STITCH_MODES, list(STITCH_MODES)),
         test_fraction=_float(t, "test_fraction", where, 0.2, 0.0, 1.0),
         split_seed=_int(t, "split_seed", where, 0),
-        head_c=_float(t, "head_c", where, 1.0, 0.0, float("inf")),
     )
 
 
