@@ -89,12 +89,8 @@ def split_rows(n: int, test: Any, train: Any = None) -> tuple[Index, Index]:
 
     ``train`` defaults to every row not in ``test``.
     """
-
-    def as_index(sel: Any, name: str) -> Index:
-        return row_index(sel, n, name)
-
-    te = as_index(test, "test")
-    tr = np.setdiff1d(np.arange(n), te) if train is None else as_index(train, "train")
+    te = row_index(test, n, "test")
+    tr = np.setdiff1d(np.arange(n), te) if train is None else row_index(train, n, "train")
     if np.intersect1d(tr, te).size:
         raise InputError("train and test rows overlap: pass disjoint splits")
     if te.size == 0 or tr.size == 0:
