@@ -16,3 +16,17 @@ class InputError(SemalignError):
 
 class FormatError(SemalignError):
     """A saved artefact has an unknown or newer format, or metadata that does not fit it."""
+
+
+class RankDeficientError(InputError):
+    """The anchors' numerical rank is too low for the requested map to be determined.
+
+    ``rank`` is the measured numerical rank of the (preprocessed) source anchors and ``needed`` the
+    rank the method requires; the message says what to do (ridge, fewer dimensions, more distinct
+    anchors).
+    """
+
+    def __init__(self, message: str, *, rank: int, needed: int) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.needed = needed
