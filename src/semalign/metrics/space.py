@@ -86,13 +86,25 @@ def mean_cosine(pred: Any, target: Any) -> float:
     return float(np.mean(np.sum(_unit_rows(p) * _unit_rows(t), axis=1)))
 
 
-def retrieval_ranks(queries: Any, keys: Any, chunk_size: int | None = None) -> NDArray[np.int64]:
-    """1-based rank of each query's own key among all keys, by cosine similarity.
+def retrieval_ranks(
+    queries: Any,
+    keys: Any,
+    chunk_size: int | None = None,
+    *,
+    scoring: str = "cosine",
+    csls_k: int = 10,
+) -> NDArray[np.int64]:
+    """1-based rank of each query's own key among all keys, by cosine similarity (or CSLS).
 
     queries, keys: (n, d), paired row by row. Returns (n,) int64 where ``ranks[i] = 1 + number of
     keys j with cos(q_i, k_j) > cos(q_i, k_i)``: ties count in the query's favour (optimistic
     rank), so the result does not depend on key order. Memory is O(chunk_size * n).
+    ``scoring="csls"`` ranks by :func:`semalign.metrics.csls.csls_ranks` with ``csls_k``.
     """
+    from semalign.metrics.csls import check_scoring, csls_ranks
+
+    if check_scoring(scoring, csls_k)[0] == "csls":
+        return csls_ranks(queries, keys, csls_k, chunk_size)
     q, k = _paired(queries, keys, ("queries", "keys"), same_width=True)
     n = q.shape[0]
     step = _chunk_rows(n, chunk_size)
@@ -111,17 +123,20 @@ def retrieval_scores(
     keys: Any,
     ks: Sequence[int] = (1, 5),
     chunk_size: int | None = None,
+    *,
+    scoring: str = "cosine",
+    csls_k: int = 10,
 ) -> dict[str, float]:
     """Top-k accuracy and mean reciprocal rank of retrieving ``keys[i]`` from ``queries[i]``.
 
     queries, keys: (n, d), paired row by row. Returns ``{"top1": ..., "top5": ..., "mrr": ...}``
     (one ``top{k}`` per entry of ``ks``), each in [0, 1]. Ranks are optimistic on ties; see
-    :func:`retrieval_ranks`.
+    :func:`retrieval_ranks` (``scoring``, ``csls_k``).
     """
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise InputError(f"ks contains {k!r}: every k must be a positive integer")
-    ranks = retrieval_ranks(queries, keys, chunk_size=chunk_size)
+    ranks = retrieval_ranks(queries, keys, chunk_size=chunk_size, scoring=scoring, csls_k=csls_k)
     out = {f"top{int(k)}": float(np.mean(ranks <= k)) for k in ks}
     out["mrr"] = float(np.mean(1.0 / ranks))
     return out
@@ -235,6 +250,8 @@ def space_report(
     ks: Sequence[int] = (1, 5),
     knn_k: int = 10,
     chunk_size: int | None = None,
+    scoring: str = "cosine",
+    csls_k: int = 10,
 ) -> dict[str, float]:
     """All space metrics of mapped source rows ``pred`` against their paired ``target`` rows.
 
@@ -249,7 +266,9 @@ def space_report(
     k = _check_k(knn_k, n)
     step = _chunk_rows(n, chunk_size)
     report = {"mse": mse(p, t), "cosine": mean_cosine(p, t)}
-    report.update(retrieval_scores(p, t, ks=ks, chunk_size=step))
+    report.update(
+        retrieval_scores(p, t, ks=ks, chunk_size=step, scoring=scoring, csls_k=csls_k)
+    )
     report["cka"] = linear_cka(p, t)
     target_knn = _knn_indices(t, k, "cosine", step)
     report[f"knn_jaccard@{knn_k}"] = _mean_jaccard(_knn_indices(p, k, "cosine", step), target_knn)
