@@ -135,7 +135,9 @@ class RefinedAligner:
         check_scoring("csls", self.csls_k)
 
     def fit(self, X: Any, Y: Any, unpaired: tuple[Any, Any] | None = None) -> RefinedAligner:
-        """Fit on anchors X (n, d_s), Y (n, d_t), refined on ``unpaired`` = (U (m, d_s), V (p, d_t)).
+        """Fit on anchors X (n, d_s), Y (n, d_t), refined on ``unpaired`` = (U, V).
+
+        U (m, d_s) and V (p, d_t) are unpaired pools (no test items).
 
         Without ``unpaired`` (or with ``iterations=0``) this is the anchor-only fit.
         """

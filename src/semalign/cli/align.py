@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,8 +35,19 @@ def fit(
     labels: Path = typer.Option(None, help="Per-row labels (.npy) for stratified anchors."),
     source_encoder: str = typer.Option(None, help="Source encoder id, kept in the header."),
     target_encoder: str = typer.Option(None, help="Target encoder id, kept in the header."),
+    unpaired_source: Path = typer.Option(
+        None, help="Unpaired source pool (m, d_s) for self-learning refinement (no test items)."
+    ),
+    unpaired_target: Path = typer.Option(
+        None, help="Unpaired target pool (p, d_t), with --unpaired-source."
+    ),
+    refine_iterations: int = typer.Option(10, help="Most refits of the refinement."),
 ) -> None:
-    """Fit a map from SOURCE's space to TARGET's space on paired anchors."""
+    """Fit a map from SOURCE's space to TARGET's space on paired anchors.
+
+    With --unpaired-source/--unpaired-target, refine it on mutual CSLS nearest neighbours
+    between the mapped source pool and the target pool (the header records the refinement).
+    """
     from semalign.align.aligner import Aligner
     from semalign.align.files import read_array, row_chunks
     from semalign.errors import InputError
@@ -48,18 +60,18 @@ def fit(
         raise InputError(
             f"source has {x.shape[0]} rows, target {y.shape[0]}: anchors must be paired row by row"
         )
+    if (unpaired_source is None) != (unpaired_target is None):
+        raise InputError("pass both --unpaired-source and --unpaired-target, or neither")
     aligner = Aligner(method, scaling, alpha=alpha, seed=seed, max_iter=max_iter)
+    if unpaired_source is not None and unpaired_target is not None:
+        _fit_refined(
+            x, y, unpaired_source, unpaired_target, out, method, scaling,
+            dict(alpha=alpha, seed=seed, max_iter=max_iter), refine_iterations,
+            n_anchors, anchor_strategy, labels, source_encoder, target_encoder,
+        )  # fmt: skip
+        return
     if n_anchors is not None:
-        from semalign.align.anchors import select_anchors
-        from semalign.align.files import read_labels
-
-        idx = select_anchors(
-            x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0],
-            n_anchors,
-            strategy=anchor_strategy,
-            labels=None if labels is None else read_labels(labels, x.shape[0]),
-            seed=seed,
-        )
+        idx = _anchor_rows(x, n_anchors, anchor_strategy, labels, seed)
         aligner.fit(x[idx], y[idx])
     else:
         aligner.fit_stream(lambda: ((x[s], y[s]) for s in row_chunks(x, CHUNK_ROWS)))
@@ -67,6 +79,50 @@ def fit(
     typer.echo(
         f"fitted {method} ({scaling}) on {aligner.n_anchors_} anchors: "
         f"{aligner.n_features_in_} -> {aligner.n_features_out_} dims; wrote {out}"
+    )
+
+
+def _anchor_rows(
+    x: Any, n_anchors: int, anchor_strategy: str, labels: Path | None, seed: int
+) -> Any:
+    from semalign.align.anchors import select_anchors
+    from semalign.align.files import read_labels
+
+    return select_anchors(
+        x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0],
+        n_anchors,
+        strategy=anchor_strategy,
+        labels=None if labels is None else read_labels(labels, x.shape[0]),
+        seed=seed,
+    )
+
+
+def _fit_refined(
+    x: Any, y: Any, u_path: Path, v_path: Path, out: Path, method: str, scaling: str,
+    params: dict[str, Any], iterations: int, n_anchors: int | None, strategy: str,
+    labels: Path | None, source_encoder: str | None, target_encoder: str | None,
+) -> None:  # fmt: skip
+    """`align fit` with unpaired pools: a RefinedAligner on the (selected) anchors."""
+    import numpy as np
+
+    from semalign.align.files import read_array
+    from semalign.align.refine import RefinedAligner
+
+    u = np.asarray(read_array(u_path, "unpaired source"), dtype=np.float64)
+    v = np.asarray(read_array(v_path, "unpaired target"), dtype=np.float64)
+    if n_anchors is not None:
+        idx = _anchor_rows(x, n_anchors, strategy, labels, params["seed"])
+        x, y = x[idx], y[idx]
+    refined = RefinedAligner(method, scaling, iterations=iterations, **params)
+    refined.fit(np.asarray(x), np.asarray(y), unpaired=(u, v))
+    refined.save(out, source_encoder=source_encoder, target_encoder=target_encoder)
+    a = refined.aligner_
+    state = "converged" if refined.converged_ else "stopped at the iteration limit"
+    typer.echo(
+        f"fitted {method} ({scaling}) on {refined.n_anchors_} anchors refined with "
+        f"{refined.pseudo_pairs_[-1] if refined.pseudo_pairs_ else 0} pseudo-pairs in "
+        f"{refined.n_iter_} refits ({state}): {a.n_features_in_} -> {a.n_features_out_} dims; "
+        f"wrote {out}"
     )
 
 
@@ -109,6 +165,8 @@ def evaluate(
     target: Path = typer.Argument(..., help="Their paired target embeddings (n, d_t)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     knn_k: int = typer.Option(10, help="Neighbours for the k-NN overlap."),
+    scoring: str = typer.Option("cosine", help="Retrieval scoring: cosine or csls."),
+    csls_k: int = typer.Option(10, "--csls-k", help="Neighbours of the CSLS scores."),
 ) -> None:
     """Print how well the map sends SOURCE onto TARGET (MSE, cosine, retrieval, CKA, k-NN)."""
     import numpy as np
@@ -132,7 +190,9 @@ def evaluate(
                 f"{name} has {arr.shape[1]} columns but the map expects {width}: pass "
                 f"embeddings from the encoder the map was fitted on"
             )
-    report = space_report(aligner.transform(x), y, source=x, knn_k=knn_k)
+    report = space_report(
+        aligner.transform(x), y, source=x, knn_k=knn_k, scoring=scoring, csls_k=csls_k
+    )
     if as_json:
         typer.echo(json.dumps({"n": int(x.shape[0]), **report}, indent=2))
         return

@@ -178,6 +178,8 @@ C = typer.Option(1.0, "--C", help="Inverse L2 strength of the logistic head.")
 CLASS_WEIGHT = typer.Option("none", help="none or balanced.")
 OUT = typer.Option(None, "--out", "-o", help="Write the results table as CSV.")
 JSON_OUT = typer.Option(None, "--json", help="Write the results table as JSON.")
+SCORING = typer.Option("cosine", help="cosine, or csls (hubness-corrected, over the test batch).")
+CSLS_K = typer.Option(10, "--csls-k", help="Neighbours of the CSLS scores.")
 
 
 def stitch(
@@ -300,6 +302,8 @@ def zeroshot(
     scalings: str = SCALINGS,
     seeds: str = SEEDS,
     anchor_strategy: str = STRATEGY,
+    scoring: str = SCORING,
+    csls_k: int = CSLS_K,
     resamples: int = RESAMPLES,
     out: Path = OUT,
     json_out: Path = JSON_OUT,
@@ -343,6 +347,7 @@ def zeroshot(
         scalings=_words(scalings), anchor_counts=_ints(anchors, "--anchors"),
         seeds=_ints(seeds, "--seeds"), anchor_strategy=anchor_strategy, center_text=center_text,
         image_name=images.stem, text_name=text_encoder, n_resamples=resamples,
+        scoring=scoring, csls_k=csls_k,
     )  # fmt: skip
     _emit(result, out, json_out)
 
@@ -361,6 +366,8 @@ def retrieve(
     seeds: str = SEEDS,
     anchor_strategy: str = STRATEGY,
     ks: str = typer.Option("1,5,10", help="Recall@k cut-offs, comma-separated."),
+    scoring: str = SCORING,
+    csls_k: int = CSLS_K,
     resamples: int = RESAMPLES,
     out: Path = OUT,
     json_out: Path = JSON_OUT,
@@ -386,6 +393,6 @@ def retrieve(
         x, t, test=test, methods=_words(methods), scalings=_words(scalings),
         anchor_counts=_ints(anchors, "--anchors"), seeds=_ints(seeds, "--seeds"),
         anchor_strategy=anchor_strategy, ks=_ints(ks, "--ks"), image_name=images.stem,
-        text_name=texts.stem, n_resamples=resamples,
+        text_name=texts.stem, n_resamples=resamples, scoring=scoring, csls_k=csls_k,
     )  # fmt: skip
     _emit(result, out, json_out)

@@ -4,6 +4,8 @@ Both directions are ranked in the text space by cosine similarity: images are ma
 (fitted on anchor pairs from the non-test rows), and the gallery is the test split's other side.
 Recall@k is the fraction of queries whose own partner ranks within the top k (ties count in the
 query's favour); MRR is the mean reciprocal rank. CIs resample the queries (the gallery is fixed).
+``scoring="csls"`` ranks by CSLS instead (:mod:`semalign.metrics.csls`), which discounts gallery
+hubs; its neighbourhoods are taken over the test queries and gallery.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ def retrieval_report(
     n_resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    scoring: str = "cosine",
+    csls_k: int = 10,
 ) -> dict[str, Estimate]:
-    """Recall@k and MRR (with bootstrap CIs) of finding ``keys[i]`` (n, d) from ``queries[i]``."""
+    """Recall@k and MRR (with bootstrap CIs) of finding ``keys[i]`` (n, d) from ``queries[i]``,
+    ranked by ``scoring`` (cosine or csls with ``csls_k`` neighbours)."""
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise InputError(f"ks contains {k!r}: every k must be a positive integer")
-    ranks = retrieval_ranks(queries, keys)
+    ranks = retrieval_ranks(queries, keys, scoring=scoring, csls_k=csls_k)
 
     def stat(idx: NDArray[np.int64]) -> dict[str, float]:
         r = ranks[idx]
@@ -67,13 +72,20 @@ def retrieve(
     n_resamples: int = 1000,
     level: float = 0.95,
     ci_seed: int = 0,
+    scoring: str = "cosine",
+    csls_k: int = 10,
 ) -> ResultTable:
     """Retrieval metrics among the test rows for every map asked for (+ the unaligned control).
 
     images (n, d_img) and texts (n, d_txt) are paired row by row; anchors come from the non-test
     rows only. Rows: mode ``aligned`` (one per method, scaling, anchor count, seed) and
-    ``naive`` (no map: zero-padded/truncated), with the direction in the ``setting`` column.
+    ``naive`` (no map: zero-padded/truncated), with the direction in the ``setting`` column
+    (followed by ``csls@k`` when ``scoring="csls"``).
     """
+    from semalign.metrics.csls import check_scoring
+
+    check_scoring(scoring, csls_k)
+    tag = f" csls@{csls_k}" if scoring == "csls" else ""
     x = np.asarray(images, dtype=np.float64)
     t = np.asarray(texts, dtype=np.float64)
     if x.ndim != 2 or t.ndim != 2 or x.shape[0] != t.shape[0]:
@@ -88,13 +100,16 @@ def retrieve(
     common: dict[str, Any] = {
         "task": "retrieve", "source": image_name, "target": text_name, "n": int(te.size),
     }  # fmt: skip
-    opts: dict[str, Any] = {"n_resamples": n_resamples, "level": level, "seed": ci_seed}
+    opts: dict[str, Any] = {
+        "n_resamples": n_resamples, "level": level, "seed": ci_seed,
+        "scoring": scoring, "csls_k": csls_k,
+    }  # fmt: skip
     table = ResultTable()
 
     def add_both(mapped: NDArray[np.float64], **key: Any) -> None:
         for d in directions:
             q, g = (mapped, t[te]) if d == "image->report" else (t[te], mapped)
-            table.add(retrieval_report(q, g, ks, **opts), setting=d, **key, **common)
+            table.add(retrieval_report(q, g, ks, **opts), setting=d + tag, **key, **common)
 
     if naive:
         add_both(naive_stitch(x[te], t.shape[1]), mode="naive")

@@ -15,6 +15,16 @@ normalised prompt embeddings (default); ``logit-mean`` - mean of the per-prompt 
 Decision rules (``rule``): ``argmax`` - softmax over classes of the positive scores / temperature
 (multi-class, e.g. CheXpert 5x200); ``pos-neg`` - per class, softmax of positive vs negative score
 / temperature, i.e. P(finding) per label (multi-label CheXpert, binary RSNA pneumonia).
+
+Scoring (``scoring``): ``cosine`` (default) or ``csls`` (hubness-corrected, see
+:mod:`semalign.metrics.csls`), applied to the (images x class prompts) score matrix, positives
+and negatives together: ``2 s_ic - r_image(i) - r_class(c)``, where ``r_image(i)`` is the mean of
+image i's ``csls_k`` best class scores (it shifts every class of one image equally, so it never
+changes a decision) and ``r_class(c)`` the mean of class c's ``csls_k`` best scores over the
+images scored together. So CSLS is a property of a batch: the same image can get other
+probabilities in another batch. A batch of one image (single-image prediction) has
+``r_class(c) = s_ic``, which reduces CSLS to the cosine scores minus a constant: the same decision
+as cosine. Score whole test sets (or a reference batch) at once to get the hubness correction.
 """
 
 from __future__ import annotations
@@ -140,7 +150,12 @@ class ZeroShotClassifier:
         temperature: float = 0.01,
         aligner: Aligner | None = None,
         center: Any = None,
+        scoring: str = "cosine",
+        csls_k: int = 10,
     ) -> None:
+        from semalign.metrics.csls import check_scoring
+
+        self.scoring, self.csls_k = check_scoring(scoring, csls_k)
         if rule not in RULES:
             raise InputError(f"rule {rule!r} is unknown: use one of {', '.join(RULES)}")
         if aggregate not in AGGREGATES:
@@ -175,12 +190,22 @@ class ZeroShotClassifier:
         return _unit(x)
 
     def scores(self, images: Any) -> tuple[Float, Float | None]:
-        """Positive and (for pos-neg) negative class scores, each (n, C) cosines."""
+        """Positive and (for pos-neg) negative class scores, each (n, C): cosines, or their
+        CSLS over this batch of images (``scoring="csls"``)."""
         x = self._to_text_space(images)
         pos = _class_scores(x, self.prompts.positive, self.aggregate, self.center)
-        if self.rule == "argmax":
-            return pos, None
-        return pos, _class_scores(x, self.prompts.negative, self.aggregate, self.center)
+        neg = None
+        if self.rule != "argmax":
+            neg = _class_scores(x, self.prompts.negative, self.aggregate, self.center)
+        if self.scoring == "csls":
+            from semalign.metrics.csls import csls_from_similarities
+
+            both = csls_from_similarities(
+                pos if neg is None else np.hstack([pos, neg]), self.csls_k
+            )
+            c = pos.shape[1]
+            pos, neg = both[:, :c], (None if neg is None else both[:, c:])
+        return pos, neg
 
     def predict_proba(self, images: Any) -> Float:
         """(n, C): softmax over classes (argmax) or P(positive) per class (pos-neg)."""
@@ -238,6 +263,8 @@ def zeroshot(
     anchor_strategy: str = "random",
     center_text: bool = False,
     aligner: Aligner | None = None,
+    scoring: str = "cosine",
+    csls_k: int = 10,
     image_name: str = "image",
     text_name: str = "text",
     n_resamples: int = 1000,
@@ -255,6 +282,7 @@ def zeroshot(
     ``center_text`` subtracts the text anchors' mean before the cosine (unimodal only).
     ``aligner``: a map already fitted elsewhere (e.g. on MIMIC-CXR anchors): no anchors are
     drawn, ``texts`` is not needed, every ``test`` row may be used (mode ``unimodal``, one row).
+    ``scoring`` / ``csls_k``: see the module docstring; the test rows are scored as one batch.
     """
     x = np.asarray(images, dtype=np.float64)
     yy = np.asarray(y)
@@ -274,12 +302,17 @@ def zeroshot(
         tr, te = split_rows(x.shape[0], test)
     ci = {"n_resamples": n_resamples, "level": level, "seed": ci_seed}
     setting = f"prompts={prompts.name} rule={rule} aggregate={aggregate}"
+    if scoring == "csls":
+        setting += f" scoring=csls@{csls_k}"
     common: dict[str, Any] = {
         "task": "zeroshot", "source": image_name, "target": text_name,
         "n": int(te.size), "setting": setting,
     }  # fmt: skip
     m_te = None if mask is None else np.asarray(mask)[te]
-    kw: dict[str, Any] = {"rule": rule, "aggregate": aggregate, "temperature": temperature}
+    kw: dict[str, Any] = {
+        "rule": rule, "aggregate": aggregate, "temperature": temperature,
+        "scoring": scoring, "csls_k": csls_k,
+    }  # fmt: skip
     table = ResultTable()
     if joint:
         clf = ZeroShotClassifier(prompts, **kw)
