@@ -14,9 +14,7 @@ from semalign.tasks.asif import ASIF
 def direct_relative(items: np.ndarray, anchors: np.ndarray, k: int, p: float) -> list[list[float]]:
     out = []
     for z in items:
-        sims = [
-            float(z @ a) / (math.sqrt(float(z @ z)) * math.sqrt(float(a @ a))) for a in anchors
-        ]
+        sims = [float(z @ a) / (math.sqrt(float(z @ z)) * math.sqrt(float(a @ a))) for a in anchors]
         keep = sorted(range(len(sims)), key=lambda j: -sims[j])[:k]
         out.append([max(sims[j], 0.0) ** p if j in keep else 0.0 for j in range(len(sims))])
     return out
