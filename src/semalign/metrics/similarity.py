@@ -58,8 +58,8 @@ def _hsic_terms(x: Float, y: Float) -> float:
     trace = float(np.linalg.norm(x.T @ y) ** 2 - sx @ sy)  # tr(K̃ L̃)
     kx = x @ x.sum(axis=0) - sx  # K̃ 1
     ly = y @ y.sum(axis=0) - sy  # L̃ 1
-    total = trace + float(kx.sum() * ly.sum()) / ((n - 1) * (n - 2)) - 2.0 * float(kx @ ly) / (
-        n - 2
+    total = (
+        trace + float(kx.sum() * ly.sum()) / ((n - 1) * (n - 2)) - 2.0 * float(kx @ ly) / (n - 2)
     )
     return total / (n * (n - 3))
 

@@ -266,9 +266,7 @@ def space_report(
     k = _check_k(knn_k, n)
     step = _chunk_rows(n, chunk_size)
     report = {"mse": mse(p, t), "cosine": mean_cosine(p, t)}
-    report.update(
-        retrieval_scores(p, t, ks=ks, chunk_size=step, scoring=scoring, csls_k=csls_k)
-    )
+    report.update(retrieval_scores(p, t, ks=ks, chunk_size=step, scoring=scoring, csls_k=csls_k))
     report["cka"] = linear_cka(p, t)
     target_knn = _knn_indices(t, k, "cosine", step)
     report[f"knn_jaccard@{knn_k}"] = _mean_jaccard(_knn_indices(p, k, "cosine", step), target_knn)
