@@ -78,3 +78,51 @@ def test_retrieve_cli_scoring_csls(tmp_path: Path) -> None:
     assert "csls@10" in (tmp_path / "r.json").read_text()
     bad = run("retrieve", tmp_path / "x.npy", tmp_path / "t.npy", "--csls-k", "0")
     fails_cleanly(bad, "csls_k")
+
+
+def test_zeroshot_cli_scoring_csls_matches_the_api(tmp_path: Path) -> None:
+    """`zeroshot --aligner ... --scoring csls` gives the API's numbers (test rows: one batch)."""
+    try:
+        from semalign.encoders import load_encoder
+
+        encoder = load_encoder("minilm")
+    except Exception as exc:
+        pytest.skip(f"minilm unavailable: {exc}")
+    from semalign.align import Aligner
+    from semalign.tasks.prompts import load_prompt_set
+    from semalign.tasks.zeroshot import embed_prompts, zeroshot
+
+    findings = {
+        "Pneumothorax": ["There is a right apical pneumothorax.", "Small left pneumothorax."],
+        "Pleural Effusion": ["Small left pleural effusion.", "Bilateral pleural effusions."],
+        "Cardiomegaly": ["The heart is enlarged.", "Moderate cardiomegaly."],
+    }
+    classes = list(findings)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 150)
+    table = encoder.embed([s for c in classes for s in findings[c]]).astype(np.float64)
+    texts = table[2 * y + rng.integers(0, 2, y.size)] + 0.02 * rng.normal(size=(150, 384))
+    images = texts @ rng.normal(size=(384, 48)) + 0.05 * rng.normal(size=(150, 48))
+    aligner = Aligner("ridge", "standard").fit(images[:100], texts[:100])
+    aligner.save(tmp_path / "map.safetensors")
+    np.save(tmp_path / "img.npy", images[100:])
+    (tmp_path / "labels.csv").write_text(
+        "finding\n" + "".join(f"{classes[k]}\n" for k in y[100:]), encoding="utf-8"
+    )
+    js = tmp_path / "zs.json"
+    proc = run(
+        "zeroshot", tmp_path / "img.npy", "--aligner", tmp_path / "map.safetensors",
+        "--labels", tmp_path / "labels.csv", "--label-column", "finding", "--prompts",
+        "chexzero", "--resamples", "0", "--scoring", "csls", "--csls-k", "5", "--json", js,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(js.read_text())["rows"]
+    got = next(r for r in rows if r["mode"] == "unimodal" and r["metric"] == "accuracy")
+    assert "scoring=csls@5" in got["setting"]
+    prompts = embed_prompts(load_prompt_set("chexzero", classes=sorted(classes)), encoder)
+    direct = zeroshot(
+        images[100:], np.array([classes[k] for k in y[100:]]), prompts, test=np.arange(50),
+        aligner=aligner, n_resamples=0, scoring="csls", csls_k=5,
+    )  # fmt: skip
+    value = next(r.value for r in direct.rows if r.mode == "unimodal" and r.metric == "accuracy")
+    assert got["value"] == pytest.approx(value, abs=1e-12)
