@@ -61,6 +61,11 @@ def test_evaluate_scoring_csls(tmp_path: Path) -> None:
     got = json.loads(proc.stdout)["top1"]
     assert got == pytest.approx(retrieval_scores(queries, keys, scoring="csls")["top1"], abs=1e-6)
     assert got > 0.95
+    report = json.loads(proc.stdout)
+    from semalign.metrics.similarity import unbiased_cka
+
+    assert report["unbiased_cka"] == pytest.approx(unbiased_cka(queries, keys), abs=1e-6)
+    assert {"mutual_knn@10", "cknna@10", "source_unbiased_cka"} <= set(report)
     bad = run("align", "evaluate", model, tmp_path / "q.npy", tmp_path / "k.npy",
               "--scoring", "dot")  # fmt: skip
     fails_cleanly(bad, "scoring", "csls")

@@ -97,3 +97,18 @@ def test_similarity_input_errors() -> None:
         unbiased_cka(np.eye(3), np.eye(3))
     with pytest.raises(InputError, match="k is"):
         mutual_knn(np.eye(5), np.eye(5), k=5)
+
+
+def test_at_sample_sizes_uses_nested_subsets() -> None:
+    from semalign.metrics.similarity import at_sample_sizes, similarity_report
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(80, 6))
+    y = x @ rng.normal(size=(6, 4)) + rng.normal(size=(80, 4))
+    rows = at_sample_sizes(x, y, [20, 80], k=5, seed=3)
+    assert [r["n"] for r in rows] == [20, 80]
+    first = np.sort(np.random.default_rng(3).permutation(80)[:20])
+    assert rows[0] == {"n": 20, **similarity_report(x[first], y[first], k=5)}
+    assert rows[1]["unbiased_cka"] == pytest.approx(unbiased_cka(x, y))
+    with pytest.raises(InputError, match="sample size 81"):
+        at_sample_sizes(x, y, [81], k=5)

@@ -168,12 +168,14 @@ def evaluate(
     scoring: str = typer.Option("cosine", help="Retrieval scoring: cosine or csls."),
     csls_k: int = typer.Option(10, "--csls-k", help="Neighbours of the CSLS scores."),
 ) -> None:
-    """Print how well the map sends SOURCE onto TARGET (MSE, cosine, retrieval, CKA, k-NN)."""
+    """Print how well the map sends SOURCE onto TARGET (MSE, cosine, retrieval, CKA, k-NN,
+    mutual k-NN, unbiased CKA, CKNNA)."""
     import numpy as np
 
     from semalign.align.files import read_array
     from semalign.align.io import load_aligner
     from semalign.errors import InputError
+    from semalign.metrics.similarity import similarity_report
     from semalign.metrics.space import space_report
 
     aligner = load_aligner(file)
@@ -190,9 +192,9 @@ def evaluate(
                 f"{name} has {arr.shape[1]} columns but the map expects {width}: pass "
                 f"embeddings from the encoder the map was fitted on"
             )
-    report = space_report(
-        aligner.transform(x), y, source=x, knn_k=knn_k, scoring=scoring, csls_k=csls_k
-    )
+    mapped = aligner.transform(x)
+    report = space_report(mapped, y, source=x, knn_k=knn_k, scoring=scoring, csls_k=csls_k)
+    report.update(similarity_report(mapped, y, source=x, k=knn_k))
     if as_json:
         typer.echo(json.dumps({"n": int(x.shape[0]), **report}, indent=2))
         return

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from semalign.errors import InputError
 from semalign.metrics.space import _check_k, _chunk_rows, _knn_indices, _paired, _unit_rows
 
-__all__ = ["cknna", "mutual_knn", "unbiased_cka"]
+__all__ = ["at_sample_sizes", "cknna", "mutual_knn", "similarity_report", "unbiased_cka"]
 
 Float = NDArray[np.float64]
 
@@ -104,3 +104,42 @@ def cknna(X: Any, Y: Any, k: int = 10, chunk_size: int | None = None) -> float:
     if not (kk > 0 and ll > 0):
         return float("nan")
     return kl / float(np.sqrt(kk * ll))
+
+
+def similarity_report(
+    pred: Any, target: Any, source: Any = None, *, k: int = 10, chunk_size: int | None = None
+) -> dict[str, float]:
+    """``mutual_knn@k``, ``unbiased_cka`` and ``cknna@k`` of mapped rows ``pred`` (n, d_t)
+    against ``target`` (n, d_t); with the unmapped ``source`` (n, d_s), also ``source_*``."""
+    out = {
+        f"mutual_knn@{k}": mutual_knn(pred, target, k, chunk_size),
+        "unbiased_cka": unbiased_cka(pred, target),
+        f"cknna@{k}": cknna(pred, target, k, chunk_size),
+    }
+    if source is not None:
+        out[f"source_mutual_knn@{k}"] = mutual_knn(source, target, k, chunk_size)
+        out["source_unbiased_cka"] = unbiased_cka(source, target)
+        out[f"source_cknna@{k}"] = cknna(source, target, k, chunk_size)
+    return out
+
+
+def at_sample_sizes(
+    X: Any, Y: Any, sizes: Any, *, k: int = 10, seed: int = 0
+) -> list[dict[str, float]]:
+    """:func:`similarity_report` of X against Y on nested random subsets of each size.
+
+    One seeded permutation; size n uses its first n rows, so larger samples contain smaller
+    ones and the drift with n is not confounded with resampling. Each dict carries ``n``.
+    """
+    x, y = _paired(X, Y, ("X", "Y"))
+    order = np.random.default_rng(seed).permutation(x.shape[0])
+    rows = []
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not k < n <= x.shape[0]:
+            raise InputError(
+                f"sample size {n!r} must be an integer in ({k}, {x.shape[0]}]: more rows than "
+                "k and at most the rows available"
+            )
+        idx = np.sort(order[: int(n)])
+        rows.append({"n": float(n), **similarity_report(x[idx], y[idx], k=k)})
+    return rows
