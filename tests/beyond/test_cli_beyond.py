@@ -78,9 +78,14 @@ def test_retrieve_cli_scoring_csls(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "t.npy", t)
     proc = run("retrieve", tmp_path / "x.npy", tmp_path / "t.npy", "--anchors", "40",
-               "--scoring", "csls", "--resamples", "0", "--json", tmp_path / "r.json")  # fmt: skip
+               "--scoring", "csls", "--resamples", "0", "--json", tmp_path / "r.json",
+               "--asif", "--asif-top-k", "20", "--asif-power", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "csls@10" in (tmp_path / "r.json").read_text()
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert all("csls@10" in r["setting"] for r in rows)
+    asif = [r for r in rows if r["mode"] == "asif" and r["metric"] == "recall@1"]
+    assert len(asif) == 2 and "top_k=20 power=2" in asif[0]["setting"]
+    assert asif[0]["anchors"] == 40
     bad = run("retrieve", tmp_path / "x.npy", tmp_path / "t.npy", "--csls-k", "0")
     fails_cleanly(bad, "csls_k")
 

@@ -58,3 +58,24 @@ def test_retrieve_task_ranks_by_csls_and_tags_the_setting() -> None:
     top1 = {r.setting: r.value for r in table if r.metric == "recall@1"}
     cos1 = {r.setting: r.value for r in cos_table if r.metric == "recall@1"}
     assert top1["image->report csls@10"] > 0.95 > 0.25 > cos1["image->report"]
+
+
+def test_retrieve_task_asif_rows_equal_the_asif_ranks() -> None:
+    from semalign.tasks.asif import ASIF
+    from semalign.tasks.stitching import draw_anchors, split_rows
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 6))
+    x = np.tanh(z @ rng.normal(size=(6, 20)))
+    t = z @ rng.normal(size=(6, 12)) + 0.01 * rng.normal(size=(300, 12))
+    test = np.arange(200, 300)
+    table = retrieve(
+        x, t, test=test, anchor_counts=(150,), n_resamples=0, asif=ASIF(50, 3.0),
+        directions=("image->report",), naive=False,
+    )  # fmt: skip
+    row = next(r for r in table if r.mode == "asif" and r.metric == "recall@1")
+    tr, te = split_rows(300, test)
+    anchors = draw_anchors(x, 150, "random", 0, tr, pool="non-test")
+    ranks = ASIF(50, 3.0).fit(x[anchors], t[anchors]).retrieval_ranks(x[te], t[te])
+    assert row.value == pytest.approx(np.mean(ranks == 1)) and row.value > 0.3
+    assert row.setting == "image->report asif top_k=50 power=3"

@@ -368,11 +368,15 @@ def retrieve(
     ks: str = typer.Option("1,5,10", help="Recall@k cut-offs, comma-separated."),
     scoring: str = SCORING,
     csls_k: int = CSLS_K,
+    asif: bool = typer.Option(False, "--asif", help="Add the ASIF baseline on the same anchors."),
+    asif_top_k: int = typer.Option(800, help="ASIF: anchors kept per item."),
+    asif_power: float = typer.Option(8.0, help="ASIF: exponent of the kept similarities."),
     resamples: int = RESAMPLES,
     out: Path = OUT,
     json_out: Path = JSON_OUT,
 ) -> None:
     """Image -> report and report -> image retrieval among the test rows, through T."""
+    from semalign.tasks.asif import ASIF
     from semalign.tasks.retrieval import retrieve as run_retrieve
 
     x, ids = _embeddings(images, "images")
@@ -394,5 +398,6 @@ def retrieve(
         anchor_counts=_ints(anchors, "--anchors"), seeds=_ints(seeds, "--seeds"),
         anchor_strategy=anchor_strategy, ks=_ints(ks, "--ks"), image_name=images.stem,
         text_name=texts.stem, n_resamples=resamples, scoring=scoring, csls_k=csls_k,
+        asif=ASIF(asif_top_k, asif_power) if asif else None,
     )  # fmt: skip
     _emit(result, out, json_out)

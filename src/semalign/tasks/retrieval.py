@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, bootstrap_ci
 from semalign.metrics.space import retrieval_ranks
+from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch, split_rows
 
@@ -74,13 +75,16 @@ def retrieve(
     ci_seed: int = 0,
     scoring: str = "cosine",
     csls_k: int = 10,
+    asif: ASIF | None = None,
 ) -> ResultTable:
     """Retrieval metrics among the test rows for every map asked for (+ the unaligned control).
 
     images (n, d_img) and texts (n, d_txt) are paired row by row; anchors come from the non-test
     rows only. Rows: mode ``aligned`` (one per method, scaling, anchor count, seed) and
     ``naive`` (no map: zero-padded/truncated), with the direction in the ``setting`` column
-    (followed by ``csls@k`` when ``scoring="csls"``).
+    (followed by ``csls@k`` when ``scoring="csls"``). ``asif``: an unfitted
+    :class:`~semalign.tasks.asif.ASIF`, fitted on the same anchors as T, adds mode ``asif`` rows
+    (method ``asif``, its parameters in ``setting``) beside T's.
     """
     from semalign.metrics.csls import check_scoring
 
@@ -106,10 +110,15 @@ def retrieve(
     }  # fmt: skip
     table = ResultTable()
 
-    def add_both(mapped: NDArray[np.float64], **key: Any) -> None:
+    def add_both(
+        mapped: NDArray[np.float64], texts: NDArray[np.float64] | None = None, note: str = "",
+        **key: Any,
+    ) -> None:  # fmt: skip
+        gallery = t[te] if texts is None else texts
         for d in directions:
-            q, g = (mapped, t[te]) if d == "image->report" else (t[te], mapped)
-            table.add(retrieval_report(q, g, ks, **opts), setting=d + tag, **key, **common)
+            q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
+            row = d + tag + note
+            table.add(retrieval_report(q, g, ks, **opts), setting=row, **key, **common)
 
     if naive:
         add_both(naive_stitch(x[te], t.shape[1]), mode="naive")
@@ -127,4 +136,12 @@ def retrieve(
                         table.add(nan, mode="aligned", setting=note, **key, **common)
                     continue
                 add_both(aligner.transform(x[te]), mode="aligned", **key)
+            if asif is not None:
+                fitted = asif.fit(x[anchors], t[anchors])
+                p = fitted.params_
+                add_both(
+                    fitted.transform_source(x[te]), fitted.transform_target(t[te]),
+                    f" asif top_k={p['top_k']} power={p['power']:g}", mode="asif",
+                    method="asif", anchors=int(k), seed=seed,
+                )  # fmt: skip
     return table
