@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with only Python:
 #   make demo   set up, then run the main job on the embedded default (offline)
-#   make test   set up, then run lint, type check and the whole test suite
+#   make test   set up, then run lint, type check and the whole test suite (tests/openclip in
+#               a second venv, .venv-openclip: see OC_VENV)
 #
 # TORCH_SPEC: the torch requirement installed into the venv. The default pins the CPU build
 # that lies on this project's machines; on a GPU machine keep your CUDA build with
@@ -70,7 +71,7 @@ unit: setup browser
 # exactly the open_clip tests, in their own venv; SEMALIGN_REQUIRE_OPENCLIP turns their
 # "open_clip missing" skip into a failure, so they cannot pass here by being skipped
 openclip-unit: openclip-setup setup
-	SEMALIGN_REQUIRE_OPENCLIP=1 SEMALIGN_MAIN_PYTHON=$(BIN)/python $(OC_BIN)/python -m pytest tests/openclip
+	SEMALIGN_REQUIRE_OPENCLIP=1 SEMALIGN_MAIN_PYTHON=$(abspath $(BIN))/python $(OC_BIN)/python -m pytest tests/openclip
 
 test: lint typecheck unit openclip-unit
 

@@ -65,21 +65,29 @@ def _embed_text(python: str, shim: Path, tmp_path: Path) -> subprocess.Completed
 DEPS = ("open_clip", "open_clip_torch", "timm", "ftfy", "wcwidth")
 
 
+def _pin(torch_version: str) -> str:
+    """torchvision for a torch, independently of the code: 2.13 -> 0.28 (from the release notes)."""
+    known = {"2.9": "0.24", "2.10": "0.25", "2.11": "0.26", "2.12": "0.27", "2.13": "0.28"}
+    return f"torchvision=={known['.'.join(torch_version.split('.')[:2])]}.*"
+
+
 def test_open_clip_without_torchvision_names_the_matching_torchvision(main_python, tmp_path):
-    torch_version = _main_torch(main_python)
-    assert torch_version.startswith("2.13.0")
+    torch_version = _main_torch(main_python)  # 2.13.0+cpu in this project
     proc = _embed_text(main_python, _shim(tmp_path / "shim", *DEPS), tmp_path)
-    fails_cleanly(proc, "needs torchvision", "pip install 'torchvision==0.28.*'", torch_version)
-    assert "+cpu build, from the same index as your torch" in proc.stderr
+    fails_cleanly(proc, "needs torchvision", f"pip install '{_pin(torch_version)}'", torch_version)
+    if "+" in torch_version:
+        local = torch_version.partition("+")[2]
+        assert f"+{local} build, from the same index as your torch" in proc.stderr
 
 
 def test_mismatched_torchvision_names_the_matching_pair(main_python, tmp_path):
+    torch_version = _main_torch(main_python)
     shim = _shim(tmp_path / "shim", *DEPS, "torchvision")
     proc = _embed_text(main_python, shim, tmp_path)
     fails_cleanly(
         proc,
-        "torchvision 0.29.1 does not load beside torch 2.13.0",
+        f"torchvision 0.29.1 does not load beside torch {torch_version}",
         "operator torchvision::nms does not exist",
-        "pip install 'torchvision==0.28.*'",
+        f"pip install '{_pin(torch_version)}'",
         "make openclip-setup",
     )
