@@ -116,12 +116,24 @@ def test_biomedclip_joint_zeroshot_equals_direct_computation(tiny, tmp_path):
     )
 
 
-def test_biomedclip_missing_from_the_offline_cache_says_what_to_download(tmp_path):
+def test_biomedclip_missing_from_the_offline_cache_says_what_to_download(tiny, tmp_path):
+    from openclip.tinyclip import BIOMEDCLIP, open_clip_config, plant_hub_cache
+
     (tmp_path / "t.csv").write_text("id,text\na,lungs are clear\n")
-    proc = semalign("embed", "-e", "biomedclip:text", "-i", tmp_path / "t.csv", "-o", tmp_path,
-                    hub=tmp_path / "empty-hub")  # fmt: skip
+    embed = ["embed", "-e", "biomedclip:text", "-i", tmp_path / "t.csv", "-o", tmp_path / "s"]
     fails_cleanly(
-        proc,
-        "hf download microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+        semalign(*embed, hub=tmp_path / "empty-hub"),
+        f"hf download {BIOMEDCLIP}",
         "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract",
+    )
+    # the repo is cached but not its text tower: the error names the tower its config names
+    files: dict[str, Path | str] = {
+        p.name: p for p in tiny.folder.iterdir() if p.name != "open_clip_config.json"
+    }
+    files["open_clip_config.json"] = json.dumps(open_clip_config("example-org/tiny-text-tower"))
+    plant_hub_cache(tmp_path / "half-hub", BIOMEDCLIP, files, "3" * 40)
+    fails_cleanly(
+        semalign(*embed, hub=tmp_path / "half-hub"),
+        "is not available offline",
+        "`hf download` of its text tower, example-org/tiny-text-tower,",
     )

@@ -10,6 +10,7 @@ BiomedCLIP's layout.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from semalign.encoders.base import EncoderBase, batches, fingerprint_of, hash_files
-from semalign.encoders.hf_common import offline_hint
+from semalign.encoders.hf_common import display_name
 from semalign.encoders.runtime import (
     TorchImageEncoder,
     autocast,
@@ -57,7 +58,7 @@ def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
-        return "none"
+        return "(version unknown)"
 
 
 def import_open_clip(display: str) -> ModuleType:
@@ -128,11 +129,29 @@ def weights_identity(spec: str, pretrained: str | None) -> dict[str, Any]:
     return {"files_sha256": hash_files(files, max_bytes_each=1 << 24)}
 
 
+def _text_repo(repo: str) -> str:
+    """The hub repo of an open_clip repo's text tower, from its cached config when present."""
+    generic = (
+        "the repo that its open_clip_config.json names as text_cfg.hf_model_name (for "
+        "BiomedCLIP: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract)"
+    )
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(repo, "open_clip_config.json")
+        if isinstance(path, str):
+            cfg = json.loads(Path(path).read_text())
+            return str(cfg["model_cfg"]["text_cfg"].get("hf_model_name") or generic)
+    except (ImportError, OSError, KeyError, TypeError, ValueError):
+        pass
+    return generic
+
+
 def _load_failure(model: str, display: str, exc: Exception) -> str:
     """One sentence on why ``model`` did not load and what to fetch."""
-    why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-    folder = Path(model).expanduser()
-    if folder.is_dir() or model.startswith("local-dir:"):
+    text = " ".join(str(exc).split())
+    why = f"{type(exc).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
+    if Path(model).expanduser().is_dir() or model.startswith("local-dir:"):
         return (
             f"folder {model!r} is not a complete open_clip model for {display} ({why}): it needs "
             f"open_clip_config.json, the weights (open_clip_pytorch_model.bin or "
@@ -142,9 +161,10 @@ def _load_failure(model: str, display: str, exc: Exception) -> str:
     if model.startswith("hf-hub:"):
         repo = model.removeprefix("hf-hub:")
         return (
-            f"{offline_hint(repo, display)}; its text tower's repo (text_cfg.hf_model_name in "
-            f"open_clip_config.json, for BiomedCLIP microsoft/BiomedNLP-BiomedBERT-base-uncased-"
-            f"abstract) is needed too ({why})"
+            f"model {display} is not available offline ({why}): on a machine with network run "
+            f"`hf download {repo}` and `hf download` of its text tower, {_text_repo(repo)}, then "
+            f"copy ~/.cache/huggingface here (or point HF_HOME at it); HF_HUB_OFFLINE=1 skips "
+            f"the hub retries"
         )
     return f"open_clip could not load {display} ({why}): check the model name and pretrained tag"
 
@@ -228,7 +248,7 @@ class OpenCLIPEncoder:
         num_workers: int | None = None,
     ) -> None:
         self.name = name or model
-        display = repr(self.name) if self.name == model else f"{self.name!r} ({model})"
+        display = display_name(self.name, model)
         open_clip = import_open_clip(display)
         spec = open_clip_name(model)
         self.device = select_device(device)
