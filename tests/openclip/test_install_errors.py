@@ -34,9 +34,11 @@ def main_python() -> str:
     return python
 
 
-def _main_torch(python: str) -> str:
+@pytest.fixture(scope="module")
+def main_torch(main_python: str) -> str:
+    """The main venv's torch version (2.13.0+cpu in this project)."""
     code = "import torch; print(torch.__version__)"
-    return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+    return subprocess.run([main_python, "-c", code], capture_output=True, text=True).stdout.strip()
 
 
 def _shim(folder: Path, *packages: str) -> Path:
@@ -71,8 +73,10 @@ def _pin(torch_version: str) -> str:
     return f"torchvision=={known['.'.join(torch_version.split('.')[:2])]}.*"
 
 
-def test_open_clip_without_torchvision_names_the_matching_torchvision(main_python, tmp_path):
-    torch_version = _main_torch(main_python)  # 2.13.0+cpu in this project
+def test_open_clip_without_torchvision_names_the_matching_torchvision(
+    main_python, main_torch, tmp_path
+):
+    torch_version = main_torch
     proc = _embed_text(main_python, _shim(tmp_path / "shim", *DEPS), tmp_path)
     fails_cleanly(proc, "needs torchvision", f"pip install '{_pin(torch_version)}'", torch_version)
     if "+" in torch_version:
@@ -80,8 +84,8 @@ def test_open_clip_without_torchvision_names_the_matching_torchvision(main_pytho
         assert f"+{local} build, from the same index as your torch" in proc.stderr
 
 
-def test_mismatched_torchvision_names_the_matching_pair(main_python, tmp_path):
-    torch_version = _main_torch(main_python)
+def test_mismatched_torchvision_names_the_matching_pair(main_python, main_torch, tmp_path):
+    torch_version = main_torch
     shim = _shim(tmp_path / "shim", *DEPS, "torchvision")
     proc = _embed_text(main_python, shim, tmp_path)
     fails_cleanly(
