@@ -31,25 +31,97 @@ def single_class(record: Record, classes: dict[str, list[str]]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def normalise_text(text: str) -> str:
+    """The key under which two reports count as the same text: lower case, whitespace collapsed."""
+    return " ".join(text.lower().split())
+
+
+@dataclass(frozen=True)
+class Dedup:
+    """What deduplication by normalised text did: rows seen, distinct texts, rows dropped."""
+
+    records: int
+    distinct: int
+    dropped_duplicates: int
+    dropped_conflicts: int
+
+
+def dedup_by_text(
+    pairs: list[tuple[Record, str]], texts: dict[str, str]
+) -> tuple[list[tuple[Record, str]], Dedup]:
+    """One (record, class) per normalised text: the lowest id; texts whose copies disagree on the
+    class are dropped altogether (their label is ambiguous). ``texts``: record id -> text."""
+    groups: dict[str, list[tuple[Record, str]]] = {}
+    for rc in sorted(pairs, key=lambda rc: rc[0].id):
+        groups.setdefault(normalise_text(texts[rc[0].id]), []).append(rc)
+    kept = [g[0] for g in groups.values() if len({c for _, c in g}) == 1]
+    conflicts = sum(len(g) for g in groups.values() if len({c for _, c in g}) > 1)
+    return kept, Dedup(len(pairs), len(groups), len(pairs) - len(kept) - conflicts, conflicts)
+
+
+def grouped_test_rows(
+    y: NDArray[Any], groups: list[str], fraction: float, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Test rows stratified by class, drawn by whole groups: rows sharing a group key (a
+    normalised text) are all on one side of the split. A group counts for its most common class;
+    per class, groups are added in random order until ``fraction`` of the class's rows is reached
+    (at least one group)."""
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    by_class: dict[str, list[list[int]]] = {}
+    for rows in members.values():
+        cls = Counter(y[rows].tolist()).most_common(1)[0][0]
+        by_class.setdefault(cls, []).append(rows)
+    test: list[int] = []
+    for cls in sorted(by_class):
+        pool = by_class[cls]
+        goal = max(1, round(fraction * sum(len(r) for r in pool)))
+        taken = 0
+        for j in rng.permutation(len(pool)):
+            if taken >= goal:
+                break
+            test += pool[j]
+            taken += len(pool[j])
+    return np.sort(np.asarray(test, dtype=np.int64))
+
+
 @dataclass(frozen=True)
 class StitchData:
-    """Items, class names (n,), stratified test rows, and the count of each class."""
+    """Items, class names (n,), stratified test rows, and the count of each class.
+
+    ``dedup``: what deduplication by normalised text did (None for images or ``dedup = "none"``).
+    """
 
     items: Items
     y: NDArray[Any]
     test: NDArray[np.int64]
     counts: dict[str, int]
     available: dict[str, int]
+    dedup: Dedup | None = None
+    distinct_texts: int | None = None
 
 
 def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
-    """Single-class records of ``spec`` (capped per class, seeded), with a stratified test split."""
-    by_class: dict[str, list[Record]] = {c: [] for c in spec.classes}
+    """Single-class records of ``spec`` (deduplicated by normalised text unless ``dedup =
+    "none"``, then capped per class, seeded), with a test split stratified by class in which one
+    normalised text is never on both sides."""
+    text_mode = spec.modality == "text"
+    candidates: list[tuple[Record, str]] = []
+    texts: dict[str, str] = {}
     for r in records:
-        payload = r.text(spec.section) if spec.modality == "text" else r.image_path
+        payload = r.text(spec.section) if text_mode else r.image_path
         cls = single_class(r, spec.classes)
         if cls is not None and payload:
-            by_class[cls].append(r)
+            candidates.append((r, cls))
+            if text_mode:
+                texts[r.id] = str(payload)
+    dedup = None
+    if spec.dedup == "text":
+        candidates, dedup = dedup_by_text(candidates, texts)
+    by_class: dict[str, list[Record]] = {c: [] for c in spec.classes}
+    for r, cls in candidates:
+        by_class[cls].append(r)
     available = {c: len(v) for c, v in by_class.items()}
     rng = np.random.default_rng(spec.split_seed)
     chosen: list[tuple[Record, str]] = []
@@ -65,21 +137,18 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
         chosen += [(recs[i], cls) for i in order]
     chosen.sort(key=lambda rc: rc[0].id)
     y = np.array([c for _, c in chosen])
-    test = []
-    for cls in spec.classes:
-        rows = np.flatnonzero(y == cls)
-        k = max(1, round(spec.test_fraction * rows.size))
-        test.append(rng.permutation(rows)[:k])
-    payloads = [
-        r.text(spec.section) if spec.modality == "text" else str(r.image_path) for r, _ in chosen
-    ]
+    keys = [normalise_text(texts[r.id]) if text_mode else r.id for r, _ in chosen]
+    test = grouped_test_rows(y, keys, spec.test_fraction, rng)
+    payloads = [texts[r.id] if text_mode else str(r.image_path) for r, _ in chosen]
     items = Items([r.id for r, _ in chosen], payloads, spec.modality)
     return StitchData(
         items,
         y,
-        np.sort(np.concatenate(test)).astype(np.int64),
+        test,
         dict(Counter(y.tolist())),
         available,
+        dedup,
+        len(set(keys)) if text_mode else None,
     )
 
 
