@@ -19,6 +19,7 @@ SHRINK = [
         'seeds = [0, 1]\nmethods = ["orthogonal", "affine"]',
     ),
     (r"anchors = \[8, 16, 32, 60\]", "anchors = [8, 60]"),
+    (r"anchors = 1024 \}", "anchors = 72 }"),
 ]
 
 
