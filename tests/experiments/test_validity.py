@@ -19,6 +19,7 @@ from semalign.experiments.runner import distinct_cells, protocol
 from semalign.tasks.comparators import linear_probe_loo, log_softmax, nearest_centroid_loo
 
 CLASSES = {"normal": ["No Finding"], "effusion": ["Pleural Effusion"]}
+HEADLINE = {"method": "orthogonal", "scaling": "standard", "anchors": 64, "declared": True}
 
 
 def _rec(i: int, text: str, label: str) -> Record:
@@ -57,7 +58,8 @@ def test_dedup_keeps_one_item_per_normalised_text() -> None:
     data = stitch_data(_stitch_spec(), recs)
     assert data.dedup is not None
     assert data.dedup.records == len(recs) and data.dedup.distinct == distinct
-    copies_t0 = sum(normalise_text(r.impression or "") == "finding number 0 is stable" for r in recs)
+    t0 = "finding number 0 is stable"
+    copies_t0 = sum(normalise_text(r.impression or "") == t0 for r in recs)
     assert data.dedup.dropped_conflicts == copies_t0
     assert data.dedup.dropped_duplicates == len(recs) - (distinct - 1) - copies_t0
     keys = [normalise_text(t) for t in data.items.payloads]
@@ -97,9 +99,9 @@ def test_headline_default_and_validation() -> None:
     assert (spec.headline.method, spec.headline.scaling, spec.headline.anchors) == (
         "orthogonal", "standard", 8,
     )  # fmt: skip
-    with pytest.raises(InputError, match="headline.anchors = 16 is not one of"):
+    with pytest.raises(InputError, match=r"headline\.anchors = 16 is not one of"):
         _stitch_spec(anchors=[8, 64], headline={"anchors": 16})
-    with pytest.raises(InputError, match="headline.method = 'linear' is not allowed"):
+    with pytest.raises(InputError, match=r"headline\.method = 'linear' is not allowed"):
         _stitch_spec(methods=["orthogonal"], headline={"method": "linear"})
 
 
@@ -118,8 +120,7 @@ def test_summary_shows_the_declared_headline_not_the_test_best() -> None:
         _row("aligned", "orthogonal", "64", 0.911, seed="1"),
         _row("aligned", "orthogonal", "8", 0.955),
     ]  # fmt: skip
-    meta = {"pairs": [["a", "b"]], "headline": {
-        "method": "orthogonal", "scaling": "standard", "anchors": 64, "declared": True}}  # fmt: skip
+    meta = {"pairs": [["a", "b"]], "headline": dict(HEADLINE)}
     text = " ".join(_stitch_summary("t", meta, rows))
     assert "aligned (orthogonal, standard, 64 anchors) 0.600 [0.550, 0.650]" in text
     assert "0.777" not in text and "0.911" not in text and "0.955" not in text
@@ -131,15 +132,15 @@ def test_summary_shows_the_declared_headline_not_the_test_best() -> None:
 def test_skipped_headline_says_why() -> None:
     row = _row("aligned", "orthogonal", "64", math.nan)
     row["setting"] = "t; skipped: anchors' rank 40 < 385 needed"
-    meta = {"pairs": [["a", "b"]], "headline": {
-        "method": "orthogonal", "scaling": "standard", "anchors": 64, "declared": True}}  # fmt: skip
+    meta = {"pairs": [["a", "b"]], "headline": dict(HEADLINE)}
     assert "n/a (anchors' rank 40 < 385 needed)" in " ".join(_stitch_summary("t", meta, [row]))
 
 
 @pytest.mark.parametrize("scaling", ["none", "center", "standard", "center-l2", "std", "l2"])
 def test_linear_is_left_out_exactly_where_it_equals_affine(scaling: str) -> None:
     rng = np.random.default_rng(0)
-    x, y, new = rng.normal(size=(80, 10)) + 3, rng.normal(size=(80, 6)) - 1, rng.normal(size=(5, 10))
+    x, y = rng.normal(size=(80, 10)) + 3, rng.normal(size=(80, 6)) - 1
+    new = rng.normal(size=(5, 10))
     gap = np.abs(
         Aligner("affine", scaling).fit(x, y).transform(new)
         - Aligner("linear", scaling).fit(x, y).transform(new)

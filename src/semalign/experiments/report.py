@@ -231,7 +231,7 @@ def _stitch_section(
         )
     elif meta.get("distinct_texts") is not None:
         doc.p(
-            f"**Duplicates.** Not deduplicated (`dedup = \"none\"`): the {meta.get('n_items')} "
+            f'**Duplicates.** Not deduplicated (`dedup = "none"`): the {meta.get("n_items")} '
             f"items hold {meta.get('distinct_texts')} distinct normalised texts; the test split "
             "keeps every copy of a text on one side."
         )
@@ -505,10 +505,7 @@ def headline_source(meta: dict[str, Any]) -> str:
     h = meta.get("headline") or {}
     if h.get("declared"):
         return "declared in the recipe's `headline`"
-    return (
-        "the recipe's default headline: its first method and scaling at its largest anchor "
-        "count"
-    )
+    return "the recipe's default headline: its first method and scaling at its largest anchor count"
 
 
 def headline_row(
