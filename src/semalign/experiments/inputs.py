@@ -238,11 +238,17 @@ def anchor_set(
 
 @dataclass(frozen=True)
 class RetrievalData:
-    """Paired rows: ``texts`` (the target side) and ``images`` (None for report-report)."""
+    """Paired rows: ``texts`` (the target side) and ``images`` (None for report-report).
+
+    ``dedup``: what deduplication by normalised text did (None when not asked for);
+    ``dropped_shared``: training rows left out because their text is also a test row's.
+    """
 
     texts: Items
     images: Items | None
     test: NDArray[np.int64]
+    dedup: Dedup | None = None
+    dropped_shared: int = 0
 
     def source_items(self) -> Items:
         """What the source encoder embeds: the images, or the reports themselves."""
@@ -251,7 +257,9 @@ class RetrievalData:
 
 def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     """Rows of ``spec.dataset`` in id order: one study's frontal image and report (image-report),
-    or one report per study (report-report); test rows from the official split or at random."""
+    or one report per study (report-report), one row per normalised text with ``dedup =
+    "text"``; test rows from the official split or at random by whole texts. Training rows whose
+    text is also a test row's are left out, so one text is never on both sides."""
     from semalign.data.pairing import study_pairs
 
     if spec.kind == "image-report":
@@ -269,6 +277,20 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
         texts = [str(seen[i].text(spec.section)) for i in ids]
         paths = None
         splits = [seen[i].split for i in ids]
+    dedup = None
+    if spec.dedup == "text":
+        first: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            first.setdefault(normalise_text(t), i)
+        rows = sorted(first.values())
+        dedup = Dedup(len(ids), len(rows), len(ids) - len(rows), 0)
+        ids, texts, splits = (
+            [ids[i] for i in rows],
+            [texts[i] for i in rows],
+            [splits[i] for i in rows],
+        )
+        paths = None if paths is None else [paths[i] for i in rows]
+    keys = [normalise_text(t) for t in texts]
     if len(ids) < 3:
         raise InputError(
             f"retrieval {spec.name!r}: dataset {spec.dataset!r} has {len(ids)} usable rows "
@@ -283,11 +305,15 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
                 'set split = "random"'
             )
     else:
-        k = max(1, round(spec.test_fraction * len(ids)))
-        test = np.sort(rng.permutation(len(ids))[:k])
+        one = np.zeros(len(ids), dtype=object)  # one stratum: a plain random split by texts
+        test = grouped_test_rows(one, keys, spec.test_fraction, rng)
     train = np.setdiff1d(np.arange(len(ids)), test)
     if spec.max_test is not None and test.size > spec.max_test:
         test = np.sort(rng.permutation(test)[: spec.max_test])
+    # one text never on both sides (an official split may share texts): such train rows go
+    in_test = {keys[i] for i in test.tolist()}
+    shared = np.array([keys[i] in in_test for i in train.tolist()], dtype=bool)
+    train = train[~shared]
     if spec.max_train is not None and train.size > spec.max_train:
         train = np.sort(rng.permutation(train)[: spec.max_train])
     keep = np.sort(np.concatenate([train, test]))
@@ -295,4 +321,4 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     kept_ids = [ids[i] for i in keep]
     text_items = Items(kept_ids, [texts[i] for i in keep], "text")
     image_items = None if paths is None else Items(kept_ids, [paths[i] for i in keep], "image")
-    return RetrievalData(text_items, image_items, at)
+    return RetrievalData(text_items, image_items, at, dedup, int(shared.sum()))

@@ -165,6 +165,7 @@ class RetrievalSpec:
     scalings: list[str]
     ks: list[int]
     headline: Headline | None = None
+    dedup: str = "text"
 
 
 @dataclass(frozen=True)
@@ -385,6 +386,7 @@ _RETRIEVAL = (
     "scalings",
     "ks",
     "headline",
+    "dedup",
 )
 
 
@@ -653,6 +655,7 @@ def _retrieval(
         scalings=scalings,
         ks=ks,
         headline=_headline(t, where, methods, scalings, anchors),
+        dedup=_choice(t, "dedup", where, DEDUPS, "text" if kind == "report-report" else "none"),
     )
 
 

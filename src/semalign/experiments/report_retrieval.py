@@ -74,6 +74,14 @@ def section(doc: Any, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
             " studies only."
         )
     chance = f" (chance Recall@1 = 1/{n_test} = {1 / n_test:.3f})" if n_test else ""
+    dd, shared = meta.get("dedup_counts"), meta.get("dropped_shared_train")
+    if dd and not meta.get("items_from"):
+        doc.p(
+            f"Rows deduplicated by normalised text: {dd['records']} rows hold {dd['distinct']} "
+            "distinct texts."
+        )
+    if shared:
+        doc.p(f"{shared} training rows were left out because their text is also a test row's.")
     distinct = meta.get("distinct_test_texts")
     if distinct is not None:
         doc.p(

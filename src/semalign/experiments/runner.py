@@ -352,7 +352,7 @@ class _Run:
         if spec.items_from is not None:
             src = next(s for s in self.recipe.stitch if s.name == spec.items_from)
             data = stitch_data(src, self.dataset(src.dataset))
-            return RetrievalData(data.items, None, data.test)
+            return RetrievalData(data.items, None, data.test, data.dedup)
         return retrieval_data(spec, self.dataset(spec.dataset))
 
     def retrieval(self, spec: RetrievalSpec) -> None:
@@ -369,6 +369,8 @@ class _Run:
             "n_items": n,
             "n_test": n_test,
             "n_train": n - n_test,
+            "dedup_counts": None if data.dedup is None else asdict(data.dedup),
+            "dropped_shared_train": data.dropped_shared,
             "distinct_test_texts": len(
                 {normalise_text(str(data.texts.payloads[i])) for i in data.test.tolist()}
             ),
