@@ -64,7 +64,7 @@ def test_results_files(small_run) -> None:
     # affine needs d + 1 = 385 anchors: reported as undefined, not dropped
     assert all(r["value"] == "" for r in stitch if r["method"] == "affine")
     zs = _csv(res / "zeroshot.csv")
-    modes = {"unimodal", "shuffled-anchors", "nearest-centroid", "linear-probe"}
+    modes = {"unimodal", "shuffled-anchors", "anchor-centroid", "nearest-centroid", "linear-probe"}
     assert {r["mode"] for r in zs} == modes
     assert {r["n"] for r in zs} == {"16"}
     meta = json.loads((small_run.out / "results.json").read_text())

@@ -278,3 +278,21 @@ def test_rank_deficient_cell_is_skipped_with_its_reason() -> None:
     skipped = [r for r in out.table if r.metric == "accuracy"]
     assert len(skipped) == 2 and all(math.isnan(r.value) for r in skipped)
     assert all("rank" in r.setting and "needed" in r.setting for r in skipped)
+
+
+def test_anchor_centroid_scores_ignore_prompts_and_use_anchor_labels() -> None:
+    from semalign.experiments.units import anchor_centroid_scores
+
+    rng = np.random.default_rng(4)
+    pos, neg = np.eye(8)[0], np.eye(8)[1]
+    labels = np.repeat([1.0, 0.0], 10)[:, None]
+    texts = np.where(labels == 1.0, pos, neg) + 0.1 * rng.normal(size=(20, 8))
+    mapped = np.vstack([pos, neg]) + 0.05 * rng.normal(size=(2, 8))
+    d = anchor_centroid_scores(mapped, texts, labels, "pos-neg", None)
+    assert d[0, 0] > 0 > d[1, 0]
+    unit = mapped / np.linalg.norm(mapped, axis=1, keepdims=True)
+    cp, cn = texts[:10].mean(axis=0), texts[10:].mean(axis=0)
+    expect = unit @ cp / np.linalg.norm(cp) - unit @ cn / np.linalg.norm(cn)
+    assert np.allclose(d[:, 0], expect)
+    # relabelling the anchors flips the decision: the labels, not the prompts, decide
+    assert np.allclose(anchor_centroid_scores(mapped, texts, 1 - labels, "pos-neg", None), -d)

@@ -192,13 +192,15 @@ def _positives(record: Record, labels: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class AnchorSet:
-    """Anchor pairs as row indices into unique image and report items; ``owner`` = image id."""
+    """Anchor pairs as row indices into unique image and report items; ``owner`` = image id;
+    ``labels`` (n_pairs, L): each pair's value of the task's labels (1, 0, NaN unknown)."""
 
     images: Items
     reports: Items
     image_row: NDArray[np.int64]
     report_row: NDArray[np.int64]
     owner: list[str]
+    labels: NDArray[np.float64]
 
 
 def anchor_set(
@@ -233,6 +235,7 @@ def anchor_set(
         np.array([img_at[p.image_id] for p in pairs], dtype=np.int64),
         np.array([rep_at[p.report_id] for p in pairs], dtype=np.int64),
         [p.image_id for p in pairs],
+        np.array([[p.labels.get(x, math.nan) for x in spec.labels] for p in pairs], dtype=float),
     )
 
 

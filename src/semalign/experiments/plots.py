@@ -253,6 +253,8 @@ def zeroshot_curves(rows: list[dict[str, Any]], metric: str = "macro_auroc") -> 
         _curve(ax, [r for r in uni if r["method"] == m], metric, f"unimodal: {m}", COLORS[i])
         shuffled = [r for r in rows if r["mode"] == "shuffled-anchors" and r["method"] == m]
         _curve(ax, shuffled, metric, f"shuffled anchors: {m}", GREY)
+        centroid = [r for r in rows if r["mode"] == "anchor-centroid" and r["method"] == m]
+        _curve(ax, centroid, metric, f"no prompts, anchor centroids: {m}", COLORS[5])
     fixed = ("nearest-centroid", "linear-probe", "multimodal")
     for mode, color in zip(fixed, (COLORS[3], COLORS[4], "#333333"), strict=True):
         hit = [r for r in rows if r["mode"] == mode and r["metric"] == metric]

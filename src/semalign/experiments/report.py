@@ -401,6 +401,14 @@ def _zeroshot_section(
             "reports shuffled among them, so the pairing carries no information; T fitted on "
             "it shows what the prompts and the text space give by themselves. "
             + (
+                "*anchor-centroid*: the same map with no prompts at all, each mapped image "
+                "scored against the centroids of the fold's anchor reports of each label: where "
+                "it matches or beats *unimodal*, the labels in the anchors, not the prompts, "
+                "carry the signal. "
+                if meta.get("protocol") == "label-matched"
+                else ""
+            )
+            + (
                 "*nearest-centroid*: cosine to the class centroids of the other images' "
                 "embeddings; *linear-probe*: a logistic regression on the other images' "
                 "embeddings: supervised, in the image space, with no text and no map, on the "
@@ -583,6 +591,9 @@ def _zeroshot_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]
         f"anchors, {headline_source(meta)}): AUROC {cell(row)}; shuffled-anchors control "
         f"{cell(shuffled)}"
     )
+    if meta.get("protocol") == "label-matched":
+        centroid = headline_row(rows, meta, "macro_auroc", "anchor-centroid")
+        text += f"; the same map with no prompts (anchor-centroid) {cell(centroid)}"
     comps = [f"{c} {cell(auroc(c))}" for c in meta.get("comparators", [])]
     if comps:
         text += "; supervised comparators on the same folds: " + ", ".join(comps)

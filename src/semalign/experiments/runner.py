@@ -308,6 +308,7 @@ class _Run:
                     rule=spec.rule, key=key, bootstrap=bs,
                 ),
             )  # fmt: skip
+        centroid = spec.pairing == "label-matched"
         akey = {
             **base,
             "ai": k_ai,
@@ -316,6 +317,7 @@ class _Run:
                 [anchors.image_row.tolist(), anchors.report_row.tolist(), anchors.owner]
             ),
             "loo": spec.split == "loo",
+            "labels": digest(np.nan_to_num(anchors.labels, nan=-1).tolist()) if centroid else None,
             "anchors": spec.anchors,
             "seeds": spec.seeds,
             "center": spec.center_text,
@@ -343,6 +345,7 @@ class _Run:
                     key=key,
                     bootstrap=bs,
                     score_at=at_k,
+                    anchor_labels=anchors.labels if centroid else None,
                     **zs,
                 ),
             )

@@ -366,6 +366,32 @@ def _score_key(key: dict[str, Any]) -> dict[str, Any]:
 
 
 SHUFFLED = "shuffled-anchors"
+CENTROID = "anchor-centroid"
+
+
+def anchor_centroid_scores(
+    mapped: Float, texts: Float, labels: Float, rule: str, center: Float | None
+) -> Float:
+    """Cosines (n, C) of mapped images to the centroid of the anchor reports of each class
+    (argmax), or positive minus negative centroid cosine per label (pos-neg); the prompts play
+    no part. ``labels`` (k, C): each anchor's 1/0 (NaN unknown) per class."""
+    c = 0.0 if center is None else center
+    x = mapped - c
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)
+    t = texts - c
+
+    def cos_to(rows: NDArray[np.bool_]) -> Float:
+        if not rows.any():
+            return np.full(x.shape[0], np.nan)
+        m = t[rows].mean(axis=0)
+        out: Float = x @ (m / max(float(np.linalg.norm(m)), 1e-300))
+        return out
+
+    out = np.empty((x.shape[0], labels.shape[1]))
+    for j in range(labels.shape[1]):
+        pos = cos_to(labels[:, j] == 1.0)
+        out[:, j] = pos if rule == "argmax" else pos - cos_to(labels[:, j] == 0.0)
+    return out
 
 
 def zeroshot_method(
@@ -390,10 +416,13 @@ def zeroshot_method(
     key: dict[str, Any],
     bootstrap: int,
     score_at: int | None = None,
+    anchor_labels: Float | None = None,
 ) -> UnitOutput:
     """Prompt classification through T (mode ``unimodal``) for every anchor count and seed
     (leave-one-out or fixed), and its control (mode ``shuffled-anchors``): the same estimator on
     the same anchors with the reports shuffled among them, so that the pairing carries nothing.
+    With ``anchor_labels`` (n_pairs, C) also mode ``anchor-centroid``: the same map with no
+    prompts, scored against the centroids of the fold's anchor reports of each label.
 
     Per-item scores are kept for the first seed at ``score_at`` anchors (default: the most).
     """
@@ -418,7 +447,8 @@ def zeroshot_method(
             why = None
             if k < need or k > most:
                 why = f"needs >= {need} anchors" if k < need else f"only {most} anchors available"
-            d = {mode: np.empty((n, len(prompts.classes))) for mode in ("unimodal", SHUFFLED)}
+            modes = ("unimodal", SHUFFLED) + ((CENTROID,) if anchor_labels is not None else ())
+            d = {mode: np.empty((n, len(prompts.classes))) for mode in modes}
             rng = np.random.default_rng(int(seed))
             for fold, ok in zip(folds, allowed, strict=True):
                 if why is not None:
@@ -439,11 +469,20 @@ def zeroshot_method(
                         aligner=aligner, center=center,
                     )  # fmt: skip
                     d[mode][fold] = decision_values(clf, images[fold])
+                    if mode == "unimodal" and anchor_labels is not None:
+                        mapped = aligner.transform(images[fold])
+                        d[CENTROID][fold] = anchor_centroid_scores(
+                            mapped, anchor_texts[sel], anchor_labels[sel], rule, center
+                        )
             for mode, dv in d.items():
-                if why is not None:
-                    nan, note = _skip(why, metrics)
-                    table.add(nan, n=n, mode=mode, **{**key, "setting": f"{key['setting']}; "
-                              f"{note}"}, **setting)  # fmt: skip
+                if why is None and mode == CENTROID and np.isnan(dv).any():
+                    why_mode: str | None = "a class has no anchor report in some fold"
+                else:
+                    why_mode = why
+                if why_mode is not None:
+                    nan, note = _skip(why_mode, metrics)
+                    noted = {**key, "setting": f"{key['setting']}; {note}"}
+                    table.add(nan, n=n, mode=mode, **noted, **setting)
                     continue
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
                 table.add(rep, n=n, mode=mode, **key, **setting)
