@@ -124,10 +124,13 @@ class _Run:
     def _grid_meta(
         self, task: str, methods: list[str], scalings: list[str], headline: Headline | None
     ) -> dict[str, Any]:
-        """The headline setting and the maps left out because another one equals them."""
-        _, notes = distinct_cells(methods, scalings)
+        """The headline setting and the maps left out because another one equals them (a
+        headline on a map left out moves to the map it equals)."""
+        cells, notes = distinct_cells(methods, scalings)
         for note in notes:
             self.notices.append(f"{task}: {note}")
+        if headline is not None and (headline.method, headline.scaling) not in cells:
+            headline = replace(headline, method="affine")
         return {"headline": None if headline is None else asdict(headline), "coincide": notes}
 
     # ----------------------------------------------------------------- stitching
