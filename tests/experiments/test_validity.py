@@ -296,3 +296,17 @@ def test_anchor_centroid_scores_ignore_prompts_and_use_anchor_labels() -> None:
     assert np.allclose(d[:, 0], expect)
     # relabelling the anchors flips the decision: the labels, not the prompts, decide
     assert np.allclose(anchor_centroid_scores(mapped, texts, 1 - labels, "pos-neg", None), -d)
+
+
+def test_a_headline_on_a_coinciding_map_moves_to_the_map_it_equals() -> None:
+    from semalign.experiments.recipe import Headline
+    from semalign.experiments.runner import _Run
+
+    run = _Run(None, None, None, None, None)  # type: ignore[arg-type]
+    meta = run._grid_meta(
+        "t", ["linear", "affine"], ["standard"], Headline("linear", "standard", 512, True)
+    )
+    assert meta["headline"]["method"] == "affine" and len(meta["coincide"]) == 1
+    assert run.notices == [f"t: {meta['coincide'][0]}"]
+    kept = run._grid_meta("u", ["linear", "affine"], ["none"], Headline("linear", "none", 8, True))
+    assert kept["headline"]["method"] == "linear" and kept["coincide"] == []
