@@ -82,7 +82,7 @@ def test_retrieval_ranks_match_brute_force(chunk_size: int | None) -> None:
     order = np.argsort(-sims, axis=1)
     expected = 1 + np.argmax(order == np.arange(53)[:, None], axis=1)
     ranks = retrieval_ranks(queries, keys, chunk_size=chunk_size)
-    assert ranks.dtype == np.int64
+    assert ranks.dtype == np.float64  # expected ranks over ties may be fractional
     np.testing.assert_array_equal(ranks, expected)
     assert 1 < ranks.max()
 
@@ -100,11 +100,18 @@ def test_retrieval_scores_match_sklearn() -> None:
     assert 0.0 < scores["top1"] < scores["top5"] < scores["top10"] < 1.0
 
 
-def test_retrieval_ties_are_optimistic() -> None:
+def test_retrieval_ties_count_as_their_expectation_never_a_free_hit() -> None:
     keys = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     queries = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
-    np.testing.assert_array_equal(retrieval_ranks(queries, keys, chunk_size=3), [1, 1, 1, 2])
-    assert retrieval_scores(queries, keys)["mrr"] == pytest.approx((1 + 1 + 1 + 0.5) / 4)
+    # queries 0, 1: three keys at cosine 1 (own + 2 tied misses); query 2: all four keys at
+    # cosine 0.707; query 3: key 2 strictly better, then own key tied with keys 0 and 1
+    expected_rank = [2.0, 2.0, 2.5, 3.0]
+    np.testing.assert_allclose(retrieval_ranks(queries, keys, chunk_size=3), expected_rank)
+    np.testing.assert_array_equal(retrieval_ranks(queries, keys, ties="optimistic"), [1, 1, 1, 2])
+    np.testing.assert_array_equal(retrieval_ranks(queries, keys, ties="pessimistic"), [3, 3, 4, 4])
+    mrr = (2 * (1 + 1 / 2 + 1 / 3) / 3 + (1 + 1 / 2 + 1 / 3 + 1 / 4) / 4 + (1 / 2 + 1 / 3 + 1 / 4) / 3) / 4
+    assert retrieval_scores(queries, keys)["mrr"] == pytest.approx(mrr)
+    assert retrieval_scores(queries, keys, ks=(1,))["top1"] == pytest.approx((2 / 3 + 1 / 4) / 4)
 
 
 def test_identical_spaces_score_perfectly() -> None:

@@ -25,9 +25,11 @@ from semalign.metrics.space import (
     linear_cka,
     mean_cosine,
     mse,
+    retrieval_outcome,
     retrieval_ranks,
     retrieval_scores,
     space_report,
+    text_groups,
 )
 
 __all__ = [
@@ -50,7 +52,9 @@ __all__ = [
     "multilabel_macro_f1",
     "per_label_auprc",
     "per_label_auroc",
+    "retrieval_outcome",
     "retrieval_ranks",
     "retrieval_scores",
     "space_report",
+    "text_groups",
 ]

@@ -15,6 +15,11 @@ normalised prompt embeddings (default); ``logit-mean`` - mean of the per-prompt 
 Decision rules (``rule``): ``argmax`` - softmax over classes of the positive scores / temperature
 (multi-class, e.g. CheXpert 5x200); ``pos-neg`` - per class, softmax of positive vs negative score
 / temperature, i.e. P(finding) per label (multi-label CheXpert, binary RSNA pneumonia).
+
+Metrics rank the logits (:meth:`ZeroShotClassifier.decision_function`: the cosines / temperature,
+or their pos - neg difference), never the softmax, which saturates to exactly 0 or 1 once a
+class's cosine leads by ~0.4 at temperature 0.01; the multi-class AUROC ranks each class's
+log-odds (:func:`semalign.metrics.class_log_odds`), the probabilities' order without saturation.
 """
 
 from __future__ import annotations
@@ -182,12 +187,17 @@ class ZeroShotClassifier:
             return pos, None
         return pos, _class_scores(x, self.prompts.negative, self.aggregate, self.center)
 
+    def decision_function(self, images: Any) -> Float:
+        """(n, C) logits: positive cosines / temperature (argmax, softmax logits) or
+        (positive - negative) / temperature (pos-neg, one sigmoid logit per class)."""
+        pos, neg = self.scores(images)
+        out: Float = pos / self.temperature if neg is None else (pos - neg) / self.temperature
+        return out
+
     def predict_proba(self, images: Any) -> Float:
         """(n, C): softmax over classes (argmax) or P(positive) per class (pos-neg)."""
-        pos, neg = self.scores(images)
-        if neg is None:
-            return _softmax(pos / self.temperature)
-        return _sigmoid((pos - neg) / self.temperature)
+        z = self.decision_function(images)
+        return _softmax(z) if self.rule == "argmax" else _sigmoid(z)
 
 
 def _class_indices(y: Any, classes: list[str]) -> NDArray[np.int64]:
@@ -209,13 +219,13 @@ def _report(
     mask: Any,
     ci: dict[str, Any],
 ) -> dict[str, Estimate]:
-    p = clf.predict_proba(images)
+    z = clf.decision_function(images)
     if clf.rule == "argmax":
         return classification_report(
-            _class_indices(y, clf.prompts.classes), p, task="multiclass", **ci
+            _class_indices(y, clf.prompts.classes), z, task="multiclass", logits=True, **ci
         )
     return classification_report(
-        y, p, task="multilabel", mask=mask, label_names=clf.prompts.classes, **ci
+        y, z, task="multilabel", mask=mask, label_names=clf.prompts.classes, logits=True, **ci
     )
 
 
