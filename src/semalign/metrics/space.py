@@ -132,7 +132,7 @@ class RetrievalOutcome:
 
     def reciprocal_rank(self) -> Float:
         """E[1 / rank of the first hit] per query (n,)."""
-        out = 1.0 / (self.better + 1.0)
+        out: Float = 1.0 / (self.better.astype(np.float64) + 1.0)
         for i in np.flatnonzero(self.tied_misses):
             u, m = int(self.tied_misses[i]), int(self.tied_hits[i])
             f = np.arange(1, u + 2)

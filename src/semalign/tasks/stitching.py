@@ -142,7 +142,9 @@ def group_split(
         raise InputError(f"groups has shape {g.shape}: pass one group key per row, n >= 2")
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test_fraction={test_fraction}: pass a fraction strictly in (0, 1)")
-    _, first, codes, sizes = np.unique(g, return_index=True, return_inverse=True, return_counts=True)
+    _, first, codes, sizes = np.unique(
+        g, return_index=True, return_inverse=True, return_counts=True
+    )
     codes = codes.ravel()
     if first.size < 2:
         raise InputError("every row is in one group: a group split needs two or more groups")
