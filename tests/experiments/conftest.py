@@ -13,12 +13,13 @@ from semalign.experiments import recipe_path
 SHRINK = [
     (r"bootstrap = 500", "bootstrap = 50"),
     (r"max_per_class = 600", "max_per_class = 25"),
-    (r"anchors = \[16, 32, 64, 128, 256, 512, 1024\]", "anchors = [8, 32, 72]"),
+    (r"anchors = \[16, 32, 64, 128, 256, 512\]", "anchors = [8, 32, 72]"),
     (
         r"seeds = \[0, 1, 2\]\nmethods = \[\"orthogonal\", \"affine\", \"linear\"\]",
         'seeds = [0, 1]\nmethods = ["orthogonal", "affine"]',
     ),
     (r"anchors = \[8, 16, 32, 60\]", "anchors = [8, 60]"),
+    (r"anchors = 512 \}", "anchors = 72 }"),
 ]
 
 

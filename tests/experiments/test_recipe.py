@@ -23,7 +23,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_builtin_recipes_parse() -> None:
     demo = load_recipe(recipe_path("demo"))
     assert [s.name for s in demo.stitch] == ["iu-stitch"]
-    assert demo.stitch[0].anchors[0] == 16 and demo.stitch[0].anchors[-1] == 1024
+    assert demo.stitch[0].anchors[0] == 16 and demo.stitch[0].anchors[-1] == 512
     assert demo.zeroshot[0].split == "loo"
     (ret,) = demo.retrieval
     assert ret.items_from == "iu-stitch" and ret.kind == "report-report"

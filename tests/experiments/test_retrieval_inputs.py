@@ -51,3 +51,38 @@ def test_random_split_and_missing_official_split() -> None:
     assert np.array_equal(data.test, np.unique(data.test))
     with pytest.raises(InputError, match="no official test split"):
         retrieval_data(_spec(kind="report-report"), recs)
+
+
+def _repeating(n: int) -> list[Record]:
+    """Reports whose texts repeat (``n // 3`` distinct, changes of case and spacing)."""
+    return [
+        Record(
+            id=f"img{i:02d}", dataset="x", image_paths=(Path(f"/d/{i}.png"),),
+            impression=f"Report  {i % (n // 3)}" if i % 2 else f"report {i % (n // 3)}",
+            study_id=f"s{i:02d}", view="PA", split="test" if i % 4 == 0 else "train",
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _keys(items) -> list[str]:
+    from semalign.experiments.inputs import normalise_text
+
+    return [normalise_text(t) for t in items.payloads]
+
+
+@pytest.mark.parametrize("split", ["official", "random"])
+def test_one_text_never_on_both_sides(split: str) -> None:
+    data = retrieval_data(_spec(split=split, test_fraction=0.3, dedup="none"), _repeating(30))
+    keys = np.array(_keys(data.texts))
+    test = np.zeros(keys.size, bool)
+    test[data.test] = True
+    assert test.any() and (~test).any()
+    assert not set(keys[test]) & set(keys[~test])
+    assert data.dedup is None and len(set(keys[test])) < test.sum()  # duplicates kept in test
+
+
+def test_report_report_rows_are_deduplicated_by_default() -> None:
+    data = retrieval_data(_spec(kind="report-report", split="random"), _repeating(30))
+    assert data.dedup is not None and (data.dedup.records, data.dedup.distinct) == (30, 10)
+    assert len(data.texts) == 10 and len(set(_keys(data.texts))) == 10

@@ -64,10 +64,16 @@ def test_results_files(small_run) -> None:
     # affine needs d + 1 = 385 anchors: reported as undefined, not dropped
     assert all(r["value"] == "" for r in stitch if r["method"] == "affine")
     zs = _csv(res / "zeroshot.csv")
-    assert {r["mode"] for r in zs} == {"unaligned", "unimodal"}
+    modes = {"unimodal", "shuffled-anchors", "anchor-centroid", "nearest-centroid", "linear-probe"}
+    assert {r["mode"] for r in zs} == modes
     assert {r["n"] for r in zs} == {"16"}
     meta = json.loads((small_run.out / "results.json").read_text())
-    assert meta["tasks"]["stitch"]["iu-stitch"]["class_counts"]["effusion"] == 25
+    st = meta["tasks"]["stitch"]["iu-stitch"]
+    assert st["class_counts"]["effusion"] == 25
+    # deduplicated by normalised text: every item is a distinct text, fewer than the records
+    assert st["distinct_texts"] == st["n_items"] == 100
+    assert st["dedup_counts"]["distinct"] < st["dedup_counts"]["records"]
+    assert meta["tasks"]["zeroshot"]["kermany-label-matched"]["protocol"] == "label-matched"
     ret = _csv(res / "retrieval.csv")
     assert len(meta["rows"]) == len(stitch) + len(zs) + len(_csv(res / "space.csv")) + len(ret)
     # report retrieval reuses the stitch task's items and test split: 20 test reports
@@ -145,6 +151,22 @@ def test_report_numbers_come_from_results(small_run) -> None:
     quoted = set(re.findall(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", md))
     assert quoted and quoted <= set(cells.values())
     assert "Limits" in md and "16 images" in md
+    assert "label-matched anchors — supervised, few-shot, not zero-shot" in md
+    assert "The data that ship offline allow no true zero-shot" in md
+    assert md.count("declared in the recipe's `headline`") == 3  # stitch, zero-shot, retrieval
+    assert "distinct texts" in md
+
+
+def test_summary_is_the_headline_cell(small_run) -> None:
+    rows = _csv(small_run.out / "results" / "stitch.csv")
+    md = small_run.report_md.read_text(encoding="utf-8")
+    summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    for src, tgt in (("minilm", "e5"), ("e5", "minilm")):
+        (row,) = [r for r in rows if (r["source"], r["target"], r["mode"], r["method"],
+                  r["anchors"], r["seed"], r["metric"]) == (src, tgt, "aligned", "orthogonal",
+                  "72", "0", "accuracy")]  # fmt: skip
+        value = fmt(_num(row["value"]), _num(row["ci_low"]), _num(row["ci_high"]))
+        assert f"aligned (orthogonal, standard, 72 anchors) {value}" in summary
 
 
 def test_html_is_self_contained(small_run) -> None:

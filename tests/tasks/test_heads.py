@@ -121,3 +121,20 @@ def test_errors_name_the_input(blobs, tmp_path: Path) -> None:
         load_head(other)
     with pytest.raises(InputError, match="does not exist"):
         load_head(tmp_path / "missing.safetensors")
+
+
+def test_dead_column_does_not_blow_up_foreign_inputs() -> None:
+    """Issue 10: a column of rounding noise (std 1e-8, as MiniLM has) was standardised by its
+    tiny std, so another encoder's rows fed to the head (naive stitching) got logits ~1e6.
+    Oracle: the same head fitted without that column, on the same foreign rows."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 400)
+    live = rng.normal(size=(400, 6)) + 1.5 * np.eye(3, 6)[y]
+    dead = 1e-8 * rng.normal(size=(400, 1))
+    x = np.hstack([live, dead])
+    foreign = np.hstack([rng.normal(size=(50, 6)), np.full((50, 1), 0.1)])
+    with_dead = LogisticHead().fit(x, y)
+    without = LogisticHead().fit(live, y)
+    z = with_dead.decision_function(foreign)
+    assert np.abs(z).max() < 50
+    np.testing.assert_allclose(z, without.decision_function(foreign[:, :6]), atol=1e-4)

@@ -150,3 +150,102 @@ def test_report_multilabel_has_per_label_auroc() -> None:
     assert {"auroc[Edema]", "auroc[Atelectasis]", "macro_auprc"} <= set(rep)
     keep = ~np.isnan(y[:, 0])
     assert rep["auroc[Edema]"].value == pytest.approx(roc_auc_score(y[keep, 0], s[keep, 0]))
+
+
+# -- issue 10: scores that keep their order, the field's multi-label macro-F1 ------------------
+
+
+def _saturating_logits(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary labels and logits of magnitude ~1e6 whose order carries the signal: every
+    sigmoid is exactly 0 or 1 in float64, but the logits rank positives mostly higher."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    z = 1e6 * (rng.normal(size=300) + 0.8 * y) + 5e6
+    return y, z
+
+
+def test_saturated_probabilities_lose_the_ranking_logits_keep_it() -> None:
+    y, z = _saturating_logits(0)
+    p = 1.0 / (1.0 + np.exp(-z))
+    assert set(np.unique(p)) <= {0.0, 1.0}  # planted: probabilities are one-hot
+    with pytest.warns(RuntimeWarning, match="logits=True"):
+        from_p = classification_report(y, p, task="binary", n_resamples=0)
+    from_z = classification_report(y, z, task="binary", logits=True, n_resamples=0)
+    assert from_z["macro_auroc"].value == pytest.approx(roc_auc_score(y, z), abs=1e-12)
+    assert from_z["macro_auprc"].value == pytest.approx(average_precision_score(y, z), abs=1e-12)
+    assert from_z["macro_auroc"].value > 0.65
+    assert from_p["macro_auroc"].value != pytest.approx(roc_auc_score(y, z), abs=0.05)
+    # the decision at probability 0.5 is the decision at logit 0: accuracy and F1 agree
+    pred = (z >= 0).astype(int)
+    assert from_z["accuracy"].value == pytest.approx(accuracy_score(y, pred))
+    assert from_z["macro_f1"].value == pytest.approx(f1_score(y, pred))
+
+
+def test_multiclass_logits_rank_by_log_odds_without_saturation() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 240)
+    logits = 1e4 * (rng.normal(size=(240, 3)) + 1.2 * np.eye(3)[y])
+    z = logits - logits.max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    assert np.mean((p == 0.0) | (p == 1.0)) > 0.9  # planted saturation
+    rep = classification_report(y, logits, task="multiclass", logits=True, n_resamples=0)
+    # oracle: one-vs-rest AUROC of each class on its log-odds z_c - logsumexp_{j != c} z_j,
+    # written here with scipy's logsumexp, then macro-averaged
+    from scipy.special import logsumexp
+
+    expected = []
+    for c in range(3):
+        odds = logits[:, c] - logsumexp(np.delete(logits, c, axis=1), axis=1)
+        expected.append(roc_auc_score(y == c, odds))
+    assert rep["macro_auroc"].value == pytest.approx(np.mean(expected), abs=1e-12)
+    assert rep["accuracy"].value == pytest.approx(accuracy_score(y, logits.argmax(1)))
+
+
+def test_class_log_odds_orders_rows_like_the_probabilities() -> None:
+    from semalign.metrics import class_log_odds
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(50, 4)) * 3
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(class_log_odds(z), np.log(p / (1 - p)), rtol=1e-10, atol=1e-12)
+    for c in range(4):  # same AUROC as the (unsaturated) probabilities, sklearn's ovr way
+        y = rng.integers(0, 2, 50)
+        assert roc_auc_score(y, class_log_odds(z)[:, c]) == pytest.approx(
+            roc_auc_score(y, p[:, c]), abs=1e-12
+        )
+
+
+def test_multilabel_macro_f1_is_sklearns_positive_class_macro() -> None:
+    from semalign.metrics import multilabel_macro_f1
+
+    rng = np.random.default_rng(11)
+    y = (rng.random((200, 4)) < 0.25).astype(int)
+    s = np.clip(0.4 * y + 0.6 * rng.random((200, 4)), 0.01, 0.99)
+    pred = (s >= 0.5).astype(int)
+    pred[:, 3] = 0  # a label never predicted positive scores F1 = 0 (sklearn's zero_division)
+    expected = f1_score(y, pred, average="macro", zero_division=0.0)
+    assert multilabel_macro_f1(y, pred) == pytest.approx(expected, abs=1e-12)
+    s[:, 3] = 0.2
+    rep = classification_report(y, s, task="multilabel", n_resamples=0)
+    assert rep["macro_f1"].value == pytest.approx(expected, abs=1e-12)
+    assert "macro_f1_both_classes" not in rep
+
+
+def test_both_class_f1_only_under_its_own_name() -> None:
+    from semalign.metrics import multilabel_macro_f1
+
+    rng = np.random.default_rng(12)
+    y = (rng.random((150, 3)) < 0.3).astype(int)
+    s = np.clip(0.3 * y + 0.7 * rng.random((150, 3)), 0.01, 0.99)
+    pred = (s >= 0.5).astype(int)
+    per_label = [
+        np.mean(f1_score(y[:, j], pred[:, j], average=None, labels=[0, 1])) for j in range(3)
+    ]
+    both = multilabel_macro_f1(y, pred, average="both-classes")
+    assert both == pytest.approx(np.mean(per_label), abs=1e-12)
+    rep = classification_report(y, s, task="multilabel", f1_both_classes=True, n_resamples=0)
+    assert rep["macro_f1_both_classes"].value == pytest.approx(both, abs=1e-12)
+    assert rep["macro_f1"].value == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-12)
+    assert rep["macro_f1"].value != pytest.approx(both, abs=1e-3)
+    with pytest.raises(InputError, match="average 'micro' is unknown"):
+        multilabel_macro_f1(y, pred, average="micro")

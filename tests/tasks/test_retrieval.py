@@ -45,3 +45,27 @@ def test_retrieval_errors() -> None:
         retrieve(j.images, j.texts, test=j.test, anchor_counts=(101,))
     with pytest.raises(InputError, match="positive integer"):
         retrieval_report(j.images, j.images, ks=(0,))
+
+
+def test_retrieve_with_groups_counts_duplicates_once_and_keeps_anchors_off_test_texts() -> None:
+    """Duplicated reports (identical texts, near-identical embeddings): with groups any copy is
+    a hit in both directions, and anchors never come from a text that has a test copy."""
+    j = planted_joint(n=600)
+    rng = np.random.default_rng(2)
+    dup = rng.choice(600, 200, replace=False)  # 200 rows copy the text of the row before
+    src = np.arange(600)
+    src[dup] = np.maximum(dup - 1, 0)
+    texts = j.texts[src] + 1e-6 * rng.normal(size=j.texts.shape)
+    images = j.images[src] + 0.3 * rng.normal(size=j.images.shape)
+    groups = np.unique(src, return_inverse=True)[1]
+    test = j.test
+    n_train = int(np.count_nonzero(~np.isin(groups, groups[test])))
+    kw = dict(test=test, methods=("linear",), n_resamples=0, naive=False)
+    grouped = retrieve(images, texts, groups=groups, anchor_counts=(n_train,), **kw)
+    plain = retrieve(images, texts, anchor_counts=(n_train,), **kw)
+    for d in ("image->report", "report->image"):
+        g = grouped.value(mode="aligned", setting=d, metric="recall@1")
+        p = plain.value(mode="aligned", setting=d, metric="recall@1")
+        assert g > p  # copies are no longer counted as misses
+    with pytest.raises(InputError, match=f"only {n_train} non-test rows"):
+        retrieve(images, texts, groups=groups, anchor_counts=(n_train + 1,), **kw)

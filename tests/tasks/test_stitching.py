@@ -131,3 +131,62 @@ def test_input_errors() -> None:
         stitch(s.source, s.target, s.y, test=s.test, train=s.test)
     with pytest.raises(InputError, match="unknown modes"):
         stitch(s.source, s.target, s.y, test=s.test, modes=("magic",))
+
+
+def test_metrics_rank_logits_where_probabilities_saturate() -> None:
+    """A head whose logits reach ~1e6 has one-hot probabilities; the stitching metrics must rank
+    its logits (here: per-class log-odds), as scikit-learn's roc_auc_score on them does."""
+    from scipy.special import logsumexp
+    from sklearn.metrics import roc_auc_score
+
+    from semalign.tasks.heads import LogisticHead
+    from semalign.tasks.stitching import _problem, evaluate_head
+
+    sp = planted_spaces(n=600, d=8, separation=0.6, seed=4)
+    tr = np.setdiff1d(np.arange(600), sp.test)
+    head = LogisticHead().fit(sp.target[tr], sp.y[tr])
+    head.layers_ = [(w * 1e5, b * 1e5) for w, b in head.layers_]  # planted saturation
+    feats = sp.target[sp.test]
+    assert np.mean(head.predict_proba(feats).max(1) == 1.0) > 0.9
+    rep = evaluate_head(head, feats, _problem(sp.y, None, None), sp.test, n_resamples=0,
+                        ci_seed=0, level=0.95)  # fmt: skip
+    z = head.decision_function(feats)
+    truth = head.class_index(sp.y[sp.test])
+    expected = np.mean([
+        roc_auc_score(truth == c, z[:, c] - logsumexp(np.delete(z, c, axis=1), axis=1))
+        for c in range(z.shape[1])
+    ])  # fmt: skip
+    assert rep["macro_auroc"].value == pytest.approx(expected, abs=1e-12)
+    assert 0.6 < expected < 0.99
+
+
+def test_groups_never_straddle_the_split() -> None:
+    from semalign.tasks.stitching import group_split, split_rows
+
+    rng = np.random.default_rng(5)
+    groups = rng.integers(0, 40, 200)  # duplicated texts: ~5 rows per group
+    y = groups % 3
+    tr, te = group_split(groups, 0.25, y=y, seed=1)
+    assert np.intersect1d(groups[tr], groups[te]).size == 0
+    assert np.union1d(tr, te).size == 200
+    assert 0.2 < te.size / 200 < 0.35
+    for c in range(3):  # stratified: each class keeps roughly its share in test
+        assert 0.1 < np.mean(y[te] == c) / np.mean(y == c) * te.size / 200 < 0.45
+    tr2, te2 = split_rows(200, np.arange(10), groups=groups)  # default train drops test groups
+    assert np.intersect1d(groups[tr2], groups[te2]).size == 0
+    assert tr2.size == np.count_nonzero(~np.isin(groups, groups[:10]))
+    with pytest.raises(InputError, match="share a group"):
+        split_rows(200, np.arange(10), np.arange(10, 200), groups=groups)
+
+
+def test_stitch_with_groups_keeps_a_text_off_both_sides() -> None:
+    sp = planted_spaces(n=300, d=6, seed=6)
+    groups = np.arange(300) // 3  # every text three times
+    test = np.arange(0, 300, 7)  # cuts across groups
+    tab = stitch(sp.source, sp.target, sp.y, test=test, groups=groups, modes=("aligned",),
+                 anchor_counts=(150,), n_resamples=0)  # fmt: skip
+    assert tab.value(mode="aligned", metric="accuracy") > 0.5
+    n_train = np.count_nonzero(~np.isin(groups, groups[test]))
+    with pytest.raises(InputError, match=f"only {n_train} training rows"):
+        stitch(sp.source, sp.target, sp.y, test=test, groups=groups, modes=("aligned",),
+               anchor_counts=(n_train + 1,), n_resamples=0)  # fmt: skip

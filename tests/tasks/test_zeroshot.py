@@ -127,3 +127,27 @@ def test_real_packaged_text_encoder_scores_reports() -> None:
     )
     pred = ZeroShotClassifier(emb).predict_proba(reports).argmax(1)
     assert pred.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("rule", ["argmax", "pos-neg"])
+def test_auroc_ranks_logits_not_saturated_softmax(joint, prompts, rule) -> None:
+    """At a tiny temperature every softmax row is one-hot; the reported AUROC must be that of
+    the logits (cosines / temperature), computed here with scikit-learn."""
+    from scipy.special import logsumexp
+    from sklearn.metrics import roc_auc_score
+
+    onehot = (joint.y[:, None] == np.arange(len(CLASSES))).astype(float)
+    y = joint.names if rule == "argmax" else onehot
+    t = 1e-5
+    tab = zeroshot(joint.joint_images, y, prompts, test=joint.test, joint=True, rule=rule,
+                   temperature=t, n_resamples=0)  # fmt: skip
+    clf = ZeroShotClassifier(prompts, rule=rule, temperature=t)
+    x = joint.joint_images[joint.test]
+    assert np.mean(np.isin(clf.predict_proba(x), (0.0, 1.0))) > 0.9  # planted saturation
+    z = clf.decision_function(x)
+    truth = onehot[joint.test]
+    if rule == "argmax":  # each class's log-odds: the softmax order, unsaturated
+        z = np.stack([z[:, c] - logsumexp(np.delete(z, c, 1), 1) for c in range(z.shape[1])], 1)
+    expected = np.mean([roc_auc_score(truth[:, c], z[:, c]) for c in range(z.shape[1])])
+    assert tab.value(mode="multimodal", metric="macro_auroc") == pytest.approx(expected, abs=1e-12)
+    assert expected > 0.8

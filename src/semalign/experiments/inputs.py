@@ -31,25 +31,97 @@ def single_class(record: Record, classes: dict[str, list[str]]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def normalise_text(text: str) -> str:
+    """The key under which two reports count as the same text: lower case, whitespace collapsed."""
+    return " ".join(text.lower().split())
+
+
+@dataclass(frozen=True)
+class Dedup:
+    """What deduplication by normalised text did: rows seen, distinct texts, rows dropped."""
+
+    records: int
+    distinct: int
+    dropped_duplicates: int
+    dropped_conflicts: int
+
+
+def dedup_by_text(
+    pairs: list[tuple[Record, str]], texts: dict[str, str]
+) -> tuple[list[tuple[Record, str]], Dedup]:
+    """One (record, class) per normalised text: the lowest id; texts whose copies disagree on the
+    class are dropped altogether (their label is ambiguous). ``texts``: record id -> text."""
+    groups: dict[str, list[tuple[Record, str]]] = {}
+    for rc in sorted(pairs, key=lambda rc: rc[0].id):
+        groups.setdefault(normalise_text(texts[rc[0].id]), []).append(rc)
+    kept = [g[0] for g in groups.values() if len({c for _, c in g}) == 1]
+    conflicts = sum(len(g) for g in groups.values() if len({c for _, c in g}) > 1)
+    return kept, Dedup(len(pairs), len(groups), len(pairs) - len(kept) - conflicts, conflicts)
+
+
+def grouped_test_rows(
+    y: NDArray[Any], groups: list[str], fraction: float, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Test rows stratified by class, drawn by whole groups: rows sharing a group key (a
+    normalised text) are all on one side of the split. A group counts for its most common class;
+    per class, groups are added in random order until ``fraction`` of the class's rows is reached
+    (at least one group)."""
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    by_class: dict[str, list[list[int]]] = {}
+    for rows in members.values():
+        cls = Counter(y[rows].tolist()).most_common(1)[0][0]
+        by_class.setdefault(cls, []).append(rows)
+    test: list[int] = []
+    for cls in sorted(by_class):
+        pool = by_class[cls]
+        goal = max(1, round(fraction * sum(len(r) for r in pool)))
+        taken = 0
+        for j in rng.permutation(len(pool)):
+            if taken >= goal:
+                break
+            test += pool[j]
+            taken += len(pool[j])
+    return np.sort(np.asarray(test, dtype=np.int64))
+
+
 @dataclass(frozen=True)
 class StitchData:
-    """Items, class names (n,), stratified test rows, and the count of each class."""
+    """Items, class names (n,), stratified test rows, and the count of each class.
+
+    ``dedup``: what deduplication by normalised text did (None for images or ``dedup = "none"``).
+    """
 
     items: Items
     y: NDArray[Any]
     test: NDArray[np.int64]
     counts: dict[str, int]
     available: dict[str, int]
+    dedup: Dedup | None = None
+    distinct_texts: int | None = None
 
 
 def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
-    """Single-class records of ``spec`` (capped per class, seeded), with a stratified test split."""
-    by_class: dict[str, list[Record]] = {c: [] for c in spec.classes}
+    """Single-class records of ``spec`` (deduplicated by normalised text unless ``dedup =
+    "none"``, then capped per class, seeded), with a test split stratified by class in which one
+    normalised text is never on both sides."""
+    text_mode = spec.modality == "text"
+    candidates: list[tuple[Record, str]] = []
+    texts: dict[str, str] = {}
     for r in records:
-        payload = r.text(spec.section) if spec.modality == "text" else r.image_path
+        payload = r.text(spec.section) if text_mode else r.image_path
         cls = single_class(r, spec.classes)
         if cls is not None and payload:
-            by_class[cls].append(r)
+            candidates.append((r, cls))
+            if text_mode:
+                texts[r.id] = str(payload)
+    dedup = None
+    if spec.dedup == "text":
+        candidates, dedup = dedup_by_text(candidates, texts)
+    by_class: dict[str, list[Record]] = {c: [] for c in spec.classes}
+    for r, cls in candidates:
+        by_class[cls].append(r)
     available = {c: len(v) for c, v in by_class.items()}
     rng = np.random.default_rng(spec.split_seed)
     chosen: list[tuple[Record, str]] = []
@@ -65,21 +137,18 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
         chosen += [(recs[i], cls) for i in order]
     chosen.sort(key=lambda rc: rc[0].id)
     y = np.array([c for _, c in chosen])
-    test = []
-    for cls in spec.classes:
-        rows = np.flatnonzero(y == cls)
-        k = max(1, round(spec.test_fraction * rows.size))
-        test.append(rng.permutation(rows)[:k])
-    payloads = [
-        r.text(spec.section) if spec.modality == "text" else str(r.image_path) for r, _ in chosen
-    ]
+    keys = [normalise_text(texts[r.id]) if text_mode else r.id for r, _ in chosen]
+    test = grouped_test_rows(y, keys, spec.test_fraction, rng)
+    payloads = [texts[r.id] if text_mode else str(r.image_path) for r, _ in chosen]
     items = Items([r.id for r, _ in chosen], payloads, spec.modality)
     return StitchData(
         items,
         y,
-        np.sort(np.concatenate(test)).astype(np.int64),
+        test,
         dict(Counter(y.tolist())),
         available,
+        dedup,
+        len(set(keys)) if text_mode else None,
     )
 
 
@@ -123,13 +192,15 @@ def _positives(record: Record, labels: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class AnchorSet:
-    """Anchor pairs as row indices into unique image and report items; ``owner`` = image id."""
+    """Anchor pairs as row indices into unique image and report items; ``owner`` = image id;
+    ``labels`` (n_pairs, L): each pair's value of the task's labels (1, 0, NaN unknown)."""
 
     images: Items
     reports: Items
     image_row: NDArray[np.int64]
     report_row: NDArray[np.int64]
     owner: list[str]
+    labels: NDArray[np.float64]
 
 
 def anchor_set(
@@ -164,16 +235,23 @@ def anchor_set(
         np.array([img_at[p.image_id] for p in pairs], dtype=np.int64),
         np.array([rep_at[p.report_id] for p in pairs], dtype=np.int64),
         [p.image_id for p in pairs],
+        np.array([[p.labels.get(x, math.nan) for x in spec.labels] for p in pairs], dtype=float),
     )
 
 
 @dataclass(frozen=True)
 class RetrievalData:
-    """Paired rows: ``texts`` (the target side) and ``images`` (None for report-report)."""
+    """Paired rows: ``texts`` (the target side) and ``images`` (None for report-report).
+
+    ``dedup``: what deduplication by normalised text did (None when not asked for);
+    ``dropped_shared``: training rows left out because their text is also a test row's.
+    """
 
     texts: Items
     images: Items | None
     test: NDArray[np.int64]
+    dedup: Dedup | None = None
+    dropped_shared: int = 0
 
     def source_items(self) -> Items:
         """What the source encoder embeds: the images, or the reports themselves."""
@@ -182,7 +260,9 @@ class RetrievalData:
 
 def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     """Rows of ``spec.dataset`` in id order: one study's frontal image and report (image-report),
-    or one report per study (report-report); test rows from the official split or at random."""
+    or one report per study (report-report), one row per normalised text with ``dedup =
+    "text"``; test rows from the official split or at random by whole texts. Training rows whose
+    text is also a test row's are left out, so one text is never on both sides."""
     from semalign.data.pairing import study_pairs
 
     if spec.kind == "image-report":
@@ -200,6 +280,20 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
         texts = [str(seen[i].text(spec.section)) for i in ids]
         paths = None
         splits = [seen[i].split for i in ids]
+    dedup = None
+    if spec.dedup == "text":
+        first: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            first.setdefault(normalise_text(t), i)
+        rows = sorted(first.values())
+        dedup = Dedup(len(ids), len(rows), len(ids) - len(rows), 0)
+        ids, texts, splits = (
+            [ids[i] for i in rows],
+            [texts[i] for i in rows],
+            [splits[i] for i in rows],
+        )
+        paths = None if paths is None else [paths[i] for i in rows]
+    keys = [normalise_text(t) for t in texts]
     if len(ids) < 3:
         raise InputError(
             f"retrieval {spec.name!r}: dataset {spec.dataset!r} has {len(ids)} usable rows "
@@ -214,11 +308,15 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
                 'set split = "random"'
             )
     else:
-        k = max(1, round(spec.test_fraction * len(ids)))
-        test = np.sort(rng.permutation(len(ids))[:k])
+        one = np.zeros(len(ids), dtype=object)  # one stratum: a plain random split by texts
+        test = grouped_test_rows(one, keys, spec.test_fraction, rng)
     train = np.setdiff1d(np.arange(len(ids)), test)
     if spec.max_test is not None and test.size > spec.max_test:
         test = np.sort(rng.permutation(test)[: spec.max_test])
+    # one text never on both sides (an official split may share texts): such train rows go
+    in_test = {keys[i] for i in test.tolist()}
+    shared = np.array([keys[i] in in_test for i in train.tolist()], dtype=bool)
+    train = train[~shared]
     if spec.max_train is not None and train.size > spec.max_train:
         train = np.sort(rng.permutation(train)[: spec.max_train])
     keep = np.sort(np.concatenate([train, test]))
@@ -226,4 +324,4 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     kept_ids = [ids[i] for i in keep]
     text_items = Items(kept_ids, [texts[i] for i in keep], "text")
     image_items = None if paths is None else Items(kept_ids, [paths[i] for i in keep], "image")
-    return RetrievalData(text_items, image_items, at)
+    return RetrievalData(text_items, image_items, at, dedup, int(shared.sum()))

@@ -241,15 +241,22 @@ def pca_panels(rows: list[dict[str, Any]]) -> bytes | None:
 
 
 def zeroshot_curves(rows: list[dict[str, Any]], metric: str = "macro_auroc") -> bytes | None:
-    """Zero-shot metric vs anchors per method, with the no-map control as a dashed line."""
+    """Zero-shot metric vs anchors per method and for its shuffled-anchors control; the
+    comparators with no map (and a joint encoder) as dashed lines."""
     uni = [r for r in rows if r["mode"] == "unimodal"]
     if not uni:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.5))
-    for i, m in enumerate(dict.fromkeys(r["method"] for r in uni)):
+    methods = list(dict.fromkeys(r["method"] for r in uni))
+    for i, m in enumerate(methods):
         _curve(ax, [r for r in uni if r["method"] == m], metric, f"unimodal: {m}", COLORS[i])
-    for mode, color in (("unaligned", GREY), ("multimodal", "#333333")):
+        shuffled = [r for r in rows if r["mode"] == "shuffled-anchors" and r["method"] == m]
+        _curve(ax, shuffled, metric, f"shuffled anchors: {m}", GREY)
+        centroid = [r for r in rows if r["mode"] == "anchor-centroid" and r["method"] == m]
+        _curve(ax, centroid, metric, f"no prompts, anchor centroids: {m}", COLORS[5])
+    fixed = ("nearest-centroid", "linear-probe", "multimodal")
+    for mode, color in zip(fixed, (COLORS[3], COLORS[4], "#333333"), strict=True):
         hit = [r for r in rows if r["mode"] == mode and r["metric"] == metric]
         if hit:
             ax.axhline(hit[0]["value"], ls="--", color=color, lw=1.1, label=mode)
@@ -306,10 +313,10 @@ def roc_curves(scores: list[dict[str, Any]], rows: list[dict[str, Any]]) -> byte
                 and r["metric"] in (f"auroc[{c}]",)
                 and (r["seed"] == "" or r["seed"] == _first_seed(rows))
             ]
-            label = mode if mode != "unimodal" else f"{method}, {anchors} anchors"
+            label = f"{method}, {anchors} anchors" if mode == "unimodal" else mode
             if auc:
                 label += f" (AUROC {auc[0]['value']:.3f})"
-            color = GREY if mode == "unaligned" else COLORS[i % len(COLORS)]
+            color = GREY if mode == "shuffled-anchors" else COLORS[i % len(COLORS)]
             ax.step(fpr, tpr, where="post", color=color, label=label, lw=1.6)
         ax.plot([0, 1], [0, 1], ":", color=GREY, lw=0.8)
         ax.set_title(c)
@@ -322,7 +329,8 @@ def roc_curves(scores: list[dict[str, Any]], rows: list[dict[str, Any]]) -> byte
 
 
 def confusion(scores: list[dict[str, Any]], rule: str) -> bytes | None:
-    """Confusion matrix of the best-anchored unimodal setting (else the first scored setting)."""
+    """Confusion matrix of the headline unimodal setting (else the first scored setting); for
+    pos-neg a positive decision value predicts the label."""
     settings = _settings(scores)
     if not settings:
         return None
@@ -346,7 +354,7 @@ def confusion(scores: list[dict[str, Any]], rule: str) -> bytes | None:
         m = np.zeros((2, 2), dtype=int)
         for r in pts:
             if r["class"] == c:
-                m[int(r["y_true"]), int(r["score"] >= 0.5)] += 1
+                m[int(r["y_true"]), int(r["score"] > 0.0)] += 1
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.2, 1.1 * len(names) + 1.6))
     ax.imshow(m, cmap="Blues")
     for i in range(len(names)):

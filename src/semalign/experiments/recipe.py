@@ -29,6 +29,7 @@ from semalign.errors import InputError
 __all__ = [
     "DatasetSpec",
     "EncoderSpec",
+    "Headline",
     "Recipe",
     "RetrievalSpec",
     "StitchSpec",
@@ -48,6 +49,23 @@ HEADS = ("logistic",)
 RETRIEVAL_KINDS = ("image-report", "report-report")
 RETRIEVAL_SPLITS = ("official", "random")
 RETRIEVAL_STRATEGIES = ("random", "farthest", "kmeans++")
+DEDUPS = ("text", "none")
+COMPARATORS = ("nearest-centroid", "linear-probe")
+_HEADLINE = ("method", "scaling", "anchors")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The setting a task's summary reports, fixed before any result is seen.
+
+    ``declared``: False when the recipe gave no ``headline`` table and the default (the first
+    method and scaling listed, at the largest anchor count) is used.
+    """
+
+    method: str
+    scaling: str
+    anchors: int
+    declared: bool
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,8 @@ class StitchSpec:
     modes: list[str]
     test_fraction: float
     split_seed: int
+    dedup: str = "text"
+    headline: Headline | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,8 @@ class ZeroShotSpec:
     scalings: list[str]
     center_text: bool
     max_images: int | None
+    comparators: list[str] = field(default_factory=list)
+    headline: Headline | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +164,8 @@ class RetrievalSpec:
     methods: list[str]
     scalings: list[str]
     ks: list[int]
+    headline: Headline | None = None
+    dedup: str = "text"
 
 
 @dataclass(frozen=True)
@@ -312,6 +336,8 @@ _STITCH = (
     "test_fraction",
     "split_seed",
     "head",
+    "dedup",
+    "headline",
 )
 _ZEROSHOT = (
     "name",
@@ -337,6 +363,8 @@ _ZEROSHOT = (
     "scalings",
     "center_text",
     "max_images",
+    "comparators",
+    "headline",
 )
 
 _RETRIEVAL = (
@@ -357,7 +385,32 @@ _RETRIEVAL = (
     "methods",
     "scalings",
     "ks",
+    "headline",
+    "dedup",
 )
+
+
+def _headline(
+    t: Mapping[str, Any], where: str, methods: list[str], scalings: list[str], anchors: list[int]
+) -> Headline:
+    """``headline = {method, scaling, anchors}``: each must be one of the task's own values."""
+    raw = t.get("headline")
+    if raw is None:
+        return Headline(methods[0], scalings[0], max(anchors), declared=False)
+    h = _table(raw, f"{where}headline")
+    w = f"{where}headline."
+    _check_keys(h, _HEADLINE, w)
+    anchors_k = _int(h, "anchors", w, max(anchors), 1)
+    if anchors_k not in anchors:
+        raise InputError(
+            f"recipe: {w}anchors = {anchors_k} is not one of {where}anchors ({anchors}): pick one"
+        )
+    return Headline(
+        _choice(h, "method", w, methods, methods[0]),
+        _choice(h, "scaling", w, scalings, scalings[0]),
+        anchors_k,
+        declared=True,
+    )
 
 
 def _env_root(alias: str) -> str | None:
@@ -444,22 +497,31 @@ def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
     _check_keys(t, _STITCH, where)
     pairs = _pairs(t, where, recipe["encoders"])
     _choice(t, "head", where, HEADS, "logistic")
+    modality = _choice(t, "modality", where, ("text", "image"), "text")
+    dedup = _choice(t, "dedup", where, DEDUPS, "text" if modality == "text" else "none")
+    if dedup == "text" and modality != "text":
+        raise InputError(f'recipe: {where}dedup = "text" needs modality = "text": drop dedup')
+    anchors = _ints(t, "anchors", where, [100], 1)
+    methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
+    scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
     return StitchSpec(
         name=_str(t, "name", where, f"stitch-{i}"),
         dataset=_ref(_str(t, "dataset", where), recipe["datasets"], "dataset", f"{where}dataset"),
-        modality=_choice(t, "modality", where, ("text", "image"), "text"),
+        modality=modality,
         section=_choice(t, "section", where, SECTIONS, "findings+impression"),
         classes=_classes(t.get("classes"), where),
         max_per_class=_int(t, "max_per_class", where, None, 1),
         pairs=pairs,
-        anchors=_ints(t, "anchors", where, [100], 1),
+        anchors=anchors,
         anchor_strategy=_choice(t, "anchor_strategy", where, STRATEGIES, "random"),
         seeds=_ints(t, "seeds", where, [0]),
-        methods=_choices(t, "methods", where, METHODS, ["orthogonal"]),
-        scalings=_choices(t, "scalings", where, SCALINGS, ["standard"]),
+        methods=methods,
+        scalings=scalings,
         modes=_choices(t, "modes", where, STITCH_MODES, list(STITCH_MODES)),
         test_fraction=_float(t, "test_fraction", where, 0.2, 0.0, 1.0),
         split_seed=_int(t, "split_seed", where, 0),
+        dedup=dedup,
+        headline=_headline(t, where, methods, scalings, anchors),
     )
 
 
@@ -496,6 +558,18 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
         raise InputError(f"recipe: {where}reports must name the report dataset to match labels in")
     labels = [_label(x, f"{where}labels") for x in _strings(t, "labels", where, None)]
     match = t.get("match_labels", labels)
+    split = _choice(t, "split", where, SPLITS, "none")
+    comparators = t.get("comparators", list(COMPARATORS) if split == "loo" else [])
+    if comparators:
+        comparators = _choices({"c": comparators}, "c", f"{where}comparators", COMPARATORS, [])
+        if split != "loo" or joint:
+            raise InputError(
+                f"recipe: {where}comparators are supervised on the evaluated images' own labels "
+                'and need split = "loo" (and no joint = true): drop comparators'
+            )
+    anchors = _ints(t, "anchors", where, [500], 1)
+    methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
+    scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
     return ZeroShotSpec(
         name=_str(t, "name", where, f"zeroshot-{i}"),
         images=_ref(_str(t, "images", where), ds, "dataset", f"{where}images"),
@@ -518,13 +592,15 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
         ],
         reports_per_image=_int(t, "reports_per_image", where, 1, 1),
         section=_choice(t, "section", where, SECTIONS, "findings+impression"),
-        split=_choice(t, "split", where, SPLITS, "none"),
-        anchors=_ints(t, "anchors", where, [500], 1),
+        split=split,
+        anchors=anchors,
         seeds=_ints(t, "seeds", where, [0]),
-        methods=_choices(t, "methods", where, METHODS, ["orthogonal"]),
-        scalings=_choices(t, "scalings", where, SCALINGS, ["standard"]),
+        methods=methods,
+        scalings=scalings,
         center_text=_bool(t, "center_text", where, True),
         max_images=_int(t, "max_images", where, None, 1),
+        comparators=list(comparators),
+        headline=None if joint else _headline(t, where, methods, scalings, anchors),
     )
 
 
@@ -557,6 +633,9 @@ def _retrieval(
     else:
         dataset = _ref(_str(t, "dataset", where), recipe["datasets"], "dataset", f"{where}dataset")
     ks = _ints(t, "ks", where, [1, 5, 10], 1)
+    anchors = _ints(t, "anchors", where, [500], 1)
+    methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
+    scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
     return RetrievalSpec(
         name=_str(t, "name", where, f"retrieval-{i}"),
         dataset=dataset,
@@ -569,12 +648,14 @@ def _retrieval(
         max_test=_int(t, "max_test", where, None, 2),
         max_train=_int(t, "max_train", where, None, 1),
         pairs=_pairs(t, where, recipe["encoders"]),
-        anchors=_ints(t, "anchors", where, [500], 1),
+        anchors=anchors,
         anchor_strategy=_choice(t, "anchor_strategy", where, RETRIEVAL_STRATEGIES, "random"),
         seeds=_ints(t, "seeds", where, [0]),
-        methods=_choices(t, "methods", where, METHODS, ["orthogonal"]),
-        scalings=_choices(t, "scalings", where, SCALINGS, ["standard"]),
+        methods=methods,
+        scalings=scalings,
         ks=ks,
+        headline=_headline(t, where, methods, scalings, anchors),
+        dedup=_choice(t, "dedup", where, DEDUPS, "text" if kind == "report-report" else "none"),
     )
 
 

@@ -21,6 +21,12 @@ from semalign.align.io import atomic_write_bytes
 from semalign.experiments import plots, report_retrieval
 
 HEADLINE = ("accuracy", "macro_f1", "macro_auroc")
+SHUFFLED = "shuffled-anchors"
+PROTOCOL_SHORT = {
+    "label-matched": "label-matched anchors (supervised, few-shot; not zero-shot)",
+    "zero-shot": "anchors from another collection (zero-shot)",
+    "same-collection": "study pairs of the evaluated collection",
+}
 SPACE = ("cka", "knn_jaccard@10", "top1", "mrr", "cosine")
 
 
@@ -206,12 +212,31 @@ def _stitch_section(
     doc.p(
         f"Dataset `{meta.get('dataset')}`, section `{meta.get('section')}`: "
         f"{meta.get('n_items')} items, {meta.get('n_test')} held out for testing (stratified "
-        "by class); anchors are drawn from the other items only. Encoder pairs are "
+        "by class, whole texts: one text is never on both sides); anchors are drawn from the "
+        "other items only. Encoder pairs are "
         + ", ".join(f"`{a}` → `{b}`" for a, b in meta.get("pairs", []))
         + " ("
         + ", ".join(f"`{k}` = {v}" for k, v in meta.get("encoders", {}).items())
         + ")."
     )
+    dd = meta.get("dedup_counts")
+    if dd:
+        doc.p(
+            f"**Duplicates.** Items are deduplicated by normalised text (lower case, whitespace "
+            f"collapsed): {dd['records']} single-class records hold {dd['distinct']} distinct "
+            f"texts; {dd['dropped_duplicates']} repeated copies were dropped, and "
+            f"{dd['dropped_conflicts']} records whose text recurs under another class were "
+            f"left out. The {meta.get('n_items')} items used are {meta.get('distinct_texts')} "
+            "distinct texts."
+        )
+    elif meta.get("distinct_texts") is not None:
+        doc.p(
+            f'**Duplicates.** Not deduplicated (`dedup = "none"`): the {meta.get("n_items")} '
+            f"items hold {meta.get('distinct_texts')} distinct normalised texts; the test split "
+            "keeps every copy of a text on one side."
+        )
+    for note in meta.get("coincide", []):
+        doc.p(f"*Note.* {note}.")
     doc.table(
         [
             "class",
@@ -237,8 +262,9 @@ def _stitch_section(
         "k anchor pairs, then the target's head. *relative*: both encoders re-expressed as cosines"
         " to the k anchors (Moschella et al. 2023; up to 256 anchors, first seed), a head trained "
         "on the target's and applied to the source's. Values are on the test rows with 95% "
-        "percentile-bootstrap CIs; `n/a` marks "
-        "a method that is not determined by so few anchors (affine and linear need d + 1)."
+        "percentile-bootstrap CIs; AUROC from log-probabilities (order-keeping); `n/a` marks "
+        "a method that is not determined by so few anchors (affine and linear need d + 1) or "
+        "whose anchors' numerical rank is too low (the reason is in `results/stitch.csv`)."
     )
     doc.figure(
         f"{name}-anchors",
@@ -294,6 +320,42 @@ def _stitch_section(
     _result_table(doc, rows, HEADLINE)
 
 
+PROTOCOLS = {
+    "label-matched": (
+        "**Protocol: label-matched anchors — supervised, few-shot, not zero-shot.** Each anchor "
+        "pairs an image with a report *of the same label*, so the map is built from the labels "
+        "of the other images: with leave-one-out, every image is classified by a map that saw "
+        "the labels of all the others. Read the numbers against the supervised comparators "
+        "below (same images, same folds, labels used directly), not as zero-shot performance."
+    ),
+    "zero-shot": (
+        "**Protocol: zero-shot.** The anchors are image-report pairs of another collection, "
+        "paired by study (no label is used to build them); the evaluated images' labels are "
+        "used only to score."
+    ),
+    "same-collection": (
+        "**Protocol: study pairs of the evaluated collection.** The anchors are image-report "
+        "pairs of the same collection as the evaluated images, paired by study (no label used)."
+    ),
+}
+OFFLINE_IMAGES = {"kermany-mini"}  # image datasets that ship offline, with no paired reports
+
+
+def no_true_zero_shot(meta: dict[str, Any]) -> str:
+    """Why this task is not true zero-shot, and where true zero-shot is run."""
+    text = (
+        "**Not zero-shot.** True zero-shot needs anchors that pair images with their own "
+        "reports (no label used) and evaluation images from another collection; "
+        "`recipes/paper.toml` runs that protocol (MIMIC-CXR anchors; CheXpert and RSNA images)."
+    )
+    if meta.get("images") in OFFLINE_IMAGES:
+        text += (
+            " The data that ship offline allow no true zero-shot: they hold images without "
+            "reports (16 paediatric X-rays) and reports without images (IU X-ray)."
+        )
+    return text
+
+
 def _zeroshot_section(
     doc: Doc,
     name: str,
@@ -301,7 +363,9 @@ def _zeroshot_section(
     rows: list[dict[str, Any]],
     scores: list[dict[str, Any]],
 ) -> None:
-    doc.h(f"Zero-shot: {name}")
+    proto = str(meta.get("protocol", ""))
+    title = {"label-matched": "Prompt classification, label-matched anchors"}.get(proto)
+    doc.h(f"{title or 'Zero-shot'}: {name}")
     counts = ", ".join(f"{k}: {v}" for k, v in meta.get("label_counts", {}).items())
     prompts = meta.get("prompt_counts", {})
     text = (
@@ -313,45 +377,74 @@ def _zeroshot_section(
     )
     if meta.get("joint"):
         text += " The two towers share one space (multimodal baseline): no map is fitted."
+        doc.p(text)
     else:
         text += (
             f" The map T (image space → text space) is fitted on {meta.get('pairing')} anchor "
             f"pairs: {meta.get('n_anchor_pairs')} pairs over {meta.get('anchor_images')} images "
             f"and {meta.get('anchor_reports')} reports ({meta.get('reports_per_image')} "
-            "report(s) per image). *unaligned* is the control with no map."
+            "report(s) per image)."
         )
         if meta.get("split") == "loo":
             text += (
                 " Leave-one-out: each image is classified by a map fitted without any anchor "
                 "pair of that image; the scores of all images are then pooled."
             )
-    doc.p(text)
+        doc.p(text)
+        if proto in PROTOCOLS:
+            doc.p(PROTOCOLS[proto])
+        if proto != "zero-shot":
+            doc.p(no_true_zero_shot(meta))
+        doc.p(
+            "**Rows.** *unimodal*: the prompts scored through T. *shuffled-anchors*: the fair "
+            "control, the same estimator on the same anchors (same count, same seed) with the "
+            "reports shuffled among them, so the pairing carries no information; T fitted on "
+            "it shows what the prompts and the text space give by themselves. "
+            + (
+                "*anchor-centroid*: the same map with no prompts at all, each mapped image "
+                "scored against the centroids of the fold's anchor reports of each label: where "
+                "it matches or beats *unimodal*, the labels in the anchors, not the prompts, "
+                "carry the signal. "
+                if meta.get("protocol") == "label-matched"
+                else ""
+            )
+            + (
+                "*nearest-centroid*: cosine to the class centroids of the other images' "
+                "embeddings; *linear-probe*: a logistic regression on the other images' "
+                "embeddings: supervised, in the image space, with no text and no map, on the "
+                "same leave-one-out folds. "
+                if meta.get("comparators")
+                else ""
+            )
+            + "AUROC is computed from decision values (log-probabilities, cosine differences, "
+            "logits), which keep their order."
+        )
     n = int(meta.get("n_images") or 0)
     if n and n < 100:
         doc.p(
             f"**Limits.** With {n} images, one image moves accuracy by {100 / n:.1f} points and "
             "the 95% CIs are wide: read these numbers as a check that the pipeline works, not as "
-            "an estimate of clinical performance. The anchors of a leave-one-out fold come from "
-            "the same small collection (and reports are matched by label, not by patient), so the"
-            " map learns little more than a direction separating the two labels."
+            "an estimate of clinical performance."
         )
+    for note in meta.get("coincide", []):
+        doc.p(f"*Note.* {note}.")
     doc.figure(
         f"{name}-anchors",
         plots.zeroshot_curves(rows),
         "AUROC (macro) vs number of anchors (first seed, 95% CI band; other seeds as "
-        "dots); dashed: no map.",
+        "dots); dashed: comparators with no map.",
     )
     doc.figure(
         f"{name}-roc",
         plots.roc_curves(scores, rows),
-        "ROC curves per label at the most anchors (first seed) and for the control; "
-        "AUROC in the legend, from results/zeroshot.csv.",
+        "ROC curves per label at the headline anchor count (first seed), for the control and "
+        "the comparators; AUROC in the legend, from results/zeroshot.csv.",
     )
     doc.figure(
         f"{name}-confusion",
         plots.confusion(scores, meta.get("rule", "argmax")),
-        "Confusion matrix at the most anchors (first seed): argmax over classes, or "
-        "P(finding) >= 0.5 for the positive-vs-negative rule.",
+        "Confusion matrix at the headline anchor count (first seed): argmax over classes, or "
+        "a positive decision value for the positive-vs-negative rule.",
     )
     doc.h("Results", 3)
     per_label = sorted({r["metric"] for r in rows if r["metric"].startswith("auroc[")})
@@ -383,7 +476,8 @@ def build(out: Path) -> tuple[Doc, str]:
     for name, m in tasks.get("stitch", {}).items():
         summary += _stitch_summary(name, m, [r for r in stitch_rows if task_of(r) == name])
     for name in tasks.get("zeroshot", {}):
-        summary += _zeroshot_summary(name, [r for r in zs_rows if task_of(r) == name])
+        m = tasks["zeroshot"][name]
+        summary += _zeroshot_summary(name, m, [r for r in zs_rows if task_of(r) == name])
     for name, m in tasks.get("retrieval", {}).items():
         rows = [r for r in ret_rows if task_of(r) == name]
         summary += report_retrieval.summary(name, m, rows)
@@ -414,26 +508,48 @@ def build(out: Path) -> tuple[Doc, str]:
     return doc, title
 
 
-def _best_aligned(rows: list[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None:
+def headline_source(meta: dict[str, Any]) -> str:
+    """How the summary's setting was chosen: declared in the recipe, or the recipe's default."""
+    h = meta.get("headline") or {}
+    if h.get("declared"):
+        return "declared in the recipe's `headline`"
+    return "the recipe's default headline: its first method and scaling at its largest anchor count"
+
+
+def headline_row(
+    rows: list[dict[str, Any]], meta: dict[str, Any], metric: str, mode: str, **match: str
+) -> dict[str, Any] | None:
+    """The first-seed row of ``metric`` at the task's headline (method, scaling, anchors):
+    fixed by the recipe before any result, never picked on the test rows."""
+    h = meta.get("headline")
+    if not h:
+        return None
     cand = [
         r
         for r in rows
-        if r["mode"] == "aligned"
-        and r["source"] == a
-        and r["target"] == b
-        and r["metric"] == "accuracy"
-        and not math.isnan(r["value"])
+        if r["mode"] == mode
+        and r["metric"] == metric
+        and r["method"] == h["method"]
+        and r["scaling"] == h["scaling"]
+        and str(r["anchors"]) == str(h["anchors"])
+        and all(r.get(k) == v for k, v in match.items())
     ]
-    if not cand:
-        return None
     first = plots._first_seed(cand)
-    cand = [r for r in cand if r["seed"] == first]
-    top = max(int(r["anchors"]) for r in cand)
-    return max((r for r in cand if int(r["anchors"]) == top), key=lambda r: r["value"])
+    return next((r for r in cand if r["seed"] == first), None)
+
+
+def cell(row: dict[str, Any] | None) -> str:
+    """``value [low, high]`` of a row, with the reason where the setting was skipped."""
+    if row is None:
+        return "n/a"
+    note = str(row.get("setting", "")).partition("skipped: ")[2]
+    value = fmt(row["value"], row["ci_low"], row["ci_high"])
+    return f"{value} ({note})" if note and value == "n/a" else value
 
 
 def _stitch_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     out = []
+    h = meta.get("headline") or {}
     for a, b in meta.get("pairs", []):
 
         def acc(mode: str, a: str = a, b: str = b) -> str:
@@ -445,39 +561,43 @@ def _stitch_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]])
                 and r["target"] == b
                 and r["metric"] == "accuracy"
             ]
-            return fmt(hit[0]["value"], hit[0]["ci_low"], hit[0]["ci_high"]) if hit else "n/a"
+            return cell(hit[0]) if hit else "n/a"
 
-        best = _best_aligned(rows, a, b)
-        aligned = (
-            f"aligned ({best['method']}, {best['anchors']} anchors) "
-            f"{fmt(best['value'], best['ci_low'], best['ci_high'])}"
-            if best
-            else "aligned n/a"
-        )
+        row = headline_row(rows, meta, "accuracy", "aligned", source=a, target=b)
         out.append(
             f"{name}, `{a}` → `{b}` accuracy: end-to-end {acc('end-to-end')}, naive "
-            f"{acc('naive')}, {aligned}, target {acc('target')}."
+            f"{acc('naive')}, aligned ({h.get('method')}, {h.get('scaling')}, "
+            f"{h.get('anchors')} anchors) {cell(row)}, target {acc('target')}."
         )
+    if out:
+        out.append(f"{name}: the aligned setting above is {headline_source(meta)}.")
     return out
 
 
-def _zeroshot_summary(name: str, rows: list[dict[str, Any]]) -> list[str]:
-    auroc = [r for r in rows if r["metric"] == "macro_auroc" and not math.isnan(r["value"])]
+def _zeroshot_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     out = []
-    for mode in ("multimodal", "unaligned"):
-        hit = [r for r in auroc if r["mode"] == mode]
-        if hit:
-            h = hit[0]
-            out.append(f"{name}, {mode}: AUROC {fmt(h['value'], h['ci_low'], h['ci_high'])}.")
-    uni = [r for r in auroc if r["mode"] == "unimodal"]
-    if uni:
-        first = plots._first_seed(uni)
-        uni = [r for r in uni if r["seed"] == first]
-        top = max(uni, key=lambda r: int(r["anchors"]))
-        out.append(
-            f"{name}, unimodal through T ({top['method']}, {top['anchors']} anchors): AUROC "
-            f"{fmt(top['value'], top['ci_low'], top['ci_high'])} (n = {top['n']})."
-        )
+
+    def auroc(mode: str) -> dict[str, Any] | None:
+        return next((r for r in rows if r["mode"] == mode and r["metric"] == "macro_auroc"), None)
+
+    if meta.get("joint"):
+        return [f"{name}, multimodal (joint space, no map): AUROC {cell(auroc('multimodal'))}."]
+    h = meta.get("headline") or {}
+    what = PROTOCOL_SHORT.get(str(meta.get("protocol")), "through T")
+    row = headline_row(rows, meta, "macro_auroc", "unimodal")
+    shuffled = headline_row(rows, meta, "macro_auroc", SHUFFLED)
+    text = (
+        f"{name}, prompts through T fitted on {what} ({h.get('method')}, {h.get('anchors')} "
+        f"anchors, {headline_source(meta)}): AUROC {cell(row)}; shuffled-anchors control "
+        f"{cell(shuffled)}"
+    )
+    if meta.get("protocol") == "label-matched":
+        centroid = headline_row(rows, meta, "macro_auroc", "anchor-centroid")
+        text += f"; the same map with no prompts (anchor-centroid) {cell(centroid)}"
+    comps = [f"{c} {cell(auroc(c))}" for c in meta.get("comparators", [])]
+    if comps:
+        text += "; supervised comparators on the same folds: " + ", ".join(comps)
+    out.append(text + f" (n = {row['n'] if row else meta.get('n_images')}).")
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from semalign.experiments import plots
@@ -75,6 +74,24 @@ def section(doc: Any, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
             " studies only."
         )
     chance = f" (chance Recall@1 = 1/{n_test} = {1 / n_test:.3f})" if n_test else ""
+    dd, shared = meta.get("dedup_counts"), meta.get("dropped_shared_train")
+    if dd and not meta.get("items_from"):
+        doc.p(
+            f"Rows deduplicated by normalised text: {dd['records']} rows hold {dd['distinct']} "
+            "distinct texts."
+        )
+    if shared:
+        doc.p(f"{shared} training rows were left out because their text is also a test row's.")
+    distinct = meta.get("distinct_test_texts")
+    if distinct is not None:
+        doc.p(
+            f"The {n_test} test reports hold {distinct} distinct normalised texts"
+            + (
+                " (each is unique, so no query has a duplicate of its key in the gallery)."
+                if distinct == n_test
+                else "; a duplicate of a query's key elsewhere in the gallery is a tie."
+            )
+        )
     doc.p(
         "*naive* is the unaligned control: source embeddings zero-padded or truncated to the "
         "target's width, no map. *aligned*: T fitted on k anchors. Recall@k: fraction of "
@@ -95,26 +112,21 @@ def section(doc: Any, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
 
 
 def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """Per pair and direction: Recall@1 of the control and of the best map at the most anchors."""
-    from semalign.experiments.report import fmt
+    """Per pair and direction: Recall@1 of the control and of the recipe's headline map."""
+    from semalign.experiments.report import cell, headline_row, headline_source
 
     out = []
     first = _first_seed_rows(rows)
+    h = meta.get("headline") or {}
     for r0 in (r for r in first if r["mode"] == "naive" and r["metric"] == "recall@1"):
         a, b, d = r0["source"], r0["target"], plots._direction(r0)
-        cand = [
-            r for r in first
-            if r["mode"] == "aligned" and r["metric"] == "recall@1" and r["source"] == a
-            and r["target"] == b and plots._direction(r) == d and not math.isnan(r["value"])
-        ]  # fmt: skip
-        text = f"{name}, {d} (map `{a}` → `{b}`) Recall@1: unaligned "
-        text += fmt(r0["value"], r0["ci_low"], r0["ci_high"])
-        if cand:
-            top = max(int(r["anchors"]) for r in cand)
-            best = max((r for r in cand if int(r["anchors"]) == top), key=lambda r: r["value"])
-            text += (
-                f", aligned ({best['method']}, {best['anchors']} anchors) "
-                f"{fmt(best['value'], best['ci_low'], best['ci_high'])}"
-            )
-        out.append(text + f" (n = {r0['n']} queries).")
+        same = [r for r in rows if plots._direction(r) == d]
+        row = headline_row(same, meta, "recall@1", "aligned", source=a, target=b)
+        out.append(
+            f"{name}, {d} (map `{a}` → `{b}`) Recall@1: unaligned {cell(r0)}, aligned "
+            f"({h.get('method')}, {h.get('anchors')} anchors) {cell(row)} (n = {r0['n']} "
+            "queries)."
+        )
+    if out:
+        out.append(f"{name}: the aligned setting above is {headline_source(meta)}.")
     return out

@@ -75,26 +75,40 @@ def retrieval_method(
 ) -> UnitOutput:
     """Aligned retrieval for one method and scaling at every anchor count and seed.
 
-    Anchor counts above the number of training rows are kept as ``n/a`` rows with the reason.
+    Anchor counts above the number of training rows, and fits refused because the anchors'
+    rank is too low (:class:`~semalign.errors.RankDeficientError`), are kept as ``n/a`` rows
+    with the reason.
     """
+    from semalign.errors import RankDeficientError
     from semalign.tasks.retrieval import retrieve
 
     n_test = int(np.unique(np.asarray(test)).size)
     n_train = int(np.asarray(xs).shape[0]) - n_test
-    fit = [k for k in anchors if k <= n_train]
-    table = retrieve(
-        xs, xt, test=test, methods=[method], scalings=[scaling], anchor_counts=fit,
-        seeds=seeds, anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0],
-        text_name=names[1], n_resamples=bootstrap,
-    ) if fit else ResultTable()  # fmt: skip
-    for k in (k for k in anchors if k > n_train):
+    table = ResultTable()
+
+    def skipped(k: int, seed: int, why: str) -> None:
+        for d in DIRECTIONS:
+            nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
+            nan["mrr"] = Estimate(float("nan"))
+            table.add(
+                nan, task="retrieve", source=names[0], target=names[1], mode="aligned",
+                method=method, scaling=scaling, anchors=int(k), seed=int(seed),
+                setting=f"{d} skipped: {why}", n=n_test,
+            )  # fmt: skip
+
+    for k in anchors:
         for seed in seeds:
-            for d in DIRECTIONS:
-                nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
-                nan["mrr"] = Estimate(float("nan"))
-                table.add(
-                    nan, task="retrieve", source=names[0], target=names[1], mode="aligned",
-                    method=method, scaling=scaling, anchors=int(k), seed=int(seed),
-                    setting=f"{d} skipped: only {n_train} train rows", n=n_test,
+            if k > n_train:
+                skipped(k, seed, f"only {n_train} train rows")
+                continue
+            try:
+                cell = retrieve(
+                    xs, xt, test=test, methods=[method], scalings=[scaling], anchor_counts=[k],
+                    seeds=[seed], anchor_strategy=strategy, ks=ks, naive=False,
+                    image_name=names[0], text_name=names[1], n_resamples=bootstrap,
                 )  # fmt: skip
+            except RankDeficientError as exc:
+                skipped(k, seed, f"anchors' rank {exc.rank} < {exc.needed} needed")
+                continue
+            table.rows.extend(cell.rows)
     return UnitOutput(_relabel(table, kind, names))

@@ -20,7 +20,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,18 @@ from semalign.experiments.inputs import (
     RetrievalData,
     anchor_set,
     eval_images,
+    normalise_text,
     read_records,
     retrieval_data,
     stitch_data,
 )
-from semalign.experiments.recipe import Recipe, RetrievalSpec, StitchSpec, ZeroShotSpec
+from semalign.experiments.recipe import (
+    Headline,
+    Recipe,
+    RetrievalSpec,
+    StitchSpec,
+    ZeroShotSpec,
+)
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
 
@@ -61,14 +68,16 @@ class RunSummary:
     embeddings_reused: int
     steps_computed: int
     steps_reused: int
+    notices: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         models = ", ".join(self.models_loaded) or "none"
-        return (
+        text = (
             f"{self.seconds:.1f} s; embeddings {self.embeddings_computed} computed, "
             f"{self.embeddings_reused} reused (models loaded: {models}); steps "
             f"{self.steps_computed} computed, {self.steps_reused} reused"
         )
+        return "".join([text, *(f"\nnote: {n}" for n in self.notices)])
 
 
 def _named(table: ResultTable, name: str) -> ResultTable:
@@ -94,6 +103,7 @@ class _Run:
     tables: dict[str, ResultTable] = field(default_factory=dict)
     extras: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
     def dataset(self, alias: str) -> list[Any]:
         if alias not in self.records:
@@ -101,7 +111,7 @@ class _Run:
         return self.records[alias]
 
     def unit(self, kind: str, key: dict[str, Any], compute: Callable[[], UnitOutput]) -> None:
-        out = self.cache.get(kind, key, compute)
+        out = self.cache.get(kind, {**key, "units": UNITS_VERSION}, compute)
         for r in out.table:
             name = TABLE_OF_TASK.get(r.task, r.task)
             self.tables.setdefault(name, ResultTable()).rows.append(r)
@@ -110,6 +120,18 @@ class _Run:
             self.extras.setdefault(target, []).extend(rows)
         if self.bar is not None:
             self.bar.update(1)
+
+    def _grid_meta(
+        self, task: str, methods: list[str], scalings: list[str], headline: Headline | None
+    ) -> dict[str, Any]:
+        """The headline setting and the maps left out because another one equals them (a
+        headline on a map left out moves to the map it equals)."""
+        cells, notes = distinct_cells(methods, scalings)
+        for note in notes:
+            self.notices.append(f"{task}: {note}")
+        if headline is not None and (headline.method, headline.scaling) not in cells:
+            headline = replace(headline, method="affine")
+        return {"headline": None if headline is None else asdict(headline), "coincide": notes}
 
     # ----------------------------------------------------------------- stitching
     def stitch(self, spec: StitchSpec) -> None:
@@ -126,12 +148,16 @@ class _Run:
             "max_per_class": spec.max_per_class,
             "n_items": len(data.items),
             "n_test": int(data.test.size),
+            "dedup": spec.dedup,
+            "dedup_counts": None if data.dedup is None else asdict(data.dedup),
+            "distinct_texts": data.distinct_texts,
             "anchors": spec.anchors,
             "seeds": spec.seeds,
             "methods": spec.methods,
             "scalings": spec.scalings,
             "pairs": [list(p) for p in spec.pairs],
             "encoders": {a: self.recipe.encoders[a].model for a in emb},
+            **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
         }
         base = {
             "y": digest(data.y.tolist()),
@@ -159,21 +185,20 @@ class _Run:
                 "bootstrap": bs,
             }
             if "aligned" in spec.modes:
-                for method in spec.methods:
-                    for scaling in spec.scalings:
-                        self.unit(
-                            "stitch-method",
-                            {**key, **common, "method": method, "scaling": scaling},
-                            partial(
-                                _stitch_unit,
-                                units.stitch_method,
-                                spec.name,
-                                *args,
-                                method=method,
-                                scaling=scaling,
-                                **common,
-                            ),
-                        )
+                for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
+                    self.unit(
+                        "stitch-method",
+                        {**key, **common, "method": method, "scaling": scaling},
+                        partial(
+                            _stitch_unit,
+                            units.stitch_method,
+                            spec.name,
+                            *args,
+                            method=method,
+                            scaling=scaling,
+                            **common,
+                        ),
+                    )
             if "relative" in spec.modes:
                 relative = {**common, "anchors": _relative_counts(spec.anchors)}
                 self.unit(
@@ -252,8 +277,8 @@ class _Run:
             self.unit(
                 "zeroshot-joint",
                 base,
-                lambda: units.zeroshot_fixed(
-                    x, ev.y, ev.mask, ids, prompts, mode="multimodal", key=key, bootstrap=bs, **zs
+                lambda: units.zeroshot_joint(
+                    x, ev.y, ev.mask, ids, prompts, key=key, bootstrap=bs, **zs
                 ),
             )
             return
@@ -268,18 +293,25 @@ class _Run:
             anchor_images=len(anchors.images),
             anchor_reports=len(anchors.reports),
             pairing=spec.pairing,
+            protocol=protocol(spec),
+            same_images=spec.anchor_dataset == spec.images,
             reports_per_image=spec.reports_per_image,
             anchors=spec.anchors,
             seeds=spec.seeds,
             methods=spec.methods,
+            comparators=spec.comparators,
+            **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
         )
-        self.unit(
-            "zeroshot-control",
-            base,
-            lambda: units.zeroshot_fixed(
-                x, ev.y, ev.mask, ids, prompts, mode="unaligned", key=key, bootstrap=bs, **zs
-            ),
-        )
+        if spec.comparators:
+            self.unit(
+                "zeroshot-comparators",
+                {**base, "comparators": spec.comparators},
+                lambda: units.zeroshot_comparators(
+                    x, ev.y, ev.mask, ids, prompts.classes, comparators=spec.comparators,
+                    rule=spec.rule, key=key, bootstrap=bs,
+                ),
+            )  # fmt: skip
+        centroid = spec.pairing == "label-matched"
         akey = {
             **base,
             "ai": k_ai,
@@ -288,42 +320,45 @@ class _Run:
                 [anchors.image_row.tolist(), anchors.report_row.tolist(), anchors.owner]
             ),
             "loo": spec.split == "loo",
+            "labels": digest(np.nan_to_num(anchors.labels, nan=-1).tolist()) if centroid else None,
             "anchors": spec.anchors,
             "seeds": spec.seeds,
             "center": spec.center_text,
         }
-        for method in spec.methods:
-            for scaling in spec.scalings:
-                self.unit(
-                    "zeroshot-method",
-                    {**akey, "method": method, "scaling": scaling},
-                    lambda m=method, s=scaling: units.zeroshot_method(  # type: ignore[misc]
-                        x,
-                        ev.y,
-                        ev.mask,
-                        ids,
-                        prompts,
-                        a_img,
-                        a_txt,
-                        anchors.owner,
-                        loo=spec.split == "loo",
-                        method=m,
-                        scaling=s,
-                        anchors=spec.anchors,
-                        seeds=spec.seeds,
-                        center_text=spec.center_text,
-                        key=key,
-                        bootstrap=bs,
-                        **zs,
-                    ),
-                )
+        for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
+            at_k = spec.headline.anchors if spec.headline is not None else None
+            self.unit(
+                "zeroshot-method",
+                {**akey, "method": method, "scaling": scaling, "score_at": at_k},
+                lambda m=method, s=scaling, at_k=at_k: units.zeroshot_method(  # type: ignore[misc]
+                    x,
+                    ev.y,
+                    ev.mask,
+                    ids,
+                    prompts,
+                    a_img,
+                    a_txt,
+                    anchors.owner,
+                    loo=spec.split == "loo",
+                    method=m,
+                    scaling=s,
+                    anchors=spec.anchors,
+                    seeds=spec.seeds,
+                    center_text=spec.center_text,
+                    key=key,
+                    bootstrap=bs,
+                    score_at=at_k,
+                    anchor_labels=anchors.labels if centroid else None,
+                    **zs,
+                ),
+            )
 
     # ----------------------------------------------------------------- retrieval
     def _retrieval_rows(self, spec: RetrievalSpec) -> RetrievalData:
         if spec.items_from is not None:
             src = next(s for s in self.recipe.stitch if s.name == spec.items_from)
             data = stitch_data(src, self.dataset(src.dataset))
-            return RetrievalData(data.items, None, data.test)
+            return RetrievalData(data.items, None, data.test, data.dedup)
         return retrieval_data(spec, self.dataset(spec.dataset))
 
     def retrieval(self, spec: RetrievalSpec) -> None:
@@ -340,6 +375,11 @@ class _Run:
             "n_items": n,
             "n_test": n_test,
             "n_train": n - n_test,
+            "dedup_counts": None if data.dedup is None else asdict(data.dedup),
+            "dropped_shared_train": data.dropped_shared,
+            "distinct_test_texts": len(
+                {normalise_text(str(data.texts.payloads[i])) for i in data.test.tolist()}
+            ),
             "pairs": [list(p) for p in spec.pairs],
             "directions": {
                 f"{a}|{b}": list(retrieval_units.direction_names(spec.kind, (a, b)).values())
@@ -350,6 +390,7 @@ class _Run:
             "methods": spec.methods,
             "scalings": spec.scalings,
             "ks": spec.ks,
+            **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
             "encoders": {
                 a: self.recipe.encoders[a].model
                 for a in dict.fromkeys(x for p in spec.pairs for x in p)
@@ -379,20 +420,55 @@ class _Run:
                 ),
             )  # fmt: skip
             fit = {"anchors": spec.anchors, "seeds": spec.seeds, "strategy": spec.anchor_strategy}
-            for method in spec.methods:
-                for scaling in spec.scalings:
-                    self.unit(
-                        "retrieval-method",
-                        {**key, **fit, "method": method, "scaling": scaling},
-                        partial(
-                            _stitch_unit, retrieval_units.retrieval_method, spec.name, xa, xb,
-                            data.test, method=method, scaling=scaling, bootstrap=bs, **fit,
-                            **common,
-                        ),
-                    )  # fmt: skip
+            for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
+                self.unit(
+                    "retrieval-method",
+                    {**key, **fit, "method": method, "scaling": scaling},
+                    partial(
+                        _stitch_unit, retrieval_units.retrieval_method, spec.name, xa, xb,
+                        data.test, method=method, scaling=scaling, bootstrap=bs, **fit, **common,
+                    ),
+                )  # fmt: skip
+
+
+def protocol(spec: ZeroShotSpec) -> str:
+    """What a zero-shot task's map has seen: ``zero-shot`` only when no label built the anchors
+    and the anchor images are not the evaluated images' collection."""
+    if spec.joint:
+        return "multimodal"
+    if spec.pairing == "label-matched":
+        return "label-matched"
+    return "zero-shot" if spec.anchor_dataset != spec.images else "same-collection"
 
 
 RELATIVE_MAX = 256
+UNITS_VERSION = 2  # bump when a unit's numbers change for the same inputs
+
+
+def distinct_cells(
+    methods: list[str], scalings: list[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (method, scaling) cells that give distinct maps, and a note per cell left out.
+
+    Under a centring scaling that keeps the mean at zero (``center``, ``standard``; not
+    ``center-l2``, whose row normalisation moves it) both sides' anchors have mean zero, so the
+    affine fit's bias is zero and its weight is the linear least-squares solution: ``linear`` is
+    the same map as ``affine`` and is left out where both are asked for.
+    """
+    from semalign.align.preprocessing import centres, normalises_rows
+
+    cells, notes = [], []
+    for method in methods:
+        for scaling in scalings:
+            same = centres(scaling) and not normalises_rows(scaling)
+            if method == "linear" and "affine" in methods and same:
+                notes.append(
+                    f"linear under scaling {scaling!r} is the same map as affine (centred anchors "
+                    "give a zero bias): only affine is run"
+                )
+                continue
+            cells.append((method, scaling))
+    return cells, notes
 
 
 def _relative_counts(anchors: list[int]) -> list[int]:
@@ -416,12 +492,13 @@ def _n_units(recipe: Recipe) -> int:
     n = 0
     for s in recipe.stitch:
         per = 1 + ("relative" in s.modes)
-        per += len(s.methods) * len(s.scalings) if "aligned" in s.modes else 0
+        per += len(distinct_cells(s.methods, s.scalings)[0]) if "aligned" in s.modes else 0
         n += per * len(s.pairs)
     for z in recipe.zeroshot:
-        n += 1 if z.joint else 1 + len(z.methods) * len(z.scalings)
+        cells = len(distinct_cells(z.methods, z.scalings)[0])
+        n += 1 if z.joint else bool(z.comparators) + cells
     for r in recipe.retrieval:
-        n += (1 + len(r.methods) * len(r.scalings)) * len(r.pairs)
+        n += (1 + len(distinct_cells(r.methods, r.scalings)[0])) * len(r.pairs)
     return n
 
 
@@ -509,4 +586,5 @@ def run_recipe(
         run.embedder.reused,
         run.cache.computed,
         run.cache.reused,
+        list(dict.fromkeys(run.notices)),
     )

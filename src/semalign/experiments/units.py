@@ -3,8 +3,12 @@
 Stitching units (per encoder pair): ``baseline`` (end-to-end, target, naive + space similarity
 before alignment), one per ``(method, scaling)`` (aligned at every anchor count and seed + space
 similarity after alignment + 2-D PCA of the anchors) and ``relative``. Zero-shot units: the
-``unaligned`` control, one per ``(method, scaling)`` (unimodal through T) and ``multimodal`` for
-a dual encoder. Scores of the headline setting are kept for ROC curves and confusion matrices.
+supervised ``comparators`` (leave-one-out on the image embeddings), one per ``(method,
+scaling)`` (through T, with the shuffled-anchors control) and ``multimodal`` for a dual encoder.
+Scores of the headline setting are kept for ROC curves and confusion matrices.
+
+Every AUROC comes from scores that keep their order (log-probabilities of the heads, decision
+values of the prompts), never from probabilities that saturate to ties.
 """
 
 from __future__ import annotations
@@ -16,19 +20,42 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.align import Aligner, min_anchors, select_anchors
+from semalign.errors import RankDeficientError
 from semalign.experiments.cache import UnitOutput
 from semalign.metrics.classification import Estimate, classification_report
 from semalign.metrics.space import space_report
+from semalign.tasks.comparators import linear_probe_loo, log_softmax, nearest_centroid_loo
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import naive_stitch, stitch
+from semalign.tasks.stitching import draw_anchors, naive_stitch
 from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier, _class_indices
 
 Float = NDArray[np.float64]
 PCA_POINTS = 200
+HEADLINE_METRICS = ("accuracy", "macro_f1", "macro_auroc")
 
 
 def _space_rows(table: ResultTable, report: dict[str, float], n: int, **key: Any) -> None:
     table.add({m: Estimate(v) for m, v in report.items()}, n=n, task="space", **key)
+
+
+def _head_report(head: Any, features: Float, truth: Any, bootstrap: int) -> dict[str, Estimate]:
+    """Accuracy, macro-F1 and macro-AUROC of ``head`` on ``features`` from log-probabilities,
+    which keep their order where saturated probabilities would tie."""
+    scores = log_softmax(head.decision_function(features))
+    return classification_report(truth, scores, task="multiclass", n_resamples=bootstrap)
+
+
+def _train_rows(n: int, test: Any) -> NDArray[np.int64]:
+    return np.setdiff1d(np.arange(n), np.asarray(test)).astype(np.int64)
+
+
+def _skip(reason: str, metrics: Sequence[str]) -> tuple[dict[str, Estimate], str]:
+    return {m: Estimate(float("nan")) for m in metrics}, f"skipped: {reason}"
+
+
+def rank_reason(exc: RankDeficientError) -> str:
+    """The skip note of a fit refused for rank: measured and needed rank."""
+    return f"anchors' rank {exc.rank} < {exc.needed} needed"
 
 
 def stitch_baseline(
@@ -41,19 +68,24 @@ def stitch_baseline(
     bootstrap: int,
 ) -> UnitOutput:
     """End-to-end / target / naive modes and the spaces' similarity before alignment."""
-    wanted = [m for m in ("end-to-end", "target", "naive") if m in modes]
-    table = stitch(
-        xa,
-        xb,
-        y,
-        test=test,
-        modes=wanted,
-        anchor_counts=(),
-        source_name=names[0],
-        target_name=names[1],
-        n_resamples=bootstrap,
-    )
+    from semalign.tasks.heads import LogisticHead
+
     te = np.asarray(test)
+    tr = _train_rows(xa.shape[0], te)
+    yy = np.asarray(y)
+    head_b = LogisticHead().fit(xb[tr], yy[tr])
+    truth = head_b.class_index(yy[te])
+    table = ResultTable()
+    key: dict[str, Any] = {"task": "stitch", "source": names[0], "target": names[1]}
+    key["n"] = int(te.size)
+    if "end-to-end" in modes:
+        head_a = LogisticHead().fit(xa[tr], yy[tr])
+        table.add(_head_report(head_a, xa[te], truth, bootstrap), mode="end-to-end", **key)
+    if "target" in modes:
+        table.add(_head_report(head_b, xb[te], truth, bootstrap), mode="target", **key)
+    if "naive" in modes:
+        feats = naive_stitch(xa[te], xb.shape[1])
+        table.add(_head_report(head_b, feats, truth, bootstrap), mode="naive", **key)
     rep = space_report(naive_stitch(xa[te], xb.shape[1]), xb[te], xa[te])
     _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="before")
     return UnitOutput(table)
@@ -77,6 +109,8 @@ def stitch_method(
 
     One target head serves every map; CIs are bootstrapped for the first seed (the other seeds
     show the spread over anchor draws). Space metrics and PCA at the most anchors, first seed.
+    A cell whose anchors are too few, or of too low a rank (:class:`RankDeficientError`), is a
+    row of NaN with the reason in ``setting``.
     """
     from semalign.tasks.heads import LogisticHead
 
@@ -103,20 +137,25 @@ def stitch_method(
     fitted: dict[int, Any] = {}
     for k in anchors:
         for seed in seeds:
+            cell: dict[str, Any] = {"anchors": int(k), "seed": int(seed)}
             if k < need or k > n_train:
                 why = f"needs >= {need} anchors" if k < need else f"only {n_train} train rows"
-                nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_f1", "macro_auroc")}
-                table.add(nan, anchors=int(k), seed=int(seed), setting=f"skipped: {why}", **key)
+                nan, note = _skip(why, HEADLINE_METRICS)
+                table.add(nan, setting=note, **cell, **key)
                 continue
             idx = select_anchors(
                 source, int(k), strategy=strategy, labels=labels, seed=int(seed), exclude=excluded
             )
-            aligner = Aligner(method, scaling, seed=int(seed)).fit(xa[idx], xb[idx])
-            scores = head.predict_proba(aligner.transform(xa[te]))
-            rep = classification_report(
-                truth, scores, task="multiclass", n_resamples=bootstrap if seed == seeds[0] else 0
+            try:
+                aligner = Aligner(method, scaling, seed=int(seed)).fit(xa[idx], xb[idx])
+            except RankDeficientError as exc:
+                nan, note = _skip(rank_reason(exc), HEADLINE_METRICS)
+                table.add(nan, setting=note, **cell, **key)
+                continue
+            rep = _head_report(
+                head, aligner.transform(xa[te]), truth, bootstrap if seed == seeds[0] else 0
             )
-            table.add(rep, anchors=int(k), seed=int(seed), **key)
+            table.add(rep, **cell, **key)
             if seed == seeds[0]:
                 fitted[int(k)] = (idx, aligner)
     extras: dict[str, list[dict[str, Any]]] = {}
@@ -164,20 +203,26 @@ def stitch_relative(
     bootstrap: int,
 ) -> UnitOutput:
     """Relative representations (cosines to the anchors) in both spaces; first seed only."""
-    table = stitch(
-        xa,
-        xb,
-        y,
-        test=test,
-        modes=["relative"],
-        anchor_counts=anchors,
-        seeds=seeds[:1],
-        anchor_strategy=strategy,
-        source_name=names[0],
-        target_name=names[1],
-        n_resamples=bootstrap,
-    )
-    return UnitOutput(ResultTable(r for r in table if r.mode == "relative"))
+    from semalign.tasks.heads import LogisticHead
+    from semalign.tasks.relative import RelativeProjector
+
+    te = np.asarray(test)
+    tr = _train_rows(xa.shape[0], te)
+    yy = np.asarray(y)
+    labels = yy if strategy == "stratified" else None
+    table = ResultTable()
+    key: dict[str, Any] = {"task": "stitch", "source": names[0], "target": names[1]}
+    for k in anchors:
+        idx = draw_anchors(xa, int(k), strategy, int(seeds[0]), tr, labels)
+        rel_a = RelativeProjector(True).fit(xa[idx])
+        rel_b = RelativeProjector(True).fit(xb[idx])
+        head = LogisticHead().fit(rel_b.transform(xb[tr]), yy[tr])
+        rep = _head_report(head, rel_a.transform(xa[te]), head.class_index(yy[te]), bootstrap)
+        table.add(
+            rep, n=int(te.size), mode="relative", method="cosine", anchors=int(k),
+            seed=int(seeds[0]), **key,
+        )  # fmt: skip
+    return UnitOutput(table)
 
 
 def _pca2(fit_on: Float) -> tuple[Float, Float]:
@@ -214,80 +259,139 @@ def pca_rows(xs: Float, xt: Float, xa: Float, labels: Any, **key: Any) -> list[d
 # --------------------------------------------------------------------------- zero-shot
 
 
+def decision_values(clf: ZeroShotClassifier, images: Any) -> Float:
+    """Scores that keep their order (n, C): log-softmax of cosine / temperature (argmax) or
+    (positive - negative cosine) / temperature (pos-neg: the label is predicted where > 0)."""
+    pos, neg = clf.scores(images)
+    if neg is None:
+        return log_softmax(pos / clf.temperature)
+    out: Float = (pos - neg) / clf.temperature
+    return out
+
+
 def _report(
-    p: Float, y: Any, mask: Any, prompts: PromptEmbeddings, rule: str, bootstrap: int
+    d: Float, y: Any, mask: Any, classes: list[str], rule: str, bootstrap: int
 ) -> dict[str, Estimate]:
+    """Metrics of decision values ``d`` (see :func:`decision_values`; pos-neg threshold 0)."""
     if rule == "argmax":
-        idx = _class_indices(y, prompts.classes)
-        return classification_report(idx, p, task="multiclass", n_resamples=bootstrap)
+        idx = _class_indices(y, classes)
+        return classification_report(idx, d, task="multiclass", n_resamples=bootstrap)
     return classification_report(
-        y, p, task="multilabel", mask=mask, label_names=prompts.classes, n_resamples=bootstrap
-    )
+        y, d, task="multilabel", mask=mask, label_names=classes, threshold=0.0,
+        n_resamples=bootstrap,
+    )  # fmt: skip
 
 
 def score_rows(
-    p: Float,
+    d: Float,
     y: Any,
     mask: Any,
     ids: Sequence[str],
-    prompts: PromptEmbeddings,
+    classes: list[str],
     rule: str,
     **key: Any,
 ) -> list[dict[str, Any]]:
-    """One row per (image, class): the true 0/1 and the score (for ROC and confusion)."""
+    """One row per (image, class): the true 0/1 and the decision value (for ROC and confusion)."""
     rows = []
     yy = np.asarray(y)
     for i, item in enumerate(ids):
-        for j, cls in enumerate(prompts.classes):
+        for j, cls in enumerate(classes):
             if rule == "argmax":
                 truth = float(str(yy[i]).lower() == cls.lower())
             elif mask is not None and not mask[i, j]:
                 continue
             else:
                 truth = float(yy[i, j])
-            rows.append({**key, "id": item, "class": cls, "y_true": truth, "score": float(p[i, j])})
+            rows.append({**key, "id": item, "class": cls, "y_true": truth, "score": float(d[i, j])})
     return rows
 
 
-def zeroshot_fixed(
+def zeroshot_joint(
     images: Float,
     y: Any,
     mask: Any,
     ids: Sequence[str],
     prompts: PromptEmbeddings,
     *,
-    mode: str,
     rule: str,
     aggregate: str,
     temperature: float,
     key: dict[str, Any],
     bootstrap: int,
 ) -> UnitOutput:
-    """No map: the ``unaligned`` control (zero-padded/truncated) or a ``multimodal`` encoder."""
-    x = naive_stitch(images, prompts.dim) if mode == "unaligned" else images
+    """A dual encoder (mode ``multimodal``): images and prompts already share one space."""
     clf = ZeroShotClassifier(prompts, rule=rule, aggregate=aggregate, temperature=temperature)
-    p = clf.predict_proba(x)
+    d = decision_values(clf, images)
     table = ResultTable()
-    table.add(_report(p, y, mask, prompts, rule, bootstrap), n=len(ids), mode=mode, **key)
+    rep = _report(d, y, mask, prompts.classes, rule, bootstrap)
+    table.add(rep, n=len(ids), mode="multimodal", **key)
     scores = score_rows(
-        p,
-        y,
-        mask,
-        ids,
-        prompts,
-        rule,
-        mode=mode,
-        method=None,
-        scaling=None,
-        anchors=None,
-        seed=None,
-        **_score_key(key),
-    )
+        d, y, mask, ids, prompts.classes, rule, mode="multimodal", method=None, scaling=None,
+        anchors=None, seed=None, **_score_key(key),
+    )  # fmt: skip
+    return UnitOutput(table, {"scores": scores})
+
+
+COMPARATOR_FUNCTIONS = {"nearest-centroid": nearest_centroid_loo, "linear-probe": linear_probe_loo}
+
+
+def zeroshot_comparators(
+    images: Float,
+    y: Any,
+    mask: Any,
+    ids: Sequence[str],
+    classes: list[str],
+    *,
+    comparators: Sequence[str],
+    rule: str,
+    key: dict[str, Any],
+    bootstrap: int,
+) -> UnitOutput:
+    """Supervised leave-one-out comparators on the image embeddings (no text, no map): one row
+    per comparator (its name is the mode), on the same images and folds as the map."""
+    table = ResultTable()
+    scores: list[dict[str, Any]] = []
+    for name in comparators:
+        d = COMPARATOR_FUNCTIONS[name](images, y, rule=rule, classes=classes, mask=mask)
+        table.add(_report(d, y, mask, classes, rule, bootstrap), n=len(ids), mode=name, **key)
+        scores += score_rows(
+            d, y, mask, ids, classes, rule, mode=name, method=None, scaling=None, anchors=None,
+            seed=None, **_score_key(key),
+        )  # fmt: skip
     return UnitOutput(table, {"scores": scores})
 
 
 def _score_key(key: dict[str, Any]) -> dict[str, Any]:
     return {"setting": key["setting"], "source": key["source"], "target": key["target"]}
+
+
+SHUFFLED = "shuffled-anchors"
+CENTROID = "anchor-centroid"
+
+
+def anchor_centroid_scores(
+    mapped: Float, texts: Float, labels: Float, rule: str, center: Float | None
+) -> Float:
+    """Cosines (n, C) of mapped images to the centroid of the anchor reports of each class
+    (argmax), or positive minus negative centroid cosine per label (pos-neg); the prompts play
+    no part. ``labels`` (k, C): each anchor's 1/0 (NaN unknown) per class."""
+    c = 0.0 if center is None else center
+    x = mapped - c
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)
+    t = texts - c
+
+    def cos_to(rows: NDArray[np.bool_]) -> Float:
+        if not rows.any():
+            return np.full(x.shape[0], np.nan)
+        m = t[rows].mean(axis=0)
+        out: Float = x @ (m / max(float(np.linalg.norm(m)), 1e-300))
+        return out
+
+    out = np.empty((x.shape[0], labels.shape[1]))
+    for j in range(labels.shape[1]):
+        pos = cos_to(labels[:, j] == 1.0)
+        out[:, j] = pos if rule == "argmax" else pos - cos_to(labels[:, j] == 0.0)
+    return out
 
 
 def zeroshot_method(
@@ -311,8 +415,17 @@ def zeroshot_method(
     center_text: bool,
     key: dict[str, Any],
     bootstrap: int,
+    score_at: int | None = None,
+    anchor_labels: Float | None = None,
 ) -> UnitOutput:
-    """Unimodal zero-shot through T for every anchor count and seed (leave-one-out or fixed)."""
+    """Prompt classification through T (mode ``unimodal``) for every anchor count and seed
+    (leave-one-out or fixed), and its control (mode ``shuffled-anchors``): the same estimator on
+    the same anchors with the reports shuffled among them, so that the pairing carries nothing.
+    With ``anchor_labels`` (n_pairs, C) also mode ``anchor-centroid``: the same map with no
+    prompts, scored against the centroids of the fold's anchor reports of each label.
+
+    Per-item scores are kept for the first seed at ``score_at`` anchors (default: the most).
+    """
     n = len(ids)
     owners = np.asarray(owner)
     folds = [np.array([i]) for i in range(n)] if loo else [np.arange(n)]
@@ -321,7 +434,8 @@ def zeroshot_method(
     scores: list[dict[str, Any]] = []
     need = min_anchors(method, scaling, images.shape[1])
     most = min(int(a.sum()) for a in allowed)
-    top_k = max(anchors)
+    keep_at = score_at if score_at is not None else max(anchors)
+    metrics = ("accuracy", "macro_auroc")
     for k in anchors:
         for seed in seeds:
             setting: dict[str, Any] = {
@@ -330,37 +444,51 @@ def zeroshot_method(
                 "anchors": int(k),
                 "seed": int(seed),
             }
+            why = None
             if k < need or k > most:
                 why = f"needs >= {need} anchors" if k < need else f"only {most} anchors available"
-                nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
-                note = {**key, "setting": f"{key['setting']}; skipped: {why}"}
-                table.add(nan, n=n, mode="unimodal", **note, **setting)
-                continue
-            p = np.empty((n, len(prompts.classes)))
+            modes = ("unimodal", SHUFFLED) + ((CENTROID,) if anchor_labels is not None else ())
+            d = {mode: np.empty((n, len(prompts.classes))) for mode in modes}
+            rng = np.random.default_rng(int(seed))
             for fold, ok in zip(folds, allowed, strict=True):
+                if why is not None:
+                    break
                 sel = select_anchors(owners.size, int(k), seed=int(seed), exclude=~ok)
-                aligner = Aligner(method, scaling, seed=int(seed)).fit(
-                    anchor_images[sel], anchor_texts[sel]
-                )
+                shuffled = sel[rng.permutation(sel.size)]
                 center = anchor_texts[sel].mean(axis=0) if center_text else None
-                clf = ZeroShotClassifier(
-                    prompts,
-                    rule=rule,
-                    aggregate=aggregate,
-                    temperature=temperature,
-                    aligner=aligner,
-                    center=center,
-                )
-                p[fold] = clf.predict_proba(images[fold])
-            table.add(
-                _report(p, y, mask, prompts, rule, bootstrap),
-                n=n,
-                mode="unimodal",
-                **key,
-                **setting,
-            )
-            if seed == seeds[0] and (k == top_k or k == most):
-                scores = score_rows(
-                    p, y, mask, ids, prompts, rule, mode="unimodal", **setting, **_score_key(key)
-                )
+                for mode, text_rows in (("unimodal", sel), (SHUFFLED, shuffled)):
+                    try:
+                        aligner = Aligner(method, scaling, seed=int(seed)).fit(
+                            anchor_images[sel], anchor_texts[text_rows]
+                        )
+                    except RankDeficientError as exc:
+                        why = rank_reason(exc)
+                        break
+                    clf = ZeroShotClassifier(
+                        prompts, rule=rule, aggregate=aggregate, temperature=temperature,
+                        aligner=aligner, center=center,
+                    )  # fmt: skip
+                    d[mode][fold] = decision_values(clf, images[fold])
+                    if mode == "unimodal" and anchor_labels is not None:
+                        mapped = aligner.transform(images[fold])
+                        d[CENTROID][fold] = anchor_centroid_scores(
+                            mapped, anchor_texts[sel], anchor_labels[sel], rule, center
+                        )
+            for mode, dv in d.items():
+                if why is None and mode == CENTROID and np.isnan(dv).any():
+                    why_mode: str | None = "a class has no anchor report in some fold"
+                else:
+                    why_mode = why
+                if why_mode is not None:
+                    nan, note = _skip(why_mode, metrics)
+                    noted = {**key, "setting": f"{key['setting']}; {note}"}
+                    table.add(nan, n=n, mode=mode, **noted, **setting)
+                    continue
+                rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
+                table.add(rep, n=n, mode=mode, **key, **setting)
+                if seed == seeds[0] and (k == keep_at or (k == most and keep_at > most)):
+                    scores += score_rows(
+                        dv, y, mask, ids, prompts.classes, rule, mode=mode, **setting,
+                        **_score_key(key),
+                    )  # fmt: skip
     return UnitOutput(table, {"scores": scores})

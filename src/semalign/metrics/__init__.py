@@ -9,12 +9,14 @@ from semalign.metrics.classification import (
     average_precision,
     binary_auroc,
     bootstrap_ci,
+    class_log_odds,
     classification_report,
     macro_auprc,
     macro_auroc,
     macro_f1,
     mask_labels,
     multiclass_auroc,
+    multilabel_macro_f1,
     per_label_auprc,
     per_label_auroc,
 )
@@ -23,9 +25,11 @@ from semalign.metrics.space import (
     linear_cka,
     mean_cosine,
     mse,
+    retrieval_outcome,
     retrieval_ranks,
     retrieval_scores,
     space_report,
+    text_groups,
 )
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "average_precision",
     "binary_auroc",
     "bootstrap_ci",
+    "class_log_odds",
     "classification_report",
     "knn_jaccard",
     "linear_cka",
@@ -44,9 +49,12 @@ __all__ = [
     "mean_cosine",
     "mse",
     "multiclass_auroc",
+    "multilabel_macro_f1",
     "per_label_auprc",
     "per_label_auroc",
+    "retrieval_outcome",
     "retrieval_ranks",
     "retrieval_scores",
     "space_report",
+    "text_groups",
 ]

@@ -94,24 +94,44 @@ def multiclass(t: NDArray[np.int64], s: Float, w: Float) -> dict[str, Float]:
     }
 
 
+def f1_per_label(
+    t: NDArray[np.int64], p: NDArray[np.int64], m: Bool, average: str, w: Float
+) -> Float:
+    """F1 of each label (R, L) over its unmasked entries: the positive class's F1
+    (``average="positive"``, 0 when a label has no true and no predicted positive) or the mean
+    of both classes' F1 (``"both-classes"``); NaN for a label with no unmasked weight."""
+    out = np.full((w.shape[0], t.shape[1]), np.nan)
+    for j in range(t.shape[1]):
+        wj = w * m[:, j]
+        f1 = f1_per_class(t[:, j], p[:, j], 2, wj)
+        value = f1[:, 1] if average == "positive" else f1.mean(axis=1)
+        out[:, j] = np.where(wj.sum(axis=1) > 0, value, np.nan)
+    return out
+
+
 def multilabel(
-    t: NDArray[np.int64], s: Float, m: Bool, threshold: float, names: list[str], w: Float
+    t: NDArray[np.int64],
+    s: Float,
+    m: Bool,
+    threshold: float,
+    names: list[str],
+    both_classes: bool,
+    w: Float,
 ) -> dict[str, Float]:
-    """Masked multi-label metrics per row of w (R, n): accuracy over unmasked entries, per-label
-    binary macro-F1, AUROC and AUPRC (macro = mean over defined labels)."""
+    """Masked multi-label metrics per row of w (R, n): accuracy over unmasked entries,
+    positive-class macro-F1 (and, with ``both_classes``, the mean of both classes' F1 per label
+    as ``macro_f1_both_classes``), AUROC and AUPRC (macro = mean over defined labels).
+    Predictions are ``s >= threshold``."""
     pred = (s >= threshold).astype(np.int64)
     n_labels = t.shape[1]
     hits = np.zeros(w.shape[0])
     seen = np.zeros(w.shape[0])
-    f1 = np.full((w.shape[0], n_labels), np.nan)
     aurocs = np.full((w.shape[0], n_labels), np.nan)
     auprcs = np.full((w.shape[0], n_labels), np.nan)
     for j in range(n_labels):
         wj = w * m[:, j]
-        mass = wj.sum(axis=1)
         hits += wj @ (t[:, j] == pred[:, j]).astype(np.float64)
-        seen += mass
-        f1[:, j] = np.where(mass > 0, f1_per_class(t[:, j], pred[:, j], 2, wj).mean(axis=1), np.nan)
+        seen += wj.sum(axis=1)
         positive = t[:, j].astype(bool)
         aurocs[:, j] = auroc(positive, s[:, j], wj)
         auprcs[:, j] = average_precision(positive, s[:, j], wj)
@@ -119,10 +139,12 @@ def multilabel(
         acc = np.where(seen > 0, hits / np.where(seen > 0, seen, 1.0), np.nan)
     out = {
         "accuracy": acc,
-        "macro_f1": nanmean_rows(f1),
-        "macro_auroc": nanmean_rows(aurocs),
-        "macro_auprc": nanmean_rows(auprcs),
+        "macro_f1": nanmean_rows(f1_per_label(t, pred, m, "positive", w)),
     }
+    if both_classes:
+        out["macro_f1_both_classes"] = nanmean_rows(f1_per_label(t, pred, m, "both-classes", w))
+    out["macro_auroc"] = nanmean_rows(aurocs)
+    out["macro_auprc"] = nanmean_rows(auprcs)
     if len(names) > 1:
         out.update({f"auroc[{name}]": aurocs[:, j] for j, name in enumerate(names)})
     return out

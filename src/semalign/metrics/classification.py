@@ -11,10 +11,23 @@ Conventions:
 AUROC is the Mann-Whitney statistic with ties counted one half; AUPRC is average precision
 (step-wise, as scikit-learn's ``average_precision_score``). A metric that is undefined on the
 data (a label with one class only) is NaN and left out of macro averages. numpy only.
+
+Rank metrics need scores that keep their order. A probability saturates: a logit above ~37
+gives exactly 1.0 in float64, so a head with large logits hands out one-hot rows whose AUROC is
+0.5 whatever the ranking. Pass logits (``classification_report(..., logits=True)``): multi-label
+logits rank as they are, multi-class logits are turned into each class's log-odds
+``log(p_c / (1 - p_c)) = z_c - logsumexp_{j != c} z_j`` (:func:`class_log_odds`), the exact order
+of the probabilities without their saturation.
+
+Multi-label macro-F1 is scikit-learn's ``f1_score(average="macro")``: the F1 of the positive
+class of each label, averaged over labels (a label with no true and no predicted positive scores
+0). The mean of the positive- and negative-class F1 of each label is available by its own name,
+``macro_f1_both_classes`` (:func:`multilabel_macro_f1` with ``average="both-classes"``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -34,12 +47,14 @@ __all__ = [
     "average_precision",
     "binary_auroc",
     "bootstrap_ci",
+    "class_log_odds",
     "classification_report",
     "macro_auprc",
     "macro_auroc",
     "macro_f1",
     "mask_labels",
     "multiclass_auroc",
+    "multilabel_macro_f1",
     "per_label_auprc",
     "per_label_auroc",
 ]
@@ -48,6 +63,7 @@ Float = NDArray[np.float64]
 Bool = NDArray[np.bool_]
 Task = Literal["multiclass", "multilabel", "binary"]
 TASK_TYPES: tuple[str, ...] = ("multiclass", "multilabel", "binary")
+F1_AVERAGES: tuple[str, ...] = ("positive", "both-classes")
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,41 @@ def macro_f1(y_true: Any, y_pred: Any, labels: Any = None) -> float:
         denom = np.count_nonzero(t == c) + np.count_nonzero(p == c)
         f1[i] = 2.0 * tp / denom if denom else 0.0
     return float(f1.mean())
+
+
+def multilabel_macro_f1(
+    y_true: Any, y_pred: Any, mask: Any = None, average: str = "positive"
+) -> float:
+    """Macro-F1 of multi-label ``y_true`` (n, L) in {0, 1} vs ``y_pred`` (n, L) in {0, 1}.
+
+    ``average="positive"`` (default, scikit-learn's multilabel ``f1_score(average="macro")``):
+    the positive-class F1 of each label, 0 for a label with no true and no predicted positive;
+    ``"both-classes"``: the mean of each label's positive- and negative-class F1. Entries with
+    ``mask`` False are skipped; a label with no unmasked entry is left out of the mean.
+    """
+    if average not in F1_AVERAGES:
+        raise InputError(f"average {average!r} is unknown: use {' or '.join(F1_AVERAGES)}")
+    t, p, m = _matrix_pair(y_true, y_pred, mask)
+    values = _weighted.f1_per_label(t, p.astype(np.int64), m, average, np.ones((1, t.shape[0])))
+    return _nanmean(values[0])
+
+
+def class_log_odds(logits: Any) -> Float:
+    """Per-class log-odds ``log(p_c / (1 - p_c))`` of softmax ``logits`` (n, K): (n, K).
+
+    Equals ``z_c - logsumexp_{j != c} z_j``, computed without forming p, so it never saturates;
+    for each class it orders rows exactly as ``softmax(logits)[:, c]`` does.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise InputError(f"logits have shape {z.shape}: pass (n, K) with K >= 2 classes")
+    out = np.empty_like(z)
+    for c in range(z.shape[1]):
+        others = np.delete(z, c, axis=1)
+        top = others.max(axis=1)
+        lse = top + np.log(np.exp(others - top[:, None]).sum(axis=1))
+        out[:, c] = z[:, c] - lse
+    return out
 
 
 def binary_auroc(y_true: Any, scores: Any) -> float:
@@ -263,6 +314,8 @@ def classification_report(
     mask: Any = None,
     label_names: list[str] | None = None,
     threshold: float = 0.5,
+    logits: bool = False,
+    f1_both_classes: bool = False,
     n_resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
@@ -271,13 +324,25 @@ def classification_report(
 
     multiclass: ``y_true`` (n,) class indices, ``scores`` (n, K); prediction is the argmax and
     macro-F1 averages all K classes. multilabel/binary: ``y_true`` (n, L) or (n,) binary (NaN
-    entries and ``mask`` False are skipped), ``scores`` (n, L) probabilities, thresholded at
-    ``threshold`` for accuracy (over unmasked entries) and per-label binary macro-F1 (averaged
-    over labels). Rows are resampled jointly for all metrics (``n_resamples``, ``seed``).
+    entries and ``mask`` False are skipped), ``scores`` (n, L), thresholded at the probability
+    ``threshold`` for accuracy (over unmasked entries) and macro-F1 (positive-class F1 per
+    label, averaged: scikit-learn's convention; ``f1_both_classes`` adds
+    ``macro_f1_both_classes``, the mean of both classes' F1 per label).
+
+    ``logits=False``: scores are probabilities (a warning says when they saturate to exactly 0
+    or 1, which ties their ranks). ``logits=True``: scores are logits (softmax logits for
+    multiclass, one sigmoid logit per label), and AUROC/AUPRC rank the multi-class log-odds
+    (:func:`class_log_odds`) or the logits themselves, which keep their order where
+    probabilities saturate. Rows are resampled jointly for all metrics (``n_resamples``,
+    ``seed``).
     """
     if task not in TASK_TYPES:
         raise InputError(f"task {task!r} is unknown: use one of {', '.join(TASK_TYPES)}")
+    if logits and not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold={threshold}: with logits, pass a probability in (0, 1)")
     s = np.asarray(scores, dtype=np.float64)
+    if not logits:
+        _warn_if_saturated(s)
     if task == "multiclass":
         t = _vector(y_true, "y_true")
         if s.ndim != 2 or s.shape[0] != t.shape[0]:
@@ -288,14 +353,37 @@ def classification_report(
             raise InputError(
                 f"class indices span {t.min()}..{t.max()} but scores have {s.shape[1]} columns"
             )
+        if logits:
+            s = class_log_odds(s)
         stats = partial(_weighted.multiclass, t.astype(np.int64), s)
         n = t.shape[0]
     else:
         tt, ss, mm = _matrix_pair(y_true, s, mask)
         names = label_names or [str(j) for j in range(tt.shape[1])]
-        stats = partial(_weighted.multilabel, tt, ss, mm, threshold, names)
+        cut = float(np.log(threshold / (1.0 - threshold))) if logits else threshold
+        stats = partial(_weighted.multilabel, tt, ss, mm, cut, names, f1_both_classes)
         n = tt.shape[0]
     return _weighted_bootstrap(stats, n, n_resamples=n_resamples, level=level, seed=seed)
+
+
+def _warn_if_saturated(probabilities: Float) -> None:
+    """Warn when at least 5% (and two) of the rows of a column are exactly 0, or exactly 1:
+    saturated probabilities, whose ranks are tied."""
+    if probabilities.ndim == 0 or probabilities.size == 0:
+        return
+    if probabilities.min() < 0.0 or probabilities.max() > 1.0:
+        return  # decision values, not probabilities
+    p = probabilities.reshape(probabilities.shape[0], -1)
+    least = max(2.0, 0.05 * p.shape[0])
+    edge = np.maximum((p == 0.0).sum(axis=0), (p == 1.0).sum(axis=0))
+    tied = int(np.count_nonzero(edge >= least))
+    if tied:
+        warnings.warn(
+            f"scores hold probabilities of exactly 0 or 1 in {tied} column(s), so AUROC/AUPRC "
+            "see ties there: pass logits (logits=True, e.g. a head's decision_function)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _weighted_bootstrap(

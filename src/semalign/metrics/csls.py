@@ -10,8 +10,11 @@ the mean cosine of key j to its ``k`` nearest queries. A hub has a large ``r_que
 its advantage. ``k`` is capped at the size of the other set (documented, not an error), so a
 set of one row gives ``r`` = its single cosine.
 
-Memory is O(chunk x n): both neighbourhood terms and the ranks are computed over blocks of rows.
-Zero rows have cosine 0 with everything (as in :mod:`semalign.metrics.space`).
+Memory is O(chunk x n): both neighbourhood terms are computed over blocks of rows. Retrieval by
+CSLS is ``scoring="csls"`` of :func:`semalign.metrics.space.retrieval_outcome` (and of
+``retrieval_ranks`` / ``retrieval_scores`` / ``space_report``): the same expected-rank tie rule
+and ``groups`` as cosine. Zero rows have cosine 0 with everything (as in
+:mod:`semalign.metrics.space`).
 """
 
 from __future__ import annotations
@@ -22,14 +25,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.errors import InputError
-from semalign.metrics.space import _chunk_rows, _paired, _unit_rows
 
 __all__ = [
     "SCORINGS",
     "check_scoring",
     "csls_from_similarities",
     "csls_nearest",
-    "csls_ranks",
     "mean_knn",
 ]
 
@@ -75,31 +76,6 @@ def csls_from_similarities(sims: Any, k: int = 10) -> Float:
     r_col = np.partition(s, m - min(k, m), axis=0)[m - min(k, m) :].mean(axis=0)
     out: Float = 2.0 * s - r_row[:, None] - r_col[None, :]
     return out
-
-
-def csls_ranks(
-    queries: Any, keys: Any, k: int = 10, chunk_size: int | None = None
-) -> NDArray[np.int64]:
-    """1-based rank of each query's own key among all keys, by CSLS.
-
-    queries, keys: (n, d), paired row by row. ``ranks[i] = 1 + #{j: CSLS(q_i, k_j) >
-    CSLS(q_i, k_i)}`` (ties in the query's favour, as for cosine). The query-side term
-    ``r_key(q_i)`` is the same for every key of query i, so it does not change the ranking and is
-    not computed. Memory is O(chunk_size x n).
-    """
-    _, k = check_scoring("csls", k)
-    q, kk = _paired(queries, keys, ("queries", "keys"), same_width=True)
-    n = q.shape[0]
-    step = _chunk_rows(n, chunk_size)
-    qn, kn = _unit_rows(q), _unit_rows(kk)
-    r_query = mean_knn(kn, qn, k, step)  # (n,) density of the queries around each key
-    ranks = np.empty(n, dtype=np.int64)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        scores = 2.0 * (qn[start:stop] @ kn.T) - r_query[None, :]
-        own = scores[np.arange(stop - start), np.arange(start, stop)]
-        ranks[start:stop] = 1 + np.count_nonzero(scores > own[:, None], axis=1)
-    return ranks
 
 
 def csls_nearest(queries: Float, keys: Float, k: int, step: int) -> NDArray[np.int64]:

@@ -12,6 +12,7 @@ Cosine similarity of a zero row with anything is taken as 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,15 +20,21 @@ from numpy.typing import NDArray
 
 from semalign.align._arrays import as_float64_2d
 from semalign.errors import InputError
+from semalign.metrics.csls import check_scoring, mean_knn
 
 __all__ = [
+    "TIE_TOL",
+    "RetrievalOutcome",
+    "check_ks",
     "knn_jaccard",
     "linear_cka",
     "mean_cosine",
     "mse",
+    "retrieval_outcome",
     "retrieval_ranks",
     "retrieval_scores",
     "space_report",
+    "text_groups",
 ]
 
 _CHUNK_BUDGET = 1 << 22
@@ -86,36 +93,164 @@ def mean_cosine(pred: Any, target: Any) -> float:
     return float(np.mean(np.sum(_unit_rows(p) * _unit_rows(t), axis=1)))
 
 
+TIE_TOL = 1e-10
+"""Cosines closer than this are tied: float64 rounding never splits identical keys apart."""
+
+TIE_POLICIES: tuple[str, ...] = ("expected", "optimistic", "pessimistic")
+
+
+@dataclass(frozen=True)
+class RetrievalOutcome:
+    """Where each query's first hit lands, with ties resolved by a uniformly random order.
+
+    A hit is a key of the query's group (its own key when there are no groups). Per query (n,):
+    ``better`` non-hit keys score strictly above the best hit, and ``tied_misses`` non-hit keys
+    and ``tied_hits`` (>= 1) hit keys score within :data:`TIE_TOL` of it. The first hit's rank
+    is ``better + F``, where F is the position of the first hit in a random order of the tied
+    block. Metrics are expectations over that order: ties are never a free hit.
+    """
+
+    better: NDArray[np.int64]
+    tied_misses: NDArray[np.int64]
+    tied_hits: NDArray[np.int64]
+
+    def ranks(self, ties: str = "expected") -> Float:
+        """1-based rank of the first hit (n,): expected (``better + 1 + u / (m + 1)`` for u
+        tied misses and m tied hits), optimistic (ties lost) or pessimistic (ties won)."""
+        if ties not in TIE_POLICIES:
+            raise InputError(f"ties={ties!r} is unknown: use {', '.join(TIE_POLICIES)}")
+        b = self.better.astype(np.float64)
+        u, m = self.tied_misses.astype(np.float64), self.tied_hits.astype(np.float64)
+        if ties == "optimistic":
+            return b + 1.0
+        if ties == "pessimistic":
+            return b + u + 1.0
+        return b + 1.0 + u / (m + 1.0)
+
+    def recall_at(self, k: int) -> Float:
+        """P(first hit ranks within the top k) per query (n,)."""
+        return 1.0 - self._beyond(k - self.better)
+
+    def reciprocal_rank(self) -> Float:
+        """E[1 / rank of the first hit] per query (n,)."""
+        out: Float = 1.0 / (self.better.astype(np.float64) + 1.0)
+        for i in np.flatnonzero(self.tied_misses):
+            u, m = int(self.tied_misses[i]), int(self.tied_hits[i])
+            f = np.arange(1, u + 2)
+            # P(F > f - 1) - P(F > f): the first hit is the f-th of the tied block
+            tail = _all_misses_first(u, m, f - 1) - _all_misses_first(u, m, f)
+            out[i] = float(np.sum(tail / (self.better[i] + f)))
+        return out
+
+    def _beyond(self, steps: NDArray[np.int64]) -> Float:
+        """P(F > steps) per query: the first ``steps`` places of the tied block are misses."""
+        out = np.where(steps <= 0, 1.0, 0.0)
+        for i in np.flatnonzero((steps > 0) & (self.tied_misses >= steps)):
+            out[i] = float(
+                _all_misses_first(int(self.tied_misses[i]), int(self.tied_hits[i]), steps[i])
+            )
+        return out
+
+
+def _all_misses_first(u: int, m: int, f: Any) -> Any:
+    """P(the first f of u misses and m hits in random order are all misses) = C(u, f) / C(u+m, f),
+    for f (scalar or array) in 0..u+1."""
+    f = np.asarray(f)
+    top = int(np.max(f, initial=0))
+    i = np.arange(top)
+    steps = np.cumprod(np.r_[1.0, np.maximum(u - i, 0) / (u + m - i)])
+    return steps[np.clip(f, 0, top)]
+
+
+def _group_codes(groups: Any, n: int) -> NDArray[np.int64]:
+    if groups is None:
+        return np.arange(n, dtype=np.int64)
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise InputError(f"groups has shape {g.shape}: pass one group key per row ({n},)")
+    return np.unique(g, return_inverse=True)[1].astype(np.int64).ravel()
+
+
+def retrieval_outcome(
+    queries: Any,
+    keys: Any,
+    *,
+    groups: Any = None,
+    chunk_size: int | None = None,
+    scoring: str = "cosine",
+    csls_k: int = 10,
+) -> RetrievalOutcome:
+    """Rank of each query's first hit among all keys by cosine similarity (or CSLS), with ties.
+
+    queries, keys: (n, d), paired row by row. ``groups`` (n,): any key whose row shares the
+    query's group counts as a hit (e.g. :func:`text_groups` of the reports, so an identical
+    report is not a miss); by default only the query's own key is. The same rule serves both
+    directions, so swapping queries and keys treats ties alike. Memory is O(chunk_size * n).
+    ``scoring="csls"`` scores ``2 cos(q_i, k_j) - r_query(k_j)`` (:mod:`semalign.metrics.csls`,
+    ``csls_k`` neighbours; the query-side term is constant per query and is dropped), with the
+    same tie and group rule.
+    """
+    scoring, csls_k = check_scoring(scoring, csls_k)
+    q, k = _paired(queries, keys, ("queries", "keys"), same_width=True)
+    n = q.shape[0]
+    codes = _group_codes(groups, n)
+    step = _chunk_rows(n, chunk_size)
+    qn, kn = _unit_rows(q), _unit_rows(k)
+    r_query = mean_knn(kn, qn, csls_k, step) if scoring == "csls" else None
+    better = np.empty(n, dtype=np.int64)
+    tied_misses = np.empty(n, dtype=np.int64)
+    tied_hits = np.empty(n, dtype=np.int64)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        scores = qn[start:stop] @ kn.T
+        if r_query is not None:
+            scores = 2.0 * scores - r_query[None, :]
+        hit = codes[start:stop, None] == codes[None, :]
+        best = np.where(hit, scores, -np.inf).max(axis=1, keepdims=True)
+        tied = np.abs(scores - best) <= TIE_TOL
+        better[start:stop] = np.count_nonzero((scores > best + TIE_TOL) & ~hit, axis=1)
+        tied_misses[start:stop] = np.count_nonzero(tied & ~hit, axis=1)
+        tied_hits[start:stop] = np.count_nonzero(tied & hit, axis=1)
+    return RetrievalOutcome(better, tied_misses, tied_hits)
+
+
 def retrieval_ranks(
     queries: Any,
     keys: Any,
     chunk_size: int | None = None,
     *,
+    groups: Any = None,
+    ties: str = "expected",
     scoring: str = "cosine",
     csls_k: int = 10,
-) -> NDArray[np.int64]:
-    """1-based rank of each query's own key among all keys, by cosine similarity (or CSLS).
+) -> Float:
+    """1-based rank (n,) of each query's first hit (its own key, or any key of its group).
 
-    queries, keys: (n, d), paired row by row. Returns (n,) int64 where ``ranks[i] = 1 + number of
-    keys j with cos(q_i, k_j) > cos(q_i, k_i)``: ties count in the query's favour (optimistic
-    rank), so the result does not depend on key order. Memory is O(chunk_size * n).
-    ``scoring="csls"`` ranks by :func:`semalign.metrics.csls.csls_ranks` with ``csls_k``.
+    queries, keys: (n, d), paired row by row. Ties (cosines within :data:`TIE_TOL`) are broken
+    by a random order and the expected rank is returned (``ties="expected"``, float64), so the
+    result does not depend on key order and a tie is no free hit; ``"optimistic"`` and
+    ``"pessimistic"`` give the bounds. ``scoring="csls"`` ranks by CSLS with ``csls_k``
+    neighbours. See :func:`retrieval_outcome`.
     """
-    from semalign.metrics.csls import check_scoring, csls_ranks
+    outcome = retrieval_outcome(
+        queries, keys, groups=groups, chunk_size=chunk_size, scoring=scoring, csls_k=csls_k
+    )
+    return outcome.ranks(ties)
 
-    if check_scoring(scoring, csls_k)[0] == "csls":
-        return csls_ranks(queries, keys, csls_k, chunk_size)
-    q, k = _paired(queries, keys, ("queries", "keys"), same_width=True)
-    n = q.shape[0]
-    step = _chunk_rows(n, chunk_size)
-    qn, kn = _unit_rows(q), _unit_rows(k)
-    ranks = np.empty(n, dtype=np.int64)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        scores = qn[start:stop] @ kn.T
-        own = scores[np.arange(stop - start), np.arange(start, stop)]
-        ranks[start:stop] = 1 + np.count_nonzero(scores > own[:, None], axis=1)
-    return ranks
+
+def text_groups(texts: Sequence[str]) -> NDArray[np.int64]:
+    """Group codes (n,) of texts: equal after lowercasing, collapsing whitespace and stripping.
+
+    Codes number the distinct normalised texts in order of first appearance; pass them as
+    ``groups`` to retrieval or a group-aware split so that duplicates are handled explicitly.
+    """
+    seen: dict[str, int] = {}
+    codes = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(f"text {i} is {type(text).__name__}, not a string: pass the texts")
+        codes[i] = seen.setdefault(" ".join(text.lower().split()), len(seen))
+    return codes
 
 
 def retrieval_scores(
@@ -124,22 +259,31 @@ def retrieval_scores(
     ks: Sequence[int] = (1, 5),
     chunk_size: int | None = None,
     *,
+    groups: Any = None,
     scoring: str = "cosine",
     csls_k: int = 10,
 ) -> dict[str, float]:
     """Top-k accuracy and mean reciprocal rank of retrieving ``keys[i]`` from ``queries[i]``.
 
-    queries, keys: (n, d), paired row by row. Returns ``{"top1": ..., "top5": ..., "mrr": ...}``
-    (one ``top{k}`` per entry of ``ks``), each in [0, 1]. Ranks are optimistic on ties; see
-    :func:`retrieval_ranks` (``scoring``, ``csls_k``).
+    queries, keys: (n, d), paired row by row; ``groups`` (n,) makes any key of the query's group
+    a hit. Returns ``{"top1": ..., "top5": ..., "mrr": ...}`` (one ``top{k}`` per entry of
+    ``ks``), each in [0, 1] and each the expectation over a random order of tied keys; see
+    :func:`retrieval_outcome` (``scoring``, ``csls_k``).
     """
+    check_ks(ks)
+    outcome = retrieval_outcome(
+        queries, keys, groups=groups, chunk_size=chunk_size, scoring=scoring, csls_k=csls_k
+    )
+    out = {f"top{int(k)}": float(np.mean(outcome.recall_at(int(k)))) for k in ks}
+    out["mrr"] = float(np.mean(outcome.reciprocal_rank()))
+    return out
+
+
+def check_ks(ks: Sequence[int]) -> None:
+    """Refuse cut-offs that are not positive integers."""
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise InputError(f"ks contains {k!r}: every k must be a positive integer")
-    ranks = retrieval_ranks(queries, keys, chunk_size=chunk_size, scoring=scoring, csls_k=csls_k)
-    out = {f"top{int(k)}": float(np.mean(ranks <= k)) for k in ks}
-    out["mrr"] = float(np.mean(1.0 / ranks))
-    return out
 
 
 def linear_cka(X: Any, Y: Any) -> float:
@@ -250,6 +394,7 @@ def space_report(
     ks: Sequence[int] = (1, 5),
     knn_k: int = 10,
     chunk_size: int | None = None,
+    groups: Any = None,
     scoring: str = "cosine",
     csls_k: int = 10,
 ) -> dict[str, float]:
@@ -258,7 +403,9 @@ def space_report(
     pred, target: (n, d_t); source (optional): (n, d_s), the unmapped source rows. Keys: ``mse``,
     ``cosine``, ``top{k}`` for k in ``ks``, ``mrr`` (retrieval of target i from pred i), ``cka``
     and ``knn_jaccard@{knn_k}`` (cosine neighbours). With ``source``, also ``source_cka`` and
-    ``source_knn_jaccard@{knn_k}``: the similarity of the spaces before alignment.
+    ``source_knn_jaccard@{knn_k}``: the similarity of the spaces before alignment. ``groups``
+    (n,): rows of one group are interchangeable hits for the retrieval metrics; ``scoring`` /
+    ``csls_k`` rank them by cosine or CSLS (:func:`retrieval_outcome`).
     """
     p, t = _paired(pred, target, ("pred", "target"), same_width=True)
     s = None if source is None else _paired(source, t, ("source", "target"))[0]
@@ -266,7 +413,11 @@ def space_report(
     k = _check_k(knn_k, n)
     step = _chunk_rows(n, chunk_size)
     report = {"mse": mse(p, t), "cosine": mean_cosine(p, t)}
-    report.update(retrieval_scores(p, t, ks=ks, chunk_size=step, scoring=scoring, csls_k=csls_k))
+    report.update(
+        retrieval_scores(
+            p, t, ks=ks, chunk_size=step, groups=groups, scoring=scoring, csls_k=csls_k
+        )
+    )
     report["cka"] = linear_cka(p, t)
     target_knn = _knn_indices(t, k, "cosine", step)
     report[f"knn_jaccard@{knn_k}"] = _mean_jaccard(_knn_indices(p, k, "cosine", step), target_knn)

@@ -99,9 +99,14 @@ class ASIF:
         return _unit(self.transform_source(X)) @ _unit(self.transform_target(Y)).T
 
     def retrieval_ranks(
-        self, X: Any, Y: Any, *, scoring: str = "cosine", csls_k: int = 10
-    ) -> NDArray[np.int64]:
-        """1-based rank of ``Y[i]`` for query ``X[i]`` (paired rows), as in ``retrieval_ranks``."""
+        self, X: Any, Y: Any, *, groups: Any = None, scoring: str = "cosine", csls_k: int = 10
+    ) -> Float:
+        """1-based expected rank (m,) of ``Y[i]`` for query ``X[i]`` (paired rows), as in
+        :func:`~semalign.metrics.space.retrieval_ranks` (sparse codes can tie: expected ranks)."""
         return retrieval_ranks(
-            self.transform_source(X), self.transform_target(Y), scoring=scoring, csls_k=csls_k
+            self.transform_source(X),
+            self.transform_target(Y),
+            groups=groups,
+            scoring=scoring,
+            csls_k=csls_k,
         )

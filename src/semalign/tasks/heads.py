@@ -49,6 +49,23 @@ def _features(x: Any, name: str = "X", width: int | None = None) -> Float:
     return arr
 
 
+DEAD_RTOL = 1e-5
+"""A column whose standard deviation is below this fraction of the largest one is constant."""
+
+
+def feature_scale(sd: Float) -> Float:
+    """Standardisation scale (d,) from column standard deviations ``sd`` (d,).
+
+    A column with ``sd <= DEAD_RTOL * max(sd)`` holds only rounding noise (MiniLM has such
+    dimensions: std 8e-9 beside a median of 0.04) and keeps scale 1. Dividing by its tiny std
+    would blow any other input up by ~1e7 there: a head applied to another encoder's rows
+    (naive stitching) then gave logits ~1e6 and one-hot probabilities.
+    """
+    floor = DEAD_RTOL * float(sd.max(initial=0.0))
+    out: Float = np.where(sd > floor, sd, 1.0)
+    return out
+
+
 def _softmax(z: Float) -> Float:
     e = np.exp(z - z.max(axis=1, keepdims=True))
     out: Float = e / e.sum(axis=1, keepdims=True)
@@ -98,8 +115,7 @@ class Head:
         self.n_features_in_ = x.shape[1]
         if standardize:
             self.mean_ = x.mean(axis=0)
-            sd = x.std(axis=0)
-            self.scale_ = np.where(sd > 1e-12 * max(1.0, float(sd.max(initial=0.0))), sd, 1.0)
+            self.scale_ = feature_scale(x.std(axis=0))
         else:
             self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
         xs = (x - self.mean_) / self.scale_

@@ -2,10 +2,14 @@
 
 Both directions are ranked in the text space by cosine similarity: images are mapped there by T
 (fitted on anchor pairs from the non-test rows), and the gallery is the test split's other side.
-Recall@k is the fraction of queries whose own partner ranks within the top k (ties count in the
-query's favour); MRR is the mean reciprocal rank. CIs resample the queries (the gallery is fixed).
+Recall@k is the fraction of queries whose first hit ranks within the top k; MRR is the mean
+reciprocal rank of the first hit. A hit is the query's own partner or, with ``groups`` (e.g.
+:func:`semalign.metrics.text_groups` of the reports), any item of its group, in both directions
+alike; ties are broken by a random order and every metric is its expectation over that order
+(a tie is never a free hit). CIs resample the queries (the gallery is fixed).
 ``scoring="csls"`` ranks by CSLS instead (:mod:`semalign.metrics.csls`), which discounts gallery
-hubs; its neighbourhoods are taken over the test queries and gallery.
+hubs; its neighbourhoods are taken over the test queries and gallery, and the same group and tie
+rules apply.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from numpy.typing import NDArray
 
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, bootstrap_ci
-from semalign.metrics.space import retrieval_ranks
+from semalign.metrics.space import check_ks, retrieval_outcome
 from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch, split_rows
@@ -33,6 +37,7 @@ def retrieval_report(
     keys: Any,
     ks: Sequence[int] = (1, 5, 10),
     *,
+    groups: Any = None,
     n_resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
@@ -40,19 +45,20 @@ def retrieval_report(
     csls_k: int = 10,
 ) -> dict[str, Estimate]:
     """Recall@k and MRR (with bootstrap CIs) of finding ``keys[i]`` (n, d) from ``queries[i]``,
-    ranked by ``scoring`` (cosine or csls with ``csls_k`` neighbours)."""
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InputError(f"ks contains {k!r}: every k must be a positive integer")
-    ranks = retrieval_ranks(queries, keys, scoring=scoring, csls_k=csls_k)
+    ranked by ``scoring`` (cosine or csls with ``csls_k`` neighbours).
+
+    ``groups`` (n,): any key of the query's group is a hit. Ties count as their expectation.
+    """
+    check_ks(ks)
+    outcome = retrieval_outcome(queries, keys, groups=groups, scoring=scoring, csls_k=csls_k)
+    per_query = {f"recall@{int(k)}": outcome.recall_at(int(k)) for k in ks}
+    per_query["mrr"] = outcome.reciprocal_rank()
 
     def stat(idx: NDArray[np.int64]) -> dict[str, float]:
-        r = ranks[idx]
-        out = {f"recall@{int(k)}": float(np.mean(r <= k)) for k in ks}
-        out["mrr"] = float(np.mean(1.0 / r))
-        return out
+        return {name: float(np.mean(v[idx])) for name, v in per_query.items()}
 
-    return bootstrap_ci(stat, ranks.size, n_resamples=n_resamples, level=level, seed=seed)
+    n = outcome.better.size
+    return bootstrap_ci(stat, n, n_resamples=n_resamples, level=level, seed=seed)
 
 
 def retrieve(
@@ -68,6 +74,7 @@ def retrieve(
     ks: Sequence[int] = (1, 5, 10),
     directions: Sequence[str] = DIRECTIONS,
     naive: bool = True,
+    groups: Any = None,
     image_name: str = "image",
     text_name: str = "text",
     n_resamples: int = 1000,
@@ -82,7 +89,9 @@ def retrieve(
     images (n, d_img) and texts (n, d_txt) are paired row by row; anchors come from the non-test
     rows only. Rows: mode ``aligned`` (one per method, scaling, anchor count, seed) and
     ``naive`` (no map: zero-padded/truncated), with the direction in the ``setting`` column
-    (followed by ``csls@k`` when ``scoring="csls"``). ``asif``: an unfitted
+    (followed by ``csls@k`` when ``scoring="csls"``). ``groups`` (n,) (e.g.
+    :func:`semalign.metrics.text_groups` of the reports): items of one group are interchangeable
+    hits, and anchors never come from a group with a test row. ``asif``: an unfitted
     :class:`~semalign.tasks.asif.ASIF`, fitted on the same anchors as T, adds mode ``asif`` rows
     (method ``asif``, its parameters in ``setting``) beside T's.
     """
@@ -100,7 +109,8 @@ def retrieve(
     unknown = set(directions) - set(DIRECTIONS)
     if unknown:
         raise InputError(f"unknown directions {sorted(unknown)}: use {', '.join(DIRECTIONS)}")
-    tr, te = split_rows(x.shape[0], test)
+    tr, te = split_rows(x.shape[0], test, groups=groups)
+    g_te = None if groups is None else np.asarray(groups)[te]
     common: dict[str, Any] = {
         "task": "retrieve", "source": image_name, "target": text_name, "n": int(te.size),
     }  # fmt: skip
@@ -117,8 +127,8 @@ def retrieve(
         gallery = t[te] if texts is None else texts
         for d in directions:
             q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
-            row = d + tag + note
-            table.add(retrieval_report(q, g, ks, **opts), setting=row, **key, **common)
+            rep = retrieval_report(q, g, ks, groups=g_te, **opts)
+            table.add(rep, setting=d + tag + note, **key, **common)
 
     if naive:
         add_both(naive_stitch(x[te], t.shape[1]), mode="naive")

@@ -12,7 +12,11 @@ mode is scored on the same test rows:
               to A's relative representation of the same anchors (Moschella et al. 2023).
 
 Anchors are chosen by :func:`semalign.align.select_anchors` with the test rows excluded, so they
-never overlap the test split.
+never overlap the test split. With ``groups`` (e.g. :func:`semalign.metrics.text_groups` of the
+texts) a group never sits on both sides: the training rows (and so the anchors) leave out every
+group with a test row, and :func:`group_split` draws a test split of whole groups.
+
+Heads hand the metrics their logits (``decision_function``), never saturating probabilities.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "StitchedModel",
     "draw_anchors",
     "fit_grid",
+    "group_split",
     "naive_stitch",
     "split_rows",
     "stitch",
@@ -67,6 +72,11 @@ class StitchedModel:
         """Probabilities (n, K or L) for source embeddings X (n, d_source)."""
         return self.head.predict_proba(self.aligner.transform(np.asarray(X, dtype=np.float64)))
 
+    def decision_function(self, X: Any) -> Float:
+        """Logits (n, K or L) for source embeddings X (n, d_source): the scores to rank by."""
+        mapped = self.aligner.transform(np.asarray(X, dtype=np.float64))
+        return self.head.decision_function(mapped)
+
     def predict(self, X: Any) -> NDArray[Any]:
         return self.head.predict(self.aligner.transform(np.asarray(X, dtype=np.float64)))
 
@@ -84,13 +94,31 @@ def row_index(sel: Any, n: int, name: str) -> Index:
     return np.unique(idx)
 
 
-def split_rows(n: int, test: Any, train: Any = None) -> tuple[Index, Index]:
+def split_rows(n: int, test: Any, train: Any = None, *, groups: Any = None) -> tuple[Index, Index]:
     """(train, test) row indices from index arrays or boolean masks; they must not overlap.
 
-    ``train`` defaults to every row not in ``test``.
+    ``train`` defaults to every row not in ``test``. ``groups`` (n,): rows of one group (e.g.
+    one normalised text) stay on one side: the default ``train`` leaves out every group with a
+    test row, and an explicit ``train`` that shares a group with ``test`` is refused.
     """
     te = row_index(test, n, "test")
-    tr = np.setdiff1d(np.arange(n), te) if train is None else row_index(train, n, "train")
+    if groups is None:
+        tr = np.setdiff1d(np.arange(n), te) if train is None else row_index(train, n, "train")
+    else:
+        g = np.asarray(groups)
+        if g.shape != (n,):
+            raise InputError(f"groups has shape {g.shape}: pass one group key per row ({n},)")
+        in_test = np.isin(g, g[te])
+        if train is None:
+            tr = np.flatnonzero(~in_test).astype(np.int64)
+        else:
+            tr = row_index(train, n, "train")
+            shared = int(np.count_nonzero(in_test[tr] & ~np.isin(tr, te)))
+            if shared:
+                raise InputError(
+                    f"{shared} train rows share a group (e.g. an identical text) with test rows: "
+                    "drop them from train or split whole groups with group_split"
+                )
     if np.intersect1d(tr, te).size:
         raise InputError("train and test rows overlap: pass disjoint splits")
     if te.size == 0 or tr.size == 0:
@@ -98,6 +126,44 @@ def split_rows(n: int, test: Any, train: Any = None) -> tuple[Index, Index]:
             f"split has {tr.size} train and {te.size} test rows: both must be non-empty"
         )
     return tr, te
+
+
+def group_split(
+    groups: Any, test_fraction: float = 0.2, *, y: Any = None, seed: int = 0
+) -> tuple[Index, Index]:
+    """(train, test) row indices with whole groups on each side, seeded.
+
+    groups: (n,) group keys (e.g. :func:`semalign.metrics.text_groups`). About ``test_fraction``
+    of the rows go to test, drawn group by group; with ``y`` (n,) class keys the draw is
+    stratified by the class of each group's first row, so every class keeps its share.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.size < 2:
+        raise InputError(f"groups has shape {g.shape}: pass one group key per row, n >= 2")
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test_fraction={test_fraction}: pass a fraction strictly in (0, 1)")
+    _, first, codes, sizes = np.unique(
+        g, return_index=True, return_inverse=True, return_counts=True
+    )
+    codes = codes.ravel()
+    if first.size < 2:
+        raise InputError("every row is in one group: a group split needs two or more groups")
+    strata = np.zeros(first.size, dtype=np.int64)
+    if y is not None:
+        yy = np.asarray(y)
+        if yy.shape != g.shape:
+            raise InputError(f"y has shape {yy.shape}, groups {g.shape}: pass one label per row")
+        strata = np.unique(yy[first], return_inverse=True)[1].ravel()
+    rng = np.random.default_rng(seed)
+    chosen: list[NDArray[np.intp]] = []
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        want = max(1, round(test_fraction * int(sizes[members].sum())))
+        filled = np.cumsum(sizes[members])
+        chosen.append(members[: int(np.searchsorted(filled, want)) + 1])
+    test_groups = np.concatenate(chosen)
+    in_test = np.isin(codes, test_groups)
+    return np.flatnonzero(~in_test).astype(np.int64), np.flatnonzero(in_test).astype(np.int64)
 
 
 @dataclass
@@ -130,15 +196,16 @@ def evaluate_head(
     ci_seed: int,
     level: float,
 ) -> dict[str, Estimate]:
-    """Classification report of ``head`` on ``features`` (n_test, d) for the labels of ``rows``."""
-    scores = head.predict_proba(features)
+    """Classification report of ``head`` on ``features`` (n_test, d) for the labels of ``rows``,
+    ranked by the head's logits."""
+    scores = head.decision_function(features)
     if prob.task == "multiclass":
         return classification_report(
-            head.class_index(prob.y[rows]), scores, task="multiclass",
+            head.class_index(prob.y[rows]), scores, task="multiclass", logits=True,
             n_resamples=n_resamples, seed=ci_seed, level=level,
         )  # fmt: skip
     return classification_report(
-        prob.y[rows], scores, task="multilabel", mask=prob.mask[rows],
+        prob.y[rows], scores, task="multilabel", mask=prob.mask[rows], logits=True,
         label_names=prob.label_names, n_resamples=n_resamples, seed=ci_seed, level=level,
     )  # fmt: skip
 
@@ -170,6 +237,7 @@ def stitch(
     make_head: Callable[[], Head] = LogisticHead,
     modes: Sequence[str] = STITCH_MODES,
     relative_center: bool = True,
+    groups: Any = None,
     source_name: str = "source",
     target_name: str = "target",
     n_resamples: int = 1000,
@@ -181,7 +249,8 @@ def stitch(
     source (n, d_A), target (n, d_B): the same n items embedded by A and B, row by row.
     y: (n,) class keys, or (n, L) binary labels with ``mask`` (n, L) (False = skip, e.g. an
     uncertain label). test/train: row indices or boolean masks (train defaults to the rest).
-    Anchors come from the train rows only. ``make_head()`` builds an unfitted head (default
+    ``groups`` (n,): no group on both sides (see :func:`split_rows`). Anchors come from the
+    train rows only. ``make_head()`` builds an unfitted head (default
     :class:`LogisticHead`). Metrics: accuracy, macro-F1, macro-AUROC (+ AUPRC and per-label AUROC
     for multi-label), each with a percentile-bootstrap CI over the test rows.
     """
@@ -201,7 +270,7 @@ def stitch(
     unknown = set(modes) - set(STITCH_MODES)
     if unknown:
         raise InputError(f"unknown modes {sorted(unknown)}: use {', '.join(STITCH_MODES)}")
-    tr, te = split_rows(xa.shape[0], test, train)
+    tr, te = split_rows(xa.shape[0], test, train, groups=groups)
     strat_labels = (
         prob.y if (anchor_strategy == "stratified" and prob.task == "multiclass") else None
     )

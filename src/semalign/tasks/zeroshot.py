@@ -25,6 +25,13 @@ images scored together. So CSLS is a property of a batch: the same image can get
 probabilities in another batch. A batch of one image (single-image prediction) has
 ``r_class(c) = s_ic``, which reduces CSLS to the cosine scores minus a constant: the same decision
 as cosine. Score whole test sets (or a reference batch) at once to get the hubness correction.
+
+Metrics rank the logits (:meth:`ZeroShotClassifier.decision_function`: the cosines / temperature,
+or their pos - neg difference), never the softmax, which saturates to exactly 0 or 1 once a
+class's cosine leads by ~0.4 at temperature 0.01; the multi-class AUROC ranks each class's
+log-odds (:func:`semalign.metrics.class_log_odds`), the probabilities' order without saturation.
+With ``scoring="csls"`` the logits are the CSLS scores / temperature (or their pos - neg
+difference), so the same batch rule holds for them.
 """
 
 from __future__ import annotations
@@ -207,12 +214,18 @@ class ZeroShotClassifier:
             pos, neg = both[:, :c], (None if neg is None else both[:, c:])
         return pos, neg
 
+    def decision_function(self, images: Any) -> Float:
+        """(n, C) logits: positive scores / temperature (argmax, softmax logits) or
+        (positive - negative) / temperature (pos-neg, one sigmoid logit per class); the scores
+        are cosines or, with ``scoring="csls"``, their CSLS over this batch (:meth:`scores`)."""
+        pos, neg = self.scores(images)
+        out: Float = pos / self.temperature if neg is None else (pos - neg) / self.temperature
+        return out
+
     def predict_proba(self, images: Any) -> Float:
         """(n, C): softmax over classes (argmax) or P(positive) per class (pos-neg)."""
-        pos, neg = self.scores(images)
-        if neg is None:
-            return _softmax(pos / self.temperature)
-        return _sigmoid((pos - neg) / self.temperature)
+        z = self.decision_function(images)
+        return _softmax(z) if self.rule == "argmax" else _sigmoid(z)
 
 
 def _class_indices(y: Any, classes: list[str]) -> NDArray[np.int64]:
@@ -234,13 +247,13 @@ def _report(
     mask: Any,
     ci: dict[str, Any],
 ) -> dict[str, Estimate]:
-    p = clf.predict_proba(images)
+    z = clf.decision_function(images)
     if clf.rule == "argmax":
         return classification_report(
-            _class_indices(y, clf.prompts.classes), p, task="multiclass", **ci
+            _class_indices(y, clf.prompts.classes), z, task="multiclass", logits=True, **ci
         )
     return classification_report(
-        y, p, task="multilabel", mask=mask, label_names=clf.prompts.classes, **ci
+        y, z, task="multilabel", mask=mask, label_names=clf.prompts.classes, logits=True, **ci
     )
 
 

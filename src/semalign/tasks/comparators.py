@@ -1,0 +1,147 @@
+"""Supervised comparators for prompt classification evaluated leave-one-out on the same images.
+
+A map fitted on label-matched anchors uses the labels of the other images, so it is a
+supervised few-shot method; these comparators use the same labels directly, fold by fold, in
+the image space itself (no text encoder, no prompts, no map):
+
+  nearest-centroid  cosine to the class centroids of the other images' unit embeddings
+  linear-probe      a logistic-regression head (:class:`~semalign.tasks.heads.LogisticHead`)
+                    fitted on the other images
+
+Both return decision values that keep their order (no saturated probabilities): for the
+``argmax`` rule (n, C) scores whose argmax is the prediction (cosines; log-probabilities for the
+probe); for ``pos-neg`` (n, L) scores that are positive where the label is predicted
+(cosine to the positive centroid minus cosine to the negative one; the probe's logit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semalign.errors import InputError
+
+__all__ = ["COMPARATORS", "linear_probe_loo", "log_softmax", "nearest_centroid_loo"]
+
+Float = NDArray[np.float64]
+COMPARATORS = ("nearest-centroid", "linear-probe")
+
+
+def log_softmax(z: Float) -> Float:
+    """Row-wise log-probabilities of logits (n, K), computed without overflow."""
+    m = z.max(axis=1, keepdims=True)
+    out: Float = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+    return out
+
+
+def _unit(x: Float) -> Float:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    out: Float = x / np.where(n > 0, n, 1.0)
+    return out
+
+
+def _index(y: Any, classes: list[str]) -> NDArray[np.int64]:
+    lookup = {c.lower(): i for i, c in enumerate(classes)}
+    keys = [str(v).lower() for v in np.asarray(y).tolist()]
+    bad = [k for k in keys if k not in lookup]
+    if bad:
+        raise InputError(f"label {bad[0]!r} is not one of the classes {', '.join(classes)}")
+    return np.array([lookup[k] for k in keys], dtype=np.int64)
+
+
+def _binary(y: Any, mask: Any) -> tuple[Float, NDArray[np.bool_]]:
+    t = np.asarray(y, dtype=np.float64)
+    if t.ndim != 2:
+        raise InputError(f"labels have shape {t.shape}: the pos-neg rule needs (n, L) 0/1 labels")
+    m = np.ones(t.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
+    return t, m & ~np.isnan(t)
+
+
+def _check(x: Any, n: int) -> Float:
+    xx = np.asarray(x, dtype=np.float64)
+    if xx.ndim != 2 or xx.shape[0] != n:
+        raise InputError(f"images have shape {xx.shape} for {n} labels: pass (n, d) embeddings")
+    if n < 3:
+        raise InputError(f"{n} images: leave-one-out comparators need at least 3")
+    return xx
+
+
+def _too_few(what: str, i: int) -> InputError:
+    return InputError(
+        f"leave-one-out fold {i}: {what} has no other image: every class (and, for pos-neg, "
+        "both values of every label) needs at least two images"
+    )
+
+
+def nearest_centroid_loo(
+    x: Any, y: Any, *, rule: str, classes: list[str], mask: Any = None
+) -> Float:
+    """Leave-one-out nearest-centroid scores of images ``x`` (n, d); see the module docstring.
+
+    ``y``: (n,) class names (rule argmax) or (n, L) 0/1 labels with ``mask`` (rule pos-neg).
+    """
+    if rule == "argmax":
+        idx = _index(y, classes)
+        xu = _unit(_check(x, idx.size))
+        out = np.empty((idx.size, len(classes)))
+        for i in range(idx.size):
+            others = np.arange(idx.size) != i
+            for c in range(len(classes)):
+                rows = others & (idx == c)
+                if not rows.any():
+                    raise _too_few(f"class {classes[c]!r}", i)
+                out[i, c] = xu[i] @ _unit(xu[rows].mean(axis=0, keepdims=True))[0]
+        return out
+    t, m = _binary(y, mask)
+    xu = _unit(_check(x, t.shape[0]))
+    out = np.zeros(t.shape)
+    for i in range(t.shape[0]):
+        others = np.arange(t.shape[0]) != i
+        for j in range(t.shape[1]):
+            cos = []
+            for value in (1.0, 0.0):
+                rows = others & m[:, j] & (t[:, j] == value)
+                if not rows.any():
+                    raise _too_few(f"label {classes[j]!r} = {int(value)}", i)
+                cos.append(xu[i] @ _unit(xu[rows].mean(axis=0, keepdims=True))[0])
+            out[i, j] = cos[0] - cos[1]
+    return out
+
+
+def linear_probe_loo(
+    x: Any, y: Any, *, rule: str, classes: list[str], mask: Any = None, C: float = 1.0
+) -> Float:
+    """Leave-one-out logistic-regression scores of images ``x`` (n, d); see the module docstring.
+
+    ``C``: inverse L2 strength of :class:`~semalign.tasks.heads.LogisticHead` (standardised
+    features). ``y`` as for :func:`nearest_centroid_loo`.
+    """
+    from semalign.tasks.heads import LogisticHead
+
+    if rule == "argmax":
+        idx = _index(y, classes)
+        xx = _check(x, idx.size)
+        out = np.empty((idx.size, len(classes)))
+        for i in range(idx.size):
+            others = np.arange(idx.size) != i
+            missing = set(range(len(classes))) - set(idx[others].tolist())
+            if missing:
+                raise _too_few(f"class {classes[min(missing)]!r}", i)
+            head = LogisticHead(C).fit(xx[others], idx[others])
+            out[i] = log_softmax(head.decision_function(xx[i : i + 1]))[0]
+        return out
+    t, m = _binary(y, mask)
+    xx = _check(x, t.shape[0])
+    out = np.zeros(t.shape)
+    for i in range(t.shape[0]):
+        others = np.arange(t.shape[0]) != i
+        for j in range(t.shape[1]):
+            tj, mj = t[others, j], m[others, j]
+            for value in (1.0, 0.0):
+                if not (mj & (tj == value)).any():
+                    raise _too_few(f"label {classes[j]!r} = {int(value)}", i)
+        head = LogisticHead(C).fit(xx[others], t[others], mask=m[others])
+        out[i] = head.decision_function(xx[i : i + 1])[0]
+    return out
