@@ -79,3 +79,34 @@ def test_retrieve_task_asif_rows_equal_the_asif_ranks() -> None:
     ranks = ASIF(50, 3.0).fit(x[anchors], t[anchors]).retrieval_ranks(x[te], t[te])
     assert row.value == pytest.approx(np.mean(ranks == 1)) and row.value > 0.3
     assert row.setting == "image->report asif top_k=50 power=3"
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_retrieve_task_csls_counts_planted_duplicates_by_tie_and_group(grouped: bool) -> None:
+    """10 duplicated pairs (query and key rows both copied): under CSLS each copy ties with its
+    original. Oracle: direct dense CSLS, recall@1 = P(a hit comes first in the tied block)."""
+    from .test_csls import direct_csls
+
+    queries, keys, _ = hub_case(1)
+    src, dst = np.arange(10), np.arange(100, 110)
+    queries[dst], keys[dst] = queries[src], keys[src]
+    groups = np.arange(202)
+    if grouped:
+        groups[dst] = src
+    queries, keys = np.vstack([queries, queries[:2]]), np.vstack([keys, keys[:2]])
+    kw = {"test": np.arange(200), "anchor_counts": (), "n_resamples": 0, "ks": (1,)}
+    table = retrieve(
+        queries, keys, directions=("image->report",), scoring="csls", groups=groups, **kw
+    )
+    got = next(r.value for r in table if r.metric == "recall@1")
+    s, g = direct_csls(queries[:200], keys[:200], 10), groups[:200]
+    expected = []
+    for i in range(200):
+        hit = g == g[i]
+        best = s[i, hit].max()
+        tied = np.abs(s[i] - best) <= 1e-9
+        free = not np.any((s[i] > best + 1e-9) & ~hit)
+        expected.append(free * np.sum(tied & hit) / np.sum(tied))
+    assert got == pytest.approx(np.mean(expected))
+    ties = [np.sum(np.abs(s[i] - s[i, i]) <= 1e-9) for i in src]
+    assert min(ties) == 2  # the planted copies do tie
