@@ -7,9 +7,9 @@ zero-padding the narrower space to the wider one and truncating afterwards would
 
 Null space: where the anchors do not determine the map (fewer anchors than dimensions,
 duplicated anchors), every estimator here sends the directions outside the anchors' span to
-zero. The orthogonal family returns the *partial isometry* ``U_r V_r^T`` over the r singular
-values of its cross-Gram above the rank tolerance (:mod:`semalign.align.rank`); it is unique and
-so independent of the anchors' order. Ridge does the same by construction; least squares uses
+zero. The orthogonal family returns the *partial isometry* ``U_r V_r^T`` of its cross-Gram
+restricted to the span the rank rule counts (:mod:`semalign.align.rank`), over the singular
+values that are not numerically zero; it is unique and so independent of the anchors' order. Ridge does the same by construction; least squares uses
 the minimum-norm solution (and ``linear``/``affine`` are refused unless the anchors have full
 rank, see :class:`semalign.align.Aligner`).
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semalign.align.moments import Moments
-from semalign.align.rank import rank_tolerance, spectral_rank
+from semalign.align.rank import gram_span, rank_tolerance
 
 METHODS: tuple[str, ...] = (
     "orthogonal",
@@ -53,13 +53,20 @@ class Fitted:
 def polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Partial isometry of m (p, q) and its kept singular values (r,).
 
-    ``U_r V_r^T`` over the singular values above ``rank_tolerance(max(p, q))`` times the largest:
-    the nearest (semi-)orthogonal matrix when m has full rank, and otherwise the unique map that
-    is isometric on m's row space and zero on its orthogonal complement.
+    ``U_r V_r^T`` over the singular values above ``max(p, q) * eps64`` times the largest (the
+    numerical zeros): the nearest (semi-)orthogonal matrix when m has full rank, and otherwise
+    the unique map that is isometric on m's column space and zero on its complement.
     """
     u, sv, vt = np.linalg.svd(m, full_matrices=False)
-    r = spectral_rank(sv, max(m.shape))
+    top = float(sv.max(initial=0.0))
+    r = int(np.count_nonzero(sv > max(m.shape) * np.finfo(np.float64).eps * top))
     return u[:, :r] @ vt[:r], sv[:r]
+
+
+def _determined_gram_xy(m: Moments) -> np.ndarray:
+    """``X^T Y`` (d_s, d_t) with its rows projected onto the span the anchors determine."""
+    span = gram_span(m.gram_xx())
+    return span @ (span.T @ m.gram_xy())
 
 
 def psd_solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None = None) -> np.ndarray:
@@ -81,13 +88,13 @@ def psd_solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None = None) -> 
 def orthogonal(m: Moments) -> Fitted:
     """Orthogonal Procrustes: argmin_R ||X R - Y||_F with R^T R = I (no bias); the partial
     isometry of ``X^T Y`` when the anchors do not determine R."""
-    r, sv = polar(m.gram_xy())
+    r, sv = polar(_determined_gram_xy(m))
     return Fitted(r, np.zeros(m.mean_y.shape[0]), map_rank=sv.size)
 
 
 def similarity(m: Moments) -> Fitted:
     """Extended Procrustes: argmin_{s,R} ||s X R - Y||_F, one global scale s > 0."""
-    r, sv = polar(m.gram_xy())
+    r, sv = polar(_determined_gram_xy(m))
     denom = m.trace_xx()
     s = float(sv.sum() / denom) if denom > 0 else 1.0
     return Fitted(s * r, np.zeros(m.mean_y.shape[0]), scale=s, map_rank=sv.size)

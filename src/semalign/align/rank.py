@@ -45,6 +45,16 @@ def gram_rank(gram: np.ndarray) -> int:
     return spectral_rank(np.sqrt(np.maximum(evals, 0.0)), gram.shape[0])
 
 
+def gram_span(gram: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (d, r) of the directions of Z that the rank rule counts, from
+    its Gram ``Z^T Z`` (d, d): the span the anchors determine."""
+    evals, evecs = np.linalg.eigh(gram)
+    sv = np.sqrt(np.maximum(evals, 0.0))
+    top = float(sv.max(initial=0.0))
+    keep = sv > rank_tolerance(gram.shape[0]) * top if top > 0 else np.zeros(sv.shape, bool)
+    return evecs[:, keep]
+
+
 def needed_rank(method: str, d_source: int, alpha: float | None = None) -> int:
     """Rank the source anchors need for ``method`` to be determined (0: any rank will do)."""
     if method == "sgd-affine" and alpha is not None and alpha > 0:
