@@ -117,7 +117,7 @@ def test_files_without_a_checksum_are_refused(kind: str, tmp_path: Path) -> None
     path = write(tmp_path / "a.safetensors")
     tensors, meta = load_file(str(path)), read_metadata(path)
     save_file(tensors, str(path), metadata={k: v for k, v in meta.items() if k != CHECKSUM_KEY})
-    with pytest.raises(FormatError, match="carries no checksum.*re-create it with"):
+    with pytest.raises(FormatError, match=r"carries no checksum.*re-create it with"):
         load(path)
 
 
@@ -132,6 +132,6 @@ def test_edited_metadata_is_refused(tmp_path: Path) -> None:
 def test_saving_non_finite_weights_is_refused(tmp_path: Path) -> None:
     head = _head()
     head.layers_[0][0].flat[0] = np.inf
-    with pytest.raises(InputError, match="'layer0.weight' holds NaN or infinite"):
+    with pytest.raises(InputError, match=r"'layer0\.weight' holds NaN or infinite"):
         head.save(tmp_path / "h.safetensors")
     assert list(tmp_path.iterdir()) == []

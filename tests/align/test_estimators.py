@@ -7,8 +7,7 @@ import pytest
 from scipy.linalg import orthogonal_procrustes
 from sklearn.linear_model import Ridge
 
-from semalign.align import METHODS, SCALINGS, Aligner
-from semalign.align import ConvergenceWarning
+from semalign.align import METHODS, SCALINGS, Aligner, ConvergenceWarning
 from semalign.errors import InputError, RankDeficientError
 
 from ._planted import planted

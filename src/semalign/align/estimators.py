@@ -9,9 +9,10 @@ Null space: where the anchors do not determine the map (fewer anchors than dimen
 duplicated anchors), every estimator here sends the directions outside the anchors' span to
 zero. The orthogonal family returns the *partial isometry* ``U_r V_r^T`` of its cross-Gram
 restricted to the span the rank rule counts (:mod:`semalign.align.rank`), over the singular
-values that are not numerically zero; it is unique and so independent of the anchors' order. Ridge does the same by construction; least squares uses
-the minimum-norm solution (and ``linear``/``affine`` are refused unless the anchors have full
-rank, see :class:`semalign.align.Aligner`).
+values that are not numerically zero; it is unique and so independent of the anchors' order.
+Ridge does the same by construction; least squares uses the minimum-norm solution (and
+``linear``/``affine`` are refused unless the anchors have full rank, see
+:class:`semalign.align.Aligner`).
 """
 
 from __future__ import annotations
