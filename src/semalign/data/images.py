@@ -32,12 +32,12 @@ TargetSize = Callable[[int, int], tuple[int, int]]
 
 #: pydicom pixel-data plugins that decode each compressed transfer syntax (by UID prefix).
 _DICOM_PLUGINS = (
-    ("1.2.840.10008.1.2.4.5", "pylibjpeg-libjpeg (or pillow)"),  # JPEG baseline / extended
-    ("1.2.840.10008.1.2.4.57", "pylibjpeg-libjpeg"),  # JPEG lossless
-    ("1.2.840.10008.1.2.4.70", "pylibjpeg-libjpeg"),  # JPEG lossless SV1
-    ("1.2.840.10008.1.2.4.8", "pylibjpeg-libjpeg (or pyjpegls)"),  # JPEG-LS
-    ("1.2.840.10008.1.2.4.9", "pylibjpeg-openjpeg (or pillow)"),  # JPEG 2000
-    ("1.2.840.10008.1.2.5", "pylibjpeg-rle"),  # RLE lossless
+    ("1.2.840.10008.1.2.4.5", "pylibjpeg with pylibjpeg-libjpeg (or pillow)"),  # JPEG 8/12-bit
+    ("1.2.840.10008.1.2.4.57", "pylibjpeg with pylibjpeg-libjpeg"),  # JPEG lossless
+    ("1.2.840.10008.1.2.4.70", "pylibjpeg with pylibjpeg-libjpeg"),  # JPEG lossless SV1
+    ("1.2.840.10008.1.2.4.8", "pylibjpeg with pylibjpeg-libjpeg (or pyjpegls)"),  # JPEG-LS
+    ("1.2.840.10008.1.2.4.9", "pylibjpeg with pylibjpeg-openjpeg (or pillow)"),  # JPEG 2000
+    ("1.2.840.10008.1.2.5", "pylibjpeg with pylibjpeg-rle"),  # RLE lossless
 )
 CODECS_HINT = "pip install 'semalign[dicom-codecs]'"
 
@@ -199,6 +199,8 @@ def _load_dicom(path: Path, *, voi: bool) -> np.ndarray:
     try:
         ds = pydicom.dcmread(path)
         raw = _pixels(ds, path)
+    except InputError:
+        raise
     except (InvalidDicomError, AttributeError, ValueError, RuntimeError) as exc:
         raise InputError(f"DICOM {path} cannot be decoded ({exc}): check the file") from exc
     if raw.ndim != 2:
