@@ -14,12 +14,12 @@ import numpy as np
 import pydicom
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    UID,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
-    UID,
 )
 
 from .fixtures import write_dicom
@@ -60,7 +60,9 @@ def jpeg_lossless(pixels: np.ndarray, precision: int) -> bytes:
             data.append(0x00)  # byte stuffing
     counts = [0] * 16
     counts[4] = 17  # seventeen codes of length 5
-    sof = bytes([precision]) + rows.to_bytes(2, "big") + cols.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    sof = (
+        bytes([precision]) + rows.to_bytes(2, "big") + cols.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    )
     dht = b"\x00" + bytes(counts) + bytes(range(17))
     sos = b"\x01\x01\x00" + bytes([1, 0, 0])  # Ss = predictor 1, Se = 0, Ah/Al = 0
     return (

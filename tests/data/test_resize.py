@@ -14,11 +14,11 @@ import numpy as np
 import pydicom
 from PIL import Image
 
+from clitools import fails_cleanly, run
 from semalign.data.images import load_image
 from semalign.data.registry import open_dataset
 from semalign.data.resize import MANIFEST, resize_mirror
 
-from clitools import fails_cleanly, run
 from .fixtures import write_dicom
 
 
@@ -121,9 +121,10 @@ def test_resize_resumes_after_kill_9(tmp_path: Path) -> None:
     for i in range(n):  # the resumed mirror equals an uninterrupted one
         rel = f"x/{i:02d}.jpg"
         assert (out / rel).read_bytes() == (clean / rel).read_bytes()
-    assert json.loads((out / MANIFEST).read_text())["images"] == json.loads(
-        (clean / MANIFEST).read_text()
-    )["images"]
+    assert (
+        json.loads((out / MANIFEST).read_text())["images"]
+        == json.loads((clean / MANIFEST).read_text())["images"]
+    )
 
 
 def test_resize_errors_name_the_input(tmp_path: Path) -> None:
@@ -133,7 +134,8 @@ def test_resize_errors_name_the_input(tmp_path: Path) -> None:
     fails_cleanly(run("data", "resize", "--root", root, "--out", root / "m"), "inside --root")
     fails_cleanly(run("data", "resize", "--root", tmp_path / "nope", "--out", tmp_path / "o"),
                   "nope")  # fmt: skip
-    assert run("data", "resize", "--root", root, "--out", tmp_path / "o", "--size", "64").returncode == 0
+    ok = run("data", "resize", "--root", root, "--out", tmp_path / "o", "--size", "64")
+    assert ok.returncode == 0, ok.stderr
     fails_cleanly(
         run("data", "resize", "--root", root, "--out", tmp_path / "o", "--size", "32"), "size 64"
     )

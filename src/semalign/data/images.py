@@ -164,7 +164,7 @@ def window(values: np.ndarray, center: float, width: float, function: str = "LIN
         if width < 1:
             raise InputError(f"DICOM window width {width} is below 1: the file is invalid")
         if width == 1:
-            np.greater_equal(x, np.float32(center - 0.5), out=x)  # type: ignore[call-overload]
+            np.greater_equal(x, np.float32(center - 0.5), out=x)
         else:
             x -= np.float32(center - 0.5 - 0.5 * (width - 1))
             x /= np.float32(width - 1)

@@ -84,9 +84,8 @@ def _raster(src: Path, size: int, quality: int) -> tuple[bytes | None, tuple[int
             small = _resize_float(values, hw)
             Image.fromarray(np.rint(small * 65535.0).astype(np.uint16)).save(buf, format="PNG")
         else:
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("RGB" if "A" in im.mode or im.mode in ("P", "CMYK") else "L")
-            small_im = im.resize((hw[1], hw[0]), Image.Resampling.BICUBIC)
+            base = im if im.mode in ("L", "RGB") else im.convert("RGB")
+            small_im = base.resize((hw[1], hw[0]), Image.Resampling.BICUBIC)
             if fmt == "JPEG":
                 small_im.save(buf, format="JPEG", quality=quality)
             else:
@@ -99,13 +98,22 @@ def _dicom(src: Path, size: int) -> tuple[bytes | None, tuple[int, int]]:
     from pydicom.uid import ExplicitVRLittleEndian
 
     pixels = load_image(src)
-    hw = _target(*pixels.shape, size)
+    hw = _target(int(pixels.shape[0]), int(pixels.shape[1]), size)
     if hw is None:
         return None, (int(pixels.shape[0]), int(pixels.shape[1]))
     small = _resize_float(pixels, hw)
     ds = pydicom.dcmread(src, stop_before_pixels=True)
-    for key in ("RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
-                "VOILUTSequence", "PixelSpacing", "ImagerPixelSpacing", "NumberOfFrames"):  # fmt: skip
+    dropped = (
+        "RescaleSlope",
+        "RescaleIntercept",
+        "RescaleType",
+        "ModalityLUTSequence",
+        "VOILUTSequence",
+        "PixelSpacing",
+        "ImagerPixelSpacing",
+        "NumberOfFrames",
+    )
+    for key in dropped:
         if key in ds:
             del ds[key]
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -156,7 +164,7 @@ def _stored_shape(path: Path) -> list[int] | None:
 
 
 def _files(root: Path, out: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for folder, dirs, names in os.walk(root):
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if (here / d).resolve() != out)

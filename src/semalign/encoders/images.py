@@ -146,7 +146,9 @@ def _resize_plane(plane: np.ndarray, size: tuple[int, int], interpolation: str) 
     p = np.ascontiguousarray(plane, dtype=np.float32)
     if p.shape == size:
         return p
-    resample = Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
+    resample = (
+        Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
+    )
     out = np.asarray(Image.fromarray(p, mode="F").resize((size[1], size[0]), resample))
     return np.clip(out, 0.0, 1.0)
 
