@@ -11,7 +11,8 @@
 - every other file (tables, reports) and every image already small enough, copied byte for byte.
 
 So a dataset reader accepts ``out`` as its root. Each output is written atomically; a rerun
-skips outputs that exist (a run killed at any moment resumes where it stopped). The mirror's own
+skips outputs that exist and deletes the temporaries of killed writers (a run killed at any
+moment resumes where it stopped). The mirror's own
 manifest ``semalign-resize.json`` (size, quality, source, every image's stored shape) is written
 at the end of each run.
 """
@@ -163,6 +164,23 @@ def _stored_shape(path: Path) -> list[int] | None:
     return None
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporaries of writers that died (kill -9) mid-write: ``.NAME.tmp-PID-TID``."""
+    if not out.is_dir():
+        return
+    for folder, _, names in os.walk(out):
+        for name in names:
+            if not (name.startswith(".") and ".tmp-" in name):
+                continue
+            try:
+                pid = int(name.rsplit(".tmp-", 1)[1].split("-")[0])
+                os.kill(pid, 0)  # still writing
+            except ProcessLookupError:
+                Path(folder, name).unlink(missing_ok=True)
+            except (ValueError, PermissionError):
+                continue
+
+
 def _files(root: Path, out: Path) -> list[Path]:
     found: list[Path] = []
     for folder, dirs, names in os.walk(root):
@@ -200,6 +218,7 @@ def resize_mirror(
                 f"{old.get('quality')}: write size {size} to a new --out folder"
             )
     t0 = time.perf_counter()
+    _remove_stale_temporaries(dst_root)
     shapes: dict[str, list[int]] = {}
     jobs: list[tuple[str, str, int, int]] = []
     skipped = 0
