@@ -425,7 +425,8 @@ def mode_memory() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("ray", "text", "image", "decode", "memory"), default="ray")
+    modes = ("ray", "text", "image", "decode", "estimate", "memory")
+    ap.add_argument("--mode", choices=modes, default="ray")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--chunk-size", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
