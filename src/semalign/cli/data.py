@@ -1,4 +1,4 @@
-"""`semalign data list|describe|pairs|export`: dataset readers from the command line."""
+"""`semalign data list|describe|pairs|export|resize`: dataset readers from the command line."""
 
 from __future__ import annotations
 
@@ -222,3 +222,21 @@ def export(
             fh.write(json.dumps(r.to_json_dict(), ensure_ascii=False) + "\n")
             n += 1
     typer.echo(f"wrote {n} records to {out}")
+
+
+@app.command("resize")
+def resize(
+    root: Path = typer.Option(..., "--root", help="Dataset folder to mirror."),
+    out: Path = typer.Option(..., "--out", "-o", help="Mirror folder (a reader's new --root)."),
+    size: int = typer.Option(512, "--size", help="Shorter side of the resized images, pixels."),
+    quality: int = typer.Option(95, "--quality", help="JPEG quality of resized JPEGs."),
+    workers: int | None = typer.Option(None, "--workers", help="Processes (default: CPUs)."),
+) -> None:
+    """Write a resized mirror of a dataset (same relative paths); a rerun resumes."""
+    from semalign.data.resize import resize_mirror
+
+    rep = resize_mirror(root, out, size, quality=quality, workers=workers)
+    typer.echo(
+        f"resized {rep.resized}, copied {rep.copied}, already done {rep.skipped} "
+        f"in {rep.seconds:.1f} s; manifest {rep.manifest}"
+    )

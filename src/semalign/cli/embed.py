@@ -38,6 +38,9 @@ def embed(
         None, "--trust-remote-code", help="Allow the model's own code from the hub (CXR-BERT)."
     ),
     num_workers: int | None = typer.Option(None, help="Image-decoding worker processes."),
+    decode: str | None = typer.Option(
+        None, help="Images: draft (JPEGs reduced while decoding, default) | exact (full size)."
+    ),
     npy: Path | None = typer.Option(None, help="Also export embeddings to this .npy (+ .ids.txt)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     executor: str = typer.Option("local", help="local (this process) | ray (actor pool)."),
@@ -63,6 +66,7 @@ def embed(
         "revision": revision,
         "trust_remote_code": trust_remote_code,
         "num_workers": num_workers,
+        "decode": decode,
     }
     if executor not in ("local", "ray"):
         from semalign.errors import InputError
