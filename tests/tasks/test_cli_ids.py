@@ -93,9 +93,7 @@ def test_duplicated_id_names_the_id_and_both_lines(files) -> None:
     d = files["dir"]
     _ids(d / "twice.ids.txt", ["x", "y", "x"])
     np.save(d / "twice.npy", np.zeros((3, 2)))
-    fails_cleanly(
-        run("retrieve", d / "twice.npy", d / "twice.npy"), "'x' twice, on lines 1 and 3"
-    )
+    fails_cleanly(run("retrieve", d / "twice.npy", d / "twice.npy"), "'x' twice, on lines 1 and 3")
 
 
 def test_ids_on_one_side_only_fail_or_intersect_with_notice(files) -> None:
@@ -114,9 +112,10 @@ def test_order_pairing_only_without_ids_and_said_in_one_line(files) -> None:
     proc = _stitch(files, "bare_a.npy", "bare_b.npy", "noid.csv")
     assert proc.returncode == 0, proc.stderr
     notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    labels = files["dir"] / "noid.csv"
     assert notes == [
-        f"note: no ids on source bare_a.npy and target bare_b.npy and labels file {files['dir'] / 'noid.csv'}: rows "
-        "are paired by order"
+        f"note: no ids on source bare_a.npy and target bare_b.npy and labels file {labels}: "
+        "rows are paired by order"
     ]
 
 

@@ -23,8 +23,12 @@ def embed(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Store root folder (cache of entries)."),
     id_column: str | None = typer.Option(None, help="Id column (default: id, ...)."),
-    text_column: str | None = typer.Option(None, help="Text column (default: text, report)."),
-    image_column: str | None = typer.Option(None, help="Image path column (default: image)."),
+    text_column: str | None = typer.Option(
+        None, "--text-column", help="Text column (default: text, report)."
+    ),
+    image_column: str | None = typer.Option(
+        None, "--image-column", help="Image path column (default: image)."
+    ),
     batch_size: int = typer.Option(32, help="Items per forward pass."),
     chunk_size: int = typer.Option(1024, help="Items per stored chunk (unit of resumption)."),
     on_error: str = typer.Option("fail", help="Bad items: fail | skip (recorded)."),
@@ -51,9 +55,15 @@ def embed(
     With --executor ray the chunks are computed by a pool of Ray actors (each holding the model)
     and land in the same store entry, with the same resume behaviour.
     """
+    from semalign.cli._inputs import at_least
     from semalign.encoders.registry import load_encoder
     from semalign.store import embed_to_store, open_store
 
+    at_least(batch_size, 1, "--batch-size")
+    at_least(chunk_size, 1, "--chunk-size")
+    at_least(max_length, 1, "--max-length", "tokens kept per text")
+    at_least(num_workers, 0, "--num-workers", "0 decodes images in this process")
+    at_least(workers, 1, "--workers")
     options: dict[str, Any] = {
         "device": device,
         "precision": precision,
