@@ -180,7 +180,7 @@ def pairs(
 @app.command("export")
 def export(
     name: str = typer.Argument(..., help="Dataset name (see `semalign data list`)."),
-    out: Path = typer.Option(..., "--out", help="Records file to write (.jsonl)."),
+    out: Path = typer.Option(..., "--out", help="Records file to write (.jsonl or .csv)."),
     root: Path | None = _ROOT,
     split: str | None = _SPLIT,
     frontal: bool = _FRONTAL,
@@ -201,12 +201,18 @@ def export(
     split_col: str | None = _SPLIT_COL,
     study_col: str | None = _STUDY,
 ) -> None:
-    """Write the (filtered, optionally patient-split) records as JSON lines."""
+    """Write the (filtered, optionally patient-split) records as JSON lines or CSV.
+
+    Both read back as dataset ``manifest`` (``--root FILE``; for CSV name the columns, e.g.
+    ``--image-column image --text-column report --label-columns Pneumonia``) and as
+    ``semalign embed -i FILE``.
+    """
     from semalign.data.filters import patient_split as split_by_patient
+    from semalign.data.records import write_records
     from semalign.errors import InputError
 
-    if out.suffix != ".jsonl":
-        raise InputError(f"records file {out} must end in .jsonl")
+    if out.suffix not in (".jsonl", ".csv"):
+        raise InputError(f"records file {out} must end in .jsonl or .csv")
     records = _open(
         name, root, seed, labeler=labeler, reports_root=reports_root, headers=headers,
         image_col=image_col, text_col=text_col, label_cols=label_cols, id_col=id_col,
@@ -225,9 +231,5 @@ def export(
             raise InputError(f"--patient-split {patient_split!r} takes at most 3 shares")
         records = split_by_patient(records, dict(zip(names, shares, strict=True)), seed=seed or 0)
         records = [r for r in records if split is None or r.split == split]
-    n = 0
-    with open(out, "w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r.to_json_dict(), ensure_ascii=False) + "\n")
-            n += 1
+    n = write_records(records, out)
     typer.echo(f"wrote {n} records to {out}")

@@ -78,11 +78,17 @@ def embed(
         from semalign.errors import InputError
 
         raise InputError(f"executor {executor!r} is unknown: use 'local' or 'ray'")
+    from semalign.encoders.names import check_model_name
+
+    check_model_name(encoder)
+    columns = (id_column, text_column, image_column)
+    items = _items(input, root, section, None, *columns) if Path(input).is_file() else None
     enc: Any = None
     if executor == "local":
         enc = load_encoder(encoder, **options)
-    wanted = modality or getattr(enc, "modality", None)
-    items = _items(input, root, section, wanted, id_column, text_column, image_column)
+    if items is None:  # a dataset: its items depend on the encoder's modality
+        wanted = modality or getattr(enc, "modality", None)
+        items = _items(input, root, section, wanted, *columns)
     if enc is not None and not hasattr(enc, "embed"):
         raise_dual(encoder, items.modality)
     progress, close = _progress_bar(len(items), quiet)
