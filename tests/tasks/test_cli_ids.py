@@ -125,3 +125,21 @@ def test_labels_row_with_an_extra_field_is_one_line(files) -> None:
     lines[3] += ",surplus"
     (d / "extra.csv").write_text("\n".join(lines) + "\n")
     fails_cleanly(_stitch(files, "a.npy", "b.npy", "extra.csv"), "line 4 has 3 fields")
+
+
+def test_align_fit_and_evaluate_pair_arrays_by_their_ids(files) -> None:
+    from semalign.align import load_aligner
+
+    d = files["dir"]
+    for target, out in (("b.npy", "ordered.safetensors"), ("b_perm.npy", "perm.safetensors")):
+        proc = run("align", "fit", d / "a.npy", d / target, "--method", "affine", "-o", d / out)
+        assert proc.returncode == 0, proc.stderr
+        assert "note:" not in proc.stderr  # both sides have ids: nothing paired by order
+    x = np.load(d / "a.npy")
+    ordered = load_aligner(d / "ordered.safetensors").transform(x)
+    np.testing.assert_allclose(load_aligner(d / "perm.safetensors").transform(x), ordered)
+    ev = [
+        run("align", "evaluate", d / "ordered.safetensors", d / "a.npy", d / t, "--json")
+        for t in ("b.npy", "b_perm.npy")
+    ]
+    assert ev[0].returncode == 0 and ev[0].stdout == ev[1].stdout

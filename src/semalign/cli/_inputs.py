@@ -90,6 +90,35 @@ def pair(rows: list[Rows], labels: Path | None, intersect: bool) -> tuple[list[R
     return out, Table(table, pairing.index[-1])
 
 
+def paired_arrays(
+    paths: tuple[Path, Path], names: tuple[str, str], intersect: bool
+) -> tuple[Any, Any]:
+    """Two array files (memory-mapped when possible) with their rows paired by id.
+
+    Rows are reordered only when the files' ``.ids.txt`` say so; in file order they stay
+    memory-mapped.
+    """
+    import numpy as np
+
+    from semalign.align.files import read_array
+    from semalign.data.ids import Side, ids_path_for, pair_rows, read_ids
+
+    arrays = [read_array(p, n) for p, n in zip(paths, names, strict=True)]
+    sides = []
+    for p, n, arr in zip(paths, names, arrays, strict=True):
+        ids_file = ids_path_for(p)
+        ids = read_ids(ids_file, arr.shape[0]) if ids_file.is_file() else None
+        sides.append(Side(f"{n} {p.name}", ids, arr.shape[0]))
+    pairing = pair_rows(sides, intersect=intersect)
+    for note in pairing.notices:
+        typer.echo(note, err=True)
+    out = []
+    for arr, index in zip(arrays, pairing.index, strict=True):
+        in_order = index.size == arr.shape[0] and np.array_equal(index, np.arange(arr.shape[0]))
+        out.append(arr if in_order else arr[index])
+    return out[0], out[1]
+
+
 def same_encoder(a: str, b: str) -> bool:
     """Whether two recorded encoder ids name the same model (a registry name and its hub id)."""
     from semalign.encoders.registry import REGISTRY
