@@ -143,3 +143,14 @@ def test_align_fit_and_evaluate_pair_arrays_by_their_ids(files) -> None:
         for t in ("b.npy", "b_perm.npy")
     ]
     assert ev[0].returncode == 0 and ev[0].stdout == ev[1].stdout
+
+
+def test_retrieve_names_report_to_report_directions(files) -> None:
+    d = files["dir"]
+    out = d / "rr.csv"
+    proc = run("retrieve", d / "a.npy", d / "b.npy", "--kind", "report-report", "--anchors",
+               "100", "--resamples", "0", "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    settings = {r["setting"] for r in csv.DictReader(out.open())}
+    assert settings == {"a->b", "b->a"}
+    fails_cleanly(run("retrieve", d / "a.npy", d / "b.npy", "--kind", "text"), "--kind 'text'")
