@@ -92,8 +92,10 @@ def pair(rows: list[Rows], labels: Path | None, intersect: bool) -> tuple[list[R
 
 def paired_arrays(
     paths: tuple[Path, Path], names: tuple[str, str], intersect: bool
-) -> tuple[Any, Any]:
-    """Two array files (memory-mapped when possible) with their rows paired by id.
+) -> tuple[Any, Any, tuple[Any, int]]:
+    """Two array files (memory-mapped when possible) with their rows paired by id, and
+    ``(kept, n)``: the source rows kept (an index into the first file's ``n`` rows, for per-row
+    side files such as labels).
 
     Rows are reordered only when the files' ``.ids.txt`` say so; in file order they stay
     memory-mapped.
@@ -116,7 +118,7 @@ def paired_arrays(
     for arr, index in zip(arrays, pairing.index, strict=True):
         in_order = index.size == arr.shape[0] and np.array_equal(index, np.arange(arr.shape[0]))
         out.append(arr if in_order else arr[index])
-    return out[0], out[1]
+    return out[0], out[1], (pairing.index[0], arrays[0].shape[0])
 
 
 def same_encoder(a: str, b: str) -> bool:

@@ -50,7 +50,7 @@ def fit(
 
     if out.suffix != ".safetensors":
         raise InputError(f"--out {out} must end in .safetensors")
-    x, y = paired_arrays((source, target), ("source", "target"), intersect_ids)
+    x, y, (kept, n_source) = paired_arrays((source, target), ("source", "target"), intersect_ids)
     aligner = Aligner(method, scaling, alpha=alpha, seed=seed, max_iter=max_iter)
     if n_anchors is not None:
         from semalign.align.anchors import select_anchors
@@ -60,7 +60,7 @@ def fit(
             x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0],
             n_anchors,
             strategy=anchor_strategy,
-            labels=None if labels is None else read_labels(labels, x.shape[0]),
+            labels=None if labels is None else read_labels(labels, n_source)[kept],
             seed=seed,
         )
         aligner.fit(x[idx], y[idx])
@@ -123,7 +123,7 @@ def evaluate(
     from semalign.metrics.space import space_report
 
     aligner = load_aligner(file)
-    x, y = paired_arrays((source, target), ("source", "target"), intersect_ids)
+    x, y, _ = paired_arrays((source, target), ("source", "target"), intersect_ids)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     for arr, width, name in (
         (x, aligner.n_features_in_, "source"),
