@@ -66,8 +66,8 @@ def read_rows(path: Path, name: str) -> Rows:
 def pair(rows: list[Rows], labels: Path | None, intersect: bool) -> tuple[list[Rows], Any]:
     """``rows`` (and the labels CSV's rows, keyed by its ``id`` column) paired by id.
 
-    Returns the row sets restricted and reordered to the shared ids, and the labels table (a
-    ``_Table`` from ``cli.tasks``) in the same order, or None without ``labels``. Notices
+    Returns the row sets restricted and reordered to the shared ids, and the labels ``Table`` in
+    the same order, or None without ``labels``. Notices
     (order pairing, intersection) go to stderr as one line each.
     """
     from semalign.data.ids import Side, check_unique, pair_rows, read_csv
