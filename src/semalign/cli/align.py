@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from semalign.cli._inputs import INTERSECT
+
 app = typer.Typer(
     help="Fit, apply and evaluate a map between two latent spaces.", no_args_is_help=True
 )
@@ -34,20 +36,21 @@ def fit(
     labels: Path = typer.Option(None, help="Per-row labels (.npy) for stratified anchors."),
     source_encoder: str = typer.Option(None, help="Source encoder id, kept in the header."),
     target_encoder: str = typer.Option(None, help="Target encoder id, kept in the header."),
+    intersect_ids: bool = INTERSECT,
 ) -> None:
-    """Fit a map from SOURCE's space to TARGET's space on paired anchors."""
+    """Fit a map from SOURCE's space to TARGET's space on paired anchors.
+
+    Rows are paired by id when the arrays have the ``X.ids.txt`` that ``semalign embed --npy``
+    writes beside ``X.npy``, by order otherwise (and the command says so).
+    """
     from semalign.align.aligner import Aligner
-    from semalign.align.files import read_array, row_chunks
+    from semalign.align.files import row_chunks
+    from semalign.cli._inputs import paired_arrays
     from semalign.errors import InputError
 
     if out.suffix != ".safetensors":
         raise InputError(f"--out {out} must end in .safetensors")
-    x = read_array(source, "source")
-    y = read_array(target, "target")
-    if x.shape[0] != y.shape[0]:
-        raise InputError(
-            f"source has {x.shape[0]} rows, target {y.shape[0]}: anchors must be paired row by row"
-        )
+    x, y, (kept, n_source) = paired_arrays((source, target), ("source", "target"), intersect_ids)
     aligner = Aligner(method, scaling, alpha=alpha, seed=seed, max_iter=max_iter)
     if n_anchors is not None:
         from semalign.align.anchors import select_anchors
@@ -57,7 +60,7 @@ def fit(
             x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0],
             n_anchors,
             strategy=anchor_strategy,
-            labels=None if labels is None else read_labels(labels, x.shape[0]),
+            labels=None if labels is None else read_labels(labels, n_source)[kept],
             seed=seed,
         )
         aligner.fit(x[idx], y[idx])
@@ -109,20 +112,19 @@ def evaluate(
     target: Path = typer.Argument(..., help="Their paired target embeddings (n, d_t)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     knn_k: int = typer.Option(10, help="Neighbours for the k-NN overlap."),
+    intersect_ids: bool = INTERSECT,
 ) -> None:
     """Print how well the map sends SOURCE onto TARGET (MSE, cosine, retrieval, CKA, k-NN)."""
     import numpy as np
 
-    from semalign.align.files import read_array
     from semalign.align.io import load_aligner
+    from semalign.cli._inputs import paired_arrays
     from semalign.errors import InputError
     from semalign.metrics.space import space_report
 
     aligner = load_aligner(file)
-    x = np.asarray(read_array(source, "source"), dtype=np.float64)
-    y = np.asarray(read_array(target, "target"), dtype=np.float64)
-    if x.shape[0] != y.shape[0]:
-        raise InputError(f"source has {x.shape[0]} rows, target {y.shape[0]}: rows must be paired")
+    x, y, _ = paired_arrays((source, target), ("source", "target"), intersect_ids)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     for arr, width, name in (
         (x, aligner.n_features_in_, "source"),
         (y, aligner.n_features_out_, "target"),
