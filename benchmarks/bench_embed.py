@@ -9,11 +9,18 @@ Modes (one run each; ratios are measured within the run, absolute times are nois
 - ``text``: semalign's minilm against sentence-transformers on the same checkpoint.
 - ``image``: efficientnet-lite0 on the packaged chest X-rays for 0/1/2 decoding workers, and the
   per-image CPU cost of decoding + resizing alone (the part that scales with CPU cores).
+- ``decode``: full-size chest X-rays (the 16 packaged CXRs upscaled to 3000 x 2500) as JPEG,
+  16-bit PNG and DICOM, for efficientnet-lite0 (224 px): images/s of decode only, decode +
+  preprocess, model only and end to end, for semalign's path (JPEGs drafted), its exact
+  full-resolution path, the PIL floor (PIL decode with draft + one resize) and a transformers
+  AutoImageProcessor on the fully decoded image; then `embed` on full-size JPEGs against the same
+  images pre-resized by ``data resize``, and the DataLoader worker counts.
+- ``estimate``: the 377,000-image estimate alone (decode cost measured, start-up not included).
 - ``memory``: peak resident memory of a whole store job (a tiny randomly initialised BERT saved
   to a temporary folder, so the model costs nothing) for 10,000 and 50,000 texts, each in a
   fresh process: it must not grow with n beyond the input list itself.
 
-Usage: python benchmarks/bench_embed.py [--mode ray|text|image|memory] [--n 2000]
+Usage: python benchmarks/bench_embed.py [--mode ray|text|image|decode|estimate|memory] [--n 2000]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,50 +123,66 @@ def _break_even(extra_start: float, local_rate: float, ray_rate: float) -> str:
     return f"{extra_start / (1 / local_rate - 1 / ray_rate):.0f} items"
 
 
-def decode_seconds_per_megapixel() -> float:
-    """Measured: seconds per megapixel per core to decode + resize the packaged chest X-rays."""
+def decode_seconds() -> dict[str, float]:
+    """Measured: seconds per image per core to decode + preprocess a chest X-ray JPEG, by size.
+
+    Full size = a packaged CXR upscaled to 3000 x 2500 (MIMIC-CXR-JPG), decoded by semalign's
+    default path (DCT-domain draft) to 224 px (ViT-B/16) and 518 px (RAD-DINO); pre-resized =
+    the same image after ``data resize --size 512``. Best of interleaved repeats.
+    """
     from PIL import Image
 
     from semalign.data.packaged import kermany_mini_dir
-    from semalign.encoders.images import read_image
+    from semalign.encoders.images import Preprocess
 
-    paths = sorted(glob.glob(str(kermany_mini_dir() / "*.jpeg")))
-    prep = load_encoder("efficientnet-lite0", device="cpu").transform
-    prep(read_image(paths[0]))
-    megapixels = 0.0
-    t0 = time.perf_counter()
-    for p in paths:
-        prep(read_image(p))
-    elapsed = time.perf_counter() - t0
-    for p in paths:
-        with Image.open(p) as im:
-            megapixels += im.size[0] * im.size[1] / 1e6
-    return elapsed / megapixels
+    src = sorted(glob.glob(str(kermany_mini_dir() / "*.jpeg")))[0]
+    norm = ((0.5,) * 3, (0.5,) * 3)
+    p224 = Preprocess(("exact", 224, 224), None, *norm, "bicubic")
+    p518 = Preprocess(("shortest_edge", 518), (518, 518), *norm, "bicubic")
+    with tempfile.TemporaryDirectory() as tmp:
+        full, small = Path(tmp) / "full.jpg", Path(tmp) / "small.jpg"
+        with Image.open(src) as im:
+            big = im.convert("L").resize((2500, 3000), Image.Resampling.BICUBIC)
+        big.save(full, quality=95)
+        big.resize((512, 614), Image.Resampling.BICUBIC).save(small, quality=95)
+        fns: dict[str, Callable[[Path], object]] = {
+            "full-size JPEG -> 224 px": p224.load,
+            "full-size JPEG -> 518 px": p518.load,
+            "pre-resized 512 JPEG -> 224 px": lambda _: p224.load(small),
+            "pre-resized 512 JPEG -> 518 px": lambda _: p518.load(small),
+        }
+        rates = _rates(fns, [full], repeat=7)
+    return {name: 1.0 / r for name, r in rates.items()}
 
 
-def estimate(startup: float, chunk_seconds: float, chunk_size: int) -> None:
+def estimate(startup: float, chunk_seconds: float | None = None, chunk_size: int = 0) -> None:
     """Print the 377,000-image estimate: formula, measured inputs, assumed GPU figures."""
-    dec = decode_seconds_per_megapixel()
+    dec = decode_seconds()
     r_gpu = 1000.0
     print(f"\nEstimate: {MIMIC_SCALE:,} chest X-rays (MIMIC-CXR scale), a ViT-B on N GPUs")
-    print("  wall(N) ~= S + n / (N * r),  r = min(r_gpu, k / (c_dec * MP))  images/s per GPU actor")
-    print(f"  MEASURED here: S = {startup:.1f} s Ray start-up (init + model load in the actors);")
-    print(f"    c_dec = {dec * 1e3:.0f} ms per megapixel per core to decode + resize (packaged")
-    print("    paediatric JPEG CXRs, ~1.4 MP); one chunk round trip through an actor =")
-    print(f"    {chunk_seconds:.2f} s for {chunk_size} texts, nearly all of it the model itself")
+    print("  wall(N) ~= S + n / (N * r),  r = min(r_gpu, k / c_dec)  images/s per GPU actor")
+    print(f"  MEASURED here: S = {startup:.1f} s start-up (Ray init + model load in the actors);")
+    print("    c_dec = seconds per image per core to decode + preprocess (semalign's draft path):")
+    for name, sec in dec.items():
+        print(f"      {name:32s} {sec * 1e3:6.1f} ms")
+    if chunk_seconds is not None:
+        print(f"    one chunk round trip through an actor = {chunk_seconds:.2f} s for "
+              f"{chunk_size} texts, nearly all of it the model itself")  # fmt: skip
     print(f"  ASSUMED (no GPU here): r_gpu ~ {r_gpu:.0f} images/s, ViT-B/16 at 224 px, fp16,")
     print("    batch 256, one A100/H100-class GPU, forward only; k = CPU cores decoding per GPU")
-    print("    (data-loader workers); MIMIC-CXR-JPG full size ~2500 x 3000 = 7.5 MP per image")
-    for label, mp in (("full-size JPEGs, 7.5 MP", 7.5), ("pre-resized 512 x 512", 0.262)):
+    print("    (data-loader workers)")
+    for label in dec:
+        if not label.endswith("224 px"):
+            continue
         print(f"  {label}:")
         for k in (8, 16, 32):
-            r = min(r_gpu, k / (dec * mp))
+            r = min(r_gpu, k / dec[label])
             row = ", ".join(
                 f"N={g}: {(startup + MIMIC_SCALE / (g * r)) / 60:6.1f} min" for g in (1, 4, 8, 16)
             )
             print(f"    k={k:2d} (r={r:5.0f}/s) {row}")
     print("  Decoding, not the GPU, bounds the rate for full-size images: give each GPU many")
-    print("  cores (or pre-resize once); the GPU saturates only when k / (c_dec * MP) > r_gpu.")
+    print("  cores (or pre-resize once); the GPU saturates only when k / c_dec > r_gpu.")
 
 
 def mode_text(n: int) -> None:
@@ -196,6 +220,165 @@ def mode_image() -> None:
     per = (time.perf_counter() - t0) / len(paths)
     print(f"decode + resize alone: {per * 1e3:.1f} ms per image per core "
           f"({1 / per:.0f} images/s per core)")  # fmt: skip
+
+
+def _full_size_cxrs(folder: Path, n: int) -> dict[str, list[Path]]:
+    """``n`` full-size CXRs (3000 x 2500) from the packaged ones, as JPEG, PNG-16 and DICOM."""
+    import pydicom
+    from PIL import Image
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from semalign.data.packaged import kermany_mini_dir
+
+    sources = sorted(kermany_mini_dir().glob("*.jpeg"))
+    folder.mkdir()
+    out: dict[str, list[Path]] = {"JPEG": [], "PNG-16": [], "DICOM": []}
+    for i in range(n):
+        with Image.open(sources[i % len(sources)]) as im:
+            big = im.convert("L").resize((2500, 3000), Image.Resampling.BICUBIC)
+        big.save(folder / f"{i}.jpg", quality=95)
+        grey = np.asarray(big, dtype=np.uint16)
+        Image.fromarray(grey * 257).save(folder / f"{i}.png")
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(str(folder / f"{i}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.Rows, ds.Columns = grey.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.WindowCenter, ds.WindowWidth = 1024, 4096
+        ds.PixelData = (grey * 16).astype("<u2").tobytes()
+        ds["PixelData"].VR = "OW"
+        ds.save_as(folder / f"{i}.dcm", enforce_file_format=True)
+        assert pydicom.dcmread(folder / f"{i}.dcm").Rows == 3000
+        for fmt, suffix in (("JPEG", "jpg"), ("PNG-16", "png"), ("DICOM", "dcm")):
+            out[fmt].append(folder / f"{i}.{suffix}")
+    return out
+
+
+def _pil_floor(path: Path, size: int) -> np.ndarray:
+    """PIL alone: decode (JPEG drafted in the DCT domain) + one resize, as float32 [0, 1]."""
+    from PIL import Image
+
+    if path.suffix == ".dcm":  # pydicom's stored values, resized as float32 (no LUTs)
+        import pydicom
+
+        raw = pydicom.dcmread(path).pixel_array.astype(np.float32)
+        small = Image.fromarray(raw, mode="F").resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(small) / np.float32(4095)
+    with Image.open(path) as im:
+        if im.format == "JPEG":
+            im.draft("L", (size, size))
+        im.load()
+        if im.mode.startswith("I;16"):
+            small = im.convert("F").resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(small) / np.float32(65535)
+        return np.asarray(im.resize((size, size), Image.Resampling.BILINEAR)) / np.float32(255)
+
+
+def _hf_processor(folder: Path, mean: float, std: float) -> Any:
+    """transformers' AutoImageProcessor for a 224 px ViT-style model (from a saved config)."""
+    from transformers import AutoImageProcessor, ViTImageProcessor
+
+    ViTImageProcessor(size={"height": 224, "width": 224}, resample=2, image_mean=[mean] * 3,
+                      image_std=[std] * 3).save_pretrained(folder)  # fmt: skip
+    return AutoImageProcessor.from_pretrained(folder)
+
+
+def _rates(
+    fns: dict[str, Callable[[Path], object]], paths: list[Path], repeat: int = 5
+) -> dict[str, float]:
+    """images/s of each function over ``paths``: per image the best of ``repeat`` calls, the
+    functions interleaved image by image so that the machine's load hits all of them alike."""
+    best = {name: [float("inf")] * len(paths) for name in fns}
+    for _ in range(repeat):
+        for i, p in enumerate(paths):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn(p)
+                best[name][i] = min(best[name][i], time.perf_counter() - t0)
+    return {name: len(paths) / sum(times) for name, times in best.items()}
+
+
+def mode_decode(n: int) -> None:
+    import torch
+
+    from semalign.data.images import decode_image, load_image
+    from semalign.data.resize import resize_mirror
+
+    n = min(n, 48)
+    enc = load_encoder("efficientnet-lite0", device="cpu", num_workers=0)
+    exact = load_encoder("efficientnet-lite0", device="cpu", num_workers=0, decode="exact")
+    prep, prep_x = enc.preprocess, exact.preprocess
+    mean, std = prep.mean[0], prep.std[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _full_size_cxrs(Path(tmp) / "full", n)
+        hf = _hf_processor(Path(tmp) / "proc", mean, std)
+
+        def hf_path(p: Path) -> Any:
+            rgb = np.repeat(load_image(p)[:, :, None], 3, axis=2)
+            return hf(images=rgb, do_rescale=False, input_data_format="channels_last",
+                      return_tensors="pt")["pixel_values"]  # fmt: skip
+
+        def floor_path(p: Path) -> Any:
+            x = (_pil_floor(p, 224) - np.float32(mean)) / np.float32(std)
+            return torch.from_numpy(np.repeat(x[None], 3, axis=0))
+
+        batch = torch.stack([prep.load(p) for p in files["JPEG"][:16]])
+        enc.embed_outcome(files["JPEG"][:4], batch_size=4)
+        model_rate = best_rate(lambda: enc._forward(batch), len(batch), 3)
+        print(f"efficientnet-lite0 (224 px) on CPU, {n} full-size CXRs (3000 x 2500) per format, "
+              f"{os.cpu_count()} cores; images/s, per image best of 3, one process")  # fmt: skip
+        print(f"  model only (batch 16, forward): {model_rate:7.1f} images/s")
+        paths: dict[str, Callable[[Path], object]] = {
+            "semalign (draft)": prep.load,
+            "semalign --decode exact": prep_x.load,
+            "PIL floor (draft + resize)": floor_path,
+            "transformers AutoImageProcessor": hf_path,
+        }
+        decoders: dict[str, Callable[[Path], object]] = {
+            "semalign (draft)": lambda p: decode_image(p, target=prep.resize_size),
+            "semalign --decode exact": load_image,
+            "PIL floor (draft + resize)": lambda p: _pil_floor(p, 224),
+            "transformers AutoImageProcessor": load_image,
+        }
+        for fmt, group in files.items():
+            print(f"  {fmt}:{'decode':>38s} {'+ preprocess':>13s} {'end to end*':>12s}")
+            dec_rates = _rates(decoders, group, 3)
+            rates = _rates(paths, group, 3)
+            for name in paths:
+                e2e = 1.0 / (1.0 / rates[name] + 1.0 / model_rate)
+                print(f"    {name:32s} {dec_rates[name]:8.1f} {rates[name]:13.1f} {e2e:12.1f}")
+            ours = rates["semalign (draft)"]
+            print(f"    ratio PIL floor / semalign (time ours / floor): "
+                  f"{rates['PIL floor (draft + resize)'] / ours:.2f}; semalign / transformers: "
+                  f"{ours / rates['transformers AutoImageProcessor']:.1f}x")  # fmt: skip
+        print("  * end to end = decode + preprocess, then the forward pass, one after the other")
+        _embed_vs_resized(files["JPEG"], Path(tmp), resize_mirror)
+
+
+def _embed_vs_resized(jpegs: list[Path], tmp: Path, resize_mirror: Any) -> None:
+    """``embed`` on full-size JPEGs against the same images pre-resized; worker counts."""
+    src = tmp / "jpegs"
+    src.mkdir()
+    for p in jpegs:
+        (src / p.name).write_bytes(p.read_bytes())
+    t0 = time.perf_counter()
+    rep = resize_mirror(src, tmp / "mirror", 256)
+    per = (time.perf_counter() - t0) / max(1, rep.resized)
+    small = [tmp / "mirror" / p.name for p in jpegs]
+    print(f"\nembed, {len(jpegs)} JPEGs, batch 4 (data resize --size 256 took "
+          f"{per * 1e3:.0f} ms per image, {os.cpu_count()} processes)")  # fmt: skip
+    for workers in (0, 1, 2):
+        e = load_encoder("efficientnet-lite0", device="cpu", num_workers=workers)
+        e.embed(small[:4], batch_size=4)
+        full = best_rate(lambda: e.embed(jpegs, batch_size=4), len(jpegs), 2)  # noqa: B023
+        pre = best_rate(lambda: e.embed(small, batch_size=4), len(small), 2)  # noqa: B023
+        print(f"  workers={workers}: full size {full:6.1f} images/s, pre-resized {pre:6.1f} "
+              f"images/s, time ratio full / pre-resized {pre / full:.2f}")  # fmt: skip
 
 
 MEMORY_CHILD = """
@@ -242,7 +425,8 @@ def mode_memory() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("ray", "text", "image", "memory"), default="ray")
+    modes = ("ray", "text", "image", "decode", "estimate", "memory")
+    ap.add_argument("--mode", choices=modes, default="ray")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--chunk-size", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -253,6 +437,10 @@ def main() -> None:
         mode_text(args.n)
     elif args.mode == "memory":
         mode_memory()
+    elif args.mode == "decode":
+        mode_decode(args.n)
+    elif args.mode == "estimate":
+        estimate(0.0)
     else:
         mode_image()
 

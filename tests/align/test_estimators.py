@@ -7,8 +7,8 @@ import pytest
 from scipy.linalg import orthogonal_procrustes
 from sklearn.linear_model import Ridge
 
-from semalign.align import METHODS, SCALINGS, Aligner
-from semalign.errors import InputError
+from semalign.align import METHODS, SCALINGS, Aligner, ConvergenceWarning
+from semalign.errors import InputError, RankDeficientError
 
 from ._planted import planted
 
@@ -107,7 +107,10 @@ def test_sgd_affine_is_seeded_and_converges_to_closed_form() -> None:
     np.testing.assert_array_equal(a.weight_, b.weight_)
     closed = Aligner("affine", "standard").fit(x, y)
     np.testing.assert_allclose(a.transform(x), closed.transform(x), atol=1e-4)
-    early = [Aligner("sgd-affine", "standard", seed=s, max_iter=3).fit(x, y) for s in (1, 2)]
+    assert a.converged_ and 0 < a.n_iter_ < a.max_iter
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        early = [Aligner("sgd-affine", "standard", seed=s, max_iter=3).fit(x, y) for s in (1, 2)]
+    assert not early[0].converged_ and early[0].n_iter_ == 3
     assert not np.allclose(early[0].weight_, early[1].weight_)
 
 
@@ -132,7 +135,6 @@ def test_outputs_in_target_units(method: str, scaling: str) -> None:
         ("linear", "none", 10),
         ("linear", "standard", 11),
         ("affine", "none", 11),
-        ("lstsq-orthogonal", "center", 11),
         ("orthogonal", "standard", 2),
     ],
 )
@@ -145,9 +147,13 @@ def test_too_few_anchors_says_how_many(method: str, scaling: str, needed: int) -
 
 def test_few_anchors_work_for_orthogonal_and_ridge() -> None:
     x, y, _, _ = planted(16, 64, 48)
-    for method in ("orthogonal", "similarity", "ridge", "sgd-affine"):
-        out = Aligner(method, "standard", max_iter=50).fit(x, y).transform(x)
+    for method in ("orthogonal", "similarity", "lstsq-orthogonal", "ridge"):
+        fitted = Aligner(method, "standard").fit(x, y)
+        out = fitted.transform(x)
         assert out.shape == (16, 48) and np.isfinite(out).all()
+        assert (fitted.rank_, fitted.null_space_) == (15, "zero")
+    decayed = Aligner("sgd-affine", "standard", alpha=0.1, max_iter=20000, tol=1e-6).fit(x, y)
+    assert decayed.converged_ and decayed.rank_ == 15
 
 
 def test_bad_inputs_are_named() -> None:
@@ -174,5 +180,9 @@ def test_constant_dimensions_do_not_divide_by_zero() -> None:
     x[:, 2] = 4.0
     y[:, 0] = 0.0
     for scaling in SCALINGS:
-        out = Aligner("affine", scaling).fit(x, y).transform(x)
+        out = Aligner("ridge", scaling).fit(x, y).transform(x)
         assert np.isfinite(out).all(), scaling
+    for scaling in ("center", "standard"):  # a constant source dimension: affine is undetermined
+        with pytest.raises(RankDeficientError, match="rank 5 after scaling") as err:
+            Aligner("affine", scaling).fit(x, y)
+        assert (err.value.rank, err.value.needed) == (5, 6)

@@ -90,9 +90,9 @@ def test_fit_with_selected_anchors(arrays: dict[str, Path], tmp_path: Path) -> N
 def test_mismatched_rows(arrays: dict[str, Path], tmp_path: Path) -> None:
     fails_cleanly(
         run("align", "fit", arrays["x"], arrays["yt"], "-o", tmp_path / "m.safetensors"),
-        "500 rows",
-        "100",
-        "paired row by row",
+        "source x.npy 500",
+        "target yt.npy 100",
+        "no side has ids",
     )
 
 

@@ -64,14 +64,15 @@ def test_text_only_manifest(tmp_path: Path) -> None:
         ("b", "Clear.", ()),
     ]
     assert [r.labels["Pneumonia"] for r in records] == [1.0, 0.0]
-    with pytest.raises(InputError, match="--image-col or --text-col"):
+    with pytest.raises(InputError, match="--image-column or --text-column"):
         read_manifest(tmp_path / "t.csv")
 
 
 def test_manifest_errors_name_the_column_or_path(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("image,y\n../outside.png,1\n")
-    with pytest.raises(InputError, match="escapes the dataset root"):
-        list(read_manifest(tmp_path / "m.csv"))
+    # a user's manifest may point anywhere on disk (one path policy: data.paths.user_path)
+    (record,) = read_manifest(tmp_path / "m.csv")
+    assert record.image_paths == (tmp_path.parent / "outside.png",)
     with pytest.raises(InputError, match="'label'"):
         read_manifest(tmp_path / "m.csv", label_cols=("label",))
     (tmp_path / "n.csv").write_text("image,y\na.png,yes\n")
@@ -80,3 +81,17 @@ def test_manifest_errors_name_the_column_or_path(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("image,id\na.png,1\nb.png,1\n")
     with pytest.raises(InputError, match="twice"):
         list(read_manifest(tmp_path / "d.csv", id_col="id"))
+
+
+def test_manifest_csv_with_bom_and_ragged_rows(tmp_path: Path) -> None:
+    (tmp_path / "bom.csv").write_bytes("\ufeffid,report\na,Clear.\nb,Effusion.\n".encode())
+    assert [r.id for r in read_manifest(tmp_path / "bom.csv", id_col="id", text_col="report")] == [
+        "a",
+        "b",
+    ]
+    (tmp_path / "ragged.csv").write_text("id,report\na,Clear.,extra\n")
+    with pytest.raises(InputError, match="line 2 has 3 fields but the header has 2"):
+        read_manifest(tmp_path / "ragged.csv", id_col="id", text_col="report")
+    (tmp_path / "dup.csv").write_text("id,report\na,x\nb,y\na,z\n")
+    with pytest.raises(InputError, match="id 'a' twice, on lines 2 and 4"):
+        list(read_manifest(tmp_path / "dup.csv", id_col="id", text_col="report"))

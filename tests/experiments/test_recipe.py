@@ -118,3 +118,64 @@ def test_retrieval_values_are_checked(tmp_path: Path) -> None:
     bad = text.replace('items_from = "iu-stitch"', 'items_from = "iu-stitch"\nsection = "report"')
     with pytest.raises(InputError, match="differs from stitch task 'iu-stitch'"):
         load_recipe(_write(tmp_path, bad))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('model = "e5-small"', 'model = "e5-smal"', "did you mean 'e5-small'"),
+        ('model = "e5-small"', 'model = "/no/such/folder"', "'/no/such/folder' does not exist"),
+        ('model = "minilm"', 'model = "efficientnet-lite0"', "where a text encoder is needed"),
+        (
+            'text_encoder = "minilm"',
+            'text_encoder = "effnet"',
+            "text_encoder uses encoder 'effnet'",
+        ),
+        (
+            'model = "efficientnet-lite0"\nbatch_size = 16',
+            'model = "efficientnet-lite0"\nbatch_size = 16\noptions = { num_workers = -2 }',
+            "options.num_workers = -2 must be an integer >= 0",
+        ),
+    ],
+)
+def test_encoders_resolved_and_checked_against_their_roles_up_front(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    text = small_demo_text()
+    assert old in text
+    started = time.perf_counter()
+    with pytest.raises(InputError) as err:
+        load_recipe(_write(tmp_path, text.replace(old, new, 1)))
+    msg = str(err.value)
+    assert expected in msg and msg.startswith("recipe") and "\n" not in msg
+    assert time.perf_counter() - started < 5  # no model is loaded to find out
+
+
+def test_dataset_option_types_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("id,report,A,B\na,x,1,0\n")
+    text = small_demo_text().replace(
+        "[datasets.kermany]",
+        '[datasets.mine]\nname = "manifest"\nroot = "m.csv"\n'
+        'options = { text_col = "report", label_cols = "A,B" }\n\n[datasets.kermany]',
+    )
+    with pytest.raises(InputError, match=r"label_cols = 'A,B' must be a list of strings, e\.g\. "
+                       r"\['A', 'B'\]"):  # fmt: skip
+        load_recipe(_write(tmp_path, text))
+    ok = text.replace('label_cols = "A,B"', 'label_cols = ["A", "B"]')
+    assert load_recipe(_write(tmp_path, ok)).datasets["mine"].options["label_cols"] == ["A", "B"]
+
+
+def test_an_error_inside_run_names_the_task(tmp_path: Path) -> None:
+    from clitools import fails_cleanly, run
+
+    (tmp_path / "m.csv").write_text("id,report,Pneumonia\na,x,1\nb,y,0\n")
+    recipe = _write(
+        tmp_path,
+        '[datasets.mine]\nname = "manifest"\nroot = "m.csv"\n'
+        'options = { text_col = "nope", label_cols = ["Pneumonia"] }\n'
+        '[encoders.minilm]\nmodel = "minilm"\n[encoders.e5]\nmodel = "e5-small"\n'
+        '[[stitch]]\nname = "mine-stitch"\ndataset = "mine"\nsection = "report"\n'
+        'pairs = [["minilm", "e5"]]\n[stitch.classes]\na = ["Pneumonia"]\nb = ["No Finding"]\n',
+    )
+    proc = run("run", recipe, "-o", tmp_path / "out", "--store", tmp_path / "store")
+    fails_cleanly(proc, "[[stitch]] task 'mine-stitch': manifest", "no column(s) 'nope'")

@@ -29,7 +29,10 @@ def _spec(**kw: object):
              "pairs": [["a", "b"]], **kw}  # fmt: skip
     data = {
         "datasets": {"d": {"name": "iu-reports"}},
-        "encoders": {"a": {"model": "minilm"}, "b": {"model": "e5-small"}},
+        "encoders": {  # image-report needs an image source encoder (checked by the recipe)
+            "a": {"model": "efficientnet-lite0" if table["kind"] == "image-report" else "minilm"},
+            "b": {"model": "e5-small"},
+        },
         "retrieval": [table],
     }
     return parse_recipe(data).retrieval[0]

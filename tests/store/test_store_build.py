@@ -117,7 +117,7 @@ def test_wrong_modality_and_manifest_errors(minilm, tmp_path):
     m = write_manifest(tmp_path / "m.jsonl", report_texts(3))
     assert read_manifest(m).ids == ["r0000", "r0001", "r0002"]
     (tmp_path / "dup.csv").write_text("id,text\na,x\na,y\n")
-    with pytest.raises(InputError, match="'a' appears twice"):
+    with pytest.raises(InputError, match="id 'a' twice, on lines 2 and 3"):
         read_manifest(tmp_path / "dup.csv")
     (tmp_path / "nocol.csv").write_text("id,foo\na,x\n")
     with pytest.raises(InputError, match="neither a text nor an image column"):

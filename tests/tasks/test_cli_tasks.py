@@ -90,7 +90,7 @@ def test_stitch_errors_are_one_sentence(stitch_files) -> None:
     base = ("stitch", f["A"], f["B"])
     fails_cleanly(
         run(*base, "--labels", f["dir"] / "short.csv", "--label-column", "finding"),
-        "has 10 rows but the embeddings 1200",
+        "short.csv 10) and no side has ids",
     )
     fails_cleanly(
         run(*base, "--labels", f["csv"], "--label-column", "diagnosis"),

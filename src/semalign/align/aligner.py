@@ -6,6 +6,7 @@ the target space's own units. Follows the scikit-learn estimator conventions.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from semalign.align.preprocessing import (
     safe_std,
     scales,
 )
-from semalign.errors import InputError, SemalignError
+from semalign.align.rank import BIASED_METHODS, gram_rank, needed_rank
+from semalign.errors import InputError, RankDeficientError, SemalignError
 
 ChunkSource = Callable[[], Iterable[tuple[Any, Any]]]
 
@@ -32,10 +34,18 @@ class NotFittedError(SemalignError, AttributeError):
     """The aligner was used before ``fit``/``partial_fit``."""
 
 
+class ConvergenceWarning(UserWarning):
+    """An iterative fit (``sgd-affine``) stopped at ``max_iter`` before meeting ``tol``."""
+
+
 def min_anchors(method: str, scaling: str, d_source: int) -> int:
-    """Fewest paired anchors with which ``method`` under ``scaling`` is determined."""
+    """Fewest paired anchor *rows* with which ``method`` under ``scaling`` can be determined.
+
+    Necessary, not sufficient: duplicated or collinear anchors have a lower rank than their
+    row count, which every fit checks too (see :func:`semalign.align.rank_problem`).
+    """
     base = 2 if centres(scaling) or scales(scaling) else 1
-    if method in {"linear", "lstsq-orthogonal"}:
+    if method == "linear":
         return d_source + (1 if centres(scaling) else 0)
     if method == "affine":
         return d_source + 1
@@ -53,11 +63,18 @@ class Aligner:
         lr: step size of ``sgd-affine`` (default: 1 / Lipschitz constant).
         max_iter, tol: stopping rule of ``sgd-affine``.
         seed: seed of ``sgd-affine``'s initialisation.
-        rcond: relative eigenvalue cut-off of the least-squares solves (default d * eps).
+        rcond: relative eigenvalue cut-off of the least-squares solves (default: the rank
+            rule's, see :mod:`semalign.align.rank`).
+
+    Fitting checks the numerical rank of the preprocessed source anchors: ``linear``, ``affine``
+    and ``sgd-affine`` without weight decay raise :class:`RankDeficientError` below full rank;
+    ``ridge`` and the orthogonal family then send the directions outside the anchors' span to
+    zero (``null_space_ == "zero"``), a choice independent of the anchors' order.
 
     Fitted attributes: ``weight_`` (d_s, d_t), ``bias_`` (d_t,), ``scale_`` (similarity's
     global scale), ``source_scaler_``, ``target_scaler_``, ``n_anchors_``, ``n_features_in_``,
-    ``n_features_out_``, ``n_iter_``.
+    ``n_features_out_``, ``rank_`` (numerical rank of the preprocessed source anchors),
+    ``null_space_`` ("none" or "zero"), ``n_iter_`` and ``converged_`` (``sgd-affine``).
     """
 
     def __init__(
@@ -232,10 +249,10 @@ class Aligner:
     def fit_moments(self, moments: Moments, means: tuple[Any, Any] | None = None) -> Aligner:
         """Fit from the merged :meth:`block_moments` of all anchors; returns self."""
         self._check_params()
-        if self.method in est.NEEDS_XX and moments.cxx is None:
+        if moments.cxx is None:
             raise InputError(
-                f"method {self.method!r} needs the full source co-moment, which these moments "
-                "lack: compute them with block_moments of an Aligner with this method"
+                "these moments lack the source co-moment X^T X, which every fit needs to count "
+                "the anchors' rank: compute them with Aligner.block_moments"
             )
         centre = self._means(means) if self.scaling == "center-l2" else None
         self._reset()
@@ -258,7 +275,7 @@ class Aligner:
     def _chunk_moments(self, x: np.ndarray, y: np.ndarray) -> Moments:
         if self.scaling == "l2":
             return self._row_moments(x, y, np.zeros(x.shape[1]), np.zeros(y.shape[1]))
-        return Moments.from_arrays(x, y, self.method in est.NEEDS_XX)
+        return Moments.from_arrays(x, y, True)
 
     def _row_moments(
         self, x: np.ndarray, y: np.ndarray, mu_x: np.ndarray, mu_y: np.ndarray
@@ -269,7 +286,7 @@ class Aligner:
         return Moments.from_arrays(
             xc / np.where(nx > 0, nx, 1.0),
             yc / np.where(ny > 0, ny, 1.0),
-            self.method in est.NEEDS_XX,
+            True,
             float(nx.sum()),
             float(ny.sum()),
         )
@@ -281,16 +298,30 @@ class Aligner:
 
     def _finalize(self) -> None:
         m = self._require_data()
-        d_s = m.cxy.shape[0]
-        needed = min_anchors(self.method, self.scaling, d_s)
-        if m.n < needed:
-            raise InputError(
-                f"method {self.method!r} with scaling {self.scaling!r} needs at least {needed} "
-                f"anchors for a {d_s}-dimensional source, got {m.n}: add anchors or use "
-                "'orthogonal' or 'ridge', which work with few"
+        d_s, d_t = m.cxy.shape
+        problem = self._row_problem(m.n, d_s)
+        if problem:
+            raise InputError(problem)
+        src, tgt, pm = self._scalers(m, self._centre)
+        rank = self._rank(pm)
+        needed = needed_rank(self.method, d_s, self.alpha)
+        if rank < needed:
+            raise RankDeficientError(
+                self._rank_message(m.n, d_s, rank, needed), rank=rank, needed=needed
             )
-        src, tgt, pm = self._scalers(m)
         fitted = self._estimate(pm)
+        if fitted.map_rank is not None:
+            zero = fitted.map_rank < min(d_s, d_t)
+        else:
+            zero = rank < d_s
+        if not fitted.converged:
+            warnings.warn(
+                f"sgd-affine stopped after max_iter={self.max_iter} steps before its gradient "
+                f"fell below tol={self.tol} of its start: raise max_iter, or use the "
+                "closed-form 'affine' or 'ridge'",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self._fitted = {
             "source_scaler": src,
             "target_scaler": tgt,
@@ -298,15 +329,72 @@ class Aligner:
             "bias": fitted.bias,
             "scale": fitted.scale,
             "n_iter": fitted.n_iter,
+            "converged": fitted.converged,
             "n_anchors": m.n,
+            "rank": rank,
+            "null_space": "zero" if zero else "none",
         }
         self._cache = {}
 
-    def _scalers(self, m: Moments) -> tuple[Scaler, Scaler, Moments]:
+    def _row_problem(self, n: int, d_s: int) -> str | None:
+        needed = min_anchors(self.method, self.scaling, d_s)
+        if n >= needed:
+            return None
+        return (
+            f"method {self.method!r} with scaling {self.scaling!r} needs at least {needed} "
+            f"anchors for a {d_s}-dimensional source, got {n}: add anchors or use "
+            "'orthogonal' or 'ridge', which work with few"
+        )
+
+    def _rank_message(self, n: int, d_s: int, rank: int, needed: int) -> str:
+        return (
+            f"the {n} source anchors have numerical rank {rank} after scaling "
+            f"{self.scaling!r}, but method {self.method!r} needs rank {needed} (the source "
+            f"dimension) to be determined: use method='ridge' or an orthogonal method, reduce "
+            f"the source to at most {rank} dimensions, or add distinct anchors"
+        )
+
+    def _rank(self, pm: Moments) -> int:
+        """Numerical rank of the preprocessed source anchors (centred for biased methods)."""
+        assert pm.cxx is not None
+        return gram_rank(pm.cxx if self.method in BIASED_METHODS else pm.gram_xx())
+
+    def _source_moments(self, X: Any) -> Moments:
+        """Preprocessed moments of source anchors alone (a zero-width target)."""
+        self._check_params()
+        x = as_float64_2d(X, "source")
+        y = np.zeros((x.shape[0], 0))
+        centre = None
+        if self.scaling == "center-l2":
+            centre = (x.mean(axis=0), np.zeros(0))
+            m = self._row_moments(x, y, *centre)
+        else:
+            m = self._chunk_moments(x, y)
+        return self._scalers(m, centre)[2]
+
+    def anchor_rank(self, X: Any) -> int:
+        """Numerical rank of source anchors X (n, d_s) as :meth:`fit` counts it."""
+        return self._rank(self._source_moments(X))
+
+    def rank_problem(self, X: Any) -> str | None:
+        """The one-sentence reason :meth:`fit` would refuse source anchors X (n, d_s) for their
+        row count or rank, or None (lets a caller skip a grid cell with a reason)."""
+        x = as_float64_2d(X, "source")
+        n, d_s = x.shape
+        problem = self._row_problem(n, d_s)
+        if problem:
+            return problem
+        rank = self.anchor_rank(x)
+        needed = needed_rank(self.method, d_s, self.alpha)
+        return self._rank_message(n, d_s, rank, needed) if rank < needed else None
+
+    def _scalers(
+        self, m: Moments, centre: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[Scaler, Scaler, Moments]:
         d_s, d_t = m.cxy.shape
         s = self.scaling
         if normalises_rows(s):
-            mu_x, mu_y = self._centre or (np.zeros(d_s), np.zeros(d_t))
+            mu_x, mu_y = centre or (np.zeros(d_s), np.zeros(d_t))
             src = Scaler(s, mu_x, np.ones(d_s), m.norm_x_sum / m.n)
             tgt = Scaler(s, mu_y, np.ones(d_t), m.norm_y_sum / m.n)
             return src, tgt, m
@@ -363,6 +451,22 @@ class Aligner:
     @property
     def n_iter_(self) -> int:
         return int(self._state()["n_iter"])
+
+    @property
+    def converged_(self) -> bool:
+        """False when ``sgd-affine`` stopped at ``max_iter`` (True for closed forms)."""
+        return bool(self._state()["converged"])
+
+    @property
+    def rank_(self) -> int:
+        """Numerical rank of the preprocessed source anchors (:mod:`semalign.align.rank`)."""
+        return int(self._state()["rank"])
+
+    @property
+    def null_space_(self) -> str:
+        """ "zero" when the anchors leave source directions undetermined and the map sends them
+        to zero, "none" when the anchors determine the map."""
+        return str(self._state()["null_space"])
 
     @property
     def source_scaler_(self) -> Scaler:
@@ -432,8 +536,10 @@ class Aligner:
     def inverse_transform(self, Y: Any) -> Any:
         """Map target embeddings Y (m, d_t) back to the source space (m, d_s).
 
-        Exact for injective maps (d_s <= d_t and full-rank W); rows normalised by an ``l2``
-        scaling come back with the source anchors' mean norm.
+        Exact for injective maps (d_s <= d_t and full-rank W): the target preprocessing is undone
+        exactly (with row-normalising scalings, divided by the anchors' mean norm, not
+        re-normalised); rows normalised on the source side come back with the source anchors'
+        mean norm.
         """
         st = self._state()
         if not self.invertible:
@@ -453,7 +559,7 @@ class Aligner:
             a, c = self._folded("inverse", y)
             return y @ a + c
         p, b = self._like(y, "pinv", lambda: (np.linalg.pinv(st["weight"]), st["bias"]))
-        return src.inverse((tgt.transform(y) - b) @ p)
+        return src.inverse((tgt.scaled(y) - b) @ p)
 
     def _check_input(self, X: Any, width: int, name: str) -> Any:
         if not is_torch(X):

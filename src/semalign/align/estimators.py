@@ -4,6 +4,15 @@ Every estimator takes :class:`Moments` of the *preprocessed* anchors and returns
 W (d_s, d_t), the bias b (d_t,) and the global scale folded into W (1.0 except for
 ``similarity``). When d_s != d_t the orthogonal family returns the semi-orthogonal map that
 zero-padding the narrower space to the wider one and truncating afterwards would give.
+
+Null space: where the anchors do not determine the map (fewer anchors than dimensions,
+duplicated anchors), every estimator here sends the directions outside the anchors' span to
+zero. The orthogonal family returns the *partial isometry* ``U_r V_r^T`` of its cross-Gram
+restricted to the span the rank rule counts (:mod:`semalign.align.rank`), over the singular
+values that are not numerically zero; it is unique and so independent of the anchors' order.
+Ridge does the same by construction; least squares uses the minimum-norm solution (and
+``linear``/``affine`` are refused unless the anchors have full rank, see
+:class:`semalign.align.Aligner`).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semalign.align.moments import Moments
+from semalign.align.rank import gram_span, rank_tolerance
 
 METHODS: tuple[str, ...] = (
     "orthogonal",
@@ -24,35 +34,52 @@ METHODS: tuple[str, ...] = (
     "sgd-affine",
 )
 
-#: methods whose fit needs the full source co-moment X^T X (d_s, d_s)
-NEEDS_XX = frozenset({"linear", "affine", "ridge", "lstsq-orthogonal", "sgd-affine"})
 #: methods with an exact streaming fit (sgd-affine also streams: it descends on the moments)
 CLOSED_FORM = frozenset(METHODS) - {"sgd-affine"}
 
 
 @dataclass
 class Fitted:
+    """An estimated map; ``map_rank`` is the rank of the orthogonal family's partial isometry
+    (None for the other methods), ``converged`` whether ``sgd-affine`` met its tolerance."""
+
     weight: np.ndarray
     bias: np.ndarray
     scale: float = 1.0
     n_iter: int = 0
+    converged: bool = True
+    map_rank: int | None = None
 
 
-def polar(m: np.ndarray) -> np.ndarray:
-    """Nearest (semi-)orthogonal matrix to m (p, q) in Frobenius norm: U V^T of its thin SVD."""
-    u, _, vt = np.linalg.svd(m, full_matrices=False)
-    return u @ vt
+def polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Partial isometry of m (p, q) and its kept singular values (r,).
+
+    ``U_r V_r^T`` over the singular values above ``max(p, q) * eps64`` times the largest (the
+    numerical zeros): the nearest (semi-)orthogonal matrix when m has full rank, and otherwise
+    the unique map that is isometric on m's column space and zero on its complement.
+    """
+    u, sv, vt = np.linalg.svd(m, full_matrices=False)
+    top = float(sv.max(initial=0.0))
+    r = int(np.count_nonzero(sv > max(m.shape) * np.finfo(np.float64).eps * top))
+    return u[:, :r] @ vt[:r], sv[:r]
+
+
+def _determined_gram_xy(m: Moments) -> np.ndarray:
+    """``X^T Y`` (d_s, d_t) with its rows projected onto the span the anchors determine."""
+    span = gram_span(m.gram_xx())
+    return span @ (span.T @ m.gram_xy())
 
 
 def psd_solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None = None) -> np.ndarray:
     """Minimum-norm solution of ``gram @ W = rhs`` for a symmetric PSD gram (d, d).
 
-    Eigenvalues below ``rcond * max eigenvalue`` (default ``d * eps``) are treated as zero,
-    so rank-deficient anchors give the pseudo-inverse solution rather than noise.
+    Eigenvalues below ``rcond * max eigenvalue`` are treated as zero; the default is the rank
+    rule's cut-off ``rank_tolerance(d) ** 2`` (eigenvalues are squared singular values), so the
+    solve discards exactly the directions that the anchors' numerical rank does not count.
     """
     evals, evecs = np.linalg.eigh(gram)
     top = float(evals.max(initial=0.0))
-    cutoff = (rcond if rcond is not None else gram.shape[0] * np.finfo(np.float64).eps) * top
+    cutoff = (rcond if rcond is not None else rank_tolerance(gram.shape[0]) ** 2) * top
     inv = np.zeros_like(evals)
     keep = evals > cutoff
     inv[keep] = 1.0 / evals[keep]
@@ -60,17 +87,18 @@ def psd_solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None = None) -> 
 
 
 def orthogonal(m: Moments) -> Fitted:
-    """Orthogonal Procrustes: argmin_R ||X R - Y||_F with R^T R = I (no bias)."""
-    return Fitted(polar(m.gram_xy()), np.zeros(m.mean_y.shape[0]))
+    """Orthogonal Procrustes: argmin_R ||X R - Y||_F with R^T R = I (no bias); the partial
+    isometry of ``X^T Y`` when the anchors do not determine R."""
+    r, sv = polar(_determined_gram_xy(m))
+    return Fitted(r, np.zeros(m.mean_y.shape[0]), map_rank=sv.size)
 
 
 def similarity(m: Moments) -> Fitted:
     """Extended Procrustes: argmin_{s,R} ||s X R - Y||_F, one global scale s > 0."""
-    gxy = m.gram_xy()
-    u, sv, vt = np.linalg.svd(gxy, full_matrices=False)
+    r, sv = polar(_determined_gram_xy(m))
     denom = m.trace_xx()
     s = float(sv.sum() / denom) if denom > 0 else 1.0
-    return Fitted(s * (u @ vt), np.zeros(m.mean_y.shape[0]), scale=s)
+    return Fitted(s * r, np.zeros(m.mean_y.shape[0]), scale=s, map_rank=sv.size)
 
 
 def linear(m: Moments, rcond: float | None = None) -> Fitted:
@@ -94,8 +122,9 @@ def ridge(m: Moments, alpha: float) -> Fitted:
 
 
 def lstsq_orthogonal(m: Moments, rcond: float | None = None) -> Fitted:
-    """Least squares without bias, then projected onto the nearest (semi-)orthogonal matrix."""
-    return Fitted(polar(linear(m, rcond).weight), np.zeros(m.mean_y.shape[0]))
+    """Minimum-norm least squares without bias, then its partial isometry (:func:`polar`)."""
+    r, sv = polar(linear(m, rcond).weight)
+    return Fitted(r, np.zeros(m.mean_y.shape[0]), map_rank=sv.size)
 
 
 def sgd_affine(
@@ -112,7 +141,7 @@ def sgd_affine(
     The loss ``(1/n) ||X W + 1 b^T - Y||^2 + alpha ||W||^2`` and its gradient depend on the data
     only through the moments, so a streaming fit descends exactly as a one-shot fit would.
     W starts from a seeded Gaussian draw, b from zero. Stops when the gradient norm falls
-    below ``tol`` times its initial value, or after ``max_iter`` steps.
+    below ``tol`` times its initial value (``converged``), or after ``max_iter`` steps.
     """
     assert m.cxx is not None
     d_s, d_t = m.cxy.shape
@@ -130,6 +159,7 @@ def sgd_affine(
     w_prev, b_prev = w.copy(), b.copy()
     g0 = None
     it = 0
+    converged = False
     for it in range(1, max_iter + 1):
         mom = (it - 1) / (it + 2)
         vw = w + mom * (w - w_prev)
@@ -144,5 +174,6 @@ def sgd_affine(
         w = vw - step * grad_w
         b = vb - step * grad_b
         if gnorm <= tol * g0:
+            converged = True
             break
-    return Fitted(w, b, n_iter=it)
+    return Fitted(w, b, n_iter=it, converged=converged)

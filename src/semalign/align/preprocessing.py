@@ -105,6 +105,22 @@ class Scaler:
             x = x + mean
         return x
 
+    def scaled(self, x: Any) -> Any:
+        """Exact inverse of :meth:`inverse`: (n, d) in the space's units -> preprocessed.
+
+        Unlike :meth:`transform` it does not normalise rows one by one: it divides by the
+        anchors' mean norm, so ``scaled(inverse(z)) == z`` for any z.
+        """
+        mean, scale = self._params_like(x)
+        z = x
+        if centres(self.scaling):
+            z = z - mean
+        if scales(self.scaling):
+            z = z / scale
+        if normalises_rows(self.scaling):
+            z = z / self.norm
+        return z
+
     def _params_like(self, x: Any) -> tuple[Any, Any]:
         if x.shape[-1] != self.dim:
             raise InputError(f"input has {x.shape[-1]} features, expected {self.dim}")

@@ -214,14 +214,10 @@ class RefinedAligner:
         target_encoder: str | None = None,
     ) -> Path:
         """Write the final map (loadable by ``load_aligner``) with the refinement in its header."""
-        from safetensors.numpy import save
+        from semalign.align.io import aligner_payload, write_artefact
 
-        from semalign.align.io import aligner_payload, atomic_write_bytes
-
-        path = Path(path)
         tensors, meta = aligner_payload(
             self.aligner_, source_encoder=source_encoder, target_encoder=target_encoder
         )
         meta["refinement"] = json.dumps(self.refinement(), sort_keys=True)
-        atomic_write_bytes(path, save(tensors, metadata=meta))
-        return path
+        return write_artefact(path, tensors, meta)

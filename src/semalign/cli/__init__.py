@@ -55,10 +55,20 @@ def _root(
     """Training-free semantic alignment of unimodal encoders in medical imaging."""
 
 
+def _aliases(argv: list[str]) -> list[str]:
+    """Old option spellings (``--image-col``) rewritten to the current ones (``--image-column``)."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        new = _data.COLUMN_ALIASES.get(name)
+        out.append(new + eq + value if new else arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI. Usage errors are Click's; user errors print one line and exit with 2."""
     try:
-        app(args=argv, standalone_mode=True)
+        app(args=_aliases(sys.argv[1:] if argv is None else argv), standalone_mode=True)
     except SemalignError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from semalign.cli._inputs import INTERSECT
+
 app = typer.Typer(
     help="Fit, apply and evaluate a map between two latent spaces.", no_args_is_help=True
 )
@@ -42,36 +44,35 @@ def fit(
         None, help="Unpaired target pool (p, d_t), with --unpaired-source."
     ),
     refine_iterations: int = typer.Option(10, help="Most refits of the refinement."),
+    intersect_ids: bool = INTERSECT,
 ) -> None:
     """Fit a map from SOURCE's space to TARGET's space on paired anchors.
 
-    With --unpaired-source/--unpaired-target, refine it on mutual CSLS nearest neighbours
-    between the mapped source pool and the target pool (the header records the refinement).
+    Rows are paired by id when the arrays have the ``X.ids.txt`` that ``semalign embed --npy``
+    writes beside ``X.npy``, by order otherwise (and the command says so). With
+    --unpaired-source/--unpaired-target, refine it on mutual CSLS nearest neighbours between the
+    mapped source pool and the target pool (the header records the refinement).
     """
     from semalign.align.aligner import Aligner
-    from semalign.align.files import read_array, row_chunks
+    from semalign.align.files import row_chunks
+    from semalign.cli._inputs import paired_arrays
     from semalign.errors import InputError
 
     if out.suffix != ".safetensors":
         raise InputError(f"--out {out} must end in .safetensors")
-    x = read_array(source, "source")
-    y = read_array(target, "target")
-    if x.shape[0] != y.shape[0]:
-        raise InputError(
-            f"source has {x.shape[0]} rows, target {y.shape[0]}: anchors must be paired row by row"
-        )
     if (unpaired_source is None) != (unpaired_target is None):
         raise InputError("pass both --unpaired-source and --unpaired-target, or neither")
+    x, y, (kept, n_source) = paired_arrays((source, target), ("source", "target"), intersect_ids)
     aligner = Aligner(method, scaling, alpha=alpha, seed=seed, max_iter=max_iter)
     if unpaired_source is not None and unpaired_target is not None:
         _fit_refined(
             x, y, unpaired_source, unpaired_target, out, method, scaling,
             dict(alpha=alpha, seed=seed, max_iter=max_iter), refine_iterations,
-            n_anchors, anchor_strategy, labels, source_encoder, target_encoder,
+            n_anchors, anchor_strategy, labels, source_encoder, target_encoder, kept, n_source,
         )  # fmt: skip
         return
     if n_anchors is not None:
-        idx = _anchor_rows(x, n_anchors, anchor_strategy, labels, seed)
+        idx = _anchor_rows(x, n_anchors, anchor_strategy, labels, seed, kept, n_source)
         aligner.fit(x[idx], y[idx])
     else:
         aligner.fit_stream(lambda: ((x[s], y[s]) for s in row_chunks(x, CHUNK_ROWS)))
@@ -83,8 +84,11 @@ def fit(
 
 
 def _anchor_rows(
-    x: Any, n_anchors: int, anchor_strategy: str, labels: Path | None, seed: int
-) -> Any:
+    x: Any, n_anchors: int, anchor_strategy: str, labels: Path | None, seed: int, kept: Any,
+    n_source: int,
+) -> Any:  # fmt: skip
+    """Anchor rows of the paired ``x``; ``labels`` has one row per source file row (``n_source``),
+    ``kept`` indexes the rows paired."""
     from semalign.align.anchors import select_anchors
     from semalign.align.files import read_labels
 
@@ -92,7 +96,7 @@ def _anchor_rows(
         x if anchor_strategy in {"farthest", "kmeans++"} else x.shape[0],
         n_anchors,
         strategy=anchor_strategy,
-        labels=None if labels is None else read_labels(labels, x.shape[0]),
+        labels=None if labels is None else read_labels(labels, n_source)[kept],
         seed=seed,
     )
 
@@ -100,7 +104,8 @@ def _anchor_rows(
 def _fit_refined(
     x: Any, y: Any, u_path: Path, v_path: Path, out: Path, method: str, scaling: str,
     params: dict[str, Any], iterations: int, n_anchors: int | None, strategy: str,
-    labels: Path | None, source_encoder: str | None, target_encoder: str | None,
+    labels: Path | None, source_encoder: str | None, target_encoder: str | None, kept: Any,
+    n_source: int,
 ) -> None:  # fmt: skip
     """`align fit` with unpaired pools: a RefinedAligner on the (selected) anchors."""
     import numpy as np
@@ -111,7 +116,7 @@ def _fit_refined(
     u = np.asarray(read_array(u_path, "unpaired source"), dtype=np.float64)
     v = np.asarray(read_array(v_path, "unpaired target"), dtype=np.float64)
     if n_anchors is not None:
-        idx = _anchor_rows(x, n_anchors, strategy, labels, params["seed"])
+        idx = _anchor_rows(x, n_anchors, strategy, labels, params["seed"], kept, n_source)
         x, y = x[idx], y[idx]
     refined = RefinedAligner(method, scaling, iterations=iterations, **params)
     refined.fit(np.asarray(x), np.asarray(y), unpaired=(u, v))
@@ -167,22 +172,21 @@ def evaluate(
     knn_k: int = typer.Option(10, help="Neighbours for the k-NN overlap."),
     scoring: str = typer.Option("cosine", help="Retrieval scoring: cosine or csls."),
     csls_k: int = typer.Option(10, "--csls-k", help="Neighbours of the CSLS scores."),
+    intersect_ids: bool = INTERSECT,
 ) -> None:
     """Print how well the map sends SOURCE onto TARGET (MSE, cosine, retrieval, CKA, k-NN,
     mutual k-NN, unbiased CKA, CKNNA)."""
     import numpy as np
 
-    from semalign.align.files import read_array
     from semalign.align.io import load_aligner
+    from semalign.cli._inputs import paired_arrays
     from semalign.errors import InputError
     from semalign.metrics.similarity import similarity_report
     from semalign.metrics.space import space_report
 
     aligner = load_aligner(file)
-    x = np.asarray(read_array(source, "source"), dtype=np.float64)
-    y = np.asarray(read_array(target, "target"), dtype=np.float64)
-    if x.shape[0] != y.shape[0]:
-        raise InputError(f"source has {x.shape[0]} rows, target {y.shape[0]}: rows must be paired")
+    x, y, _ = paired_arrays((source, target), ("source", "target"), intersect_ids)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     for arr, width, name in (
         (x, aligner.n_features_in_, "source"),
         (y, aligner.n_features_out_, "target"),

@@ -1,4 +1,4 @@
-"""`semalign data list|describe|pairs|export`: dataset readers from the command line."""
+"""`semalign data list|describe|pairs|export|resize`: dataset readers from the command line."""
 
 from __future__ import annotations
 
@@ -20,13 +20,19 @@ _REPORTS = typer.Option(None, "--reports-root", help="mimic-cxr: folder of the M
 _HEADERS = typer.Option(
     None, "--headers", help="rsna-pneumonia: CSV with ViewPosition per patient."
 )
-_IMAGE = typer.Option(None, "--image-col", help="manifest: column of image paths.")
-_TEXT = typer.Option(None, "--text-col", help="manifest: column of report texts.")
-_LABELS = typer.Option(None, "--label-cols", help="manifest: comma-separated label columns.")
-_ID = typer.Option(None, "--id-col", help="manifest: column of record ids.")
-_PATIENT = typer.Option(None, "--patient-col", help="manifest: column of patient ids.")
-_VIEW = typer.Option(None, "--view-col", help="manifest: column of view positions.")
-_SPLIT_COL = typer.Option(None, "--split-col", help="manifest: column of splits.")
+_IMAGE = typer.Option(None, "--image-column", help="manifest: column of image paths.")
+_TEXT = typer.Option(None, "--text-column", help="manifest: column of report texts.")
+_LABELS = typer.Option(None, "--label-columns", help="manifest: comma-separated label columns.")
+_ID = typer.Option(None, "--id-column", help="manifest: column of record ids.")
+_PATIENT = typer.Option(None, "--patient-column", help="manifest: column of patient ids.")
+_VIEW = typer.Option(None, "--view-column", help="manifest: column of view positions.")
+_SPLIT_COL = typer.Option(None, "--split-column", help="manifest: column of splits.")
+_STUDY = typer.Option(None, "--study-column", help="manifest: column of study ids.")
+# The spellings of earlier releases, still accepted (not shown in --help): see cli.main.
+COLUMN_ALIASES = {
+    f"--{name}-col": f"--{name}-column"
+    for name in ("image", "text", "id", "patient", "view", "split", "study")
+} | {"--label-cols": "--label-columns"}
 _FRONTAL = typer.Option(False, "--frontal", help="Keep frontal views (PA, AP) only.")
 _PER_STUDY = typer.Option(False, "--one-per-study", help="Keep one image per study (PA first).")
 _SPLIT = typer.Option(None, "--split", help="Keep one split (train, val, test).")
@@ -89,6 +95,7 @@ def describe(
     patient_col: str | None = _PATIENT,
     view_col: str | None = _VIEW,
     split_col: str | None = _SPLIT_COL,
+    study_col: str | None = _STUDY,
 ) -> None:
     """Counts per split, view and label (positive, negative, uncertain, missing)."""
     from semalign.data.describe import format_summary, summarise
@@ -96,7 +103,7 @@ def describe(
     records = _open(
         name, root, seed, labeler=labeler, reports_root=reports_root, headers=headers,
         image_col=image_col, text_col=text_col, label_cols=label_cols, id_col=id_col,
-        patient_col=patient_col, view_col=view_col, split_col=split_col,
+        patient_col=patient_col, view_col=view_col, split_col=split_col, study_col=study_col,
     )  # fmt: skip
     records = list(_filtered(records, frontal, one_per_study, split))
     summary = summarise(records, dataset=name)
@@ -142,6 +149,7 @@ def pairs(
     patient_col: str | None = _PATIENT,
     view_col: str | None = _VIEW,
     split_col: str | None = _SPLIT_COL,
+    study_col: str | None = _STUDY,
 ) -> None:
     """Write image-report anchor pairs: per study, or label-matched with --match-reports."""
     from semalign.data.labels import canonical_label
@@ -151,7 +159,7 @@ def pairs(
     records = _open(
         name, root, seed, labeler=labeler, reports_root=reports_root, headers=headers,
         image_col=image_col, text_col=text_col, label_cols=label_cols, id_col=id_col,
-        patient_col=patient_col, view_col=view_col, split_col=split_col,
+        patient_col=patient_col, view_col=view_col, split_col=split_col, study_col=study_col,
     )  # fmt: skip
     records = _filtered(records, not all_views, False, split)
     if match_reports is None:
@@ -172,7 +180,7 @@ def pairs(
 @app.command("export")
 def export(
     name: str = typer.Argument(..., help="Dataset name (see `semalign data list`)."),
-    out: Path = typer.Option(..., "--out", help="Records file to write (.jsonl)."),
+    out: Path = typer.Option(..., "--out", help="Records file to write (.jsonl or .csv)."),
     root: Path | None = _ROOT,
     split: str | None = _SPLIT,
     frontal: bool = _FRONTAL,
@@ -191,17 +199,24 @@ def export(
     patient_col: str | None = _PATIENT,
     view_col: str | None = _VIEW,
     split_col: str | None = _SPLIT_COL,
+    study_col: str | None = _STUDY,
 ) -> None:
-    """Write the (filtered, optionally patient-split) records as JSON lines."""
+    """Write the (filtered, optionally patient-split) records as JSON lines or CSV.
+
+    Both read back as dataset ``manifest`` (``--root FILE``; for CSV name the columns, e.g.
+    ``--image-column image --text-column report --label-columns Pneumonia``) and as
+    ``semalign embed -i FILE``.
+    """
     from semalign.data.filters import patient_split as split_by_patient
+    from semalign.data.records import write_records
     from semalign.errors import InputError
 
-    if out.suffix != ".jsonl":
-        raise InputError(f"records file {out} must end in .jsonl")
+    if out.suffix not in (".jsonl", ".csv"):
+        raise InputError(f"records file {out} must end in .jsonl or .csv")
     records = _open(
         name, root, seed, labeler=labeler, reports_root=reports_root, headers=headers,
         image_col=image_col, text_col=text_col, label_cols=label_cols, id_col=id_col,
-        patient_col=patient_col, view_col=view_col, split_col=split_col,
+        patient_col=patient_col, view_col=view_col, split_col=split_col, study_col=study_col,
     )  # fmt: skip
     records = _filtered(records, frontal, one_per_study, None if patient_split else split)
     if patient_split:
@@ -216,9 +231,23 @@ def export(
             raise InputError(f"--patient-split {patient_split!r} takes at most 3 shares")
         records = split_by_patient(records, dict(zip(names, shares, strict=True)), seed=seed or 0)
         records = [r for r in records if split is None or r.split == split]
-    n = 0
-    with open(out, "w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r.to_json_dict(), ensure_ascii=False) + "\n")
-            n += 1
+    n = write_records(records, out)
     typer.echo(f"wrote {n} records to {out}")
+
+
+@app.command("resize")
+def resize(
+    root: Path = typer.Option(..., "--root", help="Dataset folder to mirror."),
+    out: Path = typer.Option(..., "--out", "-o", help="Mirror folder (a reader's new --root)."),
+    size: int = typer.Option(512, "--size", help="Shorter side of the resized images, pixels."),
+    quality: int = typer.Option(95, "--quality", help="JPEG quality of resized JPEGs."),
+    workers: int | None = typer.Option(None, "--workers", help="Processes (default: CPUs)."),
+) -> None:
+    """Write a resized mirror of a dataset (same relative paths); a rerun resumes."""
+    from semalign.data.resize import resize_mirror
+
+    rep = resize_mirror(root, out, size, quality=quality, workers=workers)
+    typer.echo(
+        f"resized {rep.resized}, copied {rep.copied}, already done {rep.skipped} "
+        f"in {rep.seconds:.1f} s; manifest {rep.manifest}"
+    )

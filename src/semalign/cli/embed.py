@@ -23,8 +23,12 @@ def embed(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Store root folder (cache of entries)."),
     id_column: str | None = typer.Option(None, help="Id column (default: id, ...)."),
-    text_column: str | None = typer.Option(None, help="Text column (default: text, report)."),
-    image_column: str | None = typer.Option(None, help="Image path column (default: image)."),
+    text_column: str | None = typer.Option(
+        None, "--text-column", help="Text column (default: text, report)."
+    ),
+    image_column: str | None = typer.Option(
+        None, "--image-column", help="Image path column (default: image)."
+    ),
     batch_size: int = typer.Option(32, help="Items per forward pass."),
     chunk_size: int = typer.Option(1024, help="Items per stored chunk (unit of resumption)."),
     on_error: str = typer.Option("fail", help="Bad items: fail | skip (recorded)."),
@@ -38,6 +42,9 @@ def embed(
         None, "--trust-remote-code", help="Allow the model's own code from the hub (CXR-BERT)."
     ),
     num_workers: int | None = typer.Option(None, help="Image-decoding worker processes."),
+    decode: str | None = typer.Option(
+        None, help="Images: draft (JPEGs reduced while decoding, default) | exact (full size)."
+    ),
     npy: Path | None = typer.Option(None, help="Also export embeddings to this .npy (+ .ids.txt)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     executor: str = typer.Option("local", help="local (this process) | ray (actor pool)."),
@@ -51,9 +58,15 @@ def embed(
     With --executor ray the chunks are computed by a pool of Ray actors (each holding the model)
     and land in the same store entry, with the same resume behaviour.
     """
+    from semalign.cli._inputs import at_least
     from semalign.encoders.registry import load_encoder
     from semalign.store import embed_to_store, open_store
 
+    at_least(batch_size, 1, "--batch-size")
+    at_least(chunk_size, 1, "--chunk-size")
+    at_least(max_length, 1, "--max-length", "tokens kept per text")
+    at_least(num_workers, 0, "--num-workers", "0 decodes images in this process")
+    at_least(workers, 1, "--workers")
     options: dict[str, Any] = {
         "device": device,
         "precision": precision,
@@ -63,16 +76,23 @@ def embed(
         "revision": revision,
         "trust_remote_code": trust_remote_code,
         "num_workers": num_workers,
+        "decode": decode,
     }
     if executor not in ("local", "ray"):
         from semalign.errors import InputError
 
         raise InputError(f"executor {executor!r} is unknown: use 'local' or 'ray'")
+    from semalign.encoders.names import check_model_name
+
+    check_model_name(encoder)
+    columns = (id_column, text_column, image_column)
+    items = _items(input, root, section, None, *columns) if Path(input).is_file() else None
     enc: Any = None
     if executor == "local":
         enc = load_encoder(encoder, **options)
-    wanted = modality or getattr(enc, "modality", None)
-    items = _items(input, root, section, wanted, id_column, text_column, image_column)
+    if items is None:  # a dataset: its items depend on the encoder's modality
+        wanted = modality or getattr(enc, "modality", None)
+        items = _items(input, root, section, wanted, *columns)
     if enc is not None and not hasattr(enc, "embed"):
         raise_dual(encoder, items.modality)
     progress, close = _progress_bar(len(items), quiet)

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from semalign.cli import _inputs
 from semalign.cli import tasks as _tasks
 from semalign.errors import InputError
 
@@ -45,17 +46,27 @@ def head(
     missing: str = _tasks.MISSING,
     c: float = _tasks.C,
     class_weight: str = _tasks.CLASS_WEIGHT,
-    encoder: str = typer.Option(None, help="Encoder id the embeddings came from (header)."),
+    encoder: str = typer.Option(
+        None, help="Encoder id the embeddings came from (header; default: the store's)."
+    ),
+    intersect_ids: bool = _inputs.INTERSECT,
+    allow_encoder_mismatch: bool = _inputs.ALLOW_MISMATCH,
 ) -> None:
     """Train a logistic head on one encoder's embeddings and save it."""
     from semalign.tasks.heads import LogisticHead
 
-    x, ids = _tasks._embeddings(embeddings, "embeddings")
-    table = _tasks._Table(labels, x.shape[0], ids)
+    (rows,), table = _inputs.pair(
+        [_inputs.read_rows(embeddings, "embeddings")], labels, intersect_ids
+    )
+    _inputs.check_encoders(
+        f"store {embeddings}", rows.encoder, "--encoder", encoder, allow_encoder_mismatch,
+        "pass the store's encoder (or leave --encoder out)",
+    )  # fmt: skip
+    x = rows.x
     y, mask, names = _tasks._labels(table, label_column, label_columns, uncertain, missing)
     fitted = LogisticHead(c, class_weight=_tasks._class_weight(class_weight))
     fitted.fit(x, y, mask=mask, label_names=names)
-    fitted.save(out, encoder=encoder)
+    fitted.save(out, encoder=encoder or rows.encoder)
     typer.echo(
         f"trained a {fitted.task_} logistic head on {x.shape[0]} rows "
         f"({', '.join(fitted.label_names_)}); wrote {out}"
@@ -72,6 +83,7 @@ def export(
         "{}", help='Encoder options as JSON, e.g. \'{"pooling": "mean", "max_length": 256}\'.'
     ),
     device: str = typer.Option(None, help="Device used to fingerprint the encoder (cpu, cuda)."),
+    allow_encoder_mismatch: bool = _inputs.ALLOW_MISMATCH,
 ) -> None:
     """Write encoder A -> T -> B's head as one reloadable stitched model."""
     from semalign.align.io import load_aligner
@@ -86,12 +98,15 @@ def export(
     if not isinstance(options, dict):
         raise InputError('--encoder-options must be a JSON object, e.g. \'{"pooling": "cls"}\'')
     fitted_map, fitted_head = load_aligner(aligner), load_head(head_file)
-    recorded = fitted_map.source_encoder_
-    if recorded and recorded != encoder:
-        raise InputError(
-            f"map {aligner} was fitted from encoder {recorded!r}, not {encoder!r}: pass "
-            f"--encoder {recorded} (or refit the map on {encoder}'s embeddings)"
-        )
+    _inputs.check_encoders(
+        f"the source of map {aligner}", fitted_map.source_encoder_, "--encoder", encoder,
+        allow_encoder_mismatch, f"pass --encoder {fitted_map.source_encoder_} (or refit the map)",
+    )  # fmt: skip
+    _inputs.check_encoders(
+        f"the target of map {aligner}", fitted_map.target_encoder_, f"head {head_file}'s encoder",
+        fitted_head.encoder, allow_encoder_mismatch,
+        "pass a head trained on the map's target space (or a map into the head's encoder)",
+    )  # fmt: skip
     enc = load_encoder(encoder, **options, device=device)
     if enc.dim != fitted_map.n_features_in_:
         raise InputError(

@@ -1,8 +1,9 @@
 """`semalign stitch|zeroshot|retrieve` on .npy/.npz/.safetensors embeddings (or stores) + a CSV.
 
-Embeddings are (n, d) arrays row-aligned with the labels CSV, or store folders written by
-`semalign embed`, whose ids are matched to the CSV's ``id`` column. The test split comes from a
-CSV column (``--split-column``, rows equal to ``--test-value``) or a seeded random fraction.
+Rows are paired by id whenever the inputs carry ids (a store, the ``X.ids.txt`` beside ``X.npy``,
+the CSV's ``id`` column), by order only when none does (see ``cli/_inputs.py``). The test split
+comes from a CSV column (``--split-column``, rows equal to ``--test-value``) or a seeded random
+fraction.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from typing import Any
 
 import typer
 
+from semalign.cli._inputs import ALLOW_MISMATCH, INTERSECT, Table, check_encoders, pair
+from semalign.cli._inputs import random_test as _random_test
+from semalign.cli._inputs import read_rows as _rows
 from semalign.errors import InputError
 
 ANCHORS_HELP = "Anchor counts, comma-separated (anchors come from non-test rows only)."
 
 
-def _ints(text: str, name: str) -> list[int]:
+def _ints(text: str, name: str, minimum: int = 1) -> list[int]:
+    """Comma-separated integers, each >= ``minimum``."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -26,127 +31,18 @@ def _ints(text: str, name: str) -> list[int]:
         ) from None
     if not values:
         raise InputError(f"{name} is empty: pass at least one integer")
+    low = [v for v in values if v < minimum]
+    if low:
+        raise InputError(f"{name} holds {low[0]}: every value must be an integer >= {minimum}")
     return values
+
+
+def _seeds(text: str) -> list[int]:
+    return _ints(text, "--seeds", minimum=0)
 
 
 def _words(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
-
-
-def _embeddings(path: Path, name: str) -> tuple[Any, list[str] | None]:
-    """(n, d) float array and its ids (None for plain array files)."""
-    import numpy as np
-
-    if path.is_dir():
-        from semalign.store import read_store
-
-        ids, arr = read_store(path)
-        return np.asarray(arr, dtype=np.float64), list(ids)
-    from semalign.align.files import read_array
-
-    return np.asarray(read_array(path, name), dtype=np.float64), None
-
-
-def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    import csv
-
-    if not path.is_file():
-        raise InputError(f"labels file {path} does not exist: check the path")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        columns = list(reader.fieldnames or [])
-    if not columns:
-        raise InputError(f"labels file {path} is empty: write a CSV with a header row")
-    return columns, rows
-
-
-class _Table:
-    """The labels CSV aligned to the embedding rows."""
-
-    def __init__(self, path: Path, n: int, ids: list[str] | None) -> None:
-        self.path = path
-        self.columns, rows = _read_csv(path)
-        if ids is not None and "id" in self.columns:
-            by_id = {r["id"]: r for r in rows}
-            missing = [i for i in ids if i not in by_id]
-            if missing:
-                raise InputError(
-                    f"labels file {path} has no row for id {missing[0]!r} ({len(missing)} missing)"
-                    ": add those rows or embed only the labelled items"
-                )
-            rows = [by_id[i] for i in ids]
-        if len(rows) != n:
-            raise InputError(
-                f"labels file {path} has {len(rows)} rows but the embeddings {n}: rows must be "
-                "paired with embedding rows (or give the CSV an id column matching a store)"
-            )
-        self.rows = rows
-
-    def column(self, name: str) -> list[str]:
-        if name not in self.columns:
-            raise InputError(
-                f"labels file {self.path} has no column {name!r}: its columns are "
-                f"{', '.join(self.columns)}"
-            )
-        return [r[name] for r in self.rows]
-
-    def classes(self, name: str) -> Any:
-        import numpy as np
-
-        values = self.column(name)
-        blank = [i for i, v in enumerate(values) if not v.strip()]
-        if blank:
-            raise InputError(
-                f"labels file {self.path}: column {name!r} is blank on row {blank[0] + 2}: give "
-                "every row a class"
-            )
-        return np.array([v.strip() for v in values])
-
-    def multilabel(self, names: list[str], uncertain: str, missing: str) -> tuple[Any, Any]:
-        import numpy as np
-
-        from semalign.data.labels import parse_value
-        from semalign.metrics.classification import mask_labels
-
-        raw = np.empty((len(self.rows), len(names)))
-        for j, name in enumerate(names):
-            for i, v in enumerate(self.column(name)):
-                try:
-                    raw[i, j] = parse_value(v)
-                except InputError:
-                    raise InputError(
-                        f"labels file {self.path}: column {name!r} row {i + 2} holds {v!r}: use "
-                        "1, 0, -1 (uncertain) or blank (not mentioned)"
-                    ) from None
-        return mask_labels(raw, uncertain=uncertain, missing=missing)
-
-    def test_rows(
-        self, split_column: str | None, test_value: str, fraction: float, seed: int
-    ) -> Any:
-        import numpy as np
-
-        n = len(self.rows)
-        column = split_column or ("split" if "split" in self.columns else None)
-        if column is not None:
-            wanted = set(_words(test_value))
-            test = np.array([v.strip() in wanted for v in self.column(column)])
-            if not test.any() or test.all():
-                raise InputError(
-                    f"labels file {self.path}: column {column!r} marks {int(test.sum())} of {n} "
-                    f"rows as {test_value!r}: both test and non-test rows are needed"
-                )
-            return np.flatnonzero(test)
-        return _random_test(n, fraction, seed)
-
-
-def _random_test(n: int, fraction: float, seed: int) -> Any:
-    import numpy as np
-
-    if not 0.0 < fraction < 1.0:
-        raise InputError(f"--test-fraction {fraction} must lie strictly between 0 and 1")
-    k = max(1, round(fraction * n))
-    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
 
 
 def _emit(table: Any, out: Path | None, json_out: Path | None) -> None:
@@ -208,6 +104,7 @@ def stitch(
     source_name: str = typer.Option(None, help="Source name in the table (default: file stem)."),
     target_name: str = typer.Option(None, help="Target name in the table (default: file stem)."),
     resamples: int = RESAMPLES,
+    intersect_ids: bool = INTERSECT,
     out: Path = OUT,
     json_out: Path = JSON_OUT,
 ) -> None:
@@ -217,11 +114,11 @@ def stitch(
     from semalign.tasks.heads import LogisticHead, MLPHead
     from semalign.tasks.stitching import stitch as run_stitch
 
-    xa, ids = _embeddings(source, "source")
-    xb, ids_b = _embeddings(target, "target")
-    if ids is not None and ids_b is not None and ids != ids_b:
-        raise InputError("source and target stores hold different ids: embed the same items")
-    table = _Table(labels, xa.shape[0], ids or ids_b)
+    _check_resamples(resamples)
+    (ra, rb), table = pair(
+        [_rows(source, "source"), _rows(target, "target")], labels, intersect_ids
+    )
+    xa, xb = ra.x, rb.x
     y, mask, names = _labels(table, label_column, label_columns, uncertain, missing)
     weight = _class_weight(class_weight)
     heads: dict[str, Any] = {
@@ -235,12 +132,17 @@ def stitch(
         xa, xb, y, mask=mask, label_names=names,
         test=table.test_rows(split_column, test_value, test_fraction, split_seed),
         methods=_words(methods), scalings=_words(scalings),
-        anchor_counts=_ints(anchors, "--anchors"), seeds=_ints(seeds, "--seeds"),
+        anchor_counts=_ints(anchors, "--anchors"), seeds=_seeds(seeds),
         anchor_strategy=anchor_strategy, make_head=heads[head],
         modes=_words(modes), source_name=source_name or source.stem,
         target_name=target_name or target.stem, n_resamples=resamples,
     )  # fmt: skip
     _emit(result, out, json_out)
+
+
+def _check_resamples(resamples: int) -> None:
+    if resamples < 0:
+        raise InputError(f"--resamples {resamples} must be >= 0 (0: no confidence intervals)")
 
 
 def _class_weight(text: str) -> str | None:
@@ -251,7 +153,7 @@ def _class_weight(text: str) -> str | None:
 
 
 def _labels(
-    table: _Table,
+    table: Table,
     label_column: str | None,
     label_columns: str | None,
     uncertain: str,
@@ -305,6 +207,8 @@ def zeroshot(
     scoring: str = SCORING,
     csls_k: int = CSLS_K,
     resamples: int = RESAMPLES,
+    intersect_ids: bool = INTERSECT,
+    allow_encoder_mismatch: bool = ALLOW_MISMATCH,
     out: Path = OUT,
     json_out: Path = JSON_OUT,
 ) -> None:
@@ -316,8 +220,21 @@ def zeroshot(
     from semalign.tasks.zeroshot import embed_prompts
     from semalign.tasks.zeroshot import zeroshot as run_zeroshot
 
-    x, ids = _embeddings(images, "images")
-    table = _Table(labels, x.shape[0], ids)
+    _check_resamples(resamples)
+    if texts is None and not joint and aligner is None:
+        raise InputError(
+            "pass --texts (paired report embeddings) or --aligner (a fitted map) for unimodal "
+            "zero-shot, or --joint"
+        )
+    sets = [_rows(images, "images")] + ([_rows(texts, "texts")] if texts is not None else [])
+    paired, table = pair(sets, labels, intersect_ids)
+    x = paired[0].x
+    t = paired[1].x if texts is not None else None
+    if texts is not None:
+        check_encoders(
+            f"--texts {texts}", paired[1].encoder, "--text-encoder", text_encoder,
+            allow_encoder_mismatch, "embed the reports with the encoder that embeds the prompts",
+        )  # fmt: skip
     y, mask, names = _labels(table, label_column, label_columns, uncertain, missing)
     classes = names if names is not None else sorted(set(np.asarray(y).tolist()))
     prompt_set = load_prompt_set(prompts, classes=classes, seed=prompt_seed)
@@ -326,16 +243,16 @@ def zeroshot(
         from semalign.align.io import load_aligner
 
         fitted = load_aligner(aligner)
-    t = None
-    if texts is not None:
-        t, t_ids = _embeddings(texts, "texts")
-        if ids is not None and t_ids is not None and ids != t_ids:
-            raise InputError("image and text stores hold different ids: embed paired items")
-    elif not joint and fitted is None:
-        raise InputError(
-            "pass --texts (paired report embeddings) or --aligner (a fitted map) for unimodal "
-            "zero-shot, or --joint"
-        )
+        check_encoders(
+            f"the target of map {aligner}", fitted.target_encoder_, "--text-encoder",
+            text_encoder, allow_encoder_mismatch,
+            "pass the map's target encoder as --text-encoder (or fit a map into this one)",
+        )  # fmt: skip
+        check_encoders(
+            f"--images {images}", paired[0].encoder, f"the source of map {aligner}",
+            fitted.source_encoder_, allow_encoder_mismatch,
+            "pass the embeddings of the encoder the map was fitted from",
+        )  # fmt: skip
     emb = embed_prompts(prompt_set, load_encoder(text_encoder))
     if fitted is not None and split_column is None and "split" not in table.columns:
         test_rows = np.arange(x.shape[0])  # a pre-fitted map needs no training rows: score all
@@ -345,7 +262,7 @@ def zeroshot(
         x, y, emb, mask=mask, texts=t, joint=joint, aligner=fitted, test=test_rows,
         rule=rule, aggregate=aggregate, temperature=temperature, methods=_words(methods),
         scalings=_words(scalings), anchor_counts=_ints(anchors, "--anchors"),
-        seeds=_ints(seeds, "--seeds"), anchor_strategy=anchor_strategy, center_text=center_text,
+        seeds=_seeds(seeds), anchor_strategy=anchor_strategy, center_text=center_text,
         image_name=images.stem, text_name=text_encoder, n_resamples=resamples,
         scoring=scoring, csls_k=csls_k,
     )  # fmt: skip
@@ -371,33 +288,57 @@ def retrieve(
     asif: bool = typer.Option(False, "--asif", help="Add the ASIF baseline on the same anchors."),
     asif_top_k: int = typer.Option(800, help="ASIF: anchors kept per item."),
     asif_power: float = typer.Option(8.0, help="ASIF: exponent of the kept similarities."),
+    kind: str = typer.Option(
+        None,
+        help="image-report or report-report (default: from the stores' modalities, else "
+        "image-report); names the directions in the table.",
+    ),
     resamples: int = RESAMPLES,
+    intersect_ids: bool = INTERSECT,
     out: Path = OUT,
     json_out: Path = JSON_OUT,
 ) -> None:
-    """Image -> report and report -> image retrieval among the test rows, through T."""
+    """Retrieval between paired rows in both directions among the test rows, through T.
+
+    IMAGES -> TEXTS is image -> report for image embeddings; for two report embeddings (a
+    report seen by two text encoders, --kind report-report) the directions are named A->B, B->A.
+    """
     from semalign.tasks.asif import ASIF
     from semalign.tasks.retrieval import retrieve as run_retrieve
 
-    x, ids = _embeddings(images, "images")
-    t, t_ids = _embeddings(texts, "texts")
-    if ids is not None and t_ids is not None and ids != t_ids:
-        raise InputError("image and text stores hold different ids: embed paired items")
-    if x.shape[0] != t.shape[0]:
-        raise InputError(
-            f"images have {x.shape[0]} rows, texts {t.shape[0]}: pairs must be row by row"
-        )
-    if labels is not None:
-        test = _Table(labels, x.shape[0], ids).test_rows(
-            split_column, test_value, test_fraction, split_seed
-        )
+    _check_resamples(resamples)
+    (ri, rt), table = pair([_rows(images, "images"), _rows(texts, "texts")], labels, intersect_ids)
+    kind = kind or ("report-report" if ri.modality == rt.modality == "text" else "image-report")
+    if kind not in ("image-report", "report-report"):
+        raise InputError(f"--kind {kind!r} must be image-report or report-report")
+    if table is not None:
+        test = table.test_rows(split_column, test_value, test_fraction, split_seed)
     else:
-        test = _random_test(x.shape[0], test_fraction, split_seed)
+        test = _random_test(ri.x.shape[0], test_fraction, split_seed)
     result = run_retrieve(
-        x, t, test=test, methods=_words(methods), scalings=_words(scalings),
-        anchor_counts=_ints(anchors, "--anchors"), seeds=_ints(seeds, "--seeds"),
+        ri.x, rt.x, test=test, methods=_words(methods), scalings=_words(scalings),
+        anchor_counts=_ints(anchors, "--anchors"), seeds=_seeds(seeds),
         anchor_strategy=anchor_strategy, ks=_ints(ks, "--ks"), image_name=images.stem,
         text_name=texts.stem, n_resamples=resamples, scoring=scoring, csls_k=csls_k,
         asif=ASIF(asif_top_k, asif_power) if asif else None,
     )  # fmt: skip
-    _emit(result, out, json_out)
+    _emit(_directions(result, kind, (images.stem, texts.stem)), out, json_out)
+
+
+def _directions(table: Any, kind: str, names: tuple[str, str]) -> Any:
+    """Rename the ``setting`` directions for ``kind`` (report-report: ``A->B``, ``B->A``)."""
+    from dataclasses import replace
+
+    from semalign.experiments.retrieval_units import direction_names
+    from semalign.tasks.results import ResultTable
+
+    labels = direction_names(kind, names)
+    rows = []
+    for r in table:
+        setting = r.setting
+        for old, new in labels.items():
+            if setting.startswith(old):
+                setting = new + setting[len(old) :]
+                break
+        rows.append(replace(r, setting=setting))
+    return ResultTable(rows)

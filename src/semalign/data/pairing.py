@@ -144,21 +144,23 @@ PAIR_FIELDS = (
 
 
 def write_pairs(pairs: Sequence[AnchorPair], path: Path) -> Path:
-    """Write pairs as ``.csv`` or ``.jsonl`` (by suffix); labels become ``label:<name>`` columns
-    in CSV (blank for NaN) and a ``labels`` object in JSONL (null for NaN)."""
+    """Write pairs as ``.csv`` or ``.jsonl`` (by suffix), atomically; labels become
+    ``label:<name>`` columns in CSV (blank for NaN) and a ``labels`` object in JSONL (null for
+    NaN). Both read back as dataset ``manifest`` and ``semalign embed -i``."""
+    import io
+
+    from semalign.align.io import atomic_write_bytes
+
     path = Path(path)
     names = sorted({n for p in pairs for n in p.labels})
+    buf = io.StringIO()
     if path.suffix == ".jsonl":
-        with open(path, "w", encoding="utf-8") as fh:
-            for p in pairs:
-                row = {k: _plain(getattr(p, k)) for k in PAIR_FIELDS}
-                row["labels"] = {n: _label(v) for n, v in p.labels.items()}
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return path
-    if path.suffix != ".csv":
-        raise InputError(f"pairs file {path} must end in .csv or .jsonl")
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
+        for p in pairs:
+            row = {k: _plain(getattr(p, k)) for k in PAIR_FIELDS}
+            row["labels"] = {n: _label(v) for n, v in p.labels.items()}
+            buf.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif path.suffix == ".csv":
+        writer = csv.writer(buf)
         writer.writerow([*PAIR_FIELDS, *(f"label:{n}" for n in names)])
         for p in pairs:
             labels = [_label(p.labels.get(n, float("nan"))) for n in names]
@@ -166,6 +168,9 @@ def write_pairs(pairs: Sequence[AnchorPair], path: Path) -> Path:
                 [_plain(getattr(p, k)) or "" for k in PAIR_FIELDS]
                 + ["" if v is None else v for v in labels]
             )
+    else:
+        raise InputError(f"pairs file {path} must end in .csv or .jsonl")
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
     return path
 
 

@@ -1,4 +1,10 @@
-"""Path safety: every path read from a dataset's table must stay inside the dataset root."""
+"""The one path policy for paths read from tables.
+
+A dataset's own tables (MIMIC, CheXpert, NIH, RSNA, ...) are read relative to the dataset root
+and may not leave it (``resolve_under``, ``RootResolver``). A user's own manifest (``semalign
+embed -i``, dataset ``manifest``, the files ``semalign data pairs|export`` write) may point
+anywhere on disk: absolute, ``~`` or relative to the manifest's folder (``user_path``).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,23 @@ def resolve_under(root: Path, relative: str | os.PathLike[str], *, source: str =
             "paths in dataset tables must be relative to the root and stay inside it"
         )
     return Path(joined)
+
+
+def user_path(base: Path, value: str, *, source: str, row: int) -> Path:
+    """An image path from a user's manifest: absolute, ``~`` or relative to ``base``.
+
+    A blank cell or a folder is an error naming ``source`` and its line ``row``; a path that
+    does not exist is left to the image reader (it may be created later, or on another machine).
+    """
+    text = value.strip()
+    if not text:
+        raise InputError(f"{source} line {row} has a blank image path: fill it in or drop the row")
+    path = Path(os.path.normpath(os.path.join(os.path.abspath(base), os.path.expanduser(text))))
+    if path.is_dir():
+        raise InputError(
+            f"{source} line {row}: image path {text!r} is a folder ({path}): name an image file"
+        )
+    return path
 
 
 class RootResolver:

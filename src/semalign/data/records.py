@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,3 +73,40 @@ class Record:
             "view": self.view,
             "split": self.split,
         }
+
+
+CSV_FIELDS = ("id", "dataset", "image", "report", "findings", "impression", "patient_id",
+              "study_id", "view", "split")  # fmt: skip
+
+
+def write_records(records: Iterable[Record], path: Path) -> int:
+    """Write records as ``.jsonl`` (``to_json_dict`` per line) or ``.csv`` (one column per field,
+    ``image`` the first image path, one column per label holding 1/0/-1/blank), atomically.
+
+    Returns the number written.
+    """
+    import csv
+    import io
+    import json
+
+    from semalign.align.io import atomic_write_bytes
+
+    rows = list(records)
+    buf = io.StringIO()
+    if path.suffix == ".csv":
+        names = sorted({k for r in rows for k in r.labels})
+        writer = csv.writer(buf)
+        writer.writerow([*CSV_FIELDS, *names])
+        for r in rows:
+            d = r.to_json_dict()
+            d["image"] = d["image_paths"][0] if d["image_paths"] else None
+            labels = [d["labels"].get(n) for n in names]
+            writer.writerow(
+                ["" if d[k] is None else d[k] for k in CSV_FIELDS]
+                + ["" if v is None else f"{v:g}" for v in labels]
+            )
+    else:
+        for r in rows:
+            buf.write(json.dumps(r.to_json_dict(), ensure_ascii=False) + "\n")
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    return len(rows)

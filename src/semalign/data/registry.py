@@ -29,6 +29,55 @@ class DatasetSpec:
         params = inspect.signature(self.reader).parameters
         return tuple(p for p in params if p not in ("root", "path", "dataset"))
 
+    def check_options(self, options: dict[str, Any], where: str = "") -> dict[str, Any]:
+        """``options`` with each value checked against the reader's annotation (and a path
+        made a ``Path``, a list of strings a tuple); an error naming the option otherwise."""
+        params = inspect.signature(self.reader).parameters
+        out = {}
+        for key, value in options.items():
+            if key in params and value is not None:
+                out[key] = _typed(str(params[key].annotation), value, f"{where}{key}", self.name)
+            else:
+                out[key] = value
+        return out
+
+
+def _typed(annotation: str, value: Any, name: str, dataset: str) -> Any:
+    """``value`` checked against a reader parameter's annotation string."""
+    import re
+
+    def fail(expected: str) -> InputError:
+        return InputError(f"dataset {dataset!r} option {name} = {value!r} must be {expected}")
+
+    if "Sequence[str]" in annotation or "tuple[str" in annotation:
+        if isinstance(value, str):
+            raise fail(f"a list of strings, e.g. {[v.strip() for v in value.split(',')]!r}")
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise fail("a list of strings")
+        return tuple(value)
+    literal = re.search(r"Literal\[([^\]]*)\]", annotation)
+    if literal:
+        allowed = [v.strip().strip("'\"") for v in literal.group(1).split(",")]
+        if value not in allowed:
+            raise fail(f"one of {', '.join(allowed)}")
+        return value
+    if annotation.startswith("bool"):
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if annotation.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+        return value
+    if annotation.startswith("Path"):
+        if not isinstance(value, str | Path) or not str(value):
+            raise fail("a path")
+        return Path(value)
+    if annotation.startswith("str"):
+        if not isinstance(value, str):
+            raise fail("a string")
+    return value
+
 
 def _specs() -> dict[str, DatasetSpec]:
     from semalign.data.readers import chexpert, demo, iu_xray, manifest, mimic, nih, rsna
@@ -148,6 +197,7 @@ def open_dataset(name: str, root: Path | None = None, **options: Any) -> Iterato
             f"dataset {name!r} does not take option(s) {', '.join(unknown)}; "
             f"it takes {', '.join(accepted) or 'none'}"
         )
+    given = spec.check_options(given)
     if root is None and spec.needs_root:
         raise InputError(f"dataset {name!r} needs --root DIR; expected layout: {spec.layout}")
     if root is not None and not Path(root).exists():

@@ -52,6 +52,7 @@ class HFVisionEncoder(TorchImageEncoder, EncoderBase):
         device: str = "auto",
         precision: str = "auto",
         num_workers: int | None = None,
+        decode: str = "draft",
     ) -> None:
         from transformers import AutoImageProcessor, AutoModel
 
@@ -67,7 +68,7 @@ class HFVisionEncoder(TorchImageEncoder, EncoderBase):
                 f"model {shown} is a dual (image-text) model: load it with the transformers-dual "
                 f"backend, or pass '{self.name}:image'"
             )
-        self.preprocess = preprocess_from_hf(processor)
+        self.preprocess = preprocess_from_hf(processor, decode)
         self.device = select_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.num_workers = num_workers
@@ -178,6 +179,7 @@ class HFDualEncoder:
         device: str = "auto",
         precision: str = "auto",
         num_workers: int | None = None,
+        decode: str = "draft",
     ) -> None:
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
@@ -191,7 +193,7 @@ class HFDualEncoder:
             hasattr(self.model, "get_text_features") and hasattr(self.model, "get_image_features")
         ):
             raise InputError(f"model {shown} is not an image-text dual encoder: load it by tower")
-        self.preprocess = preprocess_from_hf(processor)
+        self.preprocess = preprocess_from_hf(processor, decode)
         self.device = select_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.num_workers = num_workers

@@ -5,7 +5,9 @@ modality/VOI LUTs and MONOCHROME1 inverted, PNG/JPEG in 8 or 16 bit) or an in-me
 
 ``Preprocess`` turns such an array into the (3, S, S) float32 tensor a model expects (resize,
 optional centre crop, mean/std normalisation) in torch, at full precision (16-bit data is not
-squeezed through 8 bits). It holds only plain numbers so it can travel to DataLoader workers.
+squeezed through 8 bits). ``Preprocess.load`` decodes a file straight to the size the model
+needs (JPEG reduced in the DCT domain unless ``decode="exact"``). It holds only plain numbers so
+it can travel to DataLoader workers.
 
 Decoding of files is ``semalign.data.images.load_image``; this module only adapts its output.
 """
@@ -55,13 +57,19 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+DECODE_MODES = ("draft", "exact")
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """Resize -> optional centre crop -> normalise; float32 [0,1] image -> (3, H, W) tensor.
+    """Decode -> resize -> optional centre crop -> normalise; image -> (3, H, W) float32 tensor.
 
     ``resize``: ("shortest_edge", s) keeps the aspect ratio, ("exact", h, w) squashes to h x w.
     ``crop``: (h, w) centre crop after resizing, or None. ``mean``/``std``: per-channel, applied
     to values in [0, 1]. ``interpolation``: "bilinear" or "bicubic" (antialiased when shrinking).
+    ``decode``: "draft" lets a JPEG decoder reduce the image in the DCT domain to the smallest
+    power-of-two reduction still at least the resize size (then one float32 resize); "exact"
+    decodes every file at full resolution. It is part of ``describe`` and so of cache keys.
     """
 
     resize: tuple[Any, ...]
@@ -69,6 +77,11 @@ class Preprocess:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
+    decode: str = "draft"
+
+    def __post_init__(self) -> None:
+        if self.decode not in DECODE_MODES:
+            raise InputError(f"decode mode {self.decode!r} is unknown: use 'draft' or 'exact'")
 
     def describe(self) -> dict[str, Any]:
         """Plain description for fingerprints."""
@@ -78,35 +91,66 @@ class Preprocess:
             "mean": list(self.mean),
             "std": list(self.std),
             "interpolation": self.interpolation,
+            "decode": self.decode,
         }
 
-    def __call__(self, image: np.ndarray) -> Any:
-        import torch
-        import torch.nn.functional as F
-
-        rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-        x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-        h, w = x.shape[-2:]
+    def resize_size(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) an (h, w) image is resized to, before any crop."""
         if self.resize[0] == "shortest_edge":
             s = int(self.resize[1])
             if h <= w:  # the long side is truncated, as transformers' processors do
-                size = (s, max(1, int(s * w / h)))
-            else:
-                size = (max(1, int(s * h / w)), s)
-        else:
-            size = (int(self.resize[1]), int(self.resize[2]))
-        if (h, w) != size:
-            x = F.interpolate(
-                x, size=size, mode=self.interpolation, align_corners=False, antialias=True
-            ).clamp_(0.0, 1.0)
+                return s, max(1, int(s * w / h))
+            return max(1, int(s * h / w)), s
+        return int(self.resize[1]), int(self.resize[2])
+
+    def load(self, source: str | os.PathLike[str] | np.ndarray) -> Any:
+        """Decode ``source`` (path or array) and preprocess it: (3, H, W) float32 tensor."""
+        if isinstance(source, np.ndarray):
+            return self(_from_array(source))
+        from semalign.data.images import decode_image
+
+        target = self.resize_size if self.decode == "draft" else None
+        pixels, full = decode_image(Path(source), target=target)
+        return self._finish(pixels, full)
+
+    def __call__(self, image: np.ndarray) -> Any:
+        """(H, W) or (H, W, 3) float32 in [0, 1] -> (3, H', W') normalised tensor."""
+        return self._finish(image, (int(image.shape[0]), int(image.shape[1])))
+
+    def _finish(self, image: np.ndarray, full: tuple[int, int]) -> Any:
+        import torch
+
+        size = self.resize_size(*full)
+        planes = [image] if image.ndim == 2 else [image[:, :, c] for c in range(3)]
+        planes = [_resize_plane(p, size, self.interpolation) for p in planes]
+        x = np.stack(planes)  # (1 or 3, h, w): grey is broadcast to three channels only here
         if self.crop is not None:
             ch, cw = self.crop
             top = max(0, (x.shape[-2] - ch) // 2)
             left = max(0, (x.shape[-1] - cw) // 2)
-            x = x[..., top : top + ch, left : left + cw]
-        mean = torch.tensor(self.mean, dtype=torch.float32)[:, None, None]
-        std = torch.tensor(self.std, dtype=torch.float32)[:, None, None]
-        return ((x[0] - mean) / std).contiguous()
+            x = x[:, top : top + ch, left : left + cw]
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
+        return torch.from_numpy(np.ascontiguousarray((x - mean) / std, dtype=np.float32))
+
+
+def _resize_plane(plane: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    """One float32 (h, w) plane resized to ``size`` with PIL's antialiased filters, in [0, 1].
+
+    PIL's float32 resampling needs no thread pool (torch's intra-op threads cost more than the
+    work on small images) and matches ``torch.nn.functional.interpolate(antialias=True)`` to
+    about 1e-5.
+    """
+    from PIL import Image
+
+    p = np.ascontiguousarray(plane, dtype=np.float32)
+    if p.shape == size:
+        return p
+    resample = (
+        Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
+    )
+    out = np.asarray(Image.fromarray(p, mode="F").resize((size[1], size[0]), resample))
+    return np.clip(out, 0.0, 1.0)
 
 
 def _field(size: Any, key: str) -> Any:
@@ -116,7 +160,7 @@ def _field(size: Any, key: str) -> Any:
     return getattr(size, key, None)
 
 
-def preprocess_from_hf(processor: Any) -> Preprocess:
+def preprocess_from_hf(processor: Any, decode: str = "draft") -> Preprocess:
     """Build a ``Preprocess`` from a transformers image processor's settings."""
     size = getattr(processor, "size", None)
     if isinstance(size, int):
@@ -142,4 +186,4 @@ def preprocess_from_hf(processor: Any) -> Preprocess:
         raise InputError("image processors without rescaling to [0, 1] are not supported")
     resample = int(getattr(processor, "resample", 3) or 3)
     interpolation = "bilinear" if resample == 2 else "bicubic"
-    return Preprocess(resize, crop, mean[:3], std[:3], interpolation)  # type: ignore[arg-type]
+    return Preprocess(resize, crop, mean[:3], std[:3], interpolation, decode)  # type: ignore[arg-type]

@@ -104,8 +104,12 @@ def load_efficientnet_lite0(
     precision: str = "auto",
     num_workers: int | None = None,
     image_size: int = 224,
+    decode: str = "draft",
 ) -> EncoderBase:
-    """ImageNet EfficientNet-Lite0 as a 1280-d image encoder (global average pooling)."""
+    """ImageNet EfficientNet-Lite0 as a 1280-d image encoder (global average pooling).
+
+    ``decode``: "draft" (JPEGs reduced while decoding) or "exact" (full-resolution decoding).
+    """
     from semalign.encoders.packaged_vision import EfficientNetLite0Encoder
 
-    return EfficientNetLite0Encoder(device, precision, num_workers, image_size)
+    return EfficientNetLite0Encoder(device, precision, num_workers, image_size, decode)

@@ -36,6 +36,7 @@ class EfficientNetLite0Encoder(TorchImageEncoder, EncoderBase):
         precision: str = "auto",
         num_workers: int | None = None,
         image_size: int = 224,
+        decode: str = "draft",
     ) -> None:
         try:
             from efficientnet_lite_pytorch import EfficientNet
@@ -59,6 +60,7 @@ class EfficientNetLite0Encoder(TorchImageEncoder, EncoderBase):
             (127.0 / 255.0,) * 3,
             (128.0 / 255.0,) * 3,
             "bilinear",
+            decode,
         )
         self.preprocess = self.transform
         self._weights = hash_files([path])

@@ -195,6 +195,9 @@ def load_encoder(
         model = spec.model
         opts = {**spec.options, **opts}
     else:
+        from semalign.encoders.names import check_model_name
+
+        check_model_name(name)
         model = name
         backend = backend or infer_backend(name, opts.get("revision"))
     loader = _loader(backend, model)

@@ -69,15 +69,21 @@ def default_workers() -> int:
 
 
 class _ImageDataset(torch.utils.data.Dataset[tuple[int, Any, str]]):
+    """Item i -> (i, tensor or None, failure reason). A transform with a ``load`` method (a
+    ``Preprocess``) decodes the file itself, to the size it needs; others get ``read_image``."""
+
     def __init__(self, items: Sequence[Any], transform: Callable[[Any], Any]):
         self.items = items
         self.transform = transform
+        self.load: Callable[[Any], Any] | None = getattr(transform, "load", None)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[int, Any, str]:
         try:
+            if self.load is not None:
+                return i, self.load(self.items[i]), ""
             return i, self.transform(read_image(self.items[i])), ""
         except Exception as exc:  # reported per item; the caller decides fail or skip
             return i, None, f"{type(exc).__name__}: {exc}"

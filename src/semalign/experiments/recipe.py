@@ -440,6 +440,10 @@ def _datasets(raw: Any, roots: Mapping[str, str], base: Path | None) -> dict[str
         options = _table(t.get("options", {}), f"{where}options")
         allowed = known[name].options()
         _check_keys(options, allowed, f"{where}options.")
+        try:
+            known[name].check_options(dict(options), f"{where}options.")
+        except InputError as exc:
+            raise InputError(f"recipe: {exc}") from None
         out[alias] = DatasetSpec(alias, name, root, dict(options))
     unknown_roots = [a for a in roots if a not in out]
     if unknown_roots:
@@ -451,14 +455,45 @@ def _datasets(raw: Any, roots: Mapping[str, str], base: Path | None) -> dict[str
     return out
 
 
+_ENCODER_OPTION_TYPES: dict[str, tuple[type, int | None]] = {
+    "max_length": (int, 1),
+    "num_workers": (int, 0),
+    "normalize": (bool, None),
+    "trust_remote_code": (bool, None),
+    "pooling": (str, None),
+    "revision": (str, None),
+    "device": (str, None),
+    "precision": (str, None),
+}
+
+
+def _encoder_options(options: Mapping[str, Any], where: str) -> None:
+    for key, (kind, minimum) in _ENCODER_OPTION_TYPES.items():
+        if key not in options:
+            continue
+        v = options[key]
+        ok = isinstance(v, kind) and (kind is bool or not isinstance(v, bool))
+        if not ok or (minimum is not None and v < minimum):
+            what = {int: "an integer", bool: "true or false", str: "a string"}[kind]
+            bound = f" >= {minimum}" if minimum is not None else ""
+            raise InputError(f"recipe: {where}options.{key} = {v!r} must be {what}{bound}")
+
+
 def _encoders(raw: Any) -> dict[str, EncoderSpec]:
+    from semalign.encoders.names import check_model_name
+
     out: dict[str, EncoderSpec] = {}
     for alias, t in _table(raw, "encoders").items():
         where = f"encoders.{alias}."
         t = _table(t, f"encoders.{alias}")
         _check_keys(t, _ENCODER, where)
         model = _str(t, "model", where, alias)
+        try:
+            check_model_name(model)
+        except InputError as exc:
+            raise InputError(f"recipe: {where}model: {exc}") from None
         options = _table(t.get("options", {}), f"{where}options")
+        _encoder_options(options, where)
         out[alias] = EncoderSpec(alias, model, dict(options), _int(t, "batch_size", where, 32, 1))
     return out
 
@@ -490,6 +525,19 @@ def _pairs(t: Mapping[str, Any], where: str, encoders: Mapping[str, Any]) -> lis
     return pairs
 
 
+def _role(encoders: Mapping[str, EncoderSpec], alias: str, needed: str, where: str) -> None:
+    """Refuse an encoder whose known modality cannot play a role that needs ``needed``."""
+    from semalign.encoders.names import model_modality
+
+    have = model_modality(encoders[alias].model)
+    if have is None or needed in have.split("+"):
+        return
+    raise InputError(
+        f"recipe: {where} uses encoder {alias!r} ({encoders[alias].model}, a {have} encoder) "
+        f"where a {needed} encoder is needed: pick a {needed} encoder"
+    )
+
+
 def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
     from semalign.align import METHODS, SCALINGS
 
@@ -504,6 +552,9 @@ def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
     anchors = _ints(t, "anchors", where, [100], 1)
     methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
     scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
+    for pair in pairs:
+        for alias in pair:
+            _role(recipe["encoders"], alias, modality, f"{where}pairs (modality = {modality!r})")
     return StitchSpec(
         name=_str(t, "name", where, f"stitch-{i}"),
         dataset=_ref(_str(t, "dataset", where), recipe["datasets"], "dataset", f"{where}dataset"),
@@ -570,6 +621,9 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
     anchors = _ints(t, "anchors", where, [500], 1)
     methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
     scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
+    for key, needed in (("image_encoder", "image"), ("text_encoder", "text")):
+        alias = _ref(_str(t, key, where), enc, "encoder", where + key)
+        _role(enc, alias, needed, f"{where}{key}")
     return ZeroShotSpec(
         name=_str(t, "name", where, f"zeroshot-{i}"),
         images=_ref(_str(t, "images", where), ds, "dataset", f"{where}images"),
@@ -636,6 +690,11 @@ def _retrieval(
     anchors = _ints(t, "anchors", where, [500], 1)
     methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
     scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
+    pairs = _pairs(t, where, recipe["encoders"])
+    roles = ("image", "text") if kind == "image-report" else ("text", "text")
+    for pair in pairs:
+        for alias, needed in zip(pair, roles, strict=True):
+            _role(recipe["encoders"], alias, needed, f"{where}pairs (kind = {kind!r})")
     return RetrievalSpec(
         name=_str(t, "name", where, f"retrieval-{i}"),
         dataset=dataset,
@@ -647,7 +706,7 @@ def _retrieval(
         split_seed=_int(t, "split_seed", where, 0),
         max_test=_int(t, "max_test", where, None, 2),
         max_train=_int(t, "max_train", where, None, 1),
-        pairs=_pairs(t, where, recipe["encoders"]),
+        pairs=pairs,
         anchors=anchors,
         anchor_strategy=_choice(t, "anchor_strategy", where, RETRIEVAL_STRATEGIES, "random"),
         seeds=_ints(t, "seeds", where, [0]),

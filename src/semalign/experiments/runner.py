@@ -15,11 +15,12 @@ Embeddings live in the store (``--store``, ``experiment.store``, ``$SEMALIGN_STO
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from semalign.align.io import atomic_write_bytes
+from semalign.errors import FormatError, InputError, SemalignError
 from semalign.experiments import retrieval_units, units
 from semalign.experiments.cache import StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
@@ -512,6 +514,16 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
+@contextlib.contextmanager
+def _task_named(kind: str, name: str) -> Iterator[None]:
+    """A user error raised inside a task says which task (``[[kind]]`` ``name``) it came from."""
+    try:
+        yield
+    except SemalignError as exc:
+        cls = FormatError if isinstance(exc, FormatError) else InputError
+        raise cls(f"[[{kind}]] task {name!r}: {exc}") from exc
+
+
 def run_recipe(
     recipe: Recipe,
     out: str | Path,
@@ -538,11 +550,14 @@ def run_recipe(
         recipe, out, Embedder(root, recipe.encoders, bar_factory), StepCache(out / "cache"), bar
     )
     for s in recipe.stitch:
-        run.stitch(s)
+        with _task_named("stitch", s.name):
+            run.stitch(s)
     for z in recipe.zeroshot:
-        run.zeroshot(z)
+        with _task_named("zeroshot", z.name):
+            run.zeroshot(z)
     for t in recipe.retrieval:
-        run.retrieval(t)
+        with _task_named("retrieval", t.name):
+            run.retrieval(t)
     if bar is not None:
         bar.close()
     for name in RESULT_FILES:

@@ -1,12 +1,13 @@
 """Items to embed: ids, payloads (text or image path), and the digests that key the store.
 
 A manifest is a CSV or JSONL file with an id column and either a text column or an image path
-column; relative image paths are resolved against the manifest's folder.
+column; image paths may be absolute or relative to the manifest's folder (one path policy,
+``data.paths.user_path``). CSVs are read by ``data.ids.read_csv`` (BOM-tolerant, ragged rows
+refused); a repeated id is an error naming both lines.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -108,7 +109,7 @@ def read_manifest(
     source = Path(path)
     if not source.is_file():
         raise InputError(f"manifest {str(source)!r} does not exist: pass a CSV or JSONL file")
-    rows = _read_rows(source)
+    rows, lines = _read_rows(source)
     if not rows:
         raise InputError(f"manifest {str(source)!r} has no rows: add at least one item")
     columns = list(rows[0].keys())
@@ -134,25 +135,31 @@ def read_manifest(
                 f"--text-column or --image-column (columns: {', '.join(columns)})"
             )
     assert id_col is not None
+    from semalign.data.ids import check_unique
+    from semalign.data.paths import user_path
+
     ids = [str(r.get(id_col, "")) for r in rows]
-    for n, i in enumerate(ids):
-        if not i.strip():
-            raise InputError(f"manifest {str(source)!r} row {n + 1} has an empty id: fill it in")
+    check_unique(ids, f"manifest {str(source)!r}", lines)
     if text_col:
         texts = ["" if r.get(text_col) is None else str(r[text_col]) for r in rows]
         return Items(ids, texts, "text")
     assert image_col is not None
     base = source.resolve().parent
-    paths = [str((base / str(r.get(image_col) or "")).resolve()) for r in rows]
+    where = f"manifest {str(source)!r}"
+    paths = [
+        str(user_path(base, str(r.get(image_col) or ""), source=where, row=line).resolve())
+        for r, line in zip(rows, lines, strict=True)
+    ]
     return Items(ids, paths, "image")
 
 
-def _read_rows(source: Path) -> list[dict[str, Any]]:
+def _read_rows(source: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The manifest's rows and the file line each starts on."""
     suffix = source.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):
-            rows = []
-            with source.open(encoding="utf-8") as fh:
+            rows, lines = [], []
+            with source.open(encoding="utf-8-sig") as fh:
                 for n, line in enumerate(fh, start=1):
                     if line.strip():
                         obj = json.loads(line)
@@ -161,12 +168,15 @@ def _read_rows(source: Path) -> list[dict[str, Any]]:
                                 f"manifest {str(source)!r} line {n} is not a JSON object"
                             )
                         rows.append(obj)
-            return rows
+                        lines.append(n)
+            return rows, lines
         if suffix in (".csv", ".tsv"):
-            with source.open(encoding="utf-8", newline="") as fh:
-                delimiter = "\t" if suffix == ".tsv" else ","
-                return list(csv.DictReader(fh, delimiter=delimiter))
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+            from semalign.data.ids import read_csv
+
+            delimiter = "\t" if suffix == ".tsv" else ","
+            table = read_csv(source, what=f"manifest {str(source)!r}", delimiter=delimiter)
+            return list(table.rows), table.lines
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(
             f"manifest {str(source)!r} cannot be parsed ({exc}): fix the file"
         ) from exc

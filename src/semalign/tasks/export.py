@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from semalign.align import Aligner
-from semalign.align.io import aligner_from_payload, aligner_payload, atomic_write_bytes
+from semalign.align.io import aligner_from_payload, aligner_payload, read_artefact, write_artefact
 from semalign.errors import FormatError, InputError
 from semalign.tasks.heads import Head, head_from_payload
 
@@ -39,8 +39,6 @@ def export_stitched(
     ``encoder`` is a registry name, hub id or folder that :func:`load_encoder` accepts;
     ``fingerprint`` (recommended) is that encoder's ``fingerprint``, checked at load time.
     """
-    from safetensors.numpy import save
-
     from semalign import __version__
 
     path = Path(path)
@@ -65,37 +63,19 @@ def export_stitched(
         "head": json.dumps(h_meta, sort_keys=True),
         "semalign_version": __version__,
     }
-    atomic_write_bytes(path, save(tensors, metadata=meta))
-    return path
+    return write_artefact(path, tensors, meta)
 
 
 def read_stitched(path: str | Path) -> tuple[dict[str, str], Aligner, Head]:
-    """Header metadata, aligner and head of a stitched model; no encoder loaded, no torch."""
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"stitched model {path} does not exist: check the path")
-    try:
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = dict(fh.metadata() or {})
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise InputError(
-            f"cannot read stitched model {path} ({exc}): pass a file written by "
-            "'semalign stitch export'"
-        ) from exc
-    if meta.get("format") != FORMAT:
-        raise FormatError(
-            f"{path} is not a semalign stitched model (format {meta.get('format')!r}): pass a "
-            "file written by 'semalign stitch export'"
-        )
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-        raise FormatError(
-            f"{path} has stitched-model format {meta['format_version']}, newer than this "
-            f"semalign reads ({FORMAT_VERSION}): upgrade semalign"
-        )
+    """Header metadata, aligner and head of a stitched model (checksum verified, see
+    :func:`semalign.align.io.read_artefact`); no encoder loaded, no torch."""
+    tensors, meta = read_artefact(
+        path,
+        fmt=FORMAT,
+        version=FORMAT_VERSION,
+        what="stitched model",
+        remedy="'semalign stitch export'",
+    )
 
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align.io import atomic_write_bytes
+from semalign.align.io import read_artefact, write_artefact
 from semalign.errors import FormatError, InputError, SemalignError
 
 __all__ = ["Head", "LogisticHead", "MLPHead", "load_head"]
@@ -261,15 +261,12 @@ class Head:
         encoder: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> Path:
-        """Write the head to ``path`` (``.safetensors``) atomically; returns the path."""
-        from safetensors.numpy import save
-
+        """Write the head to ``path`` (``.safetensors``) atomically, with its checksum."""
         path = Path(path)
         if path.suffix != ".safetensors":
             raise InputError(f"head path {path} must end in .safetensors")
         tensors, meta = self.payload(encoder=encoder, extra=extra)
-        atomic_write_bytes(path, save(tensors, metadata=meta))
-        return path
+        return write_artefact(path, tensors, meta)
 
 
 class LogisticHead(Head):
@@ -483,19 +480,15 @@ class _TorchHeadModule:
 
 
 def load_head(path: str | Path) -> Head:
-    """Load a head written by :meth:`Head.save`; predicts with numpy, no torch needed."""
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"head file {path} does not exist: check the path")
-    try:
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = dict(fh.metadata() or {})
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise InputError(f"cannot read head file {path} ({exc}): pass a saved head") from exc
+    """Load a head written by :meth:`Head.save` (checksum verified, see
+    :func:`semalign.align.io.read_artefact`); predicts with numpy, no torch needed."""
+    tensors, meta = read_artefact(
+        path,
+        fmt=FORMAT,
+        version=FORMAT_VERSION,
+        what="head",
+        remedy="'semalign stitch head' or Head.save",
+    )
     return head_from_payload(tensors, meta, str(path))
 
 
