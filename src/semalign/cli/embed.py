@@ -98,6 +98,8 @@ def embed(
     state = "cache hit, no model run" if report.cache_hit else (
         f"{report.chunks_computed} chunk(s) computed, {report.chunks_reused} reused"
     )  # fmt: skip
+    for name, why in report.repaired.items():
+        typer.echo(f"recomputed {name} ({why})", err=True)
     typer.echo(f"{report.path}")
     typer.echo(
         f"{report.n_embedded}/{report.n_items} items x {enc.dim} ({enc.name}); {state}; "

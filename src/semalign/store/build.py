@@ -28,8 +28,8 @@ from typing import Any
 
 from semalign import __version__
 from semalign.align.io import atomic_write_bytes
-from semalign.errors import InputError
-from semalign.store.chunks import read_header, sha256_file, write_chunk
+from semalign.errors import FormatError, InputError
+from semalign.store.chunks import data_is_intact, read_header, sha256_file, write_chunk
 from semalign.store.executor import ChunkExecutor, ChunkJob, ChunkResult, LocalExecutor
 from semalign.store.items import Items
 
@@ -55,6 +55,8 @@ class BuildReport:
     cache_hit: bool
     seconds: float
     skipped: dict[str, str] = field(default_factory=dict)
+    #: chunk files of a finished entry that failed their check (-> why) and were recomputed
+    repaired: dict[str, str] = field(default_factory=dict)
 
 
 def store_key(fingerprint: str, modality: str, ids: list[str], digests: list[str]) -> str:
@@ -143,15 +145,15 @@ def embed_to_store(
     n = len(items)
     n_chunks = (n + chunk_size - 1) // chunk_size
     if (entry / "manifest.json").is_file():
-        from semalign.store.reader import open_store
-
-        store = open_store(entry, verify=True)
-        if progress:
-            progress(n, n)
-        return BuildReport(entry, key, n, store.n, store.n_chunks, 0, store.n_chunks, True,
-                           time.perf_counter() - start, store.skipped)  # fmt: skip
+        store = _verified(entry)
+        if store is not None:
+            if progress:
+                progress(n, n)
+            return BuildReport(entry, key, n, store.n, store.n_chunks, 0, store.n_chunks, True,
+                               time.perf_counter() - start, store.skipped)  # fmt: skip
     (entry / "chunks").mkdir(parents=True, exist_ok=True)
     with _entry_lock(entry):
+        dropped = _drop_bad_chunks(entry)
         plan = _load_or_write_plan(entry, encoder, items, key, chunk_size, n_chunks)
         chunk_size = int(plan["chunk_size"])
         n_chunks = int(plan["n_chunks"])
@@ -190,16 +192,53 @@ def embed_to_store(
         manifest = _write_manifest(entry, plan, n_chunks)
     return BuildReport(
         entry, key, n, int(manifest["n_embedded"]), n_chunks, computed, reused, False,
-        time.perf_counter() - start, dict(manifest["skipped"]),
+        time.perf_counter() - start, dict(manifest["skipped"]), dropped,
     )  # fmt: skip
+
+
+def _verified(entry: Path) -> Any:
+    """The finished entry, opened with every chunk checked; None when anything is amiss."""
+    from semalign.store.reader import open_store
+
+    try:
+        store = open_store(entry, verify=False)
+    except FormatError:
+        return None
+    return None if store.bad_chunks(full=True) else store
+
+
+def _drop_bad_chunks(entry: Path) -> dict[str, str]:
+    """Delete the chunks of a finished entry that fail their check, and its manifest.
+
+    The store is a cache: what is deleted here is recomputed by the resume that follows.
+    Returns the deleted chunk files (relative to the entry) -> why. Call under the entry lock.
+    """
+    from semalign.store.reader import open_store
+
+    manifest = entry / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    try:
+        bad = open_store(entry, verify=False).bad_chunks(full=True)
+    except FormatError:
+        bad = {}  # unreadable manifest: the resume re-checks every chunk against its own checksum
+    for name in bad:
+        (entry / name).unlink(missing_ok=True)
+    manifest.unlink(missing_ok=True)
+    return bad
 
 
 def _load_or_write_plan(
     entry: Path, encoder: Any, items: Items, key: str, chunk_size: int, n_chunks: int
 ) -> dict[str, Any]:
     plan_path = entry / "plan.json"
+    plan: Any = None
     if plan_path.is_file():
-        plan: dict[str, Any] = json.loads(plan_path.read_text())
+        try:
+            plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            plan = None  # corrupt or empty: rewritten below; chunks are checked by their headers
+    if isinstance(plan, dict) and {"chunk_size", "n_chunks"} <= plan.keys():
         if plan.get("key") != key:
             raise InputError(
                 f"store entry {str(entry)!r} holds a different job (key mismatch): delete it"
@@ -223,16 +262,18 @@ def _load_or_write_plan(
 
 
 def _chunk_is_done(path: Path, index: int, key: str, ids: list[str]) -> bool:
-    """A finished chunk exists, belongs to this job and covers exactly these ids."""
+    """A finished chunk exists intact, belongs to this job and covers exactly these ids."""
     if not path.is_file():
         return False
     try:
         h = read_header(path)
+        intact = data_is_intact(path, h)
     except Exception:
         path.unlink(missing_ok=True)
         return False
     covered = set(h.ids) | set(h.failures)
-    ok = h.key == key and h.chunk == index and covered == set(ids) and len(covered) == len(ids)
+    ok = intact and h.key == key and h.chunk == index
+    ok = ok and covered == set(ids) and len(covered) == len(ids)
     if not ok:
         path.unlink(missing_ok=True)
     return ok

@@ -41,24 +41,31 @@ class EmbeddingStore:
     def __len__(self) -> int:
         return self.n
 
-    def verify(self, full: bool = True) -> None:
-        """Check every chunk exists with its recorded size (and sha256 when ``full``).
+    def bad_chunks(self, full: bool = True) -> dict[str, str]:
+        """Chunk files (relative to the entry) that are missing or fail their check -> why.
 
-        Raises FormatError naming every missing or corrupted chunk file.
+        ``full`` compares each file's sha256 with the manifest (reads every byte); otherwise
+        only existence and size are checked.
         """
-        missing, corrupted = [], []
+        bad: dict[str, str] = {}
         for c in self.manifest["chunks"]:
             path = self.path / c["file"]
             if not path.is_file():
-                missing.append(c["file"])
-            elif path.stat().st_size != c["bytes"] or (full and sha256_file(path) != c["sha256"]):
-                corrupted.append(c["file"])
-        problems = [f"missing chunk {f!r}" for f in missing]
-        problems += [f"chunk {f!r} is corrupted (checksum mismatch)" for f in corrupted]
-        if problems:
+                bad[c["file"]] = "missing"
+            elif path.stat().st_size != c["bytes"]:
+                bad[c["file"]] = "wrong size"
+            elif full and sha256_file(path) != c["sha256"]:
+                bad[c["file"]] = "checksum mismatch"
+        return bad
+
+    def verify(self, full: bool = True) -> None:
+        """Raise FormatError naming every missing or corrupted chunk (see ``bad_chunks``)."""
+        bad = self.bad_chunks(full)
+        if bad:
+            problems = "; ".join(f"chunk {f!r} {why}" for f, why in bad.items())
             raise FormatError(
-                f"store {str(self.path)!r}: {'; '.join(problems)}: delete the bad chunk files "
-                f"and manifest.json, then run the same embed command to recompute them"
+                f"store entry {str(self.path)!r}: {problems}: run the same `semalign embed` "
+                f"(or `semalign run`) command again to recompute the bad chunks"
             )
 
     def iter_chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
@@ -144,7 +151,8 @@ def open_store(path: str | os.PathLike[str], verify: bool = True) -> EmbeddingSt
         manifest = json.loads((p / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise FormatError(
-            f"store manifest {str(p / 'manifest.json')!r} is unreadable ({exc})"
+            f"store manifest {str(p / 'manifest.json')!r} is unreadable ({exc}): run the same "
+            f"`semalign embed` (or `semalign run`) command again to rebuild it"
         ) from exc
     fmt = manifest.get("format")
     if fmt != 1:
