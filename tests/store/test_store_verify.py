@@ -17,9 +17,8 @@ import pytest
 from clitools import run
 from semalign.errors import FormatError
 from semalign.store import embed_to_store, items_from, open_store
-from semalign.store.build import chunk_path
 
-from .conftest import report_texts, write_manifest
+from .conftest import chunk_files, report_texts, write_manifest
 
 
 def _items(n: int):
@@ -38,12 +37,15 @@ def test_flipped_byte_in_a_finished_entry_is_recomputed(minilm, tmp_path):
     rep = embed_to_store(minilm, items, tmp_path, chunk_size=4)
     _, ref = open_store(rep.path).read()
     ref = np.array(ref)
-    _flip(chunk_path(rep.path, 1))
-    with pytest.raises(FormatError, match=r"000001\.safetensors' checksum mismatch.*run the same"):
+    victim = chunk_files(rep.path)[1]
+    _flip(victim)
+    with pytest.raises(FormatError, match=f"{victim.name}' checksum mismatch.*run the same"):
         open_store(rep.path)
     again = embed_to_store(minilm, items, tmp_path, chunk_size=4)
-    assert not again.cache_hit and (again.chunks_computed, again.chunks_reused) == (1, 2)
-    assert again.repaired == {"chunks/000001.safetensors": "checksum mismatch"}
+    total = rep.chunks_total
+    assert not again.cache_hit and (again.chunks_computed, again.chunks_reused) == (1, total - 1)
+    assert list(again.repaired.values()) == ["checksum mismatch"]
+    assert [Path(f).name for f in again.repaired] == [victim.name]
     assert np.array_equal(open_store(again.path).read()[1], ref)
 
 
@@ -53,10 +55,11 @@ def test_flipped_byte_in_an_unfinished_entry_is_recomputed(minilm, tmp_path):
     rep = embed_to_store(minilm, items, tmp_path, chunk_size=4)
     _, ref = open_store(rep.path).read()
     ref = np.array(ref)
+    victim = chunk_files(rep.path)[2]
     (rep.path / "manifest.json").unlink()
-    _flip(chunk_path(rep.path, 2))
+    _flip(victim)
     again = embed_to_store(minilm, items, tmp_path, chunk_size=4)
-    assert (again.chunks_computed, again.chunks_reused) == (1, 2)
+    assert (again.chunks_computed, again.chunks_reused) == (1, rep.chunks_total - 1)
     assert np.array_equal(open_store(again.path).read()[1], ref)
 
 
@@ -69,7 +72,7 @@ def test_corrupt_or_empty_plan_is_rewritten(minilm, tmp_path, plan):
     (rep.path / "manifest.json").unlink()
     (rep.path / "plan.json").write_bytes(plan)
     again = embed_to_store(minilm, items, tmp_path, chunk_size=4)
-    assert (again.chunks_computed, again.chunks_reused) == (0, 3)
+    assert (again.chunks_computed, again.chunks_reused) == (0, rep.chunks_total)
     assert json.loads((rep.path / "plan.json").read_text())["key"] == rep.key
     assert np.array_equal(open_store(again.path).read()[1], ref)
 
@@ -86,25 +89,27 @@ def test_embed_cli_recomputes_damaged_missing_and_unplanned(tmp_path):
     assert cold.returncode == 0, cold.stderr
     entry = Path(cold.stdout.splitlines()[0])
     ref = np.load(tmp_path / "x.npy")
+    files = chunk_files(entry)
+    total = len(files)
 
-    _flip(chunk_path(entry, 1))
+    _flip(files[1])
     flipped = _embed(manifest, root)
     assert flipped.returncode == 0, flipped.stderr
-    assert "recomputed chunks/000001.safetensors (checksum mismatch)" in flipped.stderr
-    assert "1 chunk(s) computed, 2 reused" in flipped.stdout
+    assert f"{files[1].name} (checksum mismatch)" in flipped.stderr
+    assert f"1 chunk(s) computed, {total - 1} reused" in flipped.stdout
     assert np.array_equal(np.load(tmp_path / "x.npy"), ref)
 
-    chunk_path(entry, 0).unlink()
+    files[0].unlink()
     deleted = _embed(manifest, root)
     assert deleted.returncode == 0, deleted.stderr
-    assert "recomputed chunks/000000.safetensors (missing)" in deleted.stderr
+    assert f"{files[0].name} (missing)" in deleted.stderr
     assert np.array_equal(np.load(tmp_path / "x.npy"), ref)
 
     (entry / "manifest.json").write_text("")  # and an empty plan of an unfinished job
     (entry / "plan.json").write_text("")
     unplanned = _embed(manifest, root)
     assert unplanned.returncode == 0, unplanned.stderr
-    assert "0 chunk(s) computed, 3 reused" in unplanned.stdout
+    assert f"0 chunk(s) computed, {total} reused" in unplanned.stdout
     assert np.array_equal(np.load(tmp_path / "x.npy"), ref)
 
 
@@ -153,13 +158,13 @@ def test_run_recomputes_a_damaged_or_missing_chunk(tmp_path):
             return list(csv.DictReader(fh))
 
     ref = results("cold")
-    (chunk,) = store.glob("minilm-*/chunks/*.safetensors")
+    (entry,) = store.glob("minilm-*")
+    (chunk,) = chunk_files(entry)
     for k in range(1, 41):  # the sign/exponent byte of one float in each of the last 40 rows
         _flip(chunk, -4 * 384 * k + 3)
     assert results("flipped") == ref
     chunk.unlink()
     assert results("deleted") == ref
-    (entry,) = store.glob("minilm-*")
     (entry / "manifest.json").unlink()
     (entry / "plan.json").write_text("{")
     assert results("plan") == ref
