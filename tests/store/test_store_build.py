@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 
 import numpy as np
@@ -169,3 +170,33 @@ def test_chunks_whose_items_are_all_skipped(minilm, tmp_path):
     ids, x = open_store(rep.path).read()
     assert ids == ["a", "d"] and x.shape == (2, 384) and rep.chunks_total == 4
     assert set(rep.skipped) == {"b", "c"}
+
+
+class BytesImageEncoder:
+    """A stand-in image encoder whose rows are a function of each file's bytes."""
+
+    modality = "image"
+    name = "bytes-encoder"
+    fingerprint = "bytes-encoder:1"
+    dim = 4
+
+    def embed(self, paths, batch_size=32):
+        rows = [np.frombuffer(open(p, "rb").read()[:16], dtype="<f4") for p in paths]
+        return np.asarray(rows, dtype=np.float32)
+
+
+def test_image_rewritten_with_the_same_size_and_mtime_is_recomputed(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = [tmp_path / f"x{i}.png" for i in range(3)]
+    for p in paths:
+        p.write_bytes(rng.standard_normal(4).astype("<f4").tobytes())
+    items = items_from(["a", "b", "c"], [str(p) for p in paths], "image")
+    enc = BytesImageEncoder()
+    first = embed_to_store(enc, items, tmp_path / "s", chunk_size=1)
+    st = paths[1].stat()
+    new = rng.standard_normal(4).astype("<f4")
+    paths[1].write_bytes(new.tobytes())  # same size
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    again = embed_to_store(enc, items, tmp_path / "s", chunk_size=1)
+    assert not again.cache_hit and again.path != first.path and again.chunks_computed == 1
+    assert np.array_equal(open_store(again.path).read()[1][1], new)

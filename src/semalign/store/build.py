@@ -186,7 +186,8 @@ def embed_to_store(
         raise InputError(f"chunk_size={chunk_size}: it must be a positive integer")
     _check_encoder(encoder, items)
     start = time.perf_counter()
-    key = store_key(encoder.fingerprint, items.modality, items.ids, items.digests())
+    digests = items.digests()  # image files are read once here
+    key = store_key(encoder.fingerprint, items.modality, items.ids, digests)
     entry = entry_dir(Path(root), encoder.name, key)
     n = len(items)
     if (entry / "manifest.json").is_file():
@@ -205,7 +206,6 @@ def embed_to_store(
         order = [pos for g in groups for pos in g]
         ids = [items.ids[p] for p in order]
         payloads = [items.payloads[p] for p in order]
-        digests = items.digests()
         keys = [chunk_key(space, [items.ids[p] for p in g], [digests[p] for p in g])
                 for g in groups]  # fmt: skip
         paths = [chunk_path(Path(root), space, k) for k in keys]
