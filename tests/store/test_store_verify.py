@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -151,20 +152,30 @@ def test_run_recomputes_a_damaged_or_missing_chunk(tmp_path):
     recipe.write_text(TINY_RECIPE, encoding="utf-8")
     store = tmp_path / "store"
 
-    def results(name: str) -> list[dict[str, str]]:
+    def results(name: str) -> tuple[list[dict[str, str]], str]:
         proc = run("run", recipe, "--out", tmp_path / name, "--store", store)
         assert proc.returncode == 0, proc.stderr
         with (tmp_path / name / "results" / "stitch.csv").open(newline="") as fh:
-            return list(csv.DictReader(fh))
+            return list(csv.DictReader(fh)), proc.stdout
 
-    ref = results("cold")
+    ref, _ = results("cold")
+    # the step cache lives in the store: a new --out folder recomputes nothing, loads no model
+    warm, out = results("warm")
+    assert warm == ref and "steps 0 computed" in out and "models loaded: none" in out
+    assert not (tmp_path / "warm" / "cache").exists()
+
     (entry,) = store.glob("minilm-*")
     (chunk,) = chunk_files(entry)
     for k in range(1, 41):  # the sign/exponent byte of one float in each of the last 40 rows
         _flip(chunk, -4 * 384 * k + 3)
-    assert results("flipped") == ref
+    shutil.rmtree(store / "steps")  # so that the damaged rows would reach the results
+    assert results("flipped")[0] == ref
+    open_store(entry)  # verified: the chunk was recomputed
     chunk.unlink()
-    assert results("deleted") == ref
+    shutil.rmtree(store / "steps")
+    assert results("deleted")[0] == ref
+    open_store(entry)
     (entry / "manifest.json").unlink()
     (entry / "plan.json").write_text("{")
-    assert results("plan") == ref
+    assert results("plan")[0] == ref
+    open_store(entry)
