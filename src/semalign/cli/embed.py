@@ -162,9 +162,17 @@ def raise_dual(encoder: str, modality: str) -> None:
 def _progress_bar(
     total: int, quiet: bool
 ) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """(callback(done, total), close()) drawing a rich progress bar with rate and ETA."""
+    """(callback(done, total), close()): a rich progress bar on a terminal, else log lines.
+
+    Not on a terminal (a batch job's log), one line ``embedded DONE/TOTAL items, RATE items/s,
+    ETA S s`` is written to stderr at most every 5 s, and one when the job is done.
+    """
     if quiet:
         return None, lambda: None
+    import sys
+
+    if not sys.stderr.isatty():
+        return _log_lines(total, sys.stderr)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -191,3 +199,26 @@ def _progress_bar(
         bar.update(task, completed=done)
 
     return update, bar.stop
+
+
+def _log_lines(total: int, stream: Any) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    import time
+
+    start = last = time.monotonic()
+    state = {"done": -1}
+
+    def update(done: int, _total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last < 5.0:
+            return
+        last = now
+        if done == state["done"]:
+            return
+        state["done"] = done
+        rate = done / (now - start) if now > start else 0.0
+        eta = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
+        print(f"embedded {done}/{total} items, {rate:.1f} items/s, ETA {eta}", file=stream,
+              flush=True)  # fmt: skip
+
+    return update, lambda: None
