@@ -40,6 +40,9 @@ def embed(
     num_workers: int | None = typer.Option(None, help="Image-decoding worker processes."),
     npy: Path | None = typer.Option(None, help="Also export embeddings to this .npy (+ .ids.txt)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Fail at once when another process writes the same entry."
+    ),
     executor: str = typer.Option("local", help="local (this process) | ray (actor pool)."),
     address: str | None = typer.Option(None, help="Ray cluster address (default: local Ray)."),
     workers: int | None = typer.Option(None, help="Ray: model-holding actors (default: fill)."),
@@ -90,7 +93,7 @@ def embed(
         else:
             report = embed_to_store(
                 enc, items, out, chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
-                progress=progress,
+                progress=progress, wait=not no_wait,
             )  # fmt: skip
     finally:
         close()

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -126,8 +127,11 @@ def chunk_path(root: Path, space: str, key: str) -> Path:
 
 
 @contextlib.contextmanager
-def _entry_lock(entry: Path) -> Iterator[None]:
-    """Exclusive lock on an entry; released by the OS if the process dies."""
+def _entry_lock(entry: Path, wait: bool = True) -> Iterator[None]:
+    """Exclusive lock on an entry; released by the OS if the process dies.
+
+    When another process holds it: with ``wait``, say so on stderr and wait; else fail at once.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no concurrent-writer protection
@@ -138,10 +142,14 @@ def _entry_lock(entry: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise InputError(
-                f"store entry {str(entry)!r} is being written by another process: wait for it "
-                f"to finish, or stop it"
-            ) from exc
+            if not wait:
+                raise InputError(
+                    f"store entry {str(entry)!r} is being written by another process: wait for "
+                    f"it to finish (drop --no-wait), or stop it"
+                ) from exc
+            print(f"waiting for another process writing store entry {str(entry)!r} ...",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         yield
     finally:
         fh.close()
@@ -172,6 +180,7 @@ def embed_to_store(
     on_error: str = "fail",
     progress: Progress | None = None,
     executor: ChunkExecutor | None = None,
+    wait: bool = True,
 ) -> BuildReport:
     """Embed ``items`` with ``encoder`` into a store entry under ``root``; resume or reuse.
 
@@ -179,6 +188,8 @@ def embed_to_store(
     records it in the manifest and goes on. ``progress(done, total)`` is called after each chunk.
     ``executor`` computes the missing chunks (default: this process, in order; see
     ``semalign.distributed`` for Ray); this function alone writes the chunk files and manifest.
+    ``wait``: when another process is writing the same entry, wait for it (else fail at once);
+    once it is done, its finished chunks are reused.
     """
     if on_error not in ("fail", "skip"):
         raise InputError(f"on_error {on_error!r} is unknown: use 'fail' or 'skip'")
@@ -199,7 +210,7 @@ def embed_to_store(
                                time.perf_counter() - start, store.skipped)  # fmt: skip
     space = space_key(encoder.fingerprint, items.modality)
     entry.mkdir(parents=True, exist_ok=True)
-    with _entry_lock(entry):
+    with _entry_lock(entry, wait):
         dropped = _drop_bad_chunks(entry)
         plan = _load_or_write_plan(entry, encoder, items, key, chunk_size)
         groups = chunk_groups(items.ids, int(plan["chunk_size"]))
