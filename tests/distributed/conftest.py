@@ -48,9 +48,9 @@ def minilm_reference(local_store: Path) -> np.ndarray:
 
 
 def chunk_files(entry: Path) -> dict[str, tuple[int, int]]:
-    """Finished chunk files of an entry -> (inode, mtime_ns)."""
+    """Finished chunk files of the store holding ``entry`` -> (inode, mtime_ns)."""
     out = {}
-    for p in sorted((entry / "chunks").glob("*.safetensors")):
+    for p in sorted((entry.parent / "chunks").glob("*/*.safetensors")):
         st = p.stat()
         out[p.name] = (st.st_ino, st.st_mtime_ns)
     return out

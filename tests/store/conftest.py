@@ -36,3 +36,9 @@ def write_manifest(path: Path, texts: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     return load_encoder("minilm", device="cpu")
+
+
+def chunk_files(entry: Path) -> list[Path]:
+    """An entry's chunk files, in chunk order, from its manifest."""
+    manifest = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
+    return [entry / c["file"] for c in manifest["chunks"]]

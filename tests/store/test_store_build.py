@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
 
 import numpy as np
 import pytest
 
 from semalign.errors import FormatError, InputError
 from semalign.store import embed_to_store, find_entry, items_from, open_store, read_manifest
-from semalign.store.build import chunk_path
+from semalign.store.build import chunk_groups
 
-from .conftest import report_texts, write_manifest
+from .conftest import chunk_files, report_texts, write_manifest
 
 
 def _items(n: int, start: int = 0):
@@ -23,7 +25,8 @@ def _items(n: int, start: int = 0):
 def test_roundtrip_ids_values_and_memmap(minilm, tmp_path):
     items = _items(23)
     rep = embed_to_store(minilm, items, tmp_path, chunk_size=10, batch_size=4)
-    assert (rep.chunks_total, rep.chunks_computed, rep.n_embedded) == (3, 3, 23)
+    n_chunks = len(chunk_groups(items.ids, 10))
+    assert (rep.chunks_total, rep.chunks_computed, rep.n_embedded) == (n_chunks, n_chunks, 23)
     ids, x = open_store(rep.path).read()
     assert ids == items.ids and x.dtype == np.float32 and x.shape == (23, 384)
     assert x.flags.c_contiguous
@@ -36,12 +39,12 @@ def test_roundtrip_ids_values_and_memmap(minilm, tmp_path):
 def test_cache_hit_runs_no_model(minilm, tmp_path):
     items = _items(12)
     first = embed_to_store(minilm, items, tmp_path, chunk_size=5)
-    stamps = {p: p.stat().st_mtime_ns for p in (first.path / "chunks").iterdir()}
+    stamps = {p: p.stat().st_mtime_ns for p in chunk_files(first.path)}
     frozen = copy.copy(minilm)
     frozen.model = None  # any forward pass would now fail
     again = embed_to_store(frozen, items, tmp_path, chunk_size=5)
     assert again.cache_hit and again.chunks_computed == 0 and again.path == first.path
-    assert {p: p.stat().st_mtime_ns for p in (first.path / "chunks").iterdir()} == stamps
+    assert {p: p.stat().st_mtime_ns for p in chunk_files(first.path)} == stamps
     assert find_entry(tmp_path, minilm, items) == first.path
 
 
@@ -74,14 +77,15 @@ def test_bad_items_fail_or_are_skipped(minilm, tmp_path):
 
 def test_corrupted_and_missing_chunks_are_named(minilm, tmp_path):
     rep = embed_to_store(minilm, _items(9), tmp_path, chunk_size=4)
-    victim = chunk_path(rep.path, 1)
+    files = chunk_files(rep.path)
+    victim = files[1]
     data = bytearray(victim.read_bytes())
     data[-7] ^= 0xFF  # flip bits inside the float data: header still parses
     victim.write_bytes(bytes(data))
-    with pytest.raises(FormatError, match=r"000001\.safetensors.*corrupted"):
+    with pytest.raises(FormatError, match=re.escape(f"{victim.name}' checksum mismatch")):
         open_store(rep.path)
-    chunk_path(rep.path, 2).unlink()
-    with pytest.raises(FormatError, match=r"missing chunk 'chunks/000002\.safetensors'"):
+    files[2].unlink()
+    with pytest.raises(FormatError, match=re.escape(f"{files[2].name}' missing")):
         open_store(rep.path)
 
 
@@ -89,11 +93,11 @@ def test_truncated_chunk_of_unfinished_job_is_recomputed(minilm, tmp_path):
     items = _items(9)
     rep = embed_to_store(minilm, items, tmp_path, chunk_size=4)
     _, ref = open_store(rep.path).read()
+    victim = chunk_files(rep.path)[0]
     (rep.path / "manifest.json").unlink()  # as if the job had been killed before finishing
-    victim = chunk_path(rep.path, 0)
     victim.write_bytes(victim.read_bytes()[:-100])
     again = embed_to_store(minilm, items, tmp_path, chunk_size=4)
-    assert (again.chunks_computed, again.chunks_reused) == (1, 2)
+    assert (again.chunks_computed, again.chunks_reused) == (1, rep.chunks_total - 1)
     assert np.array_equal(open_store(again.path).read()[1], ref)
 
 
@@ -166,3 +170,33 @@ def test_chunks_whose_items_are_all_skipped(minilm, tmp_path):
     ids, x = open_store(rep.path).read()
     assert ids == ["a", "d"] and x.shape == (2, 384) and rep.chunks_total == 4
     assert set(rep.skipped) == {"b", "c"}
+
+
+class BytesImageEncoder:
+    """A stand-in image encoder whose rows are a function of each file's bytes."""
+
+    modality = "image"
+    name = "bytes-encoder"
+    fingerprint = "bytes-encoder:1"
+    dim = 4
+
+    def embed(self, paths, batch_size=32):
+        rows = [np.frombuffer(open(p, "rb").read()[:16], dtype="<f4") for p in paths]
+        return np.asarray(rows, dtype=np.float32)
+
+
+def test_image_rewritten_with_the_same_size_and_mtime_is_recomputed(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = [tmp_path / f"x{i}.png" for i in range(3)]
+    for p in paths:
+        p.write_bytes(rng.standard_normal(4).astype("<f4").tobytes())
+    items = items_from(["a", "b", "c"], [str(p) for p in paths], "image")
+    enc = BytesImageEncoder()
+    first = embed_to_store(enc, items, tmp_path / "s", chunk_size=1)
+    st = paths[1].stat()
+    new = rng.standard_normal(4).astype("<f4")
+    paths[1].write_bytes(new.tobytes())  # same size
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    again = embed_to_store(enc, items, tmp_path / "s", chunk_size=1)
+    assert not again.cache_hit and again.path != first.path and again.chunks_computed == 1
+    assert np.array_equal(open_store(again.path).read()[1][1], new)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from semalign.store import embed_to_store, open_store, read_manifest
-from semalign.store.build import STOP_AFTER_ENV
+from semalign.store.build import STOP_AFTER_ENV, chunk_groups
 
 from .conftest import report_texts, write_manifest
 
@@ -27,7 +27,7 @@ def _cmd(manifest: Path, root: Path, chunk: int, batch: int) -> list[str]:
 
 def _chunk_stamps(root: Path) -> dict[str, tuple[int, int]]:
     return {
-        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.glob("*/chunks/*.safetensors")
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.glob("chunks/*/*.safetensors")
     }
 
 
@@ -38,13 +38,14 @@ def test_stopped_job_resumes_without_recomputing(minilm, tmp_path):
     stopped = subprocess.run(_cmd(manifest, root, 8, 4), env=env, capture_output=True, text=True)
     assert stopped.returncode == 75, stopped.stderr
     before = _chunk_stamps(root)
-    assert sorted(before) == ["000000.safetensors", "000001.safetensors", "000002.safetensors"]
+    assert len(before) == 3
     assert not list(root.glob("*/manifest.json"))
 
     env.pop(STOP_AFTER_ENV)
     resumed = subprocess.run(_cmd(manifest, root, 8, 4), env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert "2 chunk(s) computed, 3 reused" in resumed.stdout
+    total = len(chunk_groups(read_manifest(manifest).ids, 8))
+    assert f"{total - 3} chunk(s) computed, 3 reused" in resumed.stdout
     after = _chunk_stamps(root)
     assert all(after[name] == stamp for name, stamp in before.items())  # untouched files
 
@@ -61,20 +62,21 @@ def test_sigkilled_job_resumes_to_identical_store(minilm, tmp_path):
     manifest = write_manifest(tmp_path / "reports.jsonl", report_texts(90))
     root = tmp_path / "store"
     proc = subprocess.Popen(_cmd(manifest, root, 3, 1), stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while len(list(root.glob("*/chunks/*.safetensors"))) < 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 600  # a loaded machine can take minutes
+    while len(list(root.glob("chunks/*/*.safetensors"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     before = _chunk_stamps(root)
-    assert 2 <= len(before) < 30 and not list(root.glob("*/manifest.json"))
+    total = len(chunk_groups(read_manifest(manifest).ids, 3))
+    assert 2 <= len(before) < total and not list(root.glob("*/manifest.json"))
 
     resumed = subprocess.run(_cmd(manifest, root, 3, 1), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{30 - len(before)} chunk(s) computed, {len(before)} reused" in resumed.stdout
+    assert f"{total - len(before)} chunk(s) computed, {len(before)} reused" in resumed.stdout
     assert all(_chunk_stamps(root)[k] == v for k, v in before.items())
-    assert not list(root.glob("*/chunks/.*tmp*"))  # an interrupted write leaves no residue
+    assert not list(root.glob("chunks/*/.*tmp*"))  # an interrupted write leaves no residue
 
     reference = embed_to_store(
         minilm, read_manifest(manifest), tmp_path / "reference", chunk_size=3, batch_size=1

@@ -47,6 +47,9 @@ def embed(
     ),
     npy: Path | None = typer.Option(None, help="Also export embeddings to this .npy (+ .ids.txt)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Fail at once when another process writes the same entry."
+    ),
     executor: str = typer.Option("local", help="local (this process) | ray (actor pool)."),
     address: str | None = typer.Option(None, help="Ray cluster address (default: local Ray)."),
     workers: int | None = typer.Option(None, help="Ray: model-holding actors (default: fill)."),
@@ -110,7 +113,7 @@ def embed(
         else:
             report = embed_to_store(
                 enc, items, out, chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
-                progress=progress,
+                progress=progress, wait=not no_wait,
             )  # fmt: skip
     finally:
         close()
@@ -118,6 +121,8 @@ def embed(
     state = "cache hit, no model run" if report.cache_hit else (
         f"{report.chunks_computed} chunk(s) computed, {report.chunks_reused} reused"
     )  # fmt: skip
+    for name, why in report.repaired.items():
+        typer.echo(f"recomputed {name} ({why})", err=True)
     typer.echo(f"{report.path}")
     typer.echo(
         f"{report.n_embedded}/{report.n_items} items x {enc.dim} ({enc.name}); {state}; "
@@ -180,9 +185,17 @@ def raise_dual(encoder: str, modality: str) -> None:
 def _progress_bar(
     total: int, quiet: bool
 ) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """(callback(done, total), close()) drawing a rich progress bar with rate and ETA."""
+    """(callback(done, total), close()): a rich progress bar on a terminal, else log lines.
+
+    Not on a terminal (a batch job's log), one line ``embedded DONE/TOTAL items, RATE items/s,
+    ETA S s`` is written to stderr at most every 5 s, and one when the job is done.
+    """
     if quiet:
         return None, lambda: None
+    import sys
+
+    if not sys.stderr.isatty():
+        return _log_lines(total, sys.stderr)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -209,3 +222,26 @@ def _progress_bar(
         bar.update(task, completed=done)
 
     return update, bar.stop
+
+
+def _log_lines(total: int, stream: Any) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    import time
+
+    start = last = time.monotonic()
+    state = {"done": -1}
+
+    def update(done: int, _total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last < 5.0:
+            return
+        last = now
+        if done == state["done"]:
+            return
+        state["done"] = done
+        rate = done / (now - start) if now > start else 0.0
+        eta = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
+        print(f"embedded {done}/{total} items, {rate:.1f} items/s, ETA {eta}", file=stream,
+              flush=True)  # fmt: skip
+
+    return update, lambda: None

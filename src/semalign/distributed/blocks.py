@@ -24,7 +24,7 @@ class Rows:
             self.ids: list[str] | None = None
             self._parts: list[np.ndarray] = [source]
         else:
-            store = source if isinstance(source, EmbeddingStore) else open_store(source, False)
+            store = source if isinstance(source, EmbeddingStore) else open_store(source)
             self.store = store
             parts = list(store.iter_chunks())
             self.ids = [i for ids, _ in parts for i in ids]

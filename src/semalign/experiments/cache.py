@@ -1,8 +1,10 @@
 """Step cache: each unit of work is keyed by a hash of everything that changes its numbers.
 
 A unit's output (result rows plus optional extra tables) is written atomically as JSON under
-``OUT/cache/<kind>-<key[:20]>.json``; asking again with the same key reads it back, so re-running a
-finished recipe recomputes nothing and changing one method recomputes only that method's units.
+``STORE/steps/<kind>-<key[:20]>.json``; asking again with the same key reads it back, so re-running
+a finished recipe (into any ``--out`` folder) recomputes nothing, another recipe that shares a unit
+reuses it, and changing one method recomputes only that method's units. Keys name their inputs by
+content (store entry keys, digests of labels and splits) and every setting of the unit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from semalign.align.io import atomic_write_bytes
 from semalign.tasks.results import ResultRow, ResultTable
 
 CACHE_FORMAT = 1
+STEPS_DIR = "steps"
 
 
 def digest(obj: Any) -> str:

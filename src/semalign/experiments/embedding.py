@@ -51,6 +51,22 @@ def _dist_version(model: str) -> str | None:
         return None
 
 
+def _indexed_store(index: Path) -> Any:
+    """The finished, verified store entry an index file points to; None if any check fails.
+
+    A chunk that fails its checksum or is missing makes this a miss: the caller then embeds
+    through ``embed_to_store``, which recomputes exactly the bad chunks.
+    """
+    from semalign.errors import FormatError
+    from semalign.store import open_store
+
+    try:
+        recorded = Path(json.loads(index.read_text(encoding="utf-8"))["entry"])
+        return open_store(recorded, verify=True)
+    except (OSError, ValueError, KeyError, TypeError, InputError, FormatError):
+        return None
+
+
 @dataclass
 class Embedder:
     """Embeds items with the recipe's encoders through the store under ``root``."""
@@ -94,12 +110,8 @@ class Embedder:
 
         key = self._index_key(alias, items)
         index = self.root / INDEX_DIR / f"{key[:32]}.json"
-        entry: Path | None = None
-        if index.is_file():
-            recorded = Path(json.loads(index.read_text(encoding="utf-8"))["entry"])
-            if (recorded / "manifest.json").is_file():
-                entry = recorded
-        if entry is None:
+        store = _indexed_store(index)
+        if store is None:
             encoder = self.encoder(alias)
             bar = self.progress(f"embed {what} with {alias}", len(items)) if self.progress else None
 
@@ -118,6 +130,7 @@ class Embedder:
             if bar is not None:
                 bar.close()
             entry = rep.path
+            store = open_store(entry, verify=False)  # just built or verified
             if rep.cache_hit:
                 self.reused += 1
             else:
@@ -126,7 +139,7 @@ class Embedder:
             atomic_write_bytes(index, json.dumps(payload).encode("utf-8"))
         else:
             self.reused += 1
-        store = open_store(entry, verify=False)
+            entry = store.path
         ids, arr = store.read()
         if list(ids) != items.ids:
             raise InputError(

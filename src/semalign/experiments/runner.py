@@ -7,10 +7,10 @@ Output folder layout::
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
     OUT/results.json                                     every row above + run metadata
     OUT/report.md  OUT/report.html                       generated from the files above only
-    OUT/cache/                                           one JSON per unit of work (step cache)
 
-Embeddings live in the store (``--store``, ``experiment.store``, ``$SEMALIGN_STORE`` or
-``~/.cache/semalign/store``), shared between runs and recipes.
+Embeddings and the step cache (``STORE/steps/``, one JSON per unit of work) live in the store
+(``--store``, ``experiment.store``, ``$SEMALIGN_STORE`` or ``~/.cache/semalign/store``), shared
+between runs, ``--out`` folders and recipes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from semalign.align.io import atomic_write_bytes
 from semalign.errors import FormatError, InputError, SemalignError
 from semalign.experiments import retrieval_units, units
-from semalign.experiments.cache import StepCache, UnitOutput, digest
+from semalign.experiments.cache import STEPS_DIR, StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
 from semalign.experiments.inputs import (
     RetrievalData,
@@ -547,7 +547,7 @@ def run_recipe(
 
         bar = tqdm(total=_n_units(recipe), desc="evaluate", unit="step", leave=False, disable=None)
     run = _Run(
-        recipe, out, Embedder(root, recipe.encoders, bar_factory), StepCache(out / "cache"), bar
+        recipe, out, Embedder(root, recipe.encoders, bar_factory), StepCache(root / STEPS_DIR), bar
     )
     for s in recipe.stitch:
         with _task_named("stitch", s.name):

@@ -1,16 +1,26 @@
-"""Embed items into a content-addressed, chunked, resumable store entry.
+"""Embed items into a chunked, resumable store entry whose chunks are keyed by their content.
 
-Layout of an entry ``ROOT/<encoder>-<key[:16]>/``::
+Layout under a store ``ROOT``::
 
-    plan.json               what is being computed (key, fingerprint, ids digest, chunking)
-    chunks/000000.safetensors ...   one file per chunk, each written atomically
-    manifest.json           written last: chunk list with sha256 and sizes, skipped items
+    chunks/<space[:16]>/<chunk key>.safetensors   chunks, shared by every entry of one encoder
+    <encoder>-<key[:16]>/plan.json                what an entry computes (key, fingerprint, ...)
+    <encoder>-<key[:16]>/manifest.json            written last: its chunks (sha256, sizes), the
+                                                  ids in item order, skipped items
 
-The key hashes the encoder fingerprint with every item's id and content digest, so asking
+The *space* is the encoder fingerprint and modality (everything that changes the numbers, apart
+from the items). Items are grouped into chunks in id order with a content-defined boundary rule:
+a chunk ends after an item whose id hashes to 0 mod ``chunk_size // 2`` (once it holds at least
+``chunk_size // 2`` items; at most ``2 * chunk_size``). So boundaries depend on the ids around
+them only: editing an item's content changes one chunk's key, inserting or appending items
+changes the chunk they land in (or adds chunks), and reordering the items changes nothing. A
+chunk's key hashes the space with its items' ids and content digests; an existing intact chunk
+of that key is reused by any entry, so only chunks with new content run the model.
+
+The entry key hashes the space with every item's id and content digest, in item order, so asking
 again for the same embeddings finds the entry and runs no model. A job killed at any moment
-resumes where it stopped: finished chunks are kept (their headers are checked) and only missing
-ones are computed; each chunk's batches are the same as in an uninterrupted run, so the result is
-identical.
+resumes where it stopped: finished chunks are kept (their data checksum is checked) and only
+missing ones are computed; a chunk's batches depend only on its items, so the result is identical
+to an uninterrupted fresh run.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,8 +39,8 @@ from typing import Any
 
 from semalign import __version__
 from semalign.align.io import atomic_write_bytes
-from semalign.errors import InputError
-from semalign.store.chunks import read_header, sha256_file, write_chunk
+from semalign.errors import FormatError, InputError
+from semalign.store.chunks import data_is_intact, read_header, sha256_file, write_chunk
 from semalign.store.executor import ChunkExecutor, ChunkJob, ChunkResult, LocalExecutor
 from semalign.store.items import Items
 
@@ -55,6 +66,8 @@ class BuildReport:
     cache_hit: bool
     seconds: float
     skipped: dict[str, str] = field(default_factory=dict)
+    #: chunk files of a finished entry that failed their check (-> why) and were recomputed
+    repaired: dict[str, str] = field(default_factory=dict)
 
 
 def store_key(fingerprint: str, modality: str, ids: list[str], digests: list[str]) -> str:
@@ -66,20 +79,59 @@ def store_key(fingerprint: str, modality: str, ids: list[str], digests: list[str
     return h.hexdigest()
 
 
+def space_key(fingerprint: str, modality: str) -> str:
+    """sha256 naming the latent space a chunk's embeddings live in (encoder + modality)."""
+    text = f"semalign-space:{STORE_FORMAT}:{fingerprint}:{modality}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def chunk_groups(ids: list[str], chunk_size: int) -> list[list[int]]:
+    """Positions of ``ids`` grouped into chunks: id order, content-defined boundaries.
+
+    A chunk ends after an id whose sha256 is 0 mod ``max(1, chunk_size // 2)`` once the chunk has
+    ``max(1, chunk_size // 2)`` items, or when it reaches ``2 * chunk_size`` items; mean size is
+    about ``chunk_size``. Inserting an id moves at most the boundaries of the chunk it lands in.
+    """
+    low = max(1, chunk_size // 2)
+    high = max(low, 2 * chunk_size)
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for pos in sorted(range(len(ids)), key=ids.__getitem__):
+        current.append(pos)
+        h = int.from_bytes(hashlib.sha256(ids[pos].encode()).digest()[:8], "little")
+        if len(current) >= high or (len(current) >= low and h % low == 0):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
+
+
+def chunk_key(space: str, ids: list[str], digests: list[str]) -> str:
+    """sha256 of a chunk's space and its items' (id, content digest), in chunk order."""
+    h = hashlib.sha256(f"semalign-chunk:{STORE_FORMAT}:{space}:{len(ids)}\n".encode())
+    for i, d in zip(ids, digests, strict=True):
+        h.update(f"{len(i)}:{i}\t{d}\n".encode())
+    return h.hexdigest()
+
+
 def entry_dir(root: Path, encoder_name: str, key: str) -> Path:
     """Folder of the store entry for ``key`` under ``root``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name).strip("_")[-60:] or "encoder"
     return root / f"{safe}-{key[:16]}"
 
 
-def chunk_path(entry: Path, index: int) -> Path:
-    """Path of chunk ``index`` inside an entry."""
-    return entry / "chunks" / f"{index:06d}.safetensors"
+def chunk_path(root: Path, space: str, key: str) -> Path:
+    """Path of the chunk ``key`` of ``space`` under the store ``root``."""
+    return root / "chunks" / space[:16] / f"{key}.safetensors"
 
 
 @contextlib.contextmanager
-def _entry_lock(entry: Path) -> Iterator[None]:
-    """Exclusive lock on an entry; released by the OS if the process dies."""
+def _entry_lock(entry: Path, wait: bool = True) -> Iterator[None]:
+    """Exclusive lock on an entry; released by the OS if the process dies.
+
+    When another process holds it: with ``wait``, say so on stderr and wait; else fail at once.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no concurrent-writer protection
@@ -90,10 +142,14 @@ def _entry_lock(entry: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise InputError(
-                f"store entry {str(entry)!r} is being written by another process: wait for it "
-                f"to finish, or stop it"
-            ) from exc
+            if not wait:
+                raise InputError(
+                    f"store entry {str(entry)!r} is being written by another process: wait for "
+                    f"it to finish (drop --no-wait), or stop it"
+                ) from exc
+            print(f"waiting for another process writing store entry {str(entry)!r} ...",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         yield
     finally:
         fh.close()
@@ -124,6 +180,7 @@ def embed_to_store(
     on_error: str = "fail",
     progress: Progress | None = None,
     executor: ChunkExecutor | None = None,
+    wait: bool = True,
 ) -> BuildReport:
     """Embed ``items`` with ``encoder`` into a store entry under ``root``; resume or reuse.
 
@@ -131,6 +188,8 @@ def embed_to_store(
     records it in the manifest and goes on. ``progress(done, total)`` is called after each chunk.
     ``executor`` computes the missing chunks (default: this process, in order; see
     ``semalign.distributed`` for Ray); this function alone writes the chunk files and manifest.
+    ``wait``: when another process is writing the same entry, wait for it (else fail at once);
+    once it is done, its finished chunks are reused.
     """
     if on_error not in ("fail", "skip"):
         raise InputError(f"on_error {on_error!r} is unknown: use 'fail' or 'skip'")
@@ -138,43 +197,55 @@ def embed_to_store(
         raise InputError(f"chunk_size={chunk_size}: it must be a positive integer")
     _check_encoder(encoder, items)
     start = time.perf_counter()
-    key = store_key(encoder.fingerprint, items.modality, items.ids, items.digests())
+    digests = items.digests()  # image files are read once here
+    key = store_key(encoder.fingerprint, items.modality, items.ids, digests)
     entry = entry_dir(Path(root), encoder.name, key)
     n = len(items)
-    n_chunks = (n + chunk_size - 1) // chunk_size
     if (entry / "manifest.json").is_file():
-        from semalign.store.reader import open_store
-
-        store = open_store(entry, verify=True)
-        if progress:
-            progress(n, n)
-        return BuildReport(entry, key, n, store.n, store.n_chunks, 0, store.n_chunks, True,
-                           time.perf_counter() - start, store.skipped)  # fmt: skip
-    (entry / "chunks").mkdir(parents=True, exist_ok=True)
-    with _entry_lock(entry):
-        plan = _load_or_write_plan(entry, encoder, items, key, chunk_size, n_chunks)
-        chunk_size = int(plan["chunk_size"])
-        n_chunks = int(plan["n_chunks"])
-        for tmp in (entry / "chunks").glob(".*.tmp-*"):
-            tmp.unlink(missing_ok=True)  # leftovers of a write interrupted before its rename
+        store = _verified(entry)
+        if store is not None:
+            if progress:
+                progress(n, n)
+            return BuildReport(entry, key, n, store.n, store.n_chunks, 0, store.n_chunks, True,
+                               time.perf_counter() - start, store.skipped)  # fmt: skip
+    space = space_key(encoder.fingerprint, items.modality)
+    entry.mkdir(parents=True, exist_ok=True)
+    with _entry_lock(entry, wait):
+        dropped = _drop_bad_chunks(entry)
+        plan = _load_or_write_plan(entry, encoder, items, key, chunk_size)
+        groups = chunk_groups(items.ids, int(plan["chunk_size"]))
+        order = [pos for g in groups for pos in g]
+        ids = [items.ids[p] for p in order]
+        payloads = [items.payloads[p] for p in order]
+        keys = [chunk_key(space, [items.ids[p] for p in g], [digests[p] for p in g])
+                for g in groups]  # fmt: skip
+        paths = [chunk_path(Path(root), space, k) for k in keys]
+        folder = chunk_path(Path(root), space, "").parent
+        folder.mkdir(parents=True, exist_ok=True)
+        for tmp in folder.glob(".*.tmp-*"):
+            if _is_stale(tmp):
+                tmp.unlink(missing_ok=True)  # a write interrupted before its rename
         stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
         pending: list[ChunkJob] = []
-        done_items = 0
-        for c in range(n_chunks):
-            lo, hi = c * chunk_size, min(n, (c + 1) * chunk_size)
-            if _chunk_is_done(chunk_path(entry, c), c, key, items.ids[lo:hi]):
+        done_items = lo = 0
+        for c, g in enumerate(groups):
+            hi = lo + len(g)
+            if _chunk_is_done(paths[c], keys[c], ids[lo:hi]):
                 done_items += hi - lo
             else:
                 pending.append(ChunkJob(c, lo, hi))
-        reused = n_chunks - len(pending)
+            lo = hi
+        reused = len(groups) - len(pending)
         if progress and reused:
             progress(done_items, n)
         computed = 0
         runner = executor if executor is not None else LocalExecutor()
-        results = runner.map_chunks(encoder, items.ids, items.payloads, pending, batch_size)
+        results = runner.map_chunks(encoder, ids, payloads, pending, batch_size)
+        starts = {job.index: job.lo for job in pending}
         try:
             for result in results:
-                _write_result(result, entry, key, on_error)
+                _write_result(result, paths[result.index], keys[result.index],
+                              starts[result.index], on_error)  # fmt: skip
                 computed += 1
                 done_items += len(result.ids) + len(result.failures)
                 if stop_after and computed >= stop_after and computed < len(pending):
@@ -187,19 +258,74 @@ def embed_to_store(
                 close()
         if computed != len(pending):
             raise RuntimeError(f"the executor returned {computed} of {len(pending)} chunks")
-        manifest = _write_manifest(entry, plan, n_chunks)
+        manifest = _write_manifest(entry, plan, paths, items.ids)
     return BuildReport(
-        entry, key, n, int(manifest["n_embedded"]), n_chunks, computed, reused, False,
-        time.perf_counter() - start, dict(manifest["skipped"]),
+        entry, key, n, int(manifest["n_embedded"]), len(groups), computed, reused, False,
+        time.perf_counter() - start, dict(manifest["skipped"]), dropped,
     )  # fmt: skip
 
 
+def _is_stale(tmp: Path) -> bool:
+    """A temporary file of ``atomic_write_bytes`` whose writer is gone (dead pid, or > 1 h old)."""
+    try:
+        age = time.time() - tmp.stat().st_mtime
+        pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if age > 3600:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _verified(entry: Path) -> Any:
+    """The finished entry, opened with every chunk checked; None when anything is amiss."""
+    from semalign.store.reader import open_store
+
+    try:
+        store = open_store(entry, verify=False)
+    except FormatError:
+        return None
+    return None if store.bad_chunks(full=True) else store
+
+
+def _drop_bad_chunks(entry: Path) -> dict[str, str]:
+    """Delete the chunks of a finished entry that fail their check, and its manifest.
+
+    The store is a cache: what is deleted here is recomputed by the resume that follows.
+    Returns the deleted chunk files (relative to the entry) -> why. Call under the entry lock.
+    """
+    from semalign.store.reader import open_store
+
+    manifest = entry / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    try:
+        bad = open_store(entry, verify=False).bad_chunks(full=True)
+    except FormatError:
+        bad = {}  # unreadable manifest: the resume re-checks every chunk against its own checksum
+    for name in bad:
+        (entry / name).unlink(missing_ok=True)
+    manifest.unlink(missing_ok=True)
+    return bad
+
+
 def _load_or_write_plan(
-    entry: Path, encoder: Any, items: Items, key: str, chunk_size: int, n_chunks: int
+    entry: Path, encoder: Any, items: Items, key: str, chunk_size: int
 ) -> dict[str, Any]:
     plan_path = entry / "plan.json"
+    plan: Any = None
     if plan_path.is_file():
-        plan: dict[str, Any] = json.loads(plan_path.read_text())
+        try:
+            plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            plan = None  # corrupt or empty: rewritten below; chunks are checked by their headers
+    if isinstance(plan, dict) and isinstance(plan.get("chunk_size"), int):
         if plan.get("key") != key:
             raise InputError(
                 f"store entry {str(entry)!r} holds a different job (key mismatch): delete it"
@@ -214,7 +340,6 @@ def _load_or_write_plan(
         "dim": int(encoder.dim),
         "n_items": len(items),
         "chunk_size": chunk_size,
-        "n_chunks": n_chunks,
         "ids_sha256": hashlib.sha256("\n".join(items.ids).encode()).hexdigest(),
         "semalign_version": __version__,
     }
@@ -222,43 +347,49 @@ def _load_or_write_plan(
     return plan
 
 
-def _chunk_is_done(path: Path, index: int, key: str, ids: list[str]) -> bool:
-    """A finished chunk exists, belongs to this job and covers exactly these ids."""
+def _chunk_is_done(path: Path, key: str, ids: list[str]) -> bool:
+    """A chunk of this key exists intact and covers exactly these ids (else it is deleted)."""
     if not path.is_file():
         return False
     try:
         h = read_header(path)
+        intact = data_is_intact(path, h)
     except Exception:
         path.unlink(missing_ok=True)
         return False
-    covered = set(h.ids) | set(h.failures)
-    ok = h.key == key and h.chunk == index and covered == set(ids) and len(covered) == len(ids)
+    covered = h.ids + list(h.failures)
+    ok = intact and h.key == key and sorted(covered) == sorted(ids)
     if not ok:
         path.unlink(missing_ok=True)
     return ok
 
 
-def _write_result(result: ChunkResult, entry: Path, key: str, on_error: str) -> None:
-    """Check one computed chunk against ``on_error`` and write it atomically."""
+def _write_result(result: ChunkResult, path: Path, key: str, lo: int, on_error: str) -> None:
+    """Check one computed chunk against ``on_error`` and write it atomically.
+
+    The chunk's ``rows`` are positions within the chunk (chunks are shared between entries).
+    """
     if result.failures and on_error == "fail":
         item, reason = next(iter(result.failures.items()))
         raise InputError(
             f"item {item!r} cannot be embedded ({reason}): fix it, or pass --on-error skip"
         )
-    write_chunk(chunk_path(entry, result.index), result.embeddings, result.rows, result.ids,
-                result.failures, result.index, key)  # fmt: skip
+    write_chunk(path, result.embeddings, result.rows - lo, result.ids, result.failures,
+                result.index, key)  # fmt: skip
 
 
-def _write_manifest(entry: Path, plan: dict[str, Any], n_chunks: int) -> dict[str, Any]:
+def _write_manifest(
+    entry: Path, plan: dict[str, Any], paths: list[Path], item_ids: list[str]
+) -> dict[str, Any]:
+    """The entry's manifest: its chunks in chunk order and the embedded ids in item order."""
     chunks = []
     skipped: dict[str, str] = {}
     n_embedded = 0
-    for c in range(n_chunks):
-        path = chunk_path(entry, c)
+    for path in paths:
         h = read_header(path)
         chunks.append(
             {
-                "file": str(path.relative_to(entry)),
+                "file": os.path.relpath(path, entry),
                 "rows": h.shape[0],
                 "bytes": h.file_size,
                 "sha256": sha256_file(path),
@@ -266,6 +397,8 @@ def _write_manifest(entry: Path, plan: dict[str, Any], n_chunks: int) -> dict[st
         )
         n_embedded += h.shape[0]
         skipped.update(h.failures)
-    manifest = {**plan, "chunks": chunks, "n_embedded": n_embedded, "skipped": skipped}
+    order = [i for i in item_ids if i not in skipped]
+    manifest = {**plan, "chunks": chunks, "n_embedded": n_embedded, "skipped": skipped,
+                "order": order}  # fmt: skip
     atomic_write_bytes(entry / "manifest.json", json.dumps(manifest, indent=2).encode())
     return manifest

@@ -2,7 +2,9 @@
 
 Tensors: ``embeddings`` (m, d) float32, ``rows`` (m,) int64 (positions in the job's item list).
 Header metadata (strings): ``ids`` (JSON list, parallel to the rows), ``failures`` (JSON object
-id -> reason for items of this chunk that could not be embedded), ``chunk``, ``key``.
+id -> reason for items of this chunk that could not be embedded), ``chunk``, ``key``, and
+``data_sha256`` (sha256 of the embeddings' bytes then the rows' bytes), so that a chunk can be
+checked on its own, without the entry's manifest.
 
 Files are written to a temporary name in the same folder, flushed, fsynced, then renamed, so a
 chunk file either exists complete or not at all.
@@ -34,6 +36,8 @@ class ChunkHeader:
     shape: tuple[int, int]
     data_offset: int  # byte offset of the embeddings in the file
     file_size: int
+    rows_offsets: tuple[int, int]  # byte range of the rows tensor in the file
+    data_sha256: str | None  # None in chunks written before the field existed
 
 
 def write_chunk(
@@ -53,9 +57,14 @@ def write_chunk(
         raise ValueError(
             f"chunk {chunk}: {emb.shape} embeddings, {len(ids)} ids, rows {rows.shape}"
         )
+    rows64 = np.ascontiguousarray(rows, dtype="<i8")
+    emb = emb.astype("<f4", copy=False)
+    digest = hashlib.sha256(emb.tobytes())
+    digest.update(rows64.tobytes())
     blob = save(
-        {"embeddings": emb, "rows": np.ascontiguousarray(rows, dtype=np.int64)},
+        {"embeddings": emb, "rows": rows64},
         metadata={
+            "data_sha256": digest.hexdigest(),
             "ids": json.dumps(ids),
             "failures": json.dumps(failures, sort_keys=True),
             "chunk": str(chunk),
@@ -79,7 +88,7 @@ def read_header(path: Path) -> ChunkHeader:
         if emb["dtype"] != "F32" or len(emb["shape"]) != 2:
             raise ValueError(f"embeddings are {emb['dtype']} {emb['shape']}")
         begin, end = emb["data_offsets"]
-        rows_end = header["rows"]["data_offsets"][1]
+        rows_begin, rows_end = header["rows"]["data_offsets"]
         shape = (int(emb["shape"][0]), int(emb["shape"][1]))
         if end - begin != 4 * shape[0] * shape[1] or 8 + n + max(end, rows_end) != size:
             raise ValueError("file size does not match its header (truncated?)")
@@ -91,13 +100,32 @@ def read_header(path: Path) -> ChunkHeader:
             shape=shape,
             data_offset=8 + n + int(begin),
             file_size=size,
+            rows_offsets=(8 + n + int(rows_begin), 8 + n + int(rows_end)),
+            data_sha256=meta.get("data_sha256"),
         )
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as exc:
+        raise FormatError(
+            f"chunk {str(path)!r} is missing: run the same `semalign embed` (or `semalign run`) "
+            f"command again to recompute it"
+        ) from exc
     except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
         raise FormatError(
-            f"chunk {str(path)!r} is corrupted ({exc}): delete it and resume"
+            f"chunk {str(path)!r} is corrupted ({exc}): run the same `semalign embed` (or "
+            f"`semalign run`) command again to recompute it"
         ) from exc
+
+
+def data_is_intact(path: Path, header: ChunkHeader) -> bool:
+    """The chunk's tensor bytes match the ``data_sha256`` of its header (reads the file)."""
+    if header.data_sha256 is None:
+        return False
+    emb_end = header.data_offset + 4 * header.shape[0] * header.shape[1]
+    with path.open("rb") as fh:
+        fh.seek(header.data_offset)
+        digest = hashlib.sha256(fh.read(emb_end - header.data_offset))
+        fh.seek(header.rows_offsets[0])
+        digest.update(fh.read(header.rows_offsets[1] - header.rows_offsets[0]))
+    return digest.hexdigest() == header.data_sha256
 
 
 def map_embeddings(path: Path, header: ChunkHeader) -> np.ndarray:

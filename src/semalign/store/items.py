@@ -44,22 +44,26 @@ class Items:
         return len(self.ids)
 
     def digests(self) -> list[str]:
-        """One string per item that changes when its content does.
+        """One string per item that changes when its content does: sha256 of its bytes.
 
-        Texts: sha256 of the UTF-8 text. Images: absolute path, byte size and modification time
-        (hashing every image's bytes would read the whole dataset before the first batch).
+        Texts: the UTF-8 text. Images: the file's bytes (not its path, size or modification
+        time, so a file rewritten in place with its old size and mtime is still detected);
+        a file that cannot be read gets a digest naming why, and fails when it is embedded.
         """
         if self.modality == "text":
             return [hashlib.sha256(str(t).encode("utf-8")).hexdigest() for t in self.payloads]
-        out = []
-        for p in self.payloads:
-            path = Path(p).expanduser().resolve()
-            try:
-                st = path.stat()
-                out.append(f"{path}|{st.st_size}|{st.st_mtime_ns}")
-            except OSError:
-                out.append(f"{path}|missing")
-        return out
+        return [_file_digest(Path(p)) for p in self.payloads]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        return f"unreadable:{path}:{type(exc).__name__}"
+    return h.hexdigest()
 
 
 def items_from(ids: Sequence[str], payloads: Sequence[Any], modality: str | None = None) -> Items:

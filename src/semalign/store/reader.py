@@ -18,9 +18,10 @@ from semalign.store.chunks import map_embeddings, read_header, sha256_file
 class EmbeddingStore:
     """A finished entry: ``ids`` (list of str) and embeddings float32 (n, dim).
 
-    Chunks are memory-mapped: nothing is read until rows are used. ``read()`` returns one array
-    (a zero-copy map when the entry has a single chunk, else a concatenated copy);
-    ``iter_chunks()`` walks chunk by chunk without holding more than one in memory.
+    Chunks are memory-mapped: nothing is read until rows are used. ``ids`` and ``read()`` are in
+    the order of the items that were embedded (``read()`` returns a zero-copy map when that is
+    one chunk's order, else a copy); ``iter_chunks()`` walks chunk by chunk (chunk order: by id)
+    without holding more than one in memory.
     """
 
     def __init__(self, path: Path, manifest: dict[str, Any]):
@@ -41,24 +42,31 @@ class EmbeddingStore:
     def __len__(self) -> int:
         return self.n
 
-    def verify(self, full: bool = True) -> None:
-        """Check every chunk exists with its recorded size (and sha256 when ``full``).
+    def bad_chunks(self, full: bool = True) -> dict[str, str]:
+        """Chunk files (relative to the entry) that are missing or fail their check -> why.
 
-        Raises FormatError naming every missing or corrupted chunk file.
+        ``full`` compares each file's sha256 with the manifest (reads every byte); otherwise
+        only existence and size are checked.
         """
-        missing, corrupted = [], []
+        bad: dict[str, str] = {}
         for c in self.manifest["chunks"]:
             path = self.path / c["file"]
             if not path.is_file():
-                missing.append(c["file"])
-            elif path.stat().st_size != c["bytes"] or (full and sha256_file(path) != c["sha256"]):
-                corrupted.append(c["file"])
-        problems = [f"missing chunk {f!r}" for f in missing]
-        problems += [f"chunk {f!r} is corrupted (checksum mismatch)" for f in corrupted]
-        if problems:
+                bad[c["file"]] = "missing"
+            elif path.stat().st_size != c["bytes"]:
+                bad[c["file"]] = "wrong size"
+            elif full and sha256_file(path) != c["sha256"]:
+                bad[c["file"]] = "checksum mismatch"
+        return bad
+
+    def verify(self, full: bool = True) -> None:
+        """Raise FormatError naming every missing or corrupted chunk (see ``bad_chunks``)."""
+        bad = self.bad_chunks(full)
+        if bad:
+            problems = "; ".join(f"chunk {f!r} {why}" for f, why in bad.items())
             raise FormatError(
-                f"store {str(self.path)!r}: {'; '.join(problems)}: delete the bad chunk files "
-                f"and manifest.json, then run the same embed command to recompute them"
+                f"store entry {str(self.path)!r}: {problems}: run the same `semalign embed` "
+                f"(or `semalign run`) command again to recompute the bad chunks"
             )
 
     def iter_chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
@@ -71,19 +79,31 @@ class EmbeddingStore:
     @cached_property
     def ids(self) -> list[str]:
         """Ids of the embedded items, in item order (skipped items excluded)."""
-        out: list[str] = []
-        for c in self.manifest["chunks"]:
-            out.extend(read_header(self.path / c["file"]).ids)
-        return out
+        order = self.manifest.get("order")
+        if order is not None:
+            return [str(i) for i in order]
+        return [i for c in self.manifest["chunks"] for i in read_header(self.path / c["file"]).ids]
 
     def read(self) -> tuple[list[str], np.ndarray]:
-        """(ids, float32 C-contiguous (n, dim)); memory-mapped when there is one chunk."""
+        """(ids, float32 C-contiguous (n, dim)) in item order."""
         parts = list(self.iter_chunks())
+        chunk_ids = [i for ids, _ in parts for i in ids]
         if len(parts) == 1:
-            return parts[0][0], parts[0][1]
-        ids = [i for chunk_ids, _ in parts for i in chunk_ids]
-        arrays = [a for _, a in parts]
-        emb = np.concatenate(arrays) if arrays else np.zeros((0, self.dim), np.float32)
+            emb = parts[0][1]
+        else:
+            arrays = [a for _, a in parts]
+            emb = np.concatenate(arrays) if arrays else np.zeros((0, self.dim), np.float32)
+        ids = self.ids
+        if chunk_ids == ids and len(parts) == 1:
+            return ids, emb  # the read-only memory map itself
+        if chunk_ids != ids:
+            where = {i: k for k, i in enumerate(chunk_ids)}
+            if len(where) != len(ids) or any(i not in where for i in ids):
+                raise FormatError(
+                    f"store entry {str(self.path)!r}: its manifest's ids do not match its "
+                    f"chunks: run the same `semalign embed` command again to rebuild it"
+                )
+            emb = emb[np.fromiter((where[i] for i in ids), np.int64, len(ids))]
         return ids, np.ascontiguousarray(emb, dtype=np.float32)
 
     def rows(self, ids: list[str]) -> np.ndarray:
@@ -101,15 +121,14 @@ class EmbeddingStore:
     def to_npy(
         self, path: str | os.PathLike[str], ids_path: str | os.PathLike[str] | None = None
     ) -> Path:
-        """Stream the embeddings into a .npy file (and ids, one per line, into ``ids_path``)."""
+        """Stream the embeddings, in item order, into a .npy file (ids, one a line, into
+        ``ids_path``), one chunk in memory at a time."""
         out = Path(path)
         arr = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(self.n, self.dim))
-        row = 0
-        ids: list[str] = []
+        ids = self.ids
+        where = {i: k for k, i in enumerate(ids)}
         for chunk_ids, emb in self.iter_chunks():
-            arr[row : row + len(chunk_ids)] = emb
-            row += len(chunk_ids)
-            ids.extend(chunk_ids)
+            arr[np.fromiter((where[i] for i in chunk_ids), np.int64, len(chunk_ids))] = emb
         arr.flush()
         del arr
         if ids_path is not None:
@@ -144,7 +163,8 @@ def open_store(path: str | os.PathLike[str], verify: bool = True) -> EmbeddingSt
         manifest = json.loads((p / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise FormatError(
-            f"store manifest {str(p / 'manifest.json')!r} is unreadable ({exc})"
+            f"store manifest {str(p / 'manifest.json')!r} is unreadable ({exc}): run the same "
+            f"`semalign embed` (or `semalign run`) command again to rebuild it"
         ) from exc
     fmt = manifest.get("format")
     if fmt != 1:
