@@ -170,4 +170,6 @@ def test_cli_head_export_predict(
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "was fitted from encoder 'minilm', not 'e5-small'" in bad.stderr
+    # the map's source encoder and --encoder are both named, with the deliberate override
+    assert "'minilm'" in bad.stderr and "'e5-small'" in bad.stderr
+    assert "--allow-encoder-mismatch" in bad.stderr
