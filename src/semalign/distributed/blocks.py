@@ -23,20 +23,26 @@ class Rows:
             self.store: EmbeddingStore | None = None
             self.ids: list[str] | None = None
             self._parts: list[np.ndarray] = [source]
+            self._item_rows: np.ndarray | None = None
         else:
             store = source if isinstance(source, EmbeddingStore) else open_store(source)
             self.store = store
             parts = list(store.iter_chunks())
-            self.ids = [i for ids, _ in parts for i in ids]
             self._parts = [a for _, a in parts]
+            # chunks are stored by content (id order); rows are addressed in item order
+            where = {i: k for k, i in enumerate(i for ids, _ in parts for i in ids)}
+            self.ids = list(store.ids)
+            self._item_rows = np.fromiter((where[i] for i in self.ids), np.int64, len(self.ids))
         sizes = [len(a) for a in self._parts]
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n = int(self._starts[-1])
         self.dim = int(self._parts[0].shape[1]) if self._parts else 0
 
     def take(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Rows at ``positions`` (in that order) as a float32 C-contiguous array."""
+        """Rows at item ``positions`` (in that order) as a float32 C-contiguous array."""
         pos = np.asarray(positions, dtype=np.int64)
+        if self._item_rows is not None:
+            pos = self._item_rows[pos]
         out = np.empty((len(pos), self.dim), dtype=np.float32)
         part = np.searchsorted(self._starts, pos, side="right") - 1
         for p in np.unique(part):

@@ -70,7 +70,7 @@ class EmbeddingStore:
             )
 
     def iter_chunks(self) -> Iterator[tuple[list[str], np.ndarray]]:
-        """Yield (ids, memory-mapped float32 (m, dim)) for each chunk, in item order."""
+        """Yield (ids, memory-mapped float32 (m, dim)) for each chunk, in chunk order (by id)."""
         for c in self.manifest["chunks"]:
             path = self.path / c["file"]
             header = read_header(path)
