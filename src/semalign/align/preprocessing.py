@@ -83,12 +83,7 @@ class Scaler:
 
     def transform(self, x: Any) -> Any:
         """(n, d) raw -> (n, d) preprocessed, in the input's library and dtype."""
-        mean, scale = self._params_like(x)
-        z = x
-        if centres(self.scaling):
-            z = z - mean
-        if scales(self.scaling):
-            z = z / scale
+        z = self._standardise(x)
         if normalises_rows(self.scaling):
             z = safe_divide_rows(z, row_norms(z))
         return z
@@ -111,14 +106,19 @@ class Scaler:
         Unlike :meth:`transform` it does not normalise rows one by one: it divides by the
         anchors' mean norm, so ``scaled(inverse(z)) == z`` for any z.
         """
+        z = self._standardise(x)
+        if normalises_rows(self.scaling):
+            z = z / self.norm
+        return z
+
+    def _standardise(self, x: Any) -> Any:
+        """The per-dimension part of the scaling: centre, then divide by the scale."""
         mean, scale = self._params_like(x)
         z = x
         if centres(self.scaling):
             z = z - mean
         if scales(self.scaling):
             z = z / scale
-        if normalises_rows(self.scaling):
-            z = z / self.norm
         return z
 
     def _params_like(self, x: Any) -> tuple[Any, Any]:

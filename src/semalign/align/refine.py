@@ -36,12 +36,6 @@ __all__ = ["RefinedAligner", "mutual_csls_pairs"]
 Int = NDArray[np.int64]
 
 
-def _unit(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    out: NDArray[np.float64] = x / np.where(n > 0, n, 1.0)
-    return out
-
-
 def mutual_csls_pairs(
     mapped: Any, keys: Any, k: int = 10, limit: int | None = None
 ) -> tuple[Int, Int]:
@@ -51,9 +45,9 @@ def mutual_csls_pairs(
     Each row appears at most once on either side.
     """
     from semalign.metrics.csls import csls_nearest, mean_knn
-    from semalign.metrics.space import _chunk_rows
+    from semalign.metrics.space import _chunk_rows, unit_rows
 
-    p, v = _unit(as_float64_2d(mapped, "mapped pool")), _unit(as_float64_2d(keys, "pool"))
+    p, v = unit_rows(as_float64_2d(mapped, "mapped pool")), unit_rows(as_float64_2d(keys, "pool"))
     step = _chunk_rows(max(p.shape[0], v.shape[0]), None)
     fwd = csls_nearest(p, v, k, step)
     back = csls_nearest(v, p, k, step)

@@ -303,6 +303,7 @@ def retrieve(
     IMAGES -> TEXTS is image -> report for image embeddings; for two report embeddings (a
     report seen by two text encoders, --kind report-report) the directions are named A->B, B->A.
     """
+    from semalign.experiments.retrieval_units import relabel_directions
     from semalign.tasks.asif import ASIF
     from semalign.tasks.retrieval import retrieve as run_retrieve
 
@@ -322,23 +323,4 @@ def retrieve(
         text_name=texts.stem, n_resamples=resamples, scoring=scoring, csls_k=csls_k,
         asif=ASIF(asif_top_k, asif_power) if asif else None,
     )  # fmt: skip
-    _emit(_directions(result, kind, (images.stem, texts.stem)), out, json_out)
-
-
-def _directions(table: Any, kind: str, names: tuple[str, str]) -> Any:
-    """Rename the ``setting`` directions for ``kind`` (report-report: ``A->B``, ``B->A``)."""
-    from dataclasses import replace
-
-    from semalign.experiments.retrieval_units import direction_names
-    from semalign.tasks.results import ResultTable
-
-    labels = direction_names(kind, names)
-    rows = []
-    for r in table:
-        setting = r.setting
-        for old, new in labels.items():
-            if setting.startswith(old):
-                setting = new + setting[len(old) :]
-                break
-        rows.append(replace(r, setting=setting))
-    return ResultTable(rows)
+    _emit(relabel_directions(result, kind, (images.stem, texts.stem)), out, json_out)

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from semalign.data.records import Record
 from semalign.errors import InputError
 from semalign.experiments.recipe import DatasetSpec, RetrievalSpec, StitchSpec, ZeroShotSpec
+from semalign.metrics.space import normalise_text
 from semalign.store.items import Items
 
 
@@ -29,11 +30,6 @@ def single_class(record: Record, classes: dict[str, list[str]]) -> str | None:
     """The one class whose labels are positive in ``record`` (None if no class or several)."""
     hits = [c for c, labels in classes.items() if any(record.labels.get(x) == 1.0 for x in labels)]
     return hits[0] if len(hits) == 1 else None
-
-
-def normalise_text(text: str) -> str:
-    """The key under which two reports count as the same text: lower case, whitespace collapsed."""
-    return " ".join(text.lower().split())
 
 
 @dataclass(frozen=True)

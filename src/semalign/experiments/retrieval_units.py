@@ -30,7 +30,9 @@ def direction_names(kind: str, names: Names) -> dict[str, str]:
     return {DIRECTIONS[0]: f"{a}->{b}", DIRECTIONS[1]: f"{b}->{a}"}
 
 
-def _relabel(table: ResultTable, kind: str, names: Names) -> ResultTable:
+def relabel_directions(table: ResultTable, kind: str, names: Names) -> ResultTable:
+    """``table`` with its ``setting`` directions renamed for ``kind`` (report-report: ``A->B``,
+    ``B->A``; suffixes such as `` csls@10`` are kept)."""
     from dataclasses import replace
 
     labels = direction_names(kind, names)
@@ -55,7 +57,7 @@ def retrieval_control(
         xs, xt, test=test, anchor_counts=(), ks=ks, naive=True, image_name=names[0],
         text_name=names[1], n_resamples=bootstrap,
     )  # fmt: skip
-    return UnitOutput(_relabel(table, kind, names))
+    return UnitOutput(relabel_directions(table, kind, names))
 
 
 def retrieval_method(
@@ -111,4 +113,4 @@ def retrieval_method(
                 skipped(k, seed, f"anchors' rank {exc.rank} < {exc.needed} needed")
                 continue
             table.rows.extend(cell.rows)
-    return UnitOutput(_relabel(table, kind, names))
+    return UnitOutput(relabel_directions(table, kind, names))

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.errors import InputError
-from semalign.metrics.space import _check_k, _chunk_rows, _knn_indices, _paired, _unit_rows
+from semalign.metrics.space import _check_k, _chunk_rows, _knn_indices, _paired, unit_rows
 
 __all__ = ["at_sample_sizes", "cknna", "mutual_knn", "similarity_report", "unbiased_cka"]
 
@@ -93,7 +93,7 @@ def cknna(X: Any, Y: Any, k: int = 10, chunk_size: int | None = None) -> float:
     n = x.shape[0]
     k = _check_k(k, n)
     step = _chunk_rows(n, chunk_size)
-    xu, yu = _unit_rows(x), _unit_rows(y)
+    xu, yu = unit_rows(x), unit_rows(y)
     a, b = _knn_indices(xu, k, "cosine", step), _knn_indices(yu, k, "cosine", step)
     rows = np.repeat(np.arange(n), k)
     ka, la = _centred_kernel_at(xu, rows, a.ravel()), _centred_kernel_at(yu, rows, b.ravel())

@@ -60,7 +60,8 @@ def _paired(
     return x, y
 
 
-def _unit_rows(x: Float) -> Float:
+def unit_rows(x: Float) -> Float:
+    """Rows of ``x`` (n, d) scaled to unit L2 norm; all-zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0.0, norms, 1.0)
 
@@ -90,7 +91,7 @@ def mean_cosine(pred: Any, target: Any) -> float:
     pred, target: (n, d). Returns a value in [-1, 1].
     """
     p, t = _paired(pred, target, ("pred", "target"), same_width=True)
-    return float(np.mean(np.sum(_unit_rows(p) * _unit_rows(t), axis=1)))
+    return float(np.mean(np.sum(unit_rows(p) * unit_rows(t), axis=1)))
 
 
 TIE_TOL = 1e-10
@@ -195,7 +196,7 @@ def retrieval_outcome(
     n = q.shape[0]
     codes = _group_codes(groups, n)
     step = _chunk_rows(n, chunk_size)
-    qn, kn = _unit_rows(q), _unit_rows(k)
+    qn, kn = unit_rows(q), unit_rows(k)
     r_query = mean_knn(kn, qn, csls_k, step) if scoring == "csls" else None
     better = np.empty(n, dtype=np.int64)
     tied_misses = np.empty(n, dtype=np.int64)
@@ -238,6 +239,11 @@ def retrieval_ranks(
     return outcome.ranks(ties)
 
 
+def normalise_text(text: str) -> str:
+    """The key under which two reports count as the same text: lower case, whitespace collapsed."""
+    return " ".join(text.lower().split())
+
+
 def text_groups(texts: Sequence[str]) -> NDArray[np.int64]:
     """Group codes (n,) of texts: equal after lowercasing, collapsing whitespace and stripping.
 
@@ -249,7 +255,7 @@ def text_groups(texts: Sequence[str]) -> NDArray[np.int64]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise InputError(f"text {i} is {type(text).__name__}, not a string: pass the texts")
-        codes[i] = seen.setdefault(" ".join(text.lower().split()), len(seen))
+        codes[i] = seen.setdefault(normalise_text(text), len(seen))
     return codes
 
 
@@ -319,7 +325,7 @@ def _knn_indices(x: Float, k: int, metric: str, step: int) -> NDArray[np.int64]:
     """
     n = x.shape[0]
     if metric == "cosine":
-        z = _unit_rows(x)
+        z = unit_rows(x)
         sq = None
     else:
         z = x

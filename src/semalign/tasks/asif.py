@@ -21,17 +21,11 @@ from numpy.typing import NDArray
 
 from semalign.align._arrays import as_float64_2d, check_paired
 from semalign.errors import InputError
-from semalign.metrics.space import retrieval_ranks
+from semalign.metrics.space import retrieval_ranks, unit_rows
 
 __all__ = ["ASIF"]
 
 Float = NDArray[np.float64]
-
-
-def _unit(x: Float) -> Float:
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    out: Float = x / np.where(n > 0, n, 1.0)
-    return out
 
 
 class ASIF:
@@ -60,8 +54,8 @@ class ASIF:
         x = as_float64_2d(X, "source anchors")
         y = as_float64_2d(Y, "target anchors")
         check_paired(x, y, "source anchors", "target anchors")
-        self.source_anchors_ = _unit(x)
-        self.target_anchors_ = _unit(y)
+        self.source_anchors_ = unit_rows(x)
+        self.target_anchors_ = unit_rows(y)
         k = min(int(self.top_k), x.shape[0])
         self.params_ = {"top_k": k, "power": float(self.power), "n_anchors": int(x.shape[0])}
         return self
@@ -77,7 +71,7 @@ class ASIF:
                 f"{name} have {z.shape[1]} columns but the anchors {anchors.shape[1]}: embed "
                 "them with the encoder of that side's anchors"
             )
-        sims = _unit(z) @ anchors.T
+        sims = unit_rows(z) @ anchors.T
         k = self.params_["top_k"]
         n = sims.shape[1]
         if k < n:
@@ -96,7 +90,7 @@ class ASIF:
 
     def similarity(self, X: Any, Y: Any) -> Float:
         """(m, p) cosine of source items X (m, d_s) with target items Y (p, d_t), through ASIF."""
-        return _unit(self.transform_source(X)) @ _unit(self.transform_target(Y)).T
+        return unit_rows(self.transform_source(X)) @ unit_rows(self.transform_target(Y)).T
 
     def retrieval_ranks(
         self, X: Any, Y: Any, *, groups: Any = None, scoring: str = "cosine", csls_k: int = 10

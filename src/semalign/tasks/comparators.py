@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.errors import InputError
+from semalign.metrics.space import unit_rows
 
 __all__ = ["COMPARATORS", "linear_probe_loo", "log_softmax", "nearest_centroid_loo"]
 
@@ -33,12 +34,6 @@ def log_softmax(z: Float) -> Float:
     """Row-wise log-probabilities of logits (n, K), computed without overflow."""
     m = z.max(axis=1, keepdims=True)
     out: Float = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-    return out
-
-
-def _unit(x: Float) -> Float:
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    out: Float = x / np.where(n > 0, n, 1.0)
     return out
 
 
@@ -84,7 +79,7 @@ def nearest_centroid_loo(
     """
     if rule == "argmax":
         idx = _index(y, classes)
-        xu = _unit(_check(x, idx.size))
+        xu = unit_rows(_check(x, idx.size))
         out = np.empty((idx.size, len(classes)))
         for i in range(idx.size):
             others = np.arange(idx.size) != i
@@ -92,10 +87,10 @@ def nearest_centroid_loo(
                 rows = others & (idx == c)
                 if not rows.any():
                     raise _too_few(f"class {classes[c]!r}", i)
-                out[i, c] = xu[i] @ _unit(xu[rows].mean(axis=0, keepdims=True))[0]
+                out[i, c] = xu[i] @ unit_rows(xu[rows].mean(axis=0, keepdims=True))[0]
         return out
     t, m = _binary(y, mask)
-    xu = _unit(_check(x, t.shape[0]))
+    xu = unit_rows(_check(x, t.shape[0]))
     out = np.zeros(t.shape)
     for i in range(t.shape[0]):
         others = np.arange(t.shape[0]) != i
@@ -105,7 +100,7 @@ def nearest_centroid_loo(
                 rows = others & m[:, j] & (t[:, j] == value)
                 if not rows.any():
                     raise _too_few(f"label {classes[j]!r} = {int(value)}", i)
-                cos.append(xu[i] @ _unit(xu[rows].mean(axis=0, keepdims=True))[0])
+                cos.append(xu[i] @ unit_rows(xu[rows].mean(axis=0, keepdims=True))[0])
             out[i, j] = cos[0] - cos[1]
     return out
 
