@@ -192,7 +192,7 @@ def _saturated_head(w: np.ndarray, b: np.ndarray):
     return head
 
 
-def test_auroc_comes_from_log_probabilities_not_saturated_ones() -> None:
+def test_auroc_comes_from_class_log_odds_not_saturated_probabilities() -> None:
     from semalign.experiments.units import _head_report
 
     rng = np.random.default_rng(1)
@@ -201,8 +201,12 @@ def test_auroc_comes_from_log_probabilities_not_saturated_ones() -> None:
     head = _saturated_head(1e6 * np.eye(5)[:, :3], np.zeros(3))  # logits ~1e6: one-hot probs
     z = head.decision_function(feats)
     assert np.isin(head.predict_proba(feats), (0.0, 1.0)).all()
-    oracle = np.mean([roc_auc_score(truth == c, z[:, c] - np.logaddexp.reduce(z, axis=1))
-                      for c in range(3)])  # fmt: skip
+    # log p_c = z_c - logsumexp(z) is exactly 0 for every row a class wins by > ~37 (ties);
+    # the log-odds z_c - logsumexp(z_others) keep those rows' order
+    log_p = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+    assert np.sum(log_p == 0.0) > 10
+    odds = [z[:, c] - np.logaddexp.reduce(np.delete(z, c, axis=1), axis=1) for c in range(3)]
+    oracle = np.mean([roc_auc_score(truth == c, odds[c]) for c in range(3)])
     rep = _head_report(head, feats, truth, bootstrap=0)
     assert rep["macro_auroc"].value == pytest.approx(oracle, abs=1e-12)
     assert rep["accuracy"].value == pytest.approx(np.mean(z.argmax(axis=1) == truth))

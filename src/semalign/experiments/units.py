@@ -39,10 +39,12 @@ def _space_rows(table: ResultTable, report: dict[str, float], n: int, **key: Any
 
 
 def _head_report(head: Any, features: Float, truth: Any, bootstrap: int) -> dict[str, Estimate]:
-    """Accuracy, macro-F1 and macro-AUROC of ``head`` on ``features`` from log-probabilities,
-    which keep their order where saturated probabilities would tie."""
-    scores = log_softmax(head.decision_function(features))
-    return classification_report(truth, scores, task="multiclass", n_resamples=bootstrap)
+    """Accuracy, macro-F1 and macro-AUROC of ``head`` on ``features`` from its logits, which keep
+    their order where saturated probabilities would tie."""
+    return classification_report(
+        truth, head.decision_function(features), task="multiclass", logits=True,
+        n_resamples=bootstrap,
+    )  # fmt: skip
 
 
 def _train_rows(n: int, test: Any) -> NDArray[np.int64]:
@@ -275,9 +277,10 @@ def _report(
     """Metrics of decision values ``d`` (see :func:`decision_values`; pos-neg threshold 0)."""
     if rule == "argmax":
         idx = _class_indices(y, classes)
-        return classification_report(idx, d, task="multiclass", n_resamples=bootstrap)
+        return classification_report(idx, d, task="multiclass", logits=True, n_resamples=bootstrap)
+    # logits with threshold 0.5: the label is predicted where d > 0
     return classification_report(
-        y, d, task="multilabel", mask=mask, label_names=classes, threshold=0.0,
+        y, d, task="multilabel", mask=mask, label_names=classes, logits=True,
         n_resamples=bootstrap,
     )  # fmt: skip
 
