@@ -262,7 +262,8 @@ def _stitch_section(
         "k anchor pairs, then the target's head. *relative*: both encoders re-expressed as cosines"
         " to the k anchors (Moschella et al. 2023; up to 256 anchors, first seed), a head trained "
         "on the target's and applied to the source's. Values are on the test rows with 95% "
-        "percentile-bootstrap CIs; AUROC from log-probabilities (order-keeping); `n/a` marks "
+        "percentile-bootstrap CIs; AUROC from the heads' logits as class log-odds "
+        "(order-keeping); `n/a` marks "
         "a method that is not determined by so few anchors (affine and linear need d + 1) or "
         "whose anchors' numerical rank is too low (the reason is in `results/stitch.csv`)."
     )

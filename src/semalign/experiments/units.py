@@ -7,8 +7,9 @@ supervised ``comparators`` (leave-one-out on the image embeddings), one per ``(m
 scaling)`` (through T, with the shuffled-anchors control) and ``multimodal`` for a dual encoder.
 Scores of the headline setting are kept for ROC curves and confusion matrices.
 
-Every AUROC comes from scores that keep their order (log-probabilities of the heads, decision
-values of the prompts), never from probabilities that saturate to ties.
+Every AUROC comes from scores that keep their order (the heads' logits, as class log-odds through
+``classification_report(..., logits=True)``; decision values of the prompts), never from
+probabilities or log-probabilities that saturate to ties.
 """
 
 from __future__ import annotations
