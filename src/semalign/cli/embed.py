@@ -62,8 +62,8 @@ def embed(
     and land in the same store entry, with the same resume behaviour.
     """
     from semalign.cli._inputs import at_least
-    from semalign.encoders.registry import load_encoder
     from semalign.store import embed_to_store, open_store
+    from semalign.store.fingerprints import resolve_encoder
 
     at_least(batch_size, 1, "--batch-size")
     at_least(chunk_size, 1, "--chunk-size")
@@ -91,8 +91,8 @@ def embed(
     columns = (id_column, text_column, image_column)
     items = _items(input, root, section, None, *columns) if Path(input).is_file() else None
     enc: Any = None
-    if executor == "local":
-        enc = load_encoder(encoder, **options)
+    if executor == "local":  # the model itself is loaded only if chunks must be computed
+        enc = resolve_encoder(encoder, options, out)
     if items is None:  # a dataset: its items depend on the encoder's modality
         wanted = modality or getattr(enc, "modality", None)
         items = _items(input, root, section, wanted, *columns)

@@ -181,9 +181,13 @@ def embed_to_store(
     progress: Progress | None = None,
     executor: ChunkExecutor | None = None,
     wait: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> BuildReport:
     """Embed ``items`` with ``encoder`` into a store entry under ``root``; resume or reuse.
 
+    ``encoder`` is an encoder, or a model name (registry name, hub id or folder) loaded with
+    ``options`` only when chunks are missing (its fingerprint recorded in ``root``, see
+    ``store.fingerprints``).
     ``on_error``: 'fail' raises on the first bad item (unreadable image, empty text); 'skip'
     records it in the manifest and goes on. ``progress(done, total)`` is called after each chunk.
     ``executor`` computes the missing chunks (default: this process, in order; see
@@ -191,6 +195,34 @@ def embed_to_store(
     ``wait``: when another process is writing the same entry, wait for it (else fail at once);
     once it is done, its finished chunks are reused.
     """
+    from semalign.store.fingerprints import FingerprintChanged, resolve_encoder
+
+    if isinstance(encoder, str):
+        name, encoder = encoder, resolve_encoder(encoder, options, root)
+        if not hasattr(encoder, "embed"):
+            raise InputError(
+                f"encoder {name!r} is a dual encoder: name a tower, {name}:image or {name}:text"
+            )
+    kwargs = dict(chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
+                  progress=progress, executor=executor, wait=wait)  # fmt: skip
+    try:
+        return _embed_to_store(encoder, items, Path(root), **kwargs)  # type: ignore[arg-type]
+    except FingerprintChanged as exc:  # the record was stale: key the entry by the real one
+        return _embed_to_store(exc.encoder, items, Path(root), **kwargs)  # type: ignore[arg-type]
+
+
+def _embed_to_store(
+    encoder: Any,
+    items: Items,
+    root: Path,
+    *,
+    chunk_size: int,
+    batch_size: int,
+    on_error: str,
+    progress: Progress | None,
+    executor: ChunkExecutor | None,
+    wait: bool,
+) -> BuildReport:
     if on_error not in ("fail", "skip"):
         raise InputError(f"on_error {on_error!r} is unknown: use 'fail' or 'skip'")
     if chunk_size < 1:
