@@ -29,3 +29,29 @@ def fails_cleanly(proc: subprocess.CompletedProcess[str], *needles: str) -> None
     assert err.startswith("error:") and len(err.splitlines()) == 1, err
     for needle in needles:
         assert needle in err, err
+
+
+#: Runs ``semalign.cli.main`` with sys.argv[1:], then prints the heavy modules it imported.
+_WRAPPER = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('imported:', ','.join(m for m in ('torch', 'transformers',"
+    " 'open_clip') if m in sys.modules), file=sys.stderr))\n"
+    "from semalign.cli import main\n"
+    "sys.argv = ['semalign', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def run_with_imports(
+    *args: str | Path, timeout: float = 300
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Like ``run``, plus which of torch, transformers and open_clip the process imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("imported:")]
+    assert line, proc.stderr
+    return proc, {m for m in line[-1].removeprefix("imported:").strip().split(",") if m}

@@ -10,10 +10,14 @@ Nothing passes through a full-resolution float64 array: values are converted onc
 (exact for 8- and 16-bit data). ``decode_image(..., target=)`` lets a JPEG decoder reduce the
 image in the DCT domain (``Image.draft``) to the smallest power-of-two reduction that still
 covers the size the model needs, so a 3000 x 2500 radiograph is never decoded at full size.
+
+``ImageBytes`` is a path that carries the file's bytes: the store hashes an image's bytes and
+the decoder decodes those same bytes (``io.BytesIO``), so each file is read once.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,10 +46,35 @@ _DICOM_PLUGINS = (
 CODECS_HINT = "pip install 'semalign[dicom-codecs]'"
 
 
-def is_dicom(path: Path) -> bool:
+class ImageBytes(str):
+    """An image path (the string) with the file's bytes already read (``data``).
+
+    Anything that takes a path still works (it reads the file again); ``decode_image`` and
+    ``load_image`` decode ``data`` instead, so the bytes that were hashed are the ones decoded.
+    """
+
+    data: bytes
+
+    def __new__(cls, path: str | Path, data: bytes) -> ImageBytes:
+        obj = super().__new__(cls, str(path))
+        obj.data = data
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ImageBytes, (str(self), self.data))
+
+
+def _opened(source: str | Path) -> Any:
+    """What PIL / pydicom open: the bytes of an ``ImageBytes``, else the path."""
+    return io.BytesIO(source.data) if isinstance(source, ImageBytes) else Path(source)
+
+
+def is_dicom(path: str | Path) -> bool:
     """Whether ``path`` is DICOM: by suffix, else by the ``DICM`` magic at byte 128."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
+    if Path(path).suffix.lower() in DICOM_SUFFIXES:
         return True
+    if isinstance(path, ImageBytes):
+        return path.data[128:132] == b"DICM"
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
@@ -75,9 +104,10 @@ def decode_image(
 
     With ``target`` a JPEG is reduced while decoding (by 1, 2, 4 or 8, the largest factor whose
     result still covers ``target(H, W)``); other formats are decoded in full (h, w = H, W).
+    An ``ImageBytes`` path is decoded from its bytes, without reading the file.
     """
-    p = Path(path)
-    if not p.is_file():
+    p = path if isinstance(path, ImageBytes) else Path(path)
+    if not isinstance(p, ImageBytes) and not p.is_file():
         raise InputError(f"image file {p} does not exist: check the dataset root and layout")
     if scaling not in ("dtype", "minmax"):
         raise InputError(f"unknown scaling {scaling!r}: use 'dtype' or 'minmax'")
@@ -99,12 +129,12 @@ def _minmax_(x: np.ndarray) -> np.ndarray:
 
 
 def _load_raster(
-    path: Path, *, scaling: Scaling, target: TargetSize | None
+    path: str | Path, *, scaling: Scaling, target: TargetSize | None
 ) -> tuple[np.ndarray, tuple[int, int]]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(_opened(path)) as im:
             full = (im.height, im.width)
             if target is not None and im.format == "JPEG":
                 th, tw = target(*full)
@@ -122,7 +152,7 @@ def _load_raster(
     return np.clip(arr, 0.0, 1.0, out=arr), full
 
 
-def _raster_values(im: Image.Image, path: Path) -> tuple[np.ndarray, float]:
+def _raster_values(im: Image.Image, path: str | Path) -> tuple[np.ndarray, float]:
     """One float32 copy of the decoded grey values, and the largest value of the bit depth."""
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
@@ -171,7 +201,7 @@ def window(values: np.ndarray, center: float, width: float, function: str = "LIN
     return np.clip(x, 0.0, 1.0, out=x)
 
 
-def _pixels(ds: Any, path: Path) -> np.ndarray:
+def _pixels(ds: Any, path: str | Path) -> np.ndarray:
     """The stored pixel array, decompressed through pydicom's plugins when needed."""
     from pydicom.pixels import get_decoder
 
@@ -191,13 +221,13 @@ def _pixels(ds: Any, path: Path) -> np.ndarray:
     return ds.pixel_array
 
 
-def _load_dicom(path: Path, *, voi: bool) -> np.ndarray:
+def _load_dicom(path: str | Path, *, voi: bool) -> np.ndarray:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(_opened(path))
         raw = _pixels(ds, path)
     except InputError:
         raise

@@ -33,7 +33,7 @@ def read_image(source: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
         return _from_array(source)
     from semalign.data.images import load_image
 
-    return _from_array(load_image(Path(source)))
+    return _from_array(load_image(source))  # a path, or ImageBytes decoded from its bytes
 
 
 def _from_array(arr: np.ndarray) -> np.ndarray:
@@ -110,7 +110,7 @@ class Preprocess:
         from semalign.data.images import decode_image
 
         target = self.resize_size if self.decode == "draft" else None
-        pixels, full = decode_image(Path(source), target=target)
+        pixels, full = decode_image(source, target=target)  # ImageBytes: from its bytes
         return self._finish(pixels, full)
 
     def __call__(self, image: np.ndarray) -> Any:

@@ -41,7 +41,13 @@ from semalign import __version__
 from semalign.align.io import atomic_write_bytes
 from semalign.errors import FormatError, InputError
 from semalign.store.chunks import data_is_intact, read_header, sha256_file, write_chunk
-from semalign.store.executor import ChunkExecutor, ChunkJob, ChunkResult, LocalExecutor
+from semalign.store.executor import (
+    ChunkExecutor,
+    ChunkJob,
+    ChunkResult,
+    LocalExecutor,
+    compute_chunk,
+)
 from semalign.store.items import Items
 
 STORE_FORMAT = 1
@@ -229,7 +235,14 @@ def _embed_to_store(
         raise InputError(f"chunk_size={chunk_size}: it must be a positive integer")
     _check_encoder(encoder, items)
     start = time.perf_counter()
-    digests = items.digests()  # image files are read once here
+    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
+    streamed = 0
+    if items.modality == "image" and executor is None:
+        digests, streamed = _embed_while_reading(
+            encoder, items, root, chunk_size, batch_size, on_error, progress, stop_after
+        )
+    else:
+        digests = items.digests()
     key = store_key(encoder.fingerprint, items.modality, items.ids, digests)
     entry = entry_dir(Path(root), encoder.name, key)
     n = len(items)
@@ -257,7 +270,6 @@ def _embed_to_store(
         for tmp in folder.glob(".*.tmp-*"):
             if _is_stale(tmp):
                 tmp.unlink(missing_ok=True)  # a write interrupted before its rename
-        stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
         pending: list[ChunkJob] = []
         done_items = lo = 0
         for c, g in enumerate(groups):
@@ -291,10 +303,69 @@ def _embed_to_store(
         if computed != len(pending):
             raise RuntimeError(f"the executor returned {computed} of {len(pending)} chunks")
         manifest = _write_manifest(entry, plan, paths, items.ids)
+    streamed = min(streamed, reused)  # computed while reading, then found done above
     return BuildReport(
-        entry, key, n, int(manifest["n_embedded"]), len(groups), computed, reused, False,
-        time.perf_counter() - start, dict(manifest["skipped"]), dropped,
+        entry, key, n, int(manifest["n_embedded"]), len(groups), computed + streamed,
+        reused - streamed, False, time.perf_counter() - start, dict(manifest["skipped"]), dropped,
     )  # fmt: skip
+
+
+#: Image bytes a chunk keeps in memory to decode them without a second read; beyond it the
+#: remaining files of that chunk are decoded from their paths (read again).
+CHUNK_BYTES_BUDGET = 512 << 20
+
+
+def _embed_while_reading(
+    encoder: Any, items: Items, root: Path, chunk_size: int, batch_size: int, on_error: str,
+    progress: Progress | None, stop_after: int,
+) -> tuple[list[str], int]:  # fmt: skip
+    """Image items: read each file once, hash it, and compute missing chunks from those bytes.
+
+    Chunk by chunk (the caller's ``chunk_size``): the chunk's files are read and hashed; when a
+    chunk of that key exists (its header names that key and these ids) the bytes are dropped,
+    else the chunk is decoded from the same bytes, embedded and written. The entry is then
+    planned and checked as for texts, with every chunk present. Returns (the items' content
+    digests, chunks computed).
+    """
+    from semalign.data.images import ImageBytes
+    from semalign.store.items import read_and_digest
+
+    space = space_key(encoder.fingerprint, items.modality)
+    chunk_path(root, space, "").parent.mkdir(parents=True, exist_ok=True)
+    digests = [""] * len(items)
+    computed = done = 0
+    groups = chunk_groups(items.ids, chunk_size)
+    for c, g in enumerate(groups):
+        payloads: list[Any] = []
+        held = 0
+        for p in g:
+            data, digests[p] = read_and_digest(items.payloads[p])
+            keep = data is not None and held + len(data) <= CHUNK_BYTES_BUDGET
+            payloads.append(ImageBytes(items.payloads[p], data) if keep else items.payloads[p])  # type: ignore[arg-type]
+            held += len(data) if keep and data is not None else 0
+        ids = [items.ids[p] for p in g]
+        key = chunk_key(space, ids, [digests[p] for p in g])
+        path = chunk_path(root, space, key)
+        done += len(g)
+        if _chunk_exists(path, key, ids):
+            continue
+        result = compute_chunk(encoder, ChunkJob(c, 0, len(g)), ids, payloads, batch_size)
+        _write_result(result, path, key, 0, on_error)
+        computed += 1
+        if stop_after and computed >= stop_after and c < len(groups) - 1:
+            os._exit(75)
+        if progress:
+            progress(done, len(items))
+    return digests, computed
+
+
+def _chunk_exists(path: Path, key: str, ids: list[str]) -> bool:
+    """A chunk file whose header names ``key`` and covers ``ids`` (its data is checked later)."""
+    try:
+        h = read_header(path)
+    except FormatError:
+        return False
+    return h.key == key and sorted(h.ids + list(h.failures)) == sorted(ids)
 
 
 def _is_stale(tmp: Path) -> bool:

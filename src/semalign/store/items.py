@@ -62,8 +62,21 @@ def _file_digest(path: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     except OSError as exc:
-        return f"unreadable:{path}:{type(exc).__name__}"
+        return _unreadable(path, exc)
     return h.hexdigest()
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    return f"unreadable:{path}:{type(exc).__name__}"
+
+
+def read_and_digest(path: str) -> tuple[bytes | None, str]:
+    """(the file's bytes, their sha256), or (None, a digest naming why it cannot be read)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, _unreadable(Path(path), exc)
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def items_from(ids: Sequence[str], payloads: Sequence[Any], modality: str | None = None) -> Items:
