@@ -220,3 +220,23 @@ def test_missing_codec_plugin_is_named(tmp_path: Path) -> None:
     assert out.returncode == 0 and len(msg.splitlines()) == 1, out.stderr
     assert "ll.dcm" in msg and "JPEG Lossless" in msg and "pylibjpeg-libjpeg" in msg, msg
     assert "semalign[dicom-codecs]" in msg, msg
+
+
+def test_image_bytes_decode_exactly_like_their_file(
+    rg1_path: Path, kermany_dir: Path, tmp_path: Path
+) -> None:
+    from semalign.data.images import ImageBytes
+
+    jpeg = next(iter(sorted(kermany_dir.rglob("*.jpeg"))))
+    png16 = tmp_path / "grey16.png"
+    ramp = (np.arange(64 * 48, dtype=np.uint32).reshape(64, 48) * 21).astype(np.uint16)
+    Image.fromarray(ramp).save(png16)
+    dicom = write_dicom(tmp_path / "noext", np.arange(30, dtype=np.uint16).reshape(5, 6))
+    for path in (rg1_path, jpeg, png16, dicom):
+        held = ImageBytes(path, path.read_bytes())
+        for target in (None, lambda h, w: (h // 5, w // 5)):
+            a, full_a = decode_image(path, target=target)
+            b, full_b = decode_image(held, target=target)
+            assert full_a == full_b and np.array_equal(a, b), (path, target)
+    gone = ImageBytes(tmp_path / "deleted.png", png16.read_bytes())
+    assert np.array_equal(load_image(gone), load_image(png16))  # decoded from its bytes alone

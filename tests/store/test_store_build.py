@@ -200,3 +200,46 @@ def test_image_rewritten_with_the_same_size_and_mtime_is_recomputed(tmp_path):
     again = embed_to_store(enc, items, tmp_path / "s", chunk_size=1)
     assert not again.cache_hit and again.path != first.path and again.chunks_computed == 1
     assert np.array_equal(open_store(again.path).read()[1][1], new)
+
+
+_COUNT_OPENS = (
+    "import atexit, collections, sys\n"
+    "opens = collections.Counter()\n"
+    "def hook(event, args):\n"
+    "    if event == 'open' and isinstance(args[0], str) and args[0].endswith('.png'):\n"
+    "        opens[args[0]] += 1\n"
+    "sys.addaudithook(hook)\n"
+    "atexit.register(lambda: print('opens:', sorted(opens.values()), file=sys.stderr))\n"
+    "from semalign.cli import main\n"
+    "sys.argv = ['semalign', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def test_each_image_file_is_read_once(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(4):
+        path = tmp_path / f"x{i}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).save(path)
+        rows.append(f"x{i},{path.name}")
+    manifest = tmp_path / "images.csv"
+    manifest.write_text("id,image\n" + "\n".join(rows) + "\n")
+
+    def embed() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", _COUNT_OPENS, "embed", "-e", "efficientnet-lite0", "-i",
+             str(manifest), "-o", str(tmp_path / "s"), "--device", "cpu", "--num-workers", "0",
+             "-q"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return [ln for ln in proc.stderr.splitlines() if ln.startswith("opens:")][-1]
+
+    assert embed() == "opens: [1, 1, 1, 1]"  # hashed and decoded from the same bytes
+    assert embed() == "opens: [1, 1, 1, 1]"  # a cache hit hashes them, decodes nothing
