@@ -18,6 +18,7 @@ the decoder decodes those same bytes (``io.BytesIO``), so each file is read once
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -83,7 +84,9 @@ def is_dicom(path: str | Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
-def load_image(path: str | Path, *, scaling: Scaling = "dtype", voi: bool = True) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike[str], *, scaling: Scaling = "dtype", voi: bool = True
+) -> np.ndarray:
     """Read ``path`` at full resolution as a float32 array (H, W) with values in [0, 1].
 
     ``scaling`` applies to PNG/JPEG: ``dtype`` divides by the largest value of the bit depth
@@ -94,7 +97,7 @@ def load_image(path: str | Path, *, scaling: Scaling = "dtype", voi: bool = True
 
 
 def decode_image(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     scaling: Scaling = "dtype",
     voi: bool = True,

@@ -76,9 +76,7 @@ def _folder_files(folder: Path) -> list[Path] | None:
     if not folder.is_dir():
         return None
     skip = {".git", "__pycache__"}
-    return [
-        p for p in folder.rglob("*") if p.is_file() and not skip.intersection(p.parts)
-    ]
+    return [p for p in folder.rglob("*") if p.is_file() and not skip.intersection(p.parts)]
 
 
 def _source_files(model: str, revision: str | None) -> list[Path] | None:

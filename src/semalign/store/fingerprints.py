@@ -114,7 +114,9 @@ class RecordedEncoder:
         return f"RecordedEncoder(name={self.name!r}, dim={self.dim}, {state})"
 
 
-def resolve_encoder(model: str, options: Mapping[str, Any] | None, root: str | os.PathLike[str]) -> Any:
+def resolve_encoder(
+    model: str, options: Mapping[str, Any] | None, root: str | os.PathLike[str]
+) -> Any:
     """An encoder for ``load_encoder(model, **options)``, loaded only if its record is stale.
 
     Returns a ``RecordedEncoder`` when the record under ``root`` matches the model's files, else
@@ -138,7 +140,8 @@ def resolve_encoder(model: str, options: Mapping[str, Any] | None, root: str | o
 
 def record_path(root: str | os.PathLike[str], model: str, options: Mapping[str, Any]) -> Path:
     """Where the record of ``model`` with ``options`` lives under the store ``root``."""
-    key = hashlib.sha256(json.dumps(model_key(model, options), sort_keys=True, default=str).encode())
+    blob = json.dumps(model_key(model, options), sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode())
     return Path(root) / FINGERPRINTS_DIR / f"{key.hexdigest()[:32]}.json"
 
 
@@ -223,8 +226,8 @@ def _record_holds(path: Path, files: list[Path]) -> bool:
         recorded = list(record["files"])
         if [f["path"] for f in recorded] != [str(p) for p in files]:
             return False
-        for key in ("fingerprint", "name", "modality", "dim"):
-            record[key]  # noqa: B018 - a record missing any of them is not used
+        if not all(k in record for k in ("fingerprint", "name", "modality", "dim")):
+            return False
         now = [_stat(p) for p in files]
     except (OSError, ValueError, KeyError, TypeError):
         return False
