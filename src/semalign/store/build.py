@@ -271,10 +271,12 @@ def _embed_to_store(
             if _is_stale(tmp):
                 tmp.unlink(missing_ok=True)  # a write interrupted before its rename
         pending: list[ChunkJob] = []
+        shas: list[str | None] = [None] * len(groups)
         done_items = lo = 0
         for c, g in enumerate(groups):
             hi = lo + len(g)
-            if _chunk_is_done(paths[c], keys[c], ids[lo:hi]):
+            shas[c] = _chunk_is_done(paths[c], keys[c], ids[lo:hi])
+            if shas[c] is not None:
                 done_items += hi - lo
             else:
                 pending.append(ChunkJob(c, lo, hi))
@@ -288,8 +290,9 @@ def _embed_to_store(
         starts = {job.index: job.lo for job in pending}
         try:
             for result in results:
-                _write_result(result, paths[result.index], keys[result.index],
-                              starts[result.index], on_error)  # fmt: skip
+                shas[result.index] = _write_result(result, paths[result.index],
+                                                   keys[result.index], starts[result.index],
+                                                   on_error)  # fmt: skip
                 computed += 1
                 done_items += len(result.ids) + len(result.failures)
                 if stop_after and computed >= stop_after and computed < len(pending):
@@ -302,7 +305,7 @@ def _embed_to_store(
                 close()
         if computed != len(pending):
             raise RuntimeError(f"the executor returned {computed} of {len(pending)} chunks")
-        manifest = _write_manifest(entry, plan, paths, items.ids)
+        manifest = _write_manifest(entry, plan, paths, items.ids, shas)
     streamed = min(streamed, reused)  # computed while reading, then found done above
     return BuildReport(
         entry, key, n, int(manifest["n_embedded"]), len(groups), computed + streamed,
@@ -450,25 +453,27 @@ def _load_or_write_plan(
     return plan
 
 
-def _chunk_is_done(path: Path, key: str, ids: list[str]) -> bool:
-    """A chunk of this key exists intact and covers exactly these ids (else it is deleted)."""
+def _chunk_is_done(path: Path, key: str, ids: list[str]) -> str | None:
+    """The sha256 of the chunk file when it exists intact, of this key, covering exactly these
+    ids; else None (and the file is deleted). The file is read once."""
     if not path.is_file():
-        return False
+        return None
     try:
+        blob = path.read_bytes()
         h = read_header(path)
-        intact = data_is_intact(path, h)
+        intact = h.file_size == len(blob) and data_is_intact(path, h, blob)
     except Exception:
         path.unlink(missing_ok=True)
-        return False
+        return None
     covered = h.ids + list(h.failures)
-    ok = intact and h.key == key and sorted(covered) == sorted(ids)
-    if not ok:
-        path.unlink(missing_ok=True)
-    return ok
+    if intact and h.key == key and sorted(covered) == sorted(ids):
+        return hashlib.sha256(blob).hexdigest()
+    path.unlink(missing_ok=True)
+    return None
 
 
-def _write_result(result: ChunkResult, path: Path, key: str, lo: int, on_error: str) -> None:
-    """Check one computed chunk against ``on_error`` and write it atomically.
+def _write_result(result: ChunkResult, path: Path, key: str, lo: int, on_error: str) -> str:
+    """Check one computed chunk against ``on_error`` and write it atomically; its sha256.
 
     The chunk's ``rows`` are positions within the chunk (chunks are shared between entries).
     """
@@ -477,25 +482,29 @@ def _write_result(result: ChunkResult, path: Path, key: str, lo: int, on_error: 
         raise InputError(
             f"item {item!r} cannot be embedded ({reason}): fix it, or pass --on-error skip"
         )
-    write_chunk(path, result.embeddings, result.rows - lo, result.ids, result.failures,
-                result.index, key)  # fmt: skip
+    return write_chunk(path, result.embeddings, result.rows - lo, result.ids, result.failures,
+                       result.index, key)  # fmt: skip
 
 
 def _write_manifest(
-    entry: Path, plan: dict[str, Any], paths: list[Path], item_ids: list[str]
-) -> dict[str, Any]:
-    """The entry's manifest: its chunks in chunk order and the embedded ids in item order."""
+    entry: Path, plan: dict[str, Any], paths: list[Path], item_ids: list[str],
+    shas: list[str | None],
+) -> dict[str, Any]:  # fmt: skip
+    """The entry's manifest: its chunks in chunk order and the embedded ids in item order.
+
+    ``shas``: each chunk file's sha256 where already known (checked or written in this run).
+    """
     chunks = []
     skipped: dict[str, str] = {}
     n_embedded = 0
-    for path in paths:
+    for path, sha in zip(paths, shas, strict=True):
         h = read_header(path)
         chunks.append(
             {
                 "file": os.path.relpath(path, entry),
                 "rows": h.shape[0],
                 "bytes": h.file_size,
-                "sha256": sha256_file(path),
+                "sha256": sha or sha256_file(path),
             }
         )
         n_embedded += h.shape[0]

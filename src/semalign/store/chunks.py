@@ -48,8 +48,8 @@ def write_chunk(
     failures: dict[str, str],
     chunk: int,
     key: str,
-) -> None:
-    """Atomically write one chunk file (tmp file + fsync + os.replace)."""
+) -> str:
+    """Atomically write one chunk file (tmp file + fsync + os.replace); returns its sha256."""
     from safetensors.numpy import save
 
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
@@ -72,6 +72,7 @@ def write_chunk(
         },
     )
     atomic_write_bytes(path, blob)
+    return hashlib.sha256(blob).hexdigest()
 
 
 def read_header(path: Path) -> ChunkHeader:
@@ -115,11 +116,18 @@ def read_header(path: Path) -> ChunkHeader:
         ) from exc
 
 
-def data_is_intact(path: Path, header: ChunkHeader) -> bool:
-    """The chunk's tensor bytes match the ``data_sha256`` of its header (reads the file)."""
+def data_is_intact(path: Path, header: ChunkHeader, blob: bytes | None = None) -> bool:
+    """The chunk's tensor bytes match the ``data_sha256`` of its header.
+
+    Reads the file, or takes its bytes already read (``blob``).
+    """
     if header.data_sha256 is None:
         return False
     emb_end = header.data_offset + 4 * header.shape[0] * header.shape[1]
+    if blob is not None:
+        digest = hashlib.sha256(blob[header.data_offset : emb_end])
+        digest.update(blob[header.rows_offsets[0] : header.rows_offsets[1]])
+        return digest.hexdigest() == header.data_sha256
     with path.open("rb") as fh:
         fh.seek(header.data_offset)
         digest = hashlib.sha256(fh.read(emb_end - header.data_offset))
