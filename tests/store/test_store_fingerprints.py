@@ -144,3 +144,20 @@ def test_a_wrong_record_never_keys_wrong_numbers(tmp_path):
     assert rep.key == ref.key
     assert np.array_equal(open_store(rep.path).read()[1], open_store(ref.path).read()[1])
     assert json.loads(path.read_text())["fingerprint"] == real.fingerprint  # re-recorded
+
+
+def test_warm_run_imports_no_torch(tmp_path):
+    from .test_store_verify import TINY_RECIPE
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE, encoding="utf-8")
+    store = tmp_path / "store"
+    cold, imported = run_with_imports("run", recipe, "--out", tmp_path / "a", "--store", store)
+    assert cold.returncode == 0, cold.stderr
+    assert "torch" in imported  # minilm was loaded to embed
+    warm, imported = run_with_imports("run", recipe, "--out", tmp_path / "b", "--store", store)
+    assert warm.returncode == 0, warm.stderr
+    assert "models loaded: none" in warm.stdout
+    assert imported == set(), imported
+    a, b = (tmp_path / d / "results" / "stitch.csv" for d in "ab")
+    assert a.read_bytes() == b.read_bytes()
