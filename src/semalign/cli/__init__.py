@@ -18,6 +18,7 @@ from semalign.cli import encoders as _encoders
 from semalign.cli import experiments as _experiments
 from semalign.cli import quickstart as _quickstart
 from semalign.cli import stitch as _stitch
+from semalign.cli import store as _store
 from semalign.cli import tasks as _tasks
 from semalign.errors import SemalignError
 
@@ -34,6 +35,7 @@ app.add_typer(_encoders.app, name="encoders")
 app.command("embed")(_embed.embed)
 app.command("quickstart")(_quickstart.quickstart)
 app.add_typer(_stitch.app, name="stitch")
+app.add_typer(_store.app, name="store")
 app.command("zeroshot")(_tasks.zeroshot)
 app.command("retrieve")(_tasks.retrieve)
 app.command("run")(_experiments.run)

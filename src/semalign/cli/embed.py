@@ -117,6 +117,9 @@ def embed(
             )  # fmt: skip
     finally:
         close()
+    from semalign.store.housekeeping import record_usage
+
+    record_usage(report.path, "embed")
     rate = report.n_embedded / report.seconds if report.seconds > 0 else float("inf")
     state = "cache hit, no model run" if report.cache_hit else (
         f"{report.chunks_computed} chunk(s) computed, {report.chunks_reused} reused"

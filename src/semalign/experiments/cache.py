@@ -21,7 +21,6 @@ from semalign.align.io import atomic_write_bytes
 from semalign.tasks.results import ResultRow, ResultTable
 
 CACHE_FORMAT = 1
-STEPS_DIR = "steps"
 
 
 def digest(obj: Any) -> str:
@@ -79,11 +78,13 @@ class StepCache:
         self.folder = folder
         self.computed = 0
         self.reused = 0
+        self.used: set[str] = set()  # unit file names asked for (the recipe's usage record)
 
     def get(self, kind: str, key: Any, compute: Callable[[], UnitOutput]) -> UnitOutput:
         """The cached output of unit ``kind`` for ``key``, computing and storing it if absent."""
         h = digest({"format": CACHE_FORMAT, "kind": kind, "key": key})
         path = self.folder / f"{kind}-{h[:20]}.json"
+        self.used.add(path.name)
         if path.is_file():
             try:
                 out = UnitOutput.from_json(json.loads(path.read_text(encoding="utf-8")))

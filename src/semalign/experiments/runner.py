@@ -31,7 +31,7 @@ import numpy as np
 from semalign.align.io import atomic_write_bytes
 from semalign.errors import FormatError, InputError, SemalignError
 from semalign.experiments import retrieval_units, units
-from semalign.experiments.cache import STEPS_DIR, StepCache, UnitOutput, digest
+from semalign.experiments.cache import StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
 from semalign.experiments.inputs import (
     RetrievalData,
@@ -49,6 +49,7 @@ from semalign.experiments.recipe import (
     StitchSpec,
     ZeroShotSpec,
 )
+from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
 
@@ -560,6 +561,7 @@ def run_recipe(
             run.retrieval(t)
     if bar is not None:
         bar.close()
+    record_recipe_run(root, recipe.name, run.embedder.entries.values(), run.cache.used)
     for name in RESULT_FILES:
         table = run.tables.get(name, ResultTable())
         if len(table):

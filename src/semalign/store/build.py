@@ -4,8 +4,11 @@ Layout under a store ``ROOT``::
 
     chunks/<space[:16]>/<chunk key>.safetensors   chunks, shared by every entry of one encoder
     <encoder>-<key[:16]>/plan.json                what an entry computes (key, fingerprint, ...)
+    <encoder>-<key[:16]>/planned.json             the chunk files the job reuses or writes
     <encoder>-<key[:16]>/manifest.json            written last: its chunks (sha256, sizes), the
                                                   ids in item order, skipped items
+    <encoder>-<key[:16]>/usage.json               created, last used, by which recipes/commands
+                                                  (store/housekeeping.py)
 
 The *space* is the encoder fingerprint and modality (everything that changes the numbers, apart
 from the items). Items are grouped into chunks in id order with a content-defined boundary rule:
@@ -265,6 +268,7 @@ def _embed_to_store(
         keys = [chunk_key(space, [items.ids[p] for p in g], [digests[p] for p in g])
                 for g in groups]  # fmt: skip
         paths = [chunk_path(Path(root), space, k) for k in keys]
+        _write_planned(entry, paths)
         folder = chunk_path(Path(root), space, "").parent
         folder.mkdir(parents=True, exist_ok=True)
         for tmp in folder.glob(".*.tmp-*"):
@@ -451,6 +455,13 @@ def _load_or_write_plan(
     }
     atomic_write_bytes(plan_path, json.dumps(plan, indent=2).encode())
     return plan
+
+
+def _write_planned(entry: Path, paths: list[Path]) -> None:
+    """``planned.json``: the chunk files this job reuses or writes, which ``semalign store gc``
+    keeps while the entry is unfinished."""
+    files = [os.path.relpath(p, entry) for p in paths]
+    atomic_write_bytes(entry / "planned.json", json.dumps({"chunks": files}).encode())
 
 
 def _chunk_is_done(path: Path, key: str, ids: list[str]) -> str | None:

@@ -42,21 +42,29 @@ class EmbeddingStore:
     def __len__(self) -> int:
         return self.n
 
-    def bad_chunks(self, full: bool = True) -> dict[str, str]:
+    def bad_chunks(
+        self, full: bool = True, digests: dict[Path, str] | None = None
+    ) -> dict[str, str]:
         """Chunk files (relative to the entry) that are missing or fail their check -> why.
 
         ``full`` compares each file's sha256 with the manifest (reads every byte); otherwise
-        only existence and size are checked.
+        only existence and size are checked. ``digests`` (normalised path -> sha256) remembers
+        the files already hashed, so that a chunk shared by several entries is read once.
         """
         bad: dict[str, str] = {}
+        seen = {} if digests is None else digests
         for c in self.manifest["chunks"]:
             path = self.path / c["file"]
             if not path.is_file():
                 bad[c["file"]] = "missing"
             elif path.stat().st_size != c["bytes"]:
                 bad[c["file"]] = "wrong size"
-            elif full and sha256_file(path) != c["sha256"]:
-                bad[c["file"]] = "checksum mismatch"
+            elif full:
+                key = Path(os.path.normpath(path))
+                if key not in seen:
+                    seen[key] = sha256_file(path)
+                if seen[key] != c["sha256"]:
+                    bad[c["file"]] = "checksum mismatch"
         return bad
 
     def verify(self, full: bool = True) -> None:
