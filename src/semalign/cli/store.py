@@ -8,8 +8,10 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(help="Store housekeeping: list entries, verify checksums, remove what is unused.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Store housekeeping: list entries, verify checksums, remove what is unused.",
+    no_args_is_help=True,
+)
 
 STORE_HELP = "Store folder (default: $SEMALIGN_STORE or ~/.cache/semalign/store)."
 
@@ -48,21 +50,34 @@ def ls(
     rows: list[tuple[str, ...]] = [header]
     for r in info["entries"]:
         state = "" if r["state"] == "finished" else f" ({r['state']})"
-        rows.append((r["entry"] + state, str(r["encoder"] or "?"), str(r["modality"] or "?"),
-                     str(r["items"]), _size(r["bytes"]), _day(r["created"]),
-                     _day(r["last_used"]), ", ".join(r["recipes"]) or "-"))  # fmt: skip
+        rows.append(
+            (
+                r["entry"] + state,
+                str(r["encoder"] or "?"),
+                str(r["modality"] or "?"),
+                str(r["items"]),
+                _size(r["bytes"]),
+                _day(r["created"]),
+                _day(r["last_used"]),
+                ", ".join(r["recipes"]) or "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     t, st, un = info["total"], info["steps"], info["unreferenced"]
-    typer.echo(f"total: {t['entries']} entries, {t['chunks']} chunks, {_size(t['bytes'])} "
-               f"(chunks shared between entries counted once)")  # fmt: skip
+    typer.echo(
+        f"total: {t['entries']} entries, {t['chunks']} chunks, {_size(t['bytes'])} "
+        f"(chunks shared between entries counted once)"
+    )
     typer.echo(f"step cache: {st['units']} units, {_size(st['bytes'])}")
     hint = " (`semalign store gc` removes them)" if un["chunks"] else ""
     typer.echo(f"unreferenced chunks: {un['chunks']}, {_size(un['bytes'])}{hint}")
     for r in info["recipes"]:
-        typer.echo(f"recipe {r['recipe']}: last run {_day(r['last_run'])}, {r['entries']} "
-                   f"entries, {r['units']} step units")  # fmt: skip
+        typer.echo(
+            f"recipe {r['recipe']}: last run {_day(r['last_run'])}, {r['entries']} "
+            f"entries, {r['units']} step units"
+        )
 
 
 def _check_unit(path: Path) -> None:
@@ -84,8 +99,10 @@ def verify(store: Path | None = typer.Option(None, "--store", help=STORE_HELP)) 
     rep = verify_store(root, check_unit=_check_unit)
     for p in rep.problems:
         typer.echo(f"bad: {p}")
-    typer.echo(f"checked {rep.entries} entries, {rep.chunks} chunks ({_size(rep.bytes)}), "
-               f"{rep.units} step units: {len(rep.problems)} problem(s)")  # fmt: skip
+    typer.echo(
+        f"checked {rep.entries} entries, {rep.chunks} chunks ({_size(rep.bytes)}), "
+        f"{rep.units} step units: {len(rep.problems)} problem(s)"
+    )
     if rep.problems:
         raise FormatError(
             f"store {str(root)!r} has {len(rep.problems)} bad file(s), listed above with their "

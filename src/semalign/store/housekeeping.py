@@ -77,8 +77,12 @@ def record_usage(entry: Path, command: str, recipe: str | None = None) -> None:
         recipes.append(recipe)
     if command not in commands:
         commands.append(command)
-    usage = {"created": old.get("created") or now, "last_used": now,
-             "recipes": recipes, "commands": commands}  # fmt: skip
+    usage = {
+        "created": old.get("created") or now,
+        "last_used": now,
+        "recipes": recipes,
+        "commands": commands,
+    }
     try:
         atomic_write_bytes(entry / USAGE, json.dumps(usage, indent=1).encode("utf-8"))
     except OSError:
@@ -104,8 +108,13 @@ def record_recipe_run(
     old = _read_json(path)
     now = _now()
     first = old.get("first_run") if isinstance(old, dict) else None
-    record = {"recipe": recipe, "first_run": first or now, "last_run": now,
-              "entries": folders, "units": sorted(set(units))}  # fmt: skip
+    record = {
+        "recipe": recipe,
+        "first_run": first or now,
+        "last_run": now,
+        "entries": folders,
+        "units": sorted(set(units)),
+    }
     try:
         atomic_write_bytes(path, json.dumps(record, indent=1).encode("utf-8"))
     except OSError:
@@ -194,9 +203,14 @@ def scan(root: str | os.PathLike[str]) -> Scan:
     for p in sorted((path / RECIPES_DIR).glob("*.json")):
         r = _read_json(p)
         if isinstance(r, dict) and isinstance(r.get("recipe"), str):
-            recipes[r["recipe"]] = Recipe(p, r["recipe"], _epoch(r.get("first_run")),
-                                          _epoch(r.get("last_run")), _names(r.get("entries")),
-                                          _names(r.get("units")))  # fmt: skip
+            recipes[r["recipe"]] = Recipe(
+                p,
+                r["recipe"],
+                _epoch(r.get("first_run")),
+                _epoch(r.get("last_run")),
+                _names(r.get("entries")),
+                _names(r.get("units")),
+            )
     return Scan(path, entries, chunk_files, units, recipes)
 
 
@@ -294,14 +308,23 @@ def listing(root: str | os.PathLike[str]) -> dict[str, Any]:
     return {
         "store": str(s.root),
         "entries": rows,
-        "total": {"entries": len(rows), "chunks": len(referenced),
-                  "bytes": sum(s.chunk_files[p] for p in referenced)},  # fmt: skip
+        "total": {
+            "entries": len(rows),
+            "chunks": len(referenced),
+            "bytes": sum(s.chunk_files[p] for p in referenced),
+        },
         "steps": {"units": len(s.units), "bytes": sum(s.units.values())},
-        "unreferenced": {"chunks": len(unreferenced),
-                         "bytes": sum(s.chunk_files[p] for p in unreferenced)},  # fmt: skip
+        "unreferenced": {
+            "chunks": len(unreferenced),
+            "bytes": sum(s.chunk_files[p] for p in unreferenced),
+        },
         "recipes": [
-            {"recipe": r.name, "last_run": _iso(r.last_run), "entries": len(r.entries),
-             "units": len(r.units)}  # fmt: skip
+            {
+                "recipe": r.name,
+                "last_run": _iso(r.last_run),
+                "entries": len(r.entries),
+                "units": len(r.units),
+            }
             for r in s.recipes.values()
         ],
     }
@@ -357,8 +380,9 @@ def verify(
         try:
             bad = open_store(e.path, verify=False).bad_chunks(full=True, digests=digests)
         except (FormatError, KeyError, TypeError, ValueError) as exc:
-            rep.problems.append(Problem(e.path / "manifest.json", f"unreadable ({exc})",
-                                        _FIX_ENTRY))  # fmt: skip
+            rep.problems.append(
+                Problem(e.path / "manifest.json", f"unreadable ({exc})", _FIX_ENTRY)
+            )
             continue
         checked.update(e.chunks)
         for name, why in bad.items():
@@ -382,12 +406,13 @@ def verify(
     present = checked & set(s.chunk_files)
     rep.chunks = len(present)
     rep.bytes = sum(s.chunk_files[p] for p in present)
-    for p in s.units if check_unit is not None else ():
+    for p in s.units:
         try:
-            check_unit(p)
+            if check_unit is not None:
+                check_unit(p)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            rep.problems.append(Problem(p, f"step-cache unit is unreadable ({exc})",
-                                        "`semalign run` recomputes it"))  # fmt: skip
+            fix = "`semalign run` recomputes it"
+            rep.problems.append(Problem(p, f"step-cache unit is unreadable ({exc})", fix))
     return rep
 
 
@@ -483,8 +508,9 @@ def plan_gc(
     doomed: list[Entry] = []
     if keep:
         kept_names = {n for r in keep for n in s.recipes[r].entries}
-        doomed = [e for e in s.entries
-                  if e.path.name not in kept_names and not set(keep) & set(e.recipes)]  # fmt: skip
+        doomed = [
+            e for e in s.entries if e.path.name not in kept_names and not set(keep) & set(e.recipes)
+        ]
         needed = {n for r in keep for n in s.recipes[r].units}
         plan.units = [p for p in s.units if p.name not in needed]
         plan.records = [r.path for r in s.recipes.values() if r.name not in keep]
