@@ -372,6 +372,7 @@ def verify(
     rep = VerifyReport(entries=len(s.entries), units=len(s.units))
     digests: dict[Path, str] = {}
     checked: set[Path] = set()
+    users: dict[tuple[Path, str], list[str]] = {}  # bad chunk file, why -> entries that use it
     for e in s.entries:
         if e.state == "damaged":
             rep.problems.append(Problem(e.path / "manifest.json", str(e.problem), _FIX_ENTRY))
@@ -386,8 +387,9 @@ def verify(
             continue
         checked.update(e.chunks)
         for name, why in bad.items():
-            where = Path(os.path.normpath(e.path / name))
-            rep.problems.append(Problem(where, f"{why} (entry {e.path.name})", _FIX_ENTRY))
+            users.setdefault((Path(os.path.normpath(e.path / name)), why), []).append(e.path.name)
+    for (where, why), names in users.items():
+        rep.problems.append(Problem(where, f"{why} (entries {', '.join(names)})", _FIX_ENTRY))
     in_use = s.referenced()
     for p in s.chunk_files:
         if p in checked:
