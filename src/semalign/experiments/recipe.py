@@ -9,6 +9,14 @@ A recipe has five kinds of tables (see ``recipes/demo.toml`` for a commented exa
     [[zeroshot]]        image -> text zero-shot against class prompts (or a joint baseline)
     [[retrieval]]       image -> report (or report -> report) retrieval through fitted maps
 
+Retrieval keys beyond the paper: ``scoring = ["cosine", "csls"]`` ranks by each scoring
+(default ``["cosine"]``; CSLS discounts hubs with ``csls_k = 10`` neighbours);
+``unpaired = { pool = "train-rest", iterations = 10, max_pseudo = 500 }`` adds rows of T refined
+by self-learning on unpaired pools (per anchor count and seed, the training rows not drawn as
+anchors, split by a seeded shuffle into a source-only and a target-only half; never a test row;
+``max_pseudo`` defaults to the smaller pool); ``asif = { top_k = 800, power = 8 }`` adds ASIF
+rows on the same anchors. ``headline.scoring`` names the scoring the summary reports.
+
 Dataset roots come, by priority, from the CLI (``--root alias=PATH``), the environment
 (``SEMALIGN_ROOT_<ALIAS>``, upper case, ``-`` as ``_``), then the file. Every key and value is
 checked here; an error names the key, the allowed values and, for a typo, the closest one.
@@ -31,8 +39,10 @@ __all__ = [
     "EncoderSpec",
     "Headline",
     "Recipe",
+    "AsifSpec",
     "RetrievalSpec",
     "StitchSpec",
+    "UnpairedSpec",
     "ZeroShotSpec",
     "load_recipe",
     "parse_recipe",
@@ -51,6 +61,7 @@ RETRIEVAL_SPLITS = ("official", "random")
 RETRIEVAL_STRATEGIES = ("random", "farthest", "kmeans++")
 DEDUPS = ("text", "none")
 COMPARATORS = ("nearest-centroid", "linear-probe")
+POOLS = ("train-rest",)
 _HEADLINE = ("method", "scaling", "anchors")
 
 
@@ -66,6 +77,7 @@ class Headline:
     scaling: str
     anchors: int
     declared: bool
+    scoring: str = "cosine"
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,29 @@ class ZeroShotSpec:
 
 
 @dataclass(frozen=True)
+class UnpairedSpec:
+    """Refinement of T on unpaired pools (:class:`semalign.align.refine.RefinedAligner`).
+
+    ``pool`` "train-rest": per (anchor count, seed), the training rows not drawn as anchors,
+    split by a seeded shuffle into two disjoint halves, the source half seen only by the source
+    encoder and the target half only by the target encoder. ``iterations``: most refits;
+    ``max_pseudo``: bound on pseudo-pairs per refit (None: the smaller pool's size).
+    """
+
+    pool: str = "train-rest"
+    iterations: int = 10
+    max_pseudo: int | None = None
+
+
+@dataclass(frozen=True)
+class AsifSpec:
+    """ASIF rows (:class:`semalign.tasks.asif.ASIF`) on the same anchors as T."""
+
+    top_k: int = 800
+    power: float = 8.0
+
+
+@dataclass(frozen=True)
 class RetrievalSpec:
     """Retrieval between paired rows through maps source -> target fitted on training anchors.
 
@@ -166,6 +201,10 @@ class RetrievalSpec:
     ks: list[int]
     headline: Headline | None = None
     dedup: str = "text"
+    scorings: list[str] = field(default_factory=lambda: ["cosine"])
+    csls_k: int = 10
+    unpaired: UnpairedSpec | None = None
+    asif: AsifSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -387,19 +426,32 @@ _RETRIEVAL = (
     "ks",
     "headline",
     "dedup",
+    "scoring",
+    "csls_k",
+    "unpaired",
+    "asif",
 )
+_UNPAIRED = ("pool", "iterations", "max_pseudo")
+_ASIF = ("top_k", "power")
 
 
 def _headline(
-    t: Mapping[str, Any], where: str, methods: list[str], scalings: list[str], anchors: list[int]
+    t: Mapping[str, Any],
+    where: str,
+    methods: list[str],
+    scalings: list[str],
+    anchors: list[int],
+    scorings: list[str] | None = None,
 ) -> Headline:
-    """``headline = {method, scaling, anchors}``: each must be one of the task's own values."""
+    """``headline = {method, scaling, anchors}`` (+ ``scoring`` where the task has
+    ``scorings``): each must be one of the task's own values."""
     raw = t.get("headline")
+    first = scorings[0] if scorings else "cosine"
     if raw is None:
-        return Headline(methods[0], scalings[0], max(anchors), declared=False)
+        return Headline(methods[0], scalings[0], max(anchors), declared=False, scoring=first)
     h = _table(raw, f"{where}headline")
     w = f"{where}headline."
-    _check_keys(h, _HEADLINE, w)
+    _check_keys(h, _HEADLINE + (("scoring",) if scorings else ()), w)
     anchors_k = _int(h, "anchors", w, max(anchors), 1)
     if anchors_k not in anchors:
         raise InputError(
@@ -410,7 +462,39 @@ def _headline(
         _choice(h, "scaling", w, scalings, scalings[0]),
         anchors_k,
         declared=True,
+        scoring=_choice(h, "scoring", w, scorings, first) if scorings else first,
     )
+
+
+def _scorings(t: Mapping[str, Any], where: str) -> tuple[list[str], int]:
+    """``scoring = ["cosine", "csls"]`` (default ``["cosine"]``) and ``csls_k`` (default 10)."""
+    from semalign.metrics.csls import SCORINGS
+
+    return _choices(t, "scoring", where, SCORINGS, ["cosine"]), _int(t, "csls_k", where, 10, 1)
+
+
+def _unpaired(t: Mapping[str, Any], where: str) -> UnpairedSpec | None:
+    """``unpaired = { pool = "train-rest", iterations = 10, max_pseudo = N }`` or None."""
+    if "unpaired" not in t:
+        return None
+    u = _table(t["unpaired"], f"{where}unpaired")
+    w = f"{where}unpaired."
+    _check_keys(u, _UNPAIRED, w)
+    return UnpairedSpec(
+        pool=_choice(u, "pool", w, POOLS, "train-rest"),
+        iterations=_int(u, "iterations", w, 10, 1),
+        max_pseudo=_int(u, "max_pseudo", w, None, 1),
+    )
+
+
+def _asif(t: Mapping[str, Any], where: str) -> AsifSpec | None:
+    """``asif = { top_k = 800, power = 8 }`` or None."""
+    if "asif" not in t:
+        return None
+    a = _table(t["asif"], f"{where}asif")
+    w = f"{where}asif."
+    _check_keys(a, _ASIF, w)
+    return AsifSpec(_int(a, "top_k", w, 800, 1), _float(a, "power", w, 8.0, 0.0, float("inf")))
 
 
 def _env_root(alias: str) -> str | None:
@@ -691,6 +775,7 @@ def _retrieval(
     methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
     scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
     pairs = _pairs(t, where, recipe["encoders"])
+    scorings, csls_k = _scorings(t, where)
     roles = ("image", "text") if kind == "image-report" else ("text", "text")
     for pair in pairs:
         for alias, needed in zip(pair, roles, strict=True):
@@ -713,8 +798,12 @@ def _retrieval(
         methods=methods,
         scalings=scalings,
         ks=ks,
-        headline=_headline(t, where, methods, scalings, anchors),
+        headline=_headline(t, where, methods, scalings, anchors, scorings),
         dedup=_choice(t, "dedup", where, DEDUPS, "text" if kind == "report-report" else "none"),
+        scorings=scorings,
+        csls_k=csls_k,
+        unpaired=_unpaired(t, where),
+        asif=_asif(t, where),
     )
 
 

@@ -1,18 +1,28 @@
-"""Retrieval units the runner caches: the unaligned control and one unit per (method, scaling).
+"""Retrieval units the runner caches: the unaligned control, one unit per (method, scaling,
+scoring), refined maps per (method, scaling), ASIF, and the unpaired pools' row ids.
 
-Rows come from :func:`semalign.tasks.retrieval.retrieve` (task ``retrieve``); the ``setting``
-column holds the direction (query -> key). For report-report retrieval the directions are named
-after the encoders (``minilm->e5``: a report embedded by minilm, mapped by T into e5's space,
-looks for the same report embedded by e5), for image-report they stay ``image->report`` and
-``report->image``.
+Rows come from :func:`semalign.tasks.retrieval.retrieve` (task ``retrieve``) or are computed the
+same way (same anchors per seed, same bootstrap, same tie and group rules); the ``setting``
+column holds the direction (query -> key), then `` csls@k`` for CSLS scoring, then the variant:
+`` refined refits=R pseudo=P pools=U/V`` (mode ``refined``) or `` asif top_k=K power=P`` (mode
+``asif``). For report-report retrieval the directions are named after the encoders
+(``minilm->e5``: a report embedded by minilm, mapped by T into e5's space, looks for the same
+report embedded by e5), for image-report they stay ``image->report`` and ``report->image``.
+
+Unpaired pools (:func:`unpaired_pools`): per (anchor count, seed), the training rows not drawn
+as anchors, split by a seeded shuffle into two disjoint halves; the source encoder sees only the
+first (U), the target encoder only the second (V), so no pool item has a partner in the other
+pool. Test rows are never in a pool (checked on every call).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from semalign.experiments.cache import UnitOutput
 from semalign.metrics.classification import Estimate
@@ -20,6 +30,66 @@ from semalign.tasks.results import ResultTable
 from semalign.tasks.retrieval import DIRECTIONS
 
 Names = tuple[str, str]
+Index = NDArray[np.int64]
+POOL_ROLES = ("test", "anchors", "pool-source", "pool-target")
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Row indices of one (anchor count, seed) cell: disjoint test, anchors and pools U, V."""
+
+    test: Index
+    anchors: Index
+    source: Index
+    target: Index
+
+    def roles(self) -> dict[str, Index]:
+        return dict(zip(POOL_ROLES, (self.test, self.anchors, self.source, self.target), strict=True))
+
+
+def unpaired_pools(xs: Any, test: Any, k: int, seed: int, strategy: str) -> Pools:
+    """The anchors ``retrieve`` draws for (``k``, ``seed``) among the non-test rows of ``xs``
+    (n, d), and the rest of the training rows shuffled (seeded by ``seed`` and ``k``) and split
+    into a source pool (the first half, rounded down) and a target pool."""
+    from semalign.tasks.stitching import draw_anchors, split_rows
+
+    x = np.asarray(xs, dtype=np.float64)
+    train, te = split_rows(x.shape[0], test)
+    anchors = draw_anchors(x, k, strategy, seed, train, pool="non-test")
+    rest = np.random.default_rng([int(seed), int(k)]).permutation(np.setdiff1d(train, anchors))
+    half = rest.size // 2
+    pools = Pools(te, anchors, np.sort(rest[:half]), np.sort(rest[half:]))
+    parts = list(pools.roles().values())
+    if sum(p.size for p in parts) != np.unique(np.concatenate(parts)).size:
+        raise AssertionError("test rows, anchors and the unpaired pools overlap")
+    return pools
+
+
+def retrieval_pools(
+    xs: Any,
+    ids: Sequence[str],
+    test: Any,
+    *,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str,
+    names: Names,
+) -> UnitOutput:
+    """The row ids of every cell's test rows, anchors and pools (extra table
+    ``retrieval_pools``: one row per (anchors, seed, role), ids space-separated)."""
+    n_train = int(np.asarray(xs).shape[0]) - int(np.unique(np.asarray(test)).size)
+    rows = []
+    for k in anchors:
+        for seed in seeds:
+            if k > n_train:
+                continue
+            for role, idx in unpaired_pools(xs, test, k, seed, strategy).roles().items():
+                rows.append({
+                    "source": names[0], "target": names[1], "anchors": int(k),
+                    "seed": int(seed), "role": role, "n": int(idx.size),
+                    "ids": " ".join(ids[i] for i in idx.tolist()),
+                })  # fmt: skip
+    return UnitOutput(extras={"retrieval_pools": rows})
 
 
 def direction_names(kind: str, names: Names) -> dict[str, str]:
@@ -74,8 +144,11 @@ def retrieval_method(
     names: Names,
     ks: Sequence[int],
     bootstrap: int,
+    scoring: str = "cosine",
+    csls_k: int = 10,
 ) -> UnitOutput:
-    """Aligned retrieval for one method and scaling at every anchor count and seed.
+    """Aligned retrieval for one method and scaling at every anchor count and seed, ranked by
+    ``scoring``.
 
     Anchor counts above the number of training rows, and fits refused because the anchors'
     rank is too low (:class:`~semalign.errors.RankDeficientError`), are kept as ``n/a`` rows
@@ -84,20 +157,9 @@ def retrieval_method(
     from semalign.errors import RankDeficientError
     from semalign.tasks.retrieval import retrieve
 
-    n_test = int(np.unique(np.asarray(test)).size)
-    n_train = int(np.asarray(xs).shape[0]) - n_test
+    n_train = int(np.asarray(xs).shape[0]) - int(np.unique(np.asarray(test)).size)
     table = ResultTable()
-
-    def skipped(k: int, seed: int, why: str) -> None:
-        for d in DIRECTIONS:
-            nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
-            nan["mrr"] = Estimate(float("nan"))
-            table.add(
-                nan, task="retrieve", source=names[0], target=names[1], mode="aligned",
-                method=method, scaling=scaling, anchors=int(k), seed=int(seed),
-                setting=f"{d} skipped: {why}", n=n_test,
-            )  # fmt: skip
-
+    skipped = _skipper(table, test, names, ks, "aligned", method, scaling, _tag(scoring, csls_k))
     for k in anchors:
         for seed in seeds:
             if k > n_train:
@@ -108,9 +170,155 @@ def retrieval_method(
                     xs, xt, test=test, methods=[method], scalings=[scaling], anchor_counts=[k],
                     seeds=[seed], anchor_strategy=strategy, ks=ks, naive=False,
                     image_name=names[0], text_name=names[1], n_resamples=bootstrap,
+                    scoring=scoring, csls_k=csls_k,
                 )  # fmt: skip
             except RankDeficientError as exc:
                 skipped(k, seed, f"anchors' rank {exc.rank} < {exc.needed} needed")
                 continue
+            table.rows.extend(cell.rows)
+    return UnitOutput(relabel_directions(table, kind, names))
+
+
+def _tag(scoring: str, csls_k: int) -> str:
+    return f" csls@{csls_k}" if scoring == "csls" else ""
+
+
+def _skipper(
+    table: ResultTable, test: Any, names: Names, ks: Sequence[int], mode: str,
+    method: str | None, scaling: str | None, tag: str,
+) -> Any:  # fmt: skip
+    """A function adding the ``n/a`` rows (with the reason) of a skipped (anchors, seed) cell."""
+    n_test = int(np.unique(np.asarray(test)).size)
+
+    def skipped(k: int, seed: int, why: str) -> None:
+        nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
+        nan["mrr"] = Estimate(float("nan"))
+        for d in DIRECTIONS:
+            table.add(
+                nan, task="retrieve", source=names[0], target=names[1], mode=mode,
+                method=method, scaling=scaling, anchors=int(k), seed=int(seed),
+                setting=f"{d}{tag} skipped: {why}", n=n_test,
+            )  # fmt: skip
+
+    return skipped
+
+
+def retrieval_refined(
+    xs: Any,
+    xt: Any,
+    test: Any,
+    *,
+    method: str,
+    scaling: str,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str,
+    kind: str,
+    names: Names,
+    ks: Sequence[int],
+    bootstrap: int,
+    scorings: Sequence[str],
+    csls_k: int,
+    iterations: int,
+    max_pseudo: int | None,
+) -> UnitOutput:
+    """Retrieval through T refined on the cell's unpaired pools (mode ``refined``), ranked by
+    each of ``scorings``; the same anchors, test rows and bootstrap as :func:`retrieval_method`.
+
+    The map (:class:`~semalign.align.refine.RefinedAligner`, pseudo-pairs by mutual CSLS with
+    ``csls_k`` neighbours) does not depend on the scoring: it is fitted once per cell. The
+    setting records the refits run, the pseudo-pairs in the final fit and the pool sizes.
+    """
+    from semalign.align import min_anchors
+    from semalign.align.refine import RefinedAligner
+    from semalign.errors import RankDeficientError
+    from semalign.tasks.retrieval import retrieval_report
+
+    x = np.asarray(xs, dtype=np.float64)
+    t = np.asarray(xt, dtype=np.float64)
+    n_train = x.shape[0] - int(np.unique(np.asarray(test)).size)
+    need = min_anchors(method, scaling, x.shape[1])
+    table = ResultTable()
+    for k in anchors:
+        for seed in seeds:
+            skips = [_skipper(table, test, names, ks, "refined", method, scaling, _tag(s, csls_k))
+                     for s in scorings]  # fmt: skip
+
+            def skipped(why: str, k: int = k, seed: int = seed, skips: list[Any] = skips) -> None:
+                for skip in skips:
+                    skip(k, seed, why)
+
+            if k > n_train:
+                skipped(f"only {n_train} train rows")
+                continue
+            if k < need:
+                skipped(f"needs >= {need} anchors")
+                continue
+            pools = unpaired_pools(x, test, k, seed, strategy)
+            if min(pools.source.size, pools.target.size) == 0:
+                skipped("no training rows left for the unpaired pools")
+                continue
+            a = pools.anchors
+            refined = RefinedAligner(
+                method, scaling, iterations=iterations, csls_k=csls_k, max_pseudo=max_pseudo,
+                seed=seed,
+            )  # fmt: skip
+            try:
+                refined.fit(x[a], t[a], unpaired=(x[pools.source], t[pools.target]))
+            except RankDeficientError as exc:
+                skipped(f"anchors' rank {exc.rank} < {exc.needed} needed")
+                continue
+            note = (
+                f" refined refits={refined.n_iter_} pseudo={refined.pairs_[0].size} "
+                f"pools={pools.source.size}/{pools.target.size}"
+            )
+            mapped, gallery = refined.transform(x[pools.test]), t[pools.test]
+            for scoring in scorings:
+                for d in DIRECTIONS:
+                    q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
+                    rep = retrieval_report(
+                        q, g, ks, n_resamples=bootstrap, scoring=scoring, csls_k=csls_k
+                    )
+                    table.add(
+                        rep, task="retrieve", source=names[0], target=names[1], mode="refined",
+                        method=method, scaling=scaling, anchors=int(k), seed=int(seed),
+                        setting=d + _tag(scoring, csls_k) + note, n=int(pools.test.size),
+                    )  # fmt: skip
+    return UnitOutput(relabel_directions(table, kind, names))
+
+
+def retrieval_asif(
+    xs: Any,
+    xt: Any,
+    test: Any,
+    *,
+    top_k: int,
+    power: float,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str,
+    kind: str,
+    names: Names,
+    ks: Sequence[int],
+    bootstrap: int,
+) -> UnitOutput:
+    """ASIF (mode and method ``asif``, cosine of the relative codes) on the anchors T uses at
+    every anchor count and seed; the setting records the effective ``top_k`` and ``power``."""
+    from semalign.tasks.asif import ASIF
+    from semalign.tasks.retrieval import retrieve
+
+    n_train = int(np.asarray(xs).shape[0]) - int(np.unique(np.asarray(test)).size)
+    table = ResultTable()
+    skipped = _skipper(table, test, names, ks, "asif", "asif", None, "")
+    for k in anchors:
+        for seed in seeds:
+            if k > n_train:
+                skipped(k, seed, f"only {n_train} train rows")
+                continue
+            cell = retrieve(
+                xs, xt, test=test, methods=(), anchor_counts=[k], seeds=[seed],
+                anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0],
+                text_name=names[1], n_resamples=bootstrap, asif=ASIF(top_k, power),
+            )  # fmt: skip
             table.rows.extend(cell.rows)
     return UnitOutput(relabel_directions(table, kind, names))

@@ -4,6 +4,8 @@ Output folder layout::
 
     OUT/results/stitch.csv  zeroshot.csv  space.csv      long-format result tables (CIs, n)
     OUT/results/retrieval.csv                            recall@k and MRR (task ``retrieve``)
+    OUT/results/retrieval_pools.csv                      ids of each cell's test, anchor and
+                                                         unpaired pool rows (``unpaired`` only)
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
     OUT/results.json                                     every row above + run metadata
     OUT/report.md  OUT/report.html                       generated from the files above only
@@ -55,7 +57,7 @@ from semalign.tasks.results import ResultTable
 
 RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
 TABLE_OF_TASK = {"retrieve": "retrieval"}  # results file of each row's ``task``
-EXTRA_FILES = ("zeroshot_scores", "pca")
+EXTRA_FILES = ("zeroshot_scores", "pca", "retrieval_pools")
 
 
 @dataclass
@@ -393,6 +395,10 @@ class _Run:
             "methods": spec.methods,
             "scalings": spec.scalings,
             "ks": spec.ks,
+            "scorings": spec.scorings,
+            "csls_k": spec.csls_k,
+            "unpaired": _unpaired_meta(spec, n - n_test),
+            "asif": None if spec.asif is None else asdict(spec.asif),
             **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
             "encoders": {
                 a: self.recipe.encoders[a].model
@@ -423,15 +429,65 @@ class _Run:
                 ),
             )  # fmt: skip
             fit = {"anchors": spec.anchors, "seeds": spec.seeds, "strategy": spec.anchor_strategy}
-            for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
+            cells = distinct_cells(spec.methods, spec.scalings)[0]
+            for method, scaling in cells:
+                for scoring in spec.scorings:
+                    # cosine keys as before the scorings existed, so their cached steps stay valid
+                    csls = {"scoring": scoring, "csls_k": spec.csls_k} if scoring == "csls" else {}
+                    self.unit(
+                        "retrieval-method",
+                        {**key, **fit, "method": method, "scaling": scaling, **csls},
+                        partial(
+                            _stitch_unit, retrieval_units.retrieval_method, spec.name, xa, xb,
+                            data.test, method=method, scaling=scaling, bootstrap=bs, **csls,
+                            **fit, **common,
+                        ),
+                    )  # fmt: skip
+            if spec.unpaired is not None:
+                u = spec.unpaired
                 self.unit(
-                    "retrieval-method",
-                    {**key, **fit, "method": method, "scaling": scaling},
+                    "retrieval-pools",
+                    {**key, **fit, "pool": u.pool, "ids": digest(data.texts.ids)},
                     partial(
-                        _stitch_unit, retrieval_units.retrieval_method, spec.name, xa, xb,
-                        data.test, method=method, scaling=scaling, bootstrap=bs, **fit, **common,
+                        _stitch_unit, retrieval_units.retrieval_pools, spec.name, xa,
+                        data.texts.ids, data.test, names=(a, b), **fit,
                     ),
                 )  # fmt: skip
+                refine = {
+                    "scorings": spec.scorings, "csls_k": spec.csls_k,
+                    "iterations": u.iterations, "max_pseudo": u.max_pseudo,
+                }  # fmt: skip
+                for method, scaling in cells:
+                    self.unit(
+                        "retrieval-refined",
+                        {**key, **fit, **refine, "pool": u.pool, "method": method,
+                         "scaling": scaling},
+                        partial(
+                            _stitch_unit, retrieval_units.retrieval_refined, spec.name, xa, xb,
+                            data.test, method=method, scaling=scaling, bootstrap=bs, **refine,
+                            **fit, **common,
+                        ),
+                    )  # fmt: skip
+            if spec.asif is not None:
+                asif = asdict(spec.asif)
+                self.unit(
+                    "retrieval-asif",
+                    {**key, **fit, "asif": asif},
+                    partial(
+                        _stitch_unit, retrieval_units.retrieval_asif, spec.name, xa, xb,
+                        data.test, bootstrap=bs, **asif, **fit, **common,
+                    ),
+                )  # fmt: skip
+
+
+def _unpaired_meta(spec: RetrievalSpec, n_train: int) -> dict[str, Any] | None:
+    """The refinement settings and, per anchor count, the pool sizes (source U, target V): the
+    training rows left after the anchors, halved (U gets the smaller half)."""
+    if spec.unpaired is None:
+        return None
+    sizes = {str(k): [(n_train - k) // 2, n_train - k - (n_train - k) // 2]
+             for k in spec.anchors if k <= n_train}  # fmt: skip
+    return {**asdict(spec.unpaired), "csls_k": spec.csls_k, "pool_sizes": sizes}
 
 
 def protocol(spec: ZeroShotSpec) -> str:
@@ -501,7 +557,10 @@ def _n_units(recipe: Recipe) -> int:
         cells = len(distinct_cells(z.methods, z.scalings)[0])
         n += 1 if z.joint else bool(z.comparators) + cells
     for r in recipe.retrieval:
-        n += (1 + len(distinct_cells(r.methods, r.scalings)[0])) * len(r.pairs)
+        cells = len(distinct_cells(r.methods, r.scalings)[0])
+        per = 1 + cells * len(r.scorings) + (r.asif is not None)
+        per += 0 if r.unpaired is None else 1 + cells
+        n += per * len(r.pairs)
     return n
 
 
