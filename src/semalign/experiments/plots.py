@@ -415,3 +415,44 @@ def retrieval_curves(rows: list[dict[str, Any]], metrics: list[str]) -> bytes | 
     axes[0][-1].legend(loc="lower right", fontsize=7, frameon=False, handlelength=3.2)
     fig.tight_layout()
     return _png(fig)
+
+
+def anchor_efficiency(
+    panels: list[tuple[str, dict[str, list[dict[str, Any]]]]], metric: str = "recall@1"
+) -> bytes | None:
+    """``metric`` vs anchors, one panel per (title, {line label: rows}): each line the mean over
+    seeds, its band the per-seed 95% CI bounds averaged over seeds; a line labelled
+    ``unaligned`` (one row, no anchors) is drawn as a dotted horizontal line."""
+    if not any(rows for _, lines in panels for rows in lines.values()):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.5), squeeze=False)
+    for ax, (title, lines) in zip(axes[0], panels, strict=True):
+        for i, (label, rows) in enumerate(lines.items()):
+            pts = [r for r in rows if r["metric"] == metric and not math.isnan(r["value"])]
+            if label == "unaligned":
+                if pts:
+                    ax.axhline(pts[0]["value"], ls=":", color=GREY, lw=1.1, label=label)
+                continue
+            by: dict[int, list[dict[str, Any]]] = {}
+            for r in pts:
+                by.setdefault(int(r["anchors"]), []).append(r)
+            if not by:
+                continue
+            x = sorted(by)
+            color = COLORS[i % len(COLORS)]
+            mean = [float(np.mean([r["value"] for r in by[k]])) for k in x]
+            ax.plot(x, mean, "-o", color=color, label=label, ms=3.5, lw=1.6)
+            lo = [float(np.mean([r["ci_low"] for r in by[k]])) for k in x]
+            hi = [float(np.mean([r["ci_high"] for r in by[k]])) for k in x]
+            if not any(math.isnan(v) for v in lo + hi):
+                ax.fill_between(x, lo, hi, color=color, alpha=0.12, lw=0)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("anchors")
+        ax.set_ylabel(metric)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(loc="lower right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _png(fig)

@@ -6,7 +6,34 @@ from typing import Any
 
 from semalign.experiments import plots
 
-COLUMNS = ("source", "target", "direction", "mode", "method", "scaling", "anchors", "seed")
+COLUMNS = (
+    "source", "target", "direction", "mode", "method", "scaling", "scoring", "refinement",
+    "anchors", "seed",
+)  # fmt: skip
+MODES = ("naive", "aligned", "refined", "asif")
+
+
+def scoring_of(row: dict[str, Any]) -> str:
+    """``cosine`` or ``csls@k``: how a retrieval row ranked its keys (from its setting)."""
+    words = _words(row)
+    return next((w for w in words if w.startswith("csls@")), "cosine")
+
+
+def refinement_of(row: dict[str, Any]) -> str:
+    """``none``, or what the refinement on unpaired pools did for this row's map."""
+    words = _words(row)
+    if "refined" not in words:
+        return "none"
+    f = dict(w.split("=", 1) for w in words if "=" in w)
+    if not f:
+        return "refined"
+    return f"{f['refits']} refits, {f['pseudo']} pseudo-pairs, pools {f['pools']}"
+
+
+def _words(row: dict[str, Any]) -> list[str]:
+    """The words of a row's setting after the direction, up to a ``skipped:`` note."""
+    rest = str(row["setting"]).split(";", 1)[-1].partition(" skipped:")[0]
+    return rest.split()[1:]
 
 
 def metrics_of(rows: list[dict[str, Any]]) -> list[str]:
@@ -18,23 +45,26 @@ def metrics_of(rows: list[dict[str, Any]]) -> list[str]:
 
 def _first_seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     first = plots._first_seed(rows)
-    return [r for r in rows if r["mode"] != "aligned" or r["seed"] == first]
+    return [r for r in rows if r["seed"] in ("", first)]
 
 
 def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]]:
-    """One line per (pair, direction, mode, method, scaling, anchors, seed): control first."""
+    """One line per (pair, direction, mode, method, scaling, scoring, refinement, anchors,
+    seed): control first, then T, refined T and ASIF."""
     from semalign.experiments.report import fmt
 
     groups: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
     for r in rows:
         key = (r["source"], r["target"], plots._direction(r), r["mode"], r["method"],
-               r["scaling"], r["anchors"], r["seed"])  # fmt: skip
+               r["scaling"], scoring_of(r), refinement_of(r), r["anchors"], r["seed"])  # fmt: skip
         groups.setdefault(key, {})[r["metric"]] = r
 
     seen = list(dict.fromkeys(k[:3] for k in groups))  # pairs and directions as in the file
 
     def order(k: tuple[str, ...]) -> tuple[Any, ...]:
-        return (seen.index(k[:3]), k[3] != "naive", k[4], k[5], int(k[6] or 0), int(k[7] or 0))
+        mode = MODES.index(k[3]) if k[3] in MODES else len(MODES)
+        return (seen.index(k[:3]), mode, k[4], k[5], k[6] != "cosine", k[6], int(k[8] or 0),
+                int(k[9] or 0))  # fmt: skip
 
     body = []
     for group in sorted(groups, key=order):
@@ -95,38 +125,156 @@ def section(doc: Any, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
     doc.p(
         "*naive* is the unaligned control: source embeddings zero-padded or truncated to the "
         "target's width, no map. *aligned*: T fitted on k anchors. Recall@k: fraction of "
-        "queries whose own key ranks in the top k (ties in the query's favour); MRR: mean "
-        f"reciprocal rank{chance}. 95% percentile-bootstrap CIs over queries. `n/a`: a method "
-        "not determined by so few anchors (affine needs d + 1) or more anchors than training rows."
+        "queries whose own key ranks in the top k (a tie counts as its expectation over a "
+        f"random order of the tied keys); MRR: mean reciprocal rank{chance}. 95% "
+        "percentile-bootstrap CIs over queries. `n/a`: a method not determined by so few "
+        "anchors (affine needs d + 1) or more anchors than training rows."
     )
+    _beyond(doc, meta)
+    h = meta.get("headline") or {}
+    scoring = _headline_scoring(meta)
     metrics = metrics_of(rows)
+    plain = [r for r in rows if r["mode"] in ("naive", "aligned") and scoring_of(r) == scoring]
     doc.figure(
         f"{name}-recall",
-        plots.retrieval_curves(rows, [m for m in metrics if m.startswith("recall@")]),
-        "Recall@k vs number of anchors (first seed: line and 95% CI band; other seeds: dots); "
-        "colours are k, line styles methods; dotted: the unaligned control.",
+        plots.retrieval_curves(plain, [m for m in metrics if m.startswith("recall@")]),
+        f"Recall@k vs number of anchors, T ranked by {scoring} (first seed: line and 95% CI "
+        "band; other seeds: dots); colours are k, line styles methods; dotted: the unaligned "
+        "control.",
     )
+    if len(_variants(meta)) > 1:
+        doc.figure(
+            f"{name}-anchor-efficiency",
+            plots.anchor_efficiency(_efficiency_panels(rows, meta)),
+            f"Anchor efficiency: Recall@1 vs number of anchors for T ({h.get('method')}, "
+            f"{h.get('scaling')}) under each scoring, with and without refinement on the "
+            "unpaired pools, and ASIF on the same anchors; each line is the mean over seeds "
+            f"{meta.get('seeds')}, its band the per-seed 95% bootstrap CIs averaged over seeds; "
+            "dotted: the unaligned control.",
+        )
     doc.h("Results (first seed)", 3)
     doc.p(f"Every seed is in `results/retrieval.csv` (seeds {meta.get('seeds')}).")
     doc.table([*COLUMNS, *metrics], table_rows(_first_seed_rows(rows), metrics))
 
 
+def _headline_scoring(meta: dict[str, Any]) -> str:
+    """The scoring label (``cosine`` or ``csls@k``) of the task's headline."""
+    h = meta.get("headline") or {}
+    return f"csls@{meta.get('csls_k', 10)}" if h.get("scoring") == "csls" else "cosine"
+
+
+def _variants(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(line label, mode, scoring label) of every variant the task ran, plain cosine first."""
+    labels = {"cosine": "cosine"}
+    k = meta.get("csls_k", 10)
+    labels.update({f"csls@{k}": "CSLS"} if "csls" in meta.get("scorings", ["cosine"]) else {})
+    scorings = [s for s in labels if s == "cosine" and "cosine" in meta.get("scorings", ["cosine"])
+                or s != "cosine"]  # fmt: skip
+    out = [(labels[s], "aligned", s) for s in scorings]
+    if meta.get("unpaired"):
+        out += [(f"refined + {labels[s]}", "refined", s) for s in scorings]
+    if meta.get("asif"):
+        out.append(("ASIF", "asif", "cosine"))
+    return out
+
+
+def _efficiency_panels(
+    rows: list[dict[str, Any]], meta: dict[str, Any]
+) -> list[tuple[str, dict[str, list[dict[str, Any]]]]]:
+    """Per (pair, direction): the headline method's rows of every variant, and the control."""
+    h = meta.get("headline") or {}
+    panels = []
+    for a, b, d in dict.fromkeys((r["source"], r["target"], plots._direction(r)) for r in rows):
+        sub = [r for r in rows if (r["source"], r["target"], plots._direction(r)) == (a, b, d)]
+        lines = {
+            label: [r for r in sub if r["mode"] == mode and scoring_of(r) == s
+                    and (mode == "asif" or (r["method"], r["scaling"]) == (h.get("method"),
+                                                                          h.get("scaling")))]
+            for label, mode, s in _variants(meta)
+        }  # fmt: skip
+        lines["unaligned"] = [r for r in sub if r["mode"] == "naive"]
+        panels.append((f"{d} (map {a} → {b})", lines))
+    return panels
+
+
+def _beyond(doc: Any, meta: dict[str, Any]) -> None:
+    """What CSLS, the refinement on unpaired pools and ASIF are, where the task ran them."""
+    k = meta.get("csls_k", 10)
+    if "csls" in meta.get("scorings", []):
+        doc.p(
+            f"**CSLS** (cross-domain similarity local scaling, Conneau et al. 2018; column "
+            f"`scoring` = `csls@{k}`): the score of query q and key y is 2 cos(q, y) minus the "
+            f"mean cosine of q to its {k} nearest keys and of y to its {k} nearest queries, "
+            "which discounts hubs (keys that are the nearest neighbour of many queries in a "
+            "mapped space). The neighbourhoods are taken over the test queries and keys; the "
+            "map is the same as under cosine."
+        )
+    u = meta.get("unpaired")
+    if u:
+        sizes = u.get("pool_sizes", {})
+        shown = ", ".join(f"{a} anchors: {s[0]}/{s[1]}" for a, s in sizes.items())
+        bound = u.get("max_pseudo") or "the smaller pool's size"
+        doc.p(
+            "**Refinement on unpaired pools** (mode `refined`; self-learning as in MUSE and "
+            "VecMap): T is fitted on the anchors, then mutual CSLS nearest neighbours "
+            f"({u.get('csls_k', k)} neighbours) between the mapped source pool and the target "
+            "pool are taken as pseudo-pairs and T is refitted on the anchors plus the "
+            f"pseudo-pairs, at most {u.get('iterations')} times, stopping early when the "
+            f"pseudo-pairs repeat; at most {bound} pseudo-pairs, and the anchors always stay. "
+            "The pools, per anchor count and seed: the training rows not drawn as anchors, "
+            "split by a seeded shuffle into two halves, the source encoder seeing only the "
+            "first and the target encoder only the second, so no pool item's partner is in the "
+            "other pool; **the pools share no row with the test set, the anchors or each other** "
+            "(their ids are in `results/retrieval_pools.csv`). Pool sizes (source/target): "
+            f"{shown}. Column `refinement`: refits run, pseudo-pairs in the final fit."
+        )
+    a = meta.get("asif")
+    if a:
+        doc.p(
+            "**ASIF** (Norelli et al. 2023; mode and method `asif`): no map; each item is "
+            "described by its cosines to its own encoder's anchors (the same anchors as T), "
+            f"keeping the top {a.get('top_k')} (capped at the anchor count) raised to the power "
+            f"{a.get('power'):g}, and the two sides are compared by the cosine of these codes. "
+            "Training-free, anchors only, like T."
+        )
+
+
 def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """Per pair and direction: Recall@1 of the control and of the recipe's headline map."""
+    """Per pair and direction: Recall@1 of the control and of the recipe's headline map (under
+    the headline scoring), then the other variants at the headline anchor count."""
     from semalign.experiments.report import cell, headline_row, headline_source
 
     out = []
     first = _first_seed_rows(rows)
     h = meta.get("headline") or {}
+    scoring = _headline_scoring(meta)
     for r0 in (r for r in first if r["mode"] == "naive" and r["metric"] == "recall@1"):
         a, b, d = r0["source"], r0["target"], plots._direction(r0)
         same = [r for r in rows if plots._direction(r) == d]
-        row = headline_row(same, meta, "recall@1", "aligned", source=a, target=b)
+        plain = [r for r in same if scoring_of(r) == scoring]
+        row = headline_row(plain, meta, "recall@1", "aligned", source=a, target=b)
+        shown = "" if scoring == "cosine" else f", {scoring}"
         out.append(
             f"{name}, {d} (map `{a}` → `{b}`) Recall@1: unaligned {cell(r0)}, aligned "
-            f"({h.get('method')}, {h.get('anchors')} anchors) {cell(row)} (n = {r0['n']} "
-            "queries)."
+            f"({h.get('method')}, {h.get('anchors')} anchors{shown}) {cell(row)} (n = "
+            f"{r0['n']} queries)."
         )
+        others = []
+        for label, mode, s in _variants(meta):
+            if (mode, s) == ("aligned", scoring):
+                continue
+            cand = [r for r in same if scoring_of(r) == s]
+            hit = headline_row(
+                [{**r, "method": h.get("method"), "scaling": h.get("scaling")} for r in cand]
+                if mode == "asif" else cand, meta, "recall@1", mode, source=a, target=b,
+            )  # fmt: skip
+            others.append(f"{label} {cell(hit)}")
+        if others:
+            out.append(
+                f"{name}, {d} Recall@1 at the same {h.get('anchors')} anchors and seed: "
+                + ", ".join(others)
+                + "."
+            )
     if out:
         out.append(f"{name}: the aligned setting above is {headline_source(meta)}.")
     return out

@@ -241,8 +241,13 @@ def retrieval_refined(
     table = ResultTable()
     for k in anchors:
         for seed in seeds:
-            skips = [_skipper(table, test, names, ks, "refined", method, scaling, _tag(s, csls_k))
-                     for s in scorings]  # fmt: skip
+            skips = [
+                _skipper(
+                    table, test, names, ks, "refined", method, scaling,
+                    _tag(s, csls_k) + " refined",
+                )
+                for s in scorings
+            ]  # fmt: skip
 
             def skipped(why: str, k: int = k, seed: int = seed, skips: list[Any] = skips) -> None:
                 for skip in skips:

@@ -142,7 +142,7 @@ def retrieve(
                 if aligner is None:
                     nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
                     for d in directions:
-                        note = f"{d} skipped: needs >= {need} anchors"
+                        note = f"{d}{tag} skipped: needs >= {need} anchors"
                         table.add(nan, mode="aligned", setting=note, **key, **common)
                     continue
                 add_both(aligner.transform(x[te]), mode="aligned", **key)
