@@ -77,7 +77,8 @@ def test_results_files(small_run) -> None:
     ret = _csv(res / "retrieval.csv")
     assert len(meta["rows"]) == len(stitch) + len(zs) + len(_csv(res / "space.csv")) + len(ret)
     # report retrieval reuses the stitch task's items and test split: 20 test reports
-    assert {r["mode"] for r in ret} == {"naive", "aligned"} and {r["n"] for r in ret} == {"20"}
+    modes = {"naive", "aligned", "refined", "asif"}
+    assert {r["mode"] for r in ret} == modes and {r["n"] for r in ret} == {"20"}
     r1 = {(r["setting"], r["mode"], r["method"], r["anchors"], r["seed"]): _num(r["value"])
           for r in ret if r["metric"] == "recall@1"}  # fmt: skip
     for d in ("minilm->e5", "e5->minilm"):
@@ -86,14 +87,27 @@ def test_results_files(small_run) -> None:
     assert meta["tasks"]["retrieval"]["iu-retrieval"]["n_train"] == 80
 
 
-RETRIEVAL_KEYS = ("source", "target", "direction", "mode", "method", "scaling", "anchors", "seed")
+RETRIEVAL_KEYS = ("source", "target", "direction", "mode", "method", "scaling", "scoring",
+                  "refinement", "anchors", "seed")  # fmt: skip
+
+
+def _variant(setting: str) -> tuple[str, str]:
+    """(scoring, refinement) of a retrieval row, from its setting."""
+    words = setting.split(" skipped:")[0].split()
+    scoring = next((w for w in words if w.startswith("csls@")), "cosine")
+    f = dict(w.split("=") for w in words if w.count("=") == 1)
+    refinement = "refined" if "refined" in words else "none"
+    if refinement == "refined" and "refits" in f:
+        refinement = f"{f['refits']} refits, {f['pseudo']} pseudo-pairs, pools {f['pools']}"
+    return scoring, refinement
 
 
 def _retrieval_cells(rows: list[dict[str, str]]) -> dict[tuple[str, ...], str]:
     out = {}
     for r in rows:
         direction = r["setting"].split("; ", 1)[1].split(" ")[0]
-        key = (r["source"], r["target"], direction, *(r[k] for k in RETRIEVAL_KEYS[3:]))
+        key = (r["source"], r["target"], direction, *(r[k] for k in RETRIEVAL_KEYS[3:6]),
+               *_variant(r["setting"]), r["anchors"], r["seed"])  # fmt: skip
         out[(*key, r["metric"])] = fmt(_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]))
     return out
 
@@ -103,18 +117,18 @@ def test_report_retrieval_numbers_come_from_results(small_run) -> None:
     md = small_run.report_md.read_text(encoding="utf-8")
     html = small_run.report_html.read_text(encoding="utf-8")
     assert "## Retrieval: iu-retrieval" in md and "not clinical image→report retrieval" in md
-    tables = [t for t in _md_tables(md) if tuple(t[0][:8]) == RETRIEVAL_KEYS]
+    tables = [t for t in _md_tables(md) if tuple(t[0][:10]) == RETRIEVAL_KEYS]
     assert len(tables) == 1
     header, body = tables[0][0], tables[0][2:]
-    assert header[8:] == ["recall@1", "recall@5", "recall@10", "mrr"]
+    assert header[10:] == ["recall@1", "recall@5", "recall@10", "mrr"]
     shown = set()
     for row in body:
-        for metric, cell in zip(header[8:], row[8:], strict=True):
-            assert cell == expected.get((*row[:8], metric), "n/a"), (row, metric)
+        for metric, cell in zip(header[10:], row[10:], strict=True):
+            assert cell == expected.get((*row[:10], metric), "n/a"), (row, metric)
             assert f"<td>{cell}</td>" in html
-            shown.add((*row[:8], metric))
+            shown.add((*row[:10], metric))
     # every first-seed and control row of the file is in the table
-    assert {k for k in expected if k[7] in ("", "0")} <= shown
+    assert {k for k in expected if k[9] in ("", "0")} <= shown
     assert (
         "iu-retrieval-recall" in md
         and (small_run.out / "figures/iu-retrieval-recall.png").is_file()
@@ -197,8 +211,8 @@ def test_changing_one_method_recomputes_only_it(small_run, small_recipe: Path, s
     changed = replace(recipe, stitch=[st], retrieval=[rt])
     summary = run_recipe(changed, out, store=store, progress=False)
     assert summary.models_loaded == []
-    # one (similarity) stitch unit per encoder pair + one retrieval unit
-    assert summary.steps_computed == 3
+    # one (similarity) stitch unit per encoder pair + retrieval: one per scoring, one refined
+    assert summary.steps_computed == 5
     for name in ("stitch", "retrieval"):
         methods = {r["method"] for r in _csv(out / "results" / f"{name}.csv")}
         assert "similarity" in methods and "affine" not in methods, name

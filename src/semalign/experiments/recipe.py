@@ -35,11 +35,11 @@ from typing import Any
 from semalign.errors import InputError
 
 __all__ = [
+    "AsifSpec",
     "DatasetSpec",
     "EncoderSpec",
     "Headline",
     "Recipe",
-    "AsifSpec",
     "RetrievalSpec",
     "StitchSpec",
     "UnpairedSpec",

@@ -164,15 +164,14 @@ def _headline_scoring(meta: dict[str, Any]) -> str:
 
 
 def _variants(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(line label, mode, scoring label) of every variant the task ran, plain cosine first."""
-    labels = {"cosine": "cosine"}
+    """(line label, mode, scoring label) of every variant the task ran, scorings in the
+    recipe's order."""
     k = meta.get("csls_k", 10)
-    labels.update({f"csls@{k}": "CSLS"} if "csls" in meta.get("scorings", ["cosine"]) else {})
-    scorings = [s for s in labels if s == "cosine" and "cosine" in meta.get("scorings", ["cosine"])
-                or s != "cosine"]  # fmt: skip
-    out = [(labels[s], "aligned", s) for s in scorings]
+    names = {"cosine": ("cosine", "cosine"), "csls": ("CSLS", f"csls@{k}")}
+    scorings = [names[s] for s in meta.get("scorings", ["cosine"])]
+    out = [(label, "aligned", s) for label, s in scorings]
     if meta.get("unpaired"):
-        out += [(f"refined + {labels[s]}", "refined", s) for s in scorings]
+        out += [(f"refined + {label}", "refined", s) for label, s in scorings]
     if meta.get("asif"):
         out.append(("ASIF", "asif", "cosine"))
     return out

@@ -44,7 +44,9 @@ class Pools:
     target: Index
 
     def roles(self) -> dict[str, Index]:
-        return dict(zip(POOL_ROLES, (self.test, self.anchors, self.source, self.target), strict=True))
+        return dict(
+            zip(POOL_ROLES, (self.test, self.anchors, self.source, self.target), strict=True)
+        )
 
 
 def unpaired_pools(xs: Any, test: Any, k: int, seed: int, strategy: str) -> Pools:
