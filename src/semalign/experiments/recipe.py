@@ -5,8 +5,12 @@ A recipe has five kinds of tables (see ``recipes/demo.toml`` for a commented exa
     [experiment]        name, title, bootstrap resamples, seed, store folder, notes
     [datasets.<alias>]  name (a registry dataset), root, options
     [encoders.<alias>]  model (a registry name, hub id or folder), options, batch_size
-    [[stitch]]          stitching between encoder pairs on one labelled text or image dataset
-    [[zeroshot]]        image -> text zero-shot against class prompts (or a joint baseline)
+    [[stitch]]          stitching between encoder pairs on one labelled text or image dataset;
+                        ``space_sizes`` (+ ``space_repeats``) adds the raw spaces' similarity
+                        at several sample sizes
+    [[zeroshot]]        image -> text zero-shot against class prompts (or a joint baseline);
+                        ``scoring = ["cosine", "csls"]`` (+ ``csls_k``) and the ASIF baseline
+                        (``asif = { top_k, power }``)
     [[retrieval]]       image -> report (or report -> report) retrieval through fitted maps
 
 Retrieval keys beyond the paper: ``scoring = ["cosine", "csls"]`` ranks by each scoring
@@ -63,6 +67,17 @@ DEDUPS = ("text", "none")
 COMPARATORS = ("nearest-centroid", "linear-probe")
 POOLS = ("train-rest",)
 _HEADLINE = ("method", "scaling", "anchors")
+_ASIF = ("top_k", "power")
+SPACE_K = 10  # neighbours of the k-NN space metrics at several sample sizes
+
+
+@dataclass(frozen=True)
+class AsifSpec:
+    """ASIF baseline settings (:class:`semalign.tasks.asif.ASIF`): anchors kept per item and
+    the power applied to their similarities; ``top_k`` is capped at the anchor count."""
+
+    top_k: int = 800
+    power: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,8 @@ class StitchSpec:
     split_seed: int
     dedup: str = "text"
     headline: Headline | None = None
+    space_sizes: list[int] = field(default_factory=list)
+    space_repeats: int = 10
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,9 @@ class ZeroShotSpec:
     max_images: int | None
     comparators: list[str] = field(default_factory=list)
     headline: Headline | None = None
+    scoring: list[str] = field(default_factory=lambda: ["cosine"])
+    csls_k: int = 10
+    asif: AsifSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -163,14 +183,6 @@ class UnpairedSpec:
     pool: str = "train-rest"
     iterations: int = 10
     max_pseudo: int | None = None
-
-
-@dataclass(frozen=True)
-class AsifSpec:
-    """ASIF rows (:class:`semalign.tasks.asif.ASIF`) on the same anchors as T."""
-
-    top_k: int = 800
-    power: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -377,6 +389,8 @@ _STITCH = (
     "head",
     "dedup",
     "headline",
+    "space_sizes",
+    "space_repeats",
 )
 _ZEROSHOT = (
     "name",
@@ -404,6 +418,9 @@ _ZEROSHOT = (
     "max_images",
     "comparators",
     "headline",
+    "scoring",
+    "csls_k",
+    "asif",
 )
 
 _RETRIEVAL = (
@@ -432,7 +449,6 @@ _RETRIEVAL = (
     "asif",
 )
 _UNPAIRED = ("pool", "iterations", "max_pseudo")
-_ASIF = ("top_k", "power")
 
 
 def _headline(
@@ -467,7 +483,8 @@ def _headline(
 
 
 def _scorings(t: Mapping[str, Any], where: str) -> tuple[list[str], int]:
-    """``scoring = ["cosine", "csls"]`` (default ``["cosine"]``) and ``csls_k`` (default 10)."""
+    """``scoring`` (a list of :data:`semalign.metrics.csls.SCORINGS`, default ``["cosine"]``)
+    and ``csls_k`` (neighbours of the CSLS terms, default 10)."""
     from semalign.metrics.csls import SCORINGS
 
     return _choices(t, "scoring", where, SCORINGS, ["cosine"]), _int(t, "csls_k", where, 10, 1)
@@ -488,13 +505,32 @@ def _unpaired(t: Mapping[str, Any], where: str) -> UnpairedSpec | None:
 
 
 def _asif(t: Mapping[str, Any], where: str) -> AsifSpec | None:
-    """``asif = { top_k = 800, power = 8 }`` or None."""
-    if "asif" not in t:
+    """``asif = { top_k = 800, power = 8 }`` (either key may be left out), or None."""
+    raw = t.get("asif")
+    if raw is None:
         return None
-    a = _table(t["asif"], f"{where}asif")
+    a = _table(raw, f"{where}asif")
     w = f"{where}asif."
     _check_keys(a, _ASIF, w)
-    return AsifSpec(_int(a, "top_k", w, 800, 1), _float(a, "power", w, 8.0, 0.0, float("inf")))
+    power = a.get("power", 8.0)
+    if isinstance(power, bool) or not isinstance(power, int | float) or not 0 < power < 1e6:
+        raise InputError(f"recipe: {w}power = {power!r} must be a positive number")
+    return AsifSpec(_int(a, "top_k", w, 800, 1), float(power))
+
+
+def _space_sizes(t: Mapping[str, Any], where: str) -> list[int]:
+    """``space_sizes``: sample sizes (each > :data:`SPACE_K`) of the raw-space similarity rows;
+    empty (the default) for none. Sizes above the task's item count are refused at run time."""
+    v = t.get("space_sizes", [])
+    if v == []:
+        return []
+    try:
+        return _ints(t, "space_sizes", where, [], SPACE_K + 1)
+    except InputError:
+        raise InputError(
+            f"recipe: {where}space_sizes = {v!r} must list integer sample sizes > {SPACE_K} (the "
+            f"k-NN metrics use {SPACE_K} neighbours), at most the task's items"
+        ) from None
 
 
 def _env_root(alias: str) -> str | None:
@@ -657,6 +693,8 @@ def _stitch(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> StitchSpec:
         split_seed=_int(t, "split_seed", where, 0),
         dedup=dedup,
         headline=_headline(t, where, methods, scalings, anchors),
+        space_sizes=_space_sizes(t, where),
+        space_repeats=_int(t, "space_repeats", where, 10, 2),
     )
 
 
@@ -705,6 +743,13 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
     anchors = _ints(t, "anchors", where, [500], 1)
     methods = _choices(t, "methods", where, METHODS, ["orthogonal"])
     scalings = _choices(t, "scalings", where, SCALINGS, ["standard"])
+    scoring, csls_k = _scorings(t, where)
+    asif = _asif(t, where)
+    if asif is not None and joint:
+        raise InputError(
+            f"recipe: {where}asif compares images and prompts through anchor pairs, which a "
+            "joint = true task has none of: drop asif"
+        )
     for key, needed in (("image_encoder", "image"), ("text_encoder", "text")):
         alias = _ref(_str(t, key, where), enc, "encoder", where + key)
         _role(enc, alias, needed, f"{where}{key}")
@@ -739,6 +784,9 @@ def _zeroshot(t: dict[str, Any], i: int, recipe: dict[str, Any]) -> ZeroShotSpec
         max_images=_int(t, "max_images", where, None, 1),
         comparators=list(comparators),
         headline=None if joint else _headline(t, where, methods, scalings, anchors),
+        scoring=scoring,
+        csls_k=csls_k,
+        asif=asif,
     )
 
 

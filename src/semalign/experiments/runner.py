@@ -45,6 +45,7 @@ from semalign.experiments.inputs import (
     stitch_data,
 )
 from semalign.experiments.recipe import (
+    SPACE_K,
     Headline,
     Recipe,
     RetrievalSpec,
@@ -141,6 +142,11 @@ class _Run:
     # ----------------------------------------------------------------- stitching
     def stitch(self, spec: StitchSpec) -> None:
         data = stitch_data(spec, self.dataset(spec.dataset))
+        if spec.space_sizes and max(spec.space_sizes) > len(data.items):
+            raise InputError(
+                f"space_sizes = {spec.space_sizes} asks for {max(spec.space_sizes)} items but the "
+                f"task has {len(data.items)}: use sample sizes <= {len(data.items)}"
+            )
         emb: dict[str, tuple[str, np.ndarray]] = {}
         for alias in dict.fromkeys(a for p in spec.pairs for a in p):
             emb[alias] = self.embedder.embed(alias, data.items, spec.name)
@@ -163,12 +169,17 @@ class _Run:
             "pairs": [list(p) for p in spec.pairs],
             "encoders": {a: self.recipe.encoders[a].model for a in emb},
             **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
+            "space_sizes": spec.space_sizes,
+            "space_repeats": spec.space_repeats,
+            "space_k": SPACE_K,
         }
         base = {
             "y": digest(data.y.tolist()),
             "test": digest(data.test.tolist()),
             "bootstrap": self.recipe.bootstrap,
         }
+        if spec.space_sizes:
+            self._space_at_sizes(spec, emb)
         for a, b in spec.pairs:
             (ka, xa), (kb, xb) = emb[a], emb[b]
             names = (a, b)
@@ -212,6 +223,25 @@ class _Run:
                     partial(_stitch_unit, units.stitch_relative, spec.name, *args, **relative),
                 )
 
+    def _space_at_sizes(self, spec: StitchSpec, emb: dict[str, tuple[str, np.ndarray]]) -> None:
+        """Raw-space similarity at each of ``space_sizes`` on all the task's items, once per
+        unordered encoder pair (every metric is symmetric)."""
+        seen: set[frozenset[str]] = set()
+        for a, b in spec.pairs:
+            if frozenset((a, b)) in seen:
+                continue
+            seen.add(frozenset((a, b)))
+            (ka, xa), (kb, xb) = emb[a], emb[b]
+            kw: dict[str, Any] = {
+                "sizes": spec.space_sizes, "repeats": spec.space_repeats, "k": SPACE_K,
+                "names": (a, b),
+            }  # fmt: skip
+            self.unit(
+                "space-sizes",
+                {"a": ka, "b": kb, **kw},
+                partial(_stitch_unit, units.space_at_sizes, spec.name, xa, xb, **kw),
+            )
+
     # ----------------------------------------------------------------- zero-shot
     def _prompts(self, spec: ZeroShotSpec, alias: str) -> tuple[str, Any]:
         from semalign.tasks.prompts import load_prompt_set
@@ -252,6 +282,7 @@ class _Run:
             "aggregate": spec.aggregate,
             "temperature": spec.temperature,
         }
+        scored: dict[str, Any] = {"scorings": spec.scoring, "csls_k": spec.csls_k}
         base = {
             "x": k_img,
             "prompts": k_pr,
@@ -276,14 +307,16 @@ class _Run:
             "joint": spec.joint,
             "split": spec.split,
             "rule": spec.rule,
+            "scoring": spec.scoring,
+            "csls_k": spec.csls_k,
         }
         self.meta.setdefault("zeroshot", {})[spec.name] = meta
         if spec.joint:
             self.unit(
                 "zeroshot-joint",
-                base,
+                {**base, **scored},
                 lambda: units.zeroshot_joint(
-                    x, ev.y, ev.mask, ids, prompts, key=key, bootstrap=bs, **zs
+                    x, ev.y, ev.mask, ids, prompts, key=key, bootstrap=bs, **zs, **scored
                 ),
             )
             return
@@ -307,6 +340,12 @@ class _Run:
             comparators=spec.comparators,
             **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
         )
+        if spec.asif is not None:
+            meta["asif"] = {
+                "top_k": spec.asif.top_k,
+                "power": spec.asif.power,
+                "top_k_used": {str(k): min(spec.asif.top_k, k) for k in spec.anchors},
+            }
         if spec.comparators:
             self.unit(
                 "zeroshot-comparators",
@@ -328,13 +367,25 @@ class _Run:
             "labels": digest(np.nan_to_num(anchors.labels, nan=-1).tolist()) if centroid else None,
             "anchors": spec.anchors,
             "seeds": spec.seeds,
-            "center": spec.center_text,
+            **scored,
         }
+        at_k = spec.headline.anchors if spec.headline is not None else None
+        center = spec.center_text
+        if spec.asif is not None:
+            asif: dict[str, Any] = {"top_k": spec.asif.top_k, "power": spec.asif.power}
+            self.unit(
+                "zeroshot-asif",
+                {**akey, "asif": asif, "score_at": at_k},
+                lambda: units.zeroshot_asif(
+                    x, ev.y, ev.mask, ids, prompts, a_img, a_txt, anchors.owner,
+                    loo=spec.split == "loo", anchors=spec.anchors, seeds=spec.seeds, key=key,
+                    bootstrap=bs, score_at=at_k, **asif, **zs, **scored,
+                ),
+            )  # fmt: skip
         for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
-            at_k = spec.headline.anchors if spec.headline is not None else None
             self.unit(
                 "zeroshot-method",
-                {**akey, "method": method, "scaling": scaling, "score_at": at_k},
+                {**akey, "method": method, "scaling": scaling, "score_at": at_k, "center": center},
                 lambda m=method, s=scaling, at_k=at_k: units.zeroshot_method(  # type: ignore[misc]
                     x,
                     ev.y,
@@ -355,6 +406,7 @@ class _Run:
                     score_at=at_k,
                     anchor_labels=anchors.labels if centroid else None,
                     **zs,
+                    **scored,
                 ),
             )
 
@@ -553,9 +605,10 @@ def _n_units(recipe: Recipe) -> int:
         per = 1 + ("relative" in s.modes)
         per += len(distinct_cells(s.methods, s.scalings)[0]) if "aligned" in s.modes else 0
         n += per * len(s.pairs)
+        n += len({frozenset(p) for p in s.pairs}) if s.space_sizes else 0
     for z in recipe.zeroshot:
         cells = len(distinct_cells(z.methods, z.scalings)[0])
-        n += 1 if z.joint else bool(z.comparators) + cells
+        n += 1 if z.joint else bool(z.comparators) + cells + (z.asif is not None)
     for r in recipe.retrieval:
         cells = len(distinct_cells(r.methods, r.scalings)[0])
         per = 1 + cells * len(r.scorings) + (r.asif is not None)

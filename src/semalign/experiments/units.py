@@ -25,6 +25,7 @@ from semalign.errors import RankDeficientError
 from semalign.experiments.cache import UnitOutput
 from semalign.metrics.classification import Estimate, classification_report
 from semalign.metrics.space import space_report
+from semalign.tasks.asif import ASIF
 from semalign.tasks.comparators import linear_probe_loo, log_softmax, nearest_centroid_loo
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import draw_anchors, naive_stitch
@@ -322,17 +323,26 @@ def zeroshot_joint(
     temperature: float,
     key: dict[str, Any],
     bootstrap: int,
+    scorings: Sequence[str] = ("cosine",),
+    csls_k: int = 10,
 ) -> UnitOutput:
-    """A dual encoder (mode ``multimodal``): images and prompts already share one space."""
-    clf = ZeroShotClassifier(prompts, rule=rule, aggregate=aggregate, temperature=temperature)
-    d = decision_values(clf, images)
+    """A dual encoder (mode ``multimodal``): images and prompts already share one space; one
+    row per scoring (CSLS over the batch of all evaluated images); scores kept for cosine."""
     table = ResultTable()
-    rep = _report(d, y, mask, prompts.classes, rule, bootstrap)
-    table.add(rep, n=len(ids), mode="multimodal", **key)
-    scores = score_rows(
-        d, y, mask, ids, prompts.classes, rule, mode="multimodal", method=None, scaling=None,
-        anchors=None, seed=None, **_score_key(key),
-    )  # fmt: skip
+    scores: list[dict[str, Any]] = []
+    for sc in scorings:
+        clf = ZeroShotClassifier(
+            prompts, rule=rule, aggregate=aggregate, temperature=temperature, scoring=sc,
+            csls_k=csls_k,
+        )  # fmt: skip
+        d = decision_values(clf, images)
+        rep = _report(d, y, mask, prompts.classes, rule, bootstrap)
+        table.add(rep, n=len(ids), mode="multimodal", **scored_key(key, sc, csls_k))
+        if sc == "cosine":
+            scores = score_rows(
+                d, y, mask, ids, prompts.classes, rule, mode="multimodal", method=None,
+                scaling=None, anchors=None, seed=None, **_score_key(key),
+            )  # fmt: skip
     return UnitOutput(table, {"scores": scores})
 
 
@@ -398,6 +408,33 @@ def anchor_centroid_scores(
     return out
 
 
+def scored_key(key: dict[str, Any], scoring: str, csls_k: int) -> dict[str, Any]:
+    """The row key of ``scoring``: cosine rows keep the task's ``setting``; CSLS rows add
+    ``; scoring=csls@k`` (read back by :func:`semalign.experiments.report.scoring_of`)."""
+    if scoring == "cosine":
+        return key
+    return {**key, "setting": f"{key['setting']}; scoring={scoring}@{csls_k}"}
+
+
+def fold_decisions(clf: ZeroShotClassifier, images: Float, fold: NDArray[np.int64]) -> Float:
+    """Decision values of the ``fold`` rows: cosine scores each image alone; CSLS scores the
+    batch of every image (mapped by this fold's map) and keeps the fold's rows."""
+    if clf.scoring == "cosine":
+        return decision_values(clf, images[fold])
+    return decision_values(clf, images)[fold]
+
+
+def _folds(
+    ids: Sequence[str], owners: NDArray[Any], loo: bool
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.bool_]]]:
+    """Evaluation folds (one image each under leave-one-out, else all) and, per fold, the
+    anchor pairs allowed to fit its map (none owned by the fold's image)."""
+    n = len(ids)
+    folds = [np.array([i]) for i in range(n)] if loo else [np.arange(n)]
+    allowed = [owners != ids[f[0]] if loo else np.ones(owners.size, bool) for f in folds]
+    return folds, allowed
+
+
 def zeroshot_method(
     images: Float,
     y: Any,
@@ -421,19 +458,26 @@ def zeroshot_method(
     bootstrap: int,
     score_at: int | None = None,
     anchor_labels: Float | None = None,
+    scorings: Sequence[str] = ("cosine",),
+    csls_k: int = 10,
 ) -> UnitOutput:
     """Prompt classification through T (mode ``unimodal``) for every anchor count and seed
     (leave-one-out or fixed), and its control (mode ``shuffled-anchors``): the same estimator on
     the same anchors with the reports shuffled among them, so that the pairing carries nothing.
     With ``anchor_labels`` (n_pairs, C) also mode ``anchor-centroid``: the same map with no
-    prompts, scored against the centroids of the fold's anchor reports of each label.
+    prompts, scored against the centroids of the fold's anchor reports of each label (cosine).
 
-    Per-item scores are kept for the first seed at ``score_at`` anchors (default: the most).
+    Both prompt modes are scored under each of ``scorings`` (:func:`scored_key` marks the rows).
+    CSLS takes the class term over a batch (:mod:`semalign.tasks.zeroshot`): here the batch is
+    every evaluated image mapped by the fold's map, the held-out image included (transductive,
+    label-free), so a leave-one-out fold is not a batch of one.
+
+    Per-item scores are kept for the first seed at ``score_at`` anchors (default: the most),
+    cosine scoring only.
     """
     n = len(ids)
     owners = np.asarray(owner)
-    folds = [np.array([i]) for i in range(n)] if loo else [np.arange(n)]
-    allowed = [owners != ids[f[0]] if loo else np.ones(owners.size, bool) for f in folds]
+    folds, allowed = _folds(ids, owners, loo)
     table = ResultTable()
     scores: list[dict[str, Any]] = []
     need = min_anchors(method, scaling, images.shape[1])
@@ -451,8 +495,10 @@ def zeroshot_method(
             why = None
             if k < need or k > most:
                 why = f"needs >= {need} anchors" if k < need else f"only {most} anchors available"
-            modes = ("unimodal", SHUFFLED) + ((CENTROID,) if anchor_labels is not None else ())
-            d = {mode: np.empty((n, len(prompts.classes))) for mode in modes}
+            cells = [(m, sc) for m in ("unimodal", SHUFFLED) for sc in scorings]
+            if anchor_labels is not None:
+                cells.append((CENTROID, "cosine"))
+            d = {cell: np.empty((n, len(prompts.classes))) for cell in cells}
             rng = np.random.default_rng(int(seed))
             for fold, ok in zip(folds, allowed, strict=True):
                 if why is not None:
@@ -468,31 +514,158 @@ def zeroshot_method(
                     except RankDeficientError as exc:
                         why = rank_reason(exc)
                         break
-                    clf = ZeroShotClassifier(
-                        prompts, rule=rule, aggregate=aggregate, temperature=temperature,
-                        aligner=aligner, center=center,
-                    )  # fmt: skip
-                    d[mode][fold] = decision_values(clf, images[fold])
+                    for sc in scorings:
+                        clf = ZeroShotClassifier(
+                            prompts, rule=rule, aggregate=aggregate, temperature=temperature,
+                            aligner=aligner, center=center, scoring=sc, csls_k=csls_k,
+                        )  # fmt: skip
+                        d[mode, sc][fold] = fold_decisions(clf, images, fold)
                     if mode == "unimodal" and anchor_labels is not None:
                         mapped = aligner.transform(images[fold])
-                        d[CENTROID][fold] = anchor_centroid_scores(
+                        d[CENTROID, "cosine"][fold] = anchor_centroid_scores(
                             mapped, anchor_texts[sel], anchor_labels[sel], rule, center
                         )
-            for mode, dv in d.items():
+            for (mode, sc), dv in d.items():
                 if why is None and mode == CENTROID and np.isnan(dv).any():
                     why_mode: str | None = "a class has no anchor report in some fold"
                 else:
                     why_mode = why
+                row_key = scored_key(key, sc, csls_k)
                 if why_mode is not None:
                     nan, note = _skip(why_mode, metrics)
-                    noted = {**key, "setting": f"{key['setting']}; {note}"}
+                    noted = {**row_key, "setting": f"{row_key['setting']}; {note}"}
                     table.add(nan, n=n, mode=mode, **noted, **setting)
                     continue
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
-                table.add(rep, n=n, mode=mode, **key, **setting)
-                if seed == seeds[0] and (k == keep_at or (k == most and keep_at > most)):
+                table.add(rep, n=n, mode=mode, **row_key, **setting)
+                keep = seed == seeds[0] and (k == keep_at or (k == most and keep_at > most))
+                if keep and sc == "cosine":
                     scores += score_rows(
                         dv, y, mask, ids, prompts.classes, rule, mode=mode, **setting,
                         **_score_key(key),
                     )  # fmt: skip
     return UnitOutput(table, {"scores": scores})
+
+
+def asif_prompts(asif: ASIF, prompts: PromptEmbeddings) -> PromptEmbeddings:
+    """The prompts (text space) as ASIF relative representations over the anchor texts."""
+    k = asif.params_["n_anchors"]
+
+    def rel(p: Float) -> Float:
+        return asif.transform_target(p) if p.shape[0] else np.empty((0, k))
+
+    return PromptEmbeddings(
+        prompts.classes,
+        [rel(p) for p in prompts.positive],
+        [rel(q) for q in prompts.negative],
+        prompts.name,
+    )
+
+
+def zeroshot_asif(
+    images: Float,
+    y: Any,
+    mask: Any,
+    ids: Sequence[str],
+    prompts: PromptEmbeddings,
+    anchor_images: Float,
+    anchor_texts: Float,
+    owner: Sequence[str],
+    *,
+    loo: bool,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    top_k: int,
+    power: float,
+    rule: str,
+    aggregate: str,
+    temperature: float,
+    key: dict[str, Any],
+    bootstrap: int,
+    score_at: int | None = None,
+    scorings: Sequence[str] = ("cosine",),
+    csls_k: int = 10,
+) -> UnitOutput:
+    """The ASIF baseline (mode ``asif``, Norelli et al. 2023) on the folds and anchor pairs of
+    :func:`zeroshot_method` (same draw per anchor count, seed and fold): images become their
+    sparsified similarities to the fold's anchor images, prompts theirs to its anchor reports,
+    and the prompt rule (aggregate, temperature, scoring) runs on those codes. No map, no
+    centring. Per-item scores as in :func:`zeroshot_method` (cosine only)."""
+    n = len(ids)
+    owners = np.asarray(owner)
+    folds, allowed = _folds(ids, owners, loo)
+    most = min(int(a.sum()) for a in allowed)
+    keep_at = score_at if score_at is not None else max(anchors)
+    table = ResultTable()
+    scores: list[dict[str, Any]] = []
+    for k in anchors:
+        for seed in seeds:
+            setting: dict[str, Any] = {"anchors": int(k), "seed": int(seed)}
+            d = {sc: np.empty((n, len(prompts.classes))) for sc in scorings}
+            for fold, ok in zip(folds, allowed, strict=True):
+                if k > most:
+                    break
+                sel = select_anchors(owners.size, int(k), seed=int(seed), exclude=~ok)
+                asif = ASIF(top_k, power).fit(anchor_images[sel], anchor_texts[sel])
+                codes = asif.transform_source(images)
+                rel = asif_prompts(asif, prompts)
+                for sc in scorings:
+                    clf = ZeroShotClassifier(
+                        rel, rule=rule, aggregate=aggregate, temperature=temperature,
+                        scoring=sc, csls_k=csls_k,
+                    )  # fmt: skip
+                    d[sc][fold] = fold_decisions(clf, codes, fold)
+            for sc, dv in d.items():
+                row_key = scored_key(key, sc, csls_k)
+                if k > most:
+                    nan, note = _skip(f"only {most} anchors available", ("accuracy", "macro_auroc"))
+                    noted = {**row_key, "setting": f"{row_key['setting']}; {note}"}
+                    table.add(nan, n=n, mode="asif", **noted, **setting)
+                    continue
+                rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
+                table.add(rep, n=n, mode="asif", **row_key, **setting)
+                keep = seed == seeds[0] and (k == keep_at or (k == most and keep_at > most))
+                if keep and sc == "cosine":
+                    scores += score_rows(
+                        dv, y, mask, ids, prompts.classes, rule, mode="asif", method=None,
+                        scaling=None, **setting, **_score_key(key),
+                    )  # fmt: skip
+    return UnitOutput(table, {"scores": scores})
+
+
+# --------------------------------------------------------------------------- space vs n
+
+SAMPLE_SIZE = "sample-size"  # mode of the raw-space similarity rows at several sample sizes
+
+
+def space_at_sizes(
+    xa: Float, xb: Float, sizes: Sequence[int], *, repeats: int, k: int, names: tuple[str, str]
+) -> UnitOutput:
+    """Similarity of the raw spaces xa (n, d_a), xb (n, d_b) at each sample size (mode
+    ``sample-size``, ``n`` = the size): linear CKA (``cka``), k-NN Jaccard, and
+    :func:`~semalign.metrics.similarity.at_sample_sizes` (unbiased CKA, mutual k-NN, CKNNA) on
+    the same nested subsets, for subsample seeds 0 .. repeats-1. Value: the mean over the seeds;
+    CI: the 2.5-97.5 percentiles of the seeds' values (the spread of one sample of that size)."""
+    from semalign.metrics.similarity import at_sample_sizes, nested_subsets
+    from semalign.metrics.space import knn_jaccard, linear_cka
+
+    values: dict[int, dict[str, list[float]]] = {int(m): {} for m in sizes}
+    for seed in range(repeats):
+        subsets = nested_subsets(xa.shape[0], sizes, k=k, seed=seed)
+        reports = at_sample_sizes(xa, xb, sizes, k=k, seed=seed)
+        for idx, rep in zip(subsets, reports, strict=True):
+            rep = {
+                "cka": linear_cka(xa[idx], xb[idx]),
+                f"knn_jaccard@{k}": knn_jaccard(xa[idx], xb[idx], k),
+                **{m: v for m, v in rep.items() if m != "n"},
+            }
+            for m, v in rep.items():
+                values[idx.size].setdefault(m, []).append(v)
+    table = ResultTable()
+    for size, by in values.items():
+        est = {
+            m: Estimate(float(np.mean(v)), *map(float, np.percentile(v, [2.5, 97.5])))
+            for m, v in by.items()
+        }
+        table.add(est, n=size, task="space", source=names[0], target=names[1], mode=SAMPLE_SIZE)
+    return UnitOutput(table)

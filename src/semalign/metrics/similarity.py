@@ -27,7 +27,14 @@ from numpy.typing import NDArray
 from semalign.errors import InputError
 from semalign.metrics.space import _check_k, _chunk_rows, _knn_indices, _paired, unit_rows
 
-__all__ = ["at_sample_sizes", "cknna", "mutual_knn", "similarity_report", "unbiased_cka"]
+__all__ = [
+    "at_sample_sizes",
+    "cknna",
+    "mutual_knn",
+    "nested_subsets",
+    "similarity_report",
+    "unbiased_cka",
+]
 
 Float = NDArray[np.float64]
 
@@ -123,23 +130,33 @@ def similarity_report(
     return out
 
 
+def nested_subsets(n_rows: int, sizes: Any, *, k: int = 10, seed: int = 0) -> list[Any]:
+    """Sorted row indices of nested random subsets of ``n_rows`` rows, one per size.
+
+    One seeded permutation; size n takes its first n rows, so larger samples contain smaller
+    ones. Every size must be an integer in (k, n_rows].
+    """
+    order = np.random.default_rng(seed).permutation(n_rows)
+    out = []
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not k < n <= n_rows:
+            raise InputError(
+                f"sample size {n!r} must be an integer in ({k}, {n_rows}]: more rows than "
+                "k and at most the rows available"
+            )
+        out.append(np.sort(order[: int(n)]))
+    return out
+
+
 def at_sample_sizes(
     X: Any, Y: Any, sizes: Any, *, k: int = 10, seed: int = 0
 ) -> list[dict[str, float]]:
-    """:func:`similarity_report` of X against Y on nested random subsets of each size.
-
-    One seeded permutation; size n uses its first n rows, so larger samples contain smaller
-    ones and the drift with n is not confounded with resampling. Each dict carries ``n``.
+    """:func:`similarity_report` of X against Y on nested random subsets of each size
+    (:func:`nested_subsets`), so the drift with n is not confounded with resampling. Each dict
+    carries ``n``.
     """
     x, y = _paired(X, Y, ("X", "Y"))
-    order = np.random.default_rng(seed).permutation(x.shape[0])
-    rows = []
-    for n in sizes:
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not k < n <= x.shape[0]:
-            raise InputError(
-                f"sample size {n!r} must be an integer in ({k}, {x.shape[0]}]: more rows than "
-                "k and at most the rows available"
-            )
-        idx = np.sort(order[: int(n)])
-        rows.append({"n": float(n), **similarity_report(x[idx], y[idx], k=k)})
-    return rows
+    return [
+        {"n": float(idx.size), **similarity_report(x[idx], y[idx], k=k)}
+        for idx in nested_subsets(x.shape[0], sizes, k=k, seed=seed)
+    ]
