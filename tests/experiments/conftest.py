@@ -20,6 +20,7 @@ SHRINK = [
     ),
     (r"anchors = \[8, 16, 32, 60\]", "anchors = [8, 60]"),
     (r"anchors = 512 \}", "anchors = 72 }"),
+    (r"space_sizes = \[64, 128, 256, 512\]", "space_sizes = [16, 32, 64]"),
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,16 @@ def _png(fig: Any) -> bytes:
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+_SCORING = re.compile(r"scoring=(\w+)(?:@(\d+))?")
+
+
+def scoring_of(row: dict[str, Any]) -> str:
+    """The scoring of a results row: ``cosine``, or ``csls`` where its ``setting`` carries
+    ``scoring=csls@k``."""
+    hit = _SCORING.search(str(row.get("setting", "")))
+    return hit.group(1) if hit else "cosine"
 
 
 def _pairs(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -241,20 +252,35 @@ def pca_panels(rows: list[dict[str, Any]]) -> bytes | None:
 
 
 def zeroshot_curves(rows: list[dict[str, Any]], metric: str = "macro_auroc") -> bytes | None:
-    """Zero-shot metric vs anchors per method and for its shuffled-anchors control; the
-    comparators with no map (and a joint encoder) as dashed lines."""
+    """Zero-shot metric vs anchors per method, its shuffled-anchors control and ASIF (CSLS
+    scoring dashed, beside cosine); the comparators with no map (and a joint encoder) as
+    horizontal dashed lines."""
     uni = [r for r in rows if r["mode"] == "unimodal"]
     if not uni:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 3.5))
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
     methods = list(dict.fromkeys(r["method"] for r in uni))
-    for i, m in enumerate(methods):
-        _curve(ax, [r for r in uni if r["method"] == m], metric, f"unimodal: {m}", COLORS[i])
-        shuffled = [r for r in rows if r["mode"] == "shuffled-anchors" and r["method"] == m]
-        _curve(ax, shuffled, metric, f"shuffled anchors: {m}", GREY)
-        centroid = [r for r in rows if r["mode"] == "anchor-centroid" and r["method"] == m]
-        _curve(ax, centroid, metric, f"no prompts, anchor centroids: {m}", COLORS[5])
+    scorings = list(dict.fromkeys(scoring_of(r) for r in rows))
+    before = 0
+
+    def curve(sub: list[dict[str, Any]], label: str, color: str, scoring: str) -> None:
+        nonlocal before
+        pts = [r for r in sub if scoring_of(r) == scoring]
+        _curve(ax, pts, metric, label if scoring == "cosine" else f"{label} (CSLS)", color)
+        if scoring != "cosine" and len(ax.lines) > before:
+            ax.lines[before].set_linestyle("--")
+        before = len(ax.lines)
+
+    for sc in scorings:
+        for i, m in enumerate(methods):
+            curve([r for r in uni if r["method"] == m], f"unimodal: {m}", COLORS[i], sc)
+            shuffled = [r for r in rows if r["mode"] == "shuffled-anchors" and r["method"] == m]
+            curve(shuffled, f"shuffled anchors: {m}", GREY, sc)
+            if sc == "cosine":
+                centroid = [r for r in rows if r["mode"] == "anchor-centroid" and r["method"] == m]
+                curve(centroid, f"no prompts, anchor centroids: {m}", COLORS[5], sc)
+        curve([r for r in rows if r["mode"] == "asif"], "ASIF", COLORS[2], sc)
     fixed = ("nearest-centroid", "linear-probe", "multimodal")
     for mode, color in zip(fixed, (COLORS[3], COLORS[4], "#333333"), strict=True):
         hit = [r for r in rows if r["mode"] == mode and r["metric"] == metric]
@@ -266,7 +292,40 @@ def zeroshot_curves(rows: list[dict[str, Any]], metric: str = "macro_auroc") -> 
     ax.set_ylabel(metric)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def space_vs_n(rows: list[dict[str, Any]], metrics: list[str]) -> bytes | None:
+    """Raw-space similarity vs sample size n (mean over subsamples, band: their 2.5-97.5
+    percentiles), one line per metric, one panel per encoder pair."""
+    pairs = _pairs(rows)
+    if not pairs:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.4 * len(pairs), 3.4), squeeze=False)
+    for ax, (a, b) in zip(axes[0], pairs, strict=True):
+        for j, metric in enumerate(metrics):
+            pts = sorted(
+                (r for r in rows if (r["source"], r["target"]) == (a, b) and r["metric"] == metric),
+                key=lambda r: int(r["n"]),
+            )
+            if not pts:
+                continue
+            x = [int(r["n"]) for r in pts]
+            color = COLORS[j % len(COLORS)]
+            ax.plot(x, [r["value"] for r in pts], "-o", color=color, ms=3.5, lw=1.5, label=metric)
+            ax.fill_between(
+                x, [r["ci_low"] for r in pts], [r["ci_high"] for r in pts], color=color,
+                alpha=0.15, lw=0,
+            )  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sample size n")
+        ax.set_ylabel("similarity")
+        ax.set_title(f"{a} ↔ {b} (raw spaces)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7.5, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return _png(fig)
 
@@ -311,9 +370,11 @@ def roc_curves(scores: list[dict[str, Any]], rows: list[dict[str, Any]]) -> byte
                 and r["method"] == method
                 and r["anchors"] == anchors
                 and r["metric"] in (f"auroc[{c}]",)
+                and scoring_of(r) == "cosine"
                 and (r["seed"] == "" or r["seed"] == _first_seed(rows))
             ]
-            label = f"{method}, {anchors} anchors" if mode == "unimodal" else mode
+            names = {"unimodal": f"{method}, {anchors} anchors", "asif": f"ASIF, {anchors} anchors"}
+            label = names.get(mode, mode)
             if auc:
                 label += f" (AUROC {auc[0]['value']:.3f})"
             color = GREY if mode == "shuffled-anchors" else COLORS[i % len(COLORS)]

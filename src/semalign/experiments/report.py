@@ -19,6 +19,7 @@ from typing import Any
 
 from semalign.align.io import atomic_write_bytes
 from semalign.experiments import plots, report_retrieval
+from semalign.experiments.plots import scoring_of
 
 HEADLINE = ("accuracy", "macro_f1", "macro_auroc")
 SHUFFLED = "shuffled-anchors"
@@ -28,6 +29,7 @@ PROTOCOL_SHORT = {
     "same-collection": "study pairs of the evaluated collection",
 }
 SPACE = ("cka", "knn_jaccard@10", "top1", "mrr", "cosine")
+SAMPLE_SIZE = "sample-size"  # mode of the raw-space rows at several sample sizes (units.py)
 
 
 # --------------------------------------------------------------------------- reading
@@ -288,6 +290,8 @@ def _stitch_section(
     ]
     doc.h("Headline table (first seed)", 3)
     _result_table(doc, fixed + top, HEADLINE)
+    sizes = [r for r in space if r["mode"] == SAMPLE_SIZE]
+    space = [r for r in space if r["mode"] != SAMPLE_SIZE]
     if space:
         doc.h("Space similarity before and after alignment", 3)
         doc.p(
@@ -319,6 +323,46 @@ def _stitch_section(
     doc.h("All rows", 3)
     doc.p("Every setting of every seed (the same rows as `results/stitch.csv`).")
     _result_table(doc, rows, HEADLINE)
+    if sizes:
+        _space_sizes_section(doc, name, meta, sizes)
+
+
+def _space_sizes_section(
+    doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
+    k = meta.get("space_k", 10)
+    metrics = ["cka", "unbiased_cka", f"mutual_knn@{k}", f"cknna@{k}", f"knn_jaccard@{k}"]
+    doc.h(f"Space similarity: {name}")
+    doc.p(
+        f"How similar the two encoders' raw spaces are (no map), on random subsamples of the "
+        f"task's {meta.get('n_items')} items (all of them, training and test rows alike: "
+        "nothing here is fitted), at each sample size n: "
+        f"{meta.get('space_repeats')} seeded draws per n, each a nested chain (a larger sample "
+        "of a draw contains its smaller ones). `cka`: linear CKA; `unbiased_cka`: CKA with the "
+        f"unbiased HSIC estimator; `mutual_knn@{k}`: mean shared fraction of the {k} cosine "
+        f"nearest neighbours (Huh et al. 2024); `cknna@{k}`: CKA restricted to mutual "
+        f"neighbours; `knn_jaccard@{k}`: Jaccard overlap of the {k}-NN sets. Values are the "
+        "mean over the draws; brackets hold the 2.5-97.5 percentiles of the draws (the spread "
+        "of one sample of that size; it vanishes where n is every item). Each pair is measured "
+        "once: every metric is symmetric."
+    )
+    doc.p(
+        "**These metrics drift with n.** At a fixed k the neighbourhoods cover a smaller "
+        "fraction of a larger sample, so the k-NN metrics change with n, and linear CKA is "
+        "biased upwards when n is small against the widths (the unbiased estimator removes that "
+        "bias): compare two pairs of spaces only at the same n, never across sample sizes."
+    )
+    doc.figure(
+        f"{name}-space-vs-n",
+        plots.space_vs_n(rows, metrics),
+        "Raw-space similarity vs sample size n (mean over the draws; band: 2.5-97.5 "
+        "percentiles of the draws).",
+    )
+    body = []
+    for (src, tgt, n), g in _group(rows, ("source", "target", "n")).items():
+        body.append([src, tgt, str(n), *_metric_cells(g, metrics)])
+    body.sort(key=lambda r: (r[0], r[1], int(r[2])))
+    doc.table(["source", "target", "n", *metrics], body)
 
 
 PROTOCOLS = {
@@ -447,9 +491,75 @@ def _zeroshot_section(
         "Confusion matrix at the headline anchor count (first seed): argmax over classes, or "
         "a positive decision value for the positive-vs-negative rule.",
     )
+    if len(meta.get("scoring", ["cosine"])) > 1 or meta.get("asif"):
+        _scoring_section(doc, meta, rows)
     doc.h("Results", 3)
     per_label = sorted({r["metric"] for r in rows if r["metric"].startswith("auroc[")})
-    _result_table(doc, rows, (*HEADLINE, *per_label))
+    metrics = (*HEADLINE, *per_label)
+    groups = _group([{**r, "scoring": scoring_of(r)} for r in rows], (*ROW_KEYS, "scoring"))
+    body = [list(k) + _metric_cells(g, metrics) for k, g in groups.items()]
+    doc.table([*ROW_KEYS, "scoring", *metrics], body)
+
+
+def _scoring_section(doc: Doc, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """CSLS beside cosine and ASIF beside T: macro AUROC at every anchor count (first seed)."""
+    doc.h("Scoring (cosine, CSLS) and the ASIF baseline", 3)
+    k = meta.get("csls_k", 10)
+    if "csls" in meta.get("scoring", []):
+        doc.p(
+            f"**CSLS** (Conneau et al. 2018, k = {k}) rescores the (images × class prompts) "
+            "matrix as 2·cos − r_image − r_class. r_image (an image's mean over its k best class "
+            "scores) moves every class of one image equally; r_class (a class's mean over its "
+            "k best images) is a property of the *batch* of images scored together. Here the "
+            "batch is every evaluated image mapped by the fold's map"
+            + (
+                ", the held-out image included, unlabelled: transductive but label-free (no "
+                "label of any image enters the CSLS terms)"
+                if meta.get("split") == "loo"
+                else ""
+            )
+            + ". A batch of one image (single-image prediction) has r_class equal to its own "
+            "score, which turns CSLS into the cosine scores minus a constant: the same "
+            "decisions as cosine. Within one batch CSLS shifts each class's scores by a "
+            "constant, so it cannot reorder the images on one class; it changes argmax "
+            "decisions, thresholds and, where each fold has its own map and batch, the pooled "
+            "ranking. The shuffled-anchors control is scored the same way; the anchor centroids "
+            "and comparators have no prompts and stay cosine."
+        )
+    asif = meta.get("asif")
+    if asif:
+        used = ", ".join(f"{a} anchors: top_k {t}" for a, t in asif.get("top_k_used", {}).items())
+        supervised = (
+            " These anchors are label-matched, so ASIF is exactly as supervised as T here."
+            if meta.get("protocol") == "label-matched"
+            else ""
+        )
+        doc.p(
+            "**ASIF** (Norelli et al. 2023): no map; each image is represented by its cosines "
+            "to the fold's anchor images, each prompt by its cosines to the same pairs' anchor "
+            f"reports, kept at the top_k largest and raised to the power {asif.get('power')}; "
+            "the two codes are compared by cosine with the same prompt rule, on the same "
+            f"folds, anchor draws and seeds as T. Asked top_k = {asif.get('top_k')}, used "
+            f"(capped at the anchor count): {used}.{supervised}"
+        )
+    n = int(meta.get("n_images") or 0)
+    doc.p(
+        f"Macro AUROC (first seed, 95% bootstrap CIs over the {n} images) at each anchor count. "
+        "Where intervals overlap this broadly, the data cannot rank the settings."
+    )
+    first = plots._first_seed(rows)
+    anchored = [
+        r
+        for r in rows
+        if r["metric"] == "macro_auroc" and r["anchors"] != "" and r["seed"] == first
+    ]
+    counts = sorted({int(r["anchors"]) for r in anchored})
+    body = []
+    keyed = [{**r, "scoring": scoring_of(r)} for r in anchored]
+    for (mode, method, scoring), g in _group(keyed, ("mode", "method", "scoring")).items():
+        by = {int(r["anchors"]): r for r in g}
+        body.append([mode, method or "", scoring] + [cell(by.get(a)) for a in counts])
+    doc.table(["mode", "method", "scoring", *(f"{a} anchors" for a in counts)], body)
 
 
 def build(out: Path) -> tuple[Doc, str]:
@@ -518,10 +628,15 @@ def headline_source(meta: dict[str, Any]) -> str:
 
 
 def headline_row(
-    rows: list[dict[str, Any]], meta: dict[str, Any], metric: str, mode: str, **match: str
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    metric: str,
+    mode: str,
+    scoring: str = "cosine",
+    **match: str,
 ) -> dict[str, Any] | None:
-    """The first-seed row of ``metric`` at the task's headline (method, scaling, anchors):
-    fixed by the recipe before any result, never picked on the test rows."""
+    """The first-seed row of ``metric`` at the task's headline (method, scaling, anchors) under
+    ``scoring``: fixed by the recipe before any result, never picked on the test rows."""
     h = meta.get("headline")
     if not h:
         return None
@@ -533,6 +648,7 @@ def headline_row(
         and r["method"] == h["method"]
         and r["scaling"] == h["scaling"]
         and str(r["anchors"]) == str(h["anchors"])
+        and scoring_of(r) == scoring
         and all(r.get(k) == v for k, v in match.items())
     ]
     first = plots._first_seed(cand)
@@ -575,11 +691,33 @@ def _stitch_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]])
     return out
 
 
+def _first_seed_at(rows: list[dict[str, Any]], mode: str, anchors: Any) -> dict[str, Any] | None:
+    """The first-seed cosine macro-AUROC row of ``mode`` at ``anchors`` (e.g. ASIF at the
+    headline anchor count)."""
+    cand = [
+        r
+        for r in rows
+        if r["mode"] == mode
+        and r["metric"] == "macro_auroc"
+        and str(r["anchors"]) == str(anchors)
+        and scoring_of(r) == "cosine"
+    ]
+    first = plots._first_seed(cand)
+    return next((r for r in cand if r["seed"] == first), None)
+
+
 def _zeroshot_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     out = []
 
     def auroc(mode: str) -> dict[str, Any] | None:
-        return next((r for r in rows if r["mode"] == mode and r["metric"] == "macro_auroc"), None)
+        return next(
+            (
+                r
+                for r in rows
+                if r["mode"] == mode and r["metric"] == "macro_auroc" and scoring_of(r) == "cosine"
+            ),
+            None,
+        )
 
     if meta.get("joint"):
         return [f"{name}, multimodal (joint space, no map): AUROC {cell(auroc('multimodal'))}."]
@@ -595,6 +733,12 @@ def _zeroshot_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]
     if meta.get("protocol") == "label-matched":
         centroid = headline_row(rows, meta, "macro_auroc", "anchor-centroid")
         text += f"; the same map with no prompts (anchor-centroid) {cell(centroid)}"
+    if "csls" in meta.get("scoring", []):
+        csls = headline_row(rows, meta, "macro_auroc", "unimodal", scoring="csls")
+        text += f"; with CSLS scoring {cell(csls)}"
+    if meta.get("asif"):
+        asif = _first_seed_at(rows, "asif", h.get("anchors"))
+        text += f"; ASIF on the same anchors {cell(asif)}"
     comps = [f"{c} {cell(auroc(c))}" for c in meta.get("comparators", [])]
     if comps:
         text += "; supervised comparators on the same folds: " + ", ".join(comps)
