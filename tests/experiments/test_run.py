@@ -26,10 +26,12 @@ def _num(s: str) -> float:
 
 
 def _formatted(rows: list[dict[str, str]], ci: bool = True) -> dict[tuple[str, ...], str]:
+    """Formatted cells keyed by KEYS + scoring + metric."""
     out = {}
     for r in rows:
         lo, hi = (_num(r["ci_low"]), _num(r["ci_high"])) if ci else (float("nan"),) * 2
-        out[(*(r[k] for k in KEYS), r["metric"])] = fmt(_num(r["value"]), lo, hi)
+        scoring = "csls" if "scoring=csls" in r["setting"] else "cosine"
+        out[(*(r[k] for k in KEYS), scoring, r["metric"])] = fmt(_num(r["value"]), lo, hi)
     return out
 
 
@@ -65,7 +67,10 @@ def test_results_files(small_run) -> None:
     assert all(r["value"] == "" for r in stitch if r["method"] == "affine")
     zs = _csv(res / "zeroshot.csv")
     modes = {"unimodal", "shuffled-anchors", "anchor-centroid", "nearest-centroid", "linear-probe"}
-    assert {r["mode"] for r in zs} == modes
+    assert {r["mode"] for r in zs} == modes | {"asif"}
+    # CSLS rows beside cosine for the prompt modes only; ASIF's used top_k is recorded
+    csls = {r["mode"] for r in zs if "scoring=csls@10" in r["setting"]}
+    assert csls == {"unimodal", "shuffled-anchors", "asif"}
     assert {r["n"] for r in zs} == {"16"}
     meta = json.loads((small_run.out / "results.json").read_text())
     st = meta["tasks"]["stitch"]["iu-stitch"]
@@ -85,6 +90,14 @@ def test_results_files(small_run) -> None:
         s = f"iu-retrieval; {d}"
         assert r1[(s, "aligned", "orthogonal", "72", "0")] > max(0.5, r1[(s, "naive", "", "", "")])
     assert meta["tasks"]["retrieval"]["iu-retrieval"]["n_train"] == 80
+    asif = meta["tasks"]["zeroshot"]["kermany-label-matched"]["asif"]
+    assert asif == {"top_k": 800, "power": 8.0, "top_k_used": {"8": 8, "60": 60}}
+    sizes = [r for r in _csv(res / "space.csv") if r["mode"] == "sample-size"]
+    assert {r["n"] for r in sizes} == {"16", "32", "64"}
+    assert {(r["source"], r["target"]) for r in sizes} == {("minilm", "e5")}  # one per pair
+    assert {r["metric"] for r in sizes} == {
+        "cka", "unbiased_cka", "mutual_knn@10", "cknna@10", "knn_jaccard@10"
+    }  # fmt: skip
 
 
 RETRIEVAL_KEYS = ("source", "target", "direction", "mode", "method", "scaling", "scoring",
@@ -146,10 +159,12 @@ def test_report_numbers_come_from_results(small_run) -> None:
     for table in _md_tables(md):
         header, body = table[0], table[2:]
         if tuple(header[:7]) == KEYS:
+            at = 8 if header[7] == "scoring" else 7
             for row in body:
-                for metric, cell in zip(header[7:], row[7:], strict=True):
+                scoring = row[7] if at == 8 else "cosine"
+                for metric, cell in zip(header[at:], row[at:], strict=True):
                     if cell:
-                        assert cell == cells[(*row[:7], metric)], (row, metric)
+                        assert cell == cells[(*row[:7], scoring, metric)], (row, metric)
                         assert f"<td>{cell}</td>" in html
                         checked += 1
         elif header[:3] == ["source", "target", "mode"] and "cka" in header:
@@ -157,13 +172,25 @@ def test_report_numbers_come_from_results(small_run) -> None:
                 src, tgt, mode, method, _ = row[:5]
                 for metric, cell in zip(header[5:], row[5:], strict=True):
                     hits = [v for k, v in space.items() if k[0] == src and k[1] == tgt
-                            and k[2] == mode and k[3] == method and k[7] == metric]  # fmt: skip
+                            and k[2] == mode and k[3] == method and k[8] == metric]  # fmt: skip
                     assert cell == (hits[0] if hits else "n/a")
                     checked += 1
     assert checked > 100
+    # the space-vs-n table: mean [2.5, 97.5 percentiles] of each (pair, n, metric)
+    sizes = {(r["source"], r["target"], r["n"], r["metric"]): fmt(
+        _num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]))
+        for r in _csv(res / "space.csv") if r["mode"] == "sample-size"}  # fmt: skip
+    (table,) = [t for t in _md_tables(md) if t[0][:3] == ["source", "target", "n"]]
+    for row in table[2:]:
+        for metric, cell in zip(table[0][3:], row[3:], strict=True):
+            assert cell == sizes[(*row[:3], metric)]
+            checked += 1
+    assert "## Space similarity: iu-stitch" in md and "These metrics drift with n" in md
     # every "value [low, high]" anywhere in the report (summary included) is a results row
-    quoted = set(re.findall(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", md))
-    assert quoted and quoted <= set(cells.values())
+    quoted = set(re.findall(r"-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]", md))
+    assert quoted and quoted <= set(cells.values()) | set(sizes.values())
+    assert "Scoring (cosine, CSLS) and the ASIF baseline" in md
+    assert "ASIF is exactly as supervised as T here" in md and "transductive but label-free" in md
     assert "Limits" in md and "16 images" in md
     assert "label-matched anchors — supervised, few-shot, not zero-shot" in md
     assert "The data that ship offline allow no true zero-shot" in md
@@ -229,3 +256,22 @@ def test_cli_run_warm(small_run, small_recipe: Path, store: Path, tmp_path: Path
     assert "models loaded: none" in proc.stdout
     assert f"report:  {out / 'report.html'}" in proc.stdout
     assert (out / "report.md").is_file()
+
+
+def test_new_settings_are_in_the_step_keys(small_run, small_recipe: Path, store: Path,
+                                           tmp_path: Path) -> None:  # fmt: skip
+    from semalign.experiments.recipe import AsifSpec
+
+    recipe = load_recipe(small_recipe)
+    z, st = recipe.zeroshot[0], recipe.stitch[0]
+    cases = {
+        "asif": (replace(recipe, zeroshot=[replace(z, asif=AsifSpec(800, 4.0))]), 1),
+        # every unit scored by prompts: the method unit and ASIF
+        "csls_k": (replace(recipe, zeroshot=[replace(z, csls_k=5)]), 2),
+        "scoring": (replace(recipe, zeroshot=[replace(z, scoring=["cosine"])]), 2),
+        "space_repeats": (replace(recipe, stitch=[replace(st, space_repeats=3)]), 1),
+        "space_sizes": (replace(recipe, stitch=[replace(st, space_sizes=[16, 64])]), 1),
+    }
+    for name, (changed, units) in cases.items():
+        summary = run_recipe(changed, tmp_path / name, store=store, progress=False, report=False)
+        assert summary.models_loaded == [] and summary.steps_computed == units, name

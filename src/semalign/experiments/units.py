@@ -2,10 +2,12 @@
 
 Stitching units (per encoder pair): ``baseline`` (end-to-end, target, naive + space similarity
 before alignment), one per ``(method, scaling)`` (aligned at every anchor count and seed + space
-similarity after alignment + 2-D PCA of the anchors) and ``relative``. Zero-shot units: the
-supervised ``comparators`` (leave-one-out on the image embeddings), one per ``(method,
-scaling)`` (through T, with the shuffled-anchors control) and ``multimodal`` for a dual encoder.
-Scores of the headline setting are kept for ROC curves and confusion matrices.
+similarity after alignment + 2-D PCA of the anchors), ``relative`` and, per unordered pair, the
+raw spaces' similarity at several sample sizes. Zero-shot units: the supervised ``comparators``
+(leave-one-out on the image embeddings), one per ``(method, scaling)`` (through T, with the
+shuffled-anchors control), ``asif`` (the ASIF baseline on the same folds and anchors) and
+``multimodal`` for a dual encoder; prompt modes under each scoring (cosine, CSLS). Scores of
+the headline setting (cosine) are kept for ROC curves and confusion matrices.
 
 Every AUROC comes from scores that keep their order (the heads' logits, as class log-odds through
 ``classification_report(..., logits=True)``; decision values of the prompts), never from
