@@ -520,11 +520,13 @@ def _scoring_section(doc: Doc, meta: dict[str, Any], rows: list[dict[str, Any]])
             )
             + ". A batch of one image (single-image prediction) has r_class equal to its own "
             "score, which turns CSLS into the cosine scores minus a constant: the same "
-            "decisions as cosine. Within one batch CSLS shifts each class's scores by a "
-            "constant, so it cannot reorder the images on one class; it changes argmax "
-            "decisions, thresholds and, where each fold has its own map and batch, the pooled "
-            "ranking. The shuffled-anchors control is scored the same way; the anchor centroids "
-            "and comparators have no prompts and stay cosine."
+            "decisions as cosine. Within one batch CSLS shifts each class's score column by a "
+            "constant (r_image cancels in every decision): under the pos-neg rule it moves only "
+            "the threshold and cannot reorder the images on a label, so its AUROC differs from "
+            "cosine's only where each fold has its own map and batch (leave-one-out); under "
+            "argmax it changes decisions and class log-odds. The shuffled-anchors control is "
+            "scored the same way; the anchor centroids and comparators have no prompts and stay "
+            "cosine."
         )
     asif = meta.get("asif")
     if asif:
