@@ -71,7 +71,7 @@ def test_defaults_and_full_keys() -> None:
         ({"unpaired": {"max_pseudo": -1}}, "retrieval[0].unpaired.max_pseudo must be an integer"),
         ({"unpaired": True}, "retrieval[0].unpaired must be a table"),
         ({"asif": {"top_k": 0}}, "retrieval[0].asif.top_k must be an integer >= 1"),
-        ({"asif": {"power": -1}}, "retrieval[0].asif.power must be a number strictly between"),
+        ({"asif": {"power": -1}}, "retrieval[0].asif.power = -1 must be a positive number"),
         ({"asif": {"topk": 8}}, "retrieval[0].asif.'topk' (did you mean 'top_k'?)"),
         ({"headline": {"scoring": "csls"}}, "retrieval[0].headline.scoring = 'csls' is not"),
     ],

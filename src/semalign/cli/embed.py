@@ -30,7 +30,11 @@ def embed(
         None, "--image-column", help="Image path column (default: image)."
     ),
     batch_size: int = typer.Option(32, help="Items per forward pass."),
-    chunk_size: int = typer.Option(1024, help="Items per stored chunk (unit of resumption)."),
+    chunk_size: int | None = typer.Option(
+        None,
+        help="Mean items per stored chunk, the unit of resumption and of recomputation "
+        "after an edit (default: 256 texts, 1024 images).",
+    ),
     on_error: str = typer.Option("fail", help="Bad items: fail | skip (recorded)."),
     device: str | None = typer.Option(None, help="auto | cpu | cuda[:N] | mps."),
     precision: str | None = typer.Option(None, help="auto | float32 | float16 | bfloat16."),

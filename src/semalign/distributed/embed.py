@@ -23,7 +23,7 @@ from typing import Any
 
 from semalign.distributed.runtime import get, import_ray, ray_session
 from semalign.errors import InputError
-from semalign.store.build import DEFAULT_CHUNK_SIZE, BuildReport, Progress, embed_to_store
+from semalign.store.build import BuildReport, Progress, embed_to_store
 from semalign.store.executor import ChunkJob, ChunkResult, compute_chunk
 from semalign.store.items import Items
 
@@ -218,7 +218,7 @@ def embed_on_ray(
     num_cpus_per_worker: float = 1.0,
     address: str | None = None,
     num_cpus: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     batch_size: int = 32,
     on_error: str = "fail",
     progress: Progress | None = None,

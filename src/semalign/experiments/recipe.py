@@ -514,7 +514,7 @@ def _asif(t: Mapping[str, Any], where: str) -> AsifSpec | None:
     _check_keys(a, _ASIF, w)
     power = a.get("power", 8.0)
     if isinstance(power, bool) or not isinstance(power, int | float) or not 0 < power < 1e6:
-        raise InputError(f"recipe: {w}power = {power!r} must be a positive number")
+        raise InputError(f"recipe: {w}power = {power!r} must be a positive number below 1e6")
     return AsifSpec(_int(a, "top_k", w, 800, 1), float(power))
 
 

@@ -54,7 +54,17 @@ from semalign.store.executor import (
 from semalign.store.items import Items
 
 STORE_FORMAT = 1
-DEFAULT_CHUNK_SIZE = 1024
+#: Mean items per chunk by modality. A chunk is the unit of resumption and of recomputation
+#: after an edit: texts are cheap per item and get edited, so their chunks are small (an edited
+#: report re-embeds a few hundred texts); an image chunk also pays a decoding-worker start.
+DEFAULT_CHUNK_SIZES = {"text": 256, "image": 1024}
+
+
+def default_chunk_size(modality: str) -> int:
+    """Mean items per chunk for ``modality`` (1024 for modalities not listed)."""
+    return DEFAULT_CHUNK_SIZES.get(modality, 1024)
+
+
 #: Testing aid: stop the process abruptly (os._exit) after computing this many chunks.
 STOP_AFTER_ENV = "SEMALIGN_STORE_STOP_AFTER_CHUNKS"
 
@@ -184,7 +194,7 @@ def embed_to_store(
     items: Items,
     root: str | os.PathLike[str],
     *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     batch_size: int = 32,
     on_error: str = "fail",
     progress: Progress | None = None,
@@ -202,7 +212,9 @@ def embed_to_store(
     ``executor`` computes the missing chunks (default: this process, in order; see
     ``semalign.distributed`` for Ray); this function alone writes the chunk files and manifest.
     ``wait``: when another process is writing the same entry, wait for it (else fail at once);
-    once it is done, its finished chunks are reused.
+    once it is done, its finished chunks are reused. ``chunk_size``: mean items per chunk
+    (default ``default_chunk_size(items.modality)``: 256 texts, 1024 images); an unfinished
+    entry keeps the chunk size it was planned with.
     """
     from semalign.store.fingerprints import FingerprintChanged, resolve_encoder
 
@@ -212,6 +224,8 @@ def embed_to_store(
             raise InputError(
                 f"encoder {name!r} is a dual encoder: name a tower, {name}:image or {name}:text"
             )
+    if chunk_size is None:
+        chunk_size = default_chunk_size(items.modality)
     kwargs = dict(chunk_size=chunk_size, batch_size=batch_size, on_error=on_error,
                   progress=progress, executor=executor, wait=wait)  # fmt: skip
     try:
