@@ -32,6 +32,7 @@ from typing import Any
 
 from semalign import __version__
 from semalign.align.io import atomic_write_bytes
+from semalign.store.chunks import sha256_file
 
 FINGERPRINTS_DIR = "fingerprints"
 RECORD_FORMAT = 1
@@ -207,14 +208,6 @@ def _stat(path: Path) -> dict[str, Any]:
             "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}  # fmt: skip
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _record_holds(path: Path, files: list[Path]) -> bool:
     """The record exists and its files are these, unchanged (stats, else sha256).
 
@@ -236,7 +229,7 @@ def _record_holds(path: Path, files: list[Path]) -> bool:
     if not changed:
         return True
     try:
-        if any(_sha256(files[k]) != recorded[k].get("sha256") for k in changed):
+        if any(sha256_file(files[k]) != recorded[k].get("sha256") for k in changed):
             return False
         if [_stat(files[k]) for k in changed] != [now[k] for k in changed]:
             return False  # changing while being hashed
@@ -263,7 +256,7 @@ def _record(path: Path, model: str, options: Mapping[str, Any], encoder: Any,
     if not hasattr(encoder, "fingerprint") or not hasattr(encoder, "embed"):
         return  # a dual encoder: its towers are asked for by name (model:text, model:image)
     try:
-        hashed = [{**st, "sha256": _sha256(p)} for st, p in zip(before, files, strict=True)]
+        hashed = [{**st, "sha256": sha256_file(p)} for st, p in zip(before, files, strict=True)]
         if _stats(files) != before:
             return
     except OSError:
