@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -233,6 +234,18 @@ def test_usage_record_keeps_created_and_adds_recipes(tmp_path):
     usage = json.loads((entry / "usage.json").read_text())
     assert usage["created"] == "2026-01-10T08:00:00Z" and usage["last_used"] > usage["created"]
     assert (usage["recipes"], usage["commands"]) == (["demo"], ["embed", "run"])
+
+
+def test_first_usage_record_dates_the_entry_by_its_plan(tmp_path):
+    # the runner records usage at the end of a run: "created" must be when the entry was started
+    entry = tmp_path / "e"
+    entry.mkdir()
+    (entry / "plan.json").write_text("{}")
+    started = 1_767_225_600  # 2026-01-01T00:00:00Z
+    os.utime(entry / "plan.json", (started, started))
+    record_usage(entry, "run", "demo")
+    usage = json.loads((entry / "usage.json").read_text())
+    assert usage["created"] == "2026-01-01T00:00:00Z" and usage["last_used"] > usage["created"]
 
 
 def test_bad_dates_and_a_missing_store_are_refused(tmp_path):

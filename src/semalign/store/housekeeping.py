@@ -78,7 +78,8 @@ def record_usage(entry: Path, command: str, recipe: str | None = None) -> None:
     if command not in commands:
         commands.append(command)
     usage = {
-        "created": old.get("created") or now,
+        # the plan is written when the entry is started, before any chunk is computed
+        "created": old.get("created") or _iso(_mtime(entry / "plan.json")) or now,
         "last_used": now,
         "recipes": recipes,
         "commands": commands,
