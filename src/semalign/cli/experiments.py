@@ -24,6 +24,19 @@ def _roots(values: list[str]) -> dict[str, str]:
     return roots
 
 
+def _check(recipe_path: Path, roots: dict[str, str]) -> None:
+    from semalign.experiments import load_recipe
+    from semalign.experiments.preflight import preflight
+
+    recipe = load_recipe(recipe_path, roots)
+    found = preflight(recipe)
+    for notice in found.notices:
+        typer.echo(f"note: {notice}")
+    found.raise_if_failed()
+    sizes = ", ".join(f"{a} {len(r)} records" for a, r in found.records.items())
+    typer.echo(f"recipe {recipe.name!r} is ready to run ({sizes or 'no dataset read'})")
+
+
 def _run(recipe_path: Path, out: Path, roots: dict[str, str], store: Path | None) -> None:
     from semalign.experiments import load_recipe, run_recipe
 
@@ -43,8 +56,17 @@ def run(
         [], "--root", help="Dataset folder as ALIAS=PATH (repeatable); overrides the recipe."
     ),
     store: Path = typer.Option(None, help=STORE_HELP),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only the pre-flight: read the datasets, check the models are loadable here, list "
+        "every problem; loads no model, computes nothing.",
+    ),
 ) -> None:
     """Run a recipe: embed (cached), fit, evaluate; write results files and the report."""
+    if check:
+        _check(recipe, _roots(root))
+        return
     _run(recipe, out or Path(recipe.stem), _roots(root), store)
 
 

