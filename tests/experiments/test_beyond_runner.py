@@ -200,12 +200,17 @@ def test_asif_on_a_joint_task_is_refused() -> None:
         _recipe(zeroshot={"joint": True, "split": "none", "asif": {}})
 
 
-def test_space_sizes_above_the_items_fail_in_the_cli_naming_task_and_key(tmp_path: Path) -> None:
-    from clitools import fails_cleanly, run
-
-    text = small_demo_text().replace("space_sizes = [16, 32, 64]", "space_sizes = [16, 5000]")
-    recipe = tmp_path / "r.toml"
-    recipe.write_text(text, encoding="utf-8")
-    load_recipe(recipe)  # valid at parse time: the item count is known only when run
-    proc = run("run", recipe, "-o", tmp_path / "out", "--store", tmp_path / "store")
-    fails_cleanly(proc, "[[stitch]] task 'iu-stitch': space_sizes = [16, 5000]", "<= 100")
+def test_space_sizes_above_the_items_give_rows_marked_with_the_reason() -> None:
+    """A recipe written for the full dataset, run on a subset: sizes that fit are computed (equal
+    to the same unit asked for them alone), the others are n/a rows saying how many items there
+    were, never a failure after the embeddings are made."""
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(50, 6)), rng.normal(size=(50, 5))
+    kw = {"repeats": 3, "k": 5, "names": ("a", "b")}
+    rows = space_at_sizes(xa, xb, [16, 5000], **kw).table.to_records()
+    alone = space_at_sizes(xa, xb, [16], **kw).table.to_records()
+    fit = [r for r in rows if r["n"] == 16]
+    assert fit == alone and fit
+    over = [r for r in rows if r["n"] == 5000]
+    assert over and all(r["value"] in (None, "") or np.isnan(float(r["value"])) for r in over)
+    assert {r["setting"] for r in over} == {"skipped: only 50 items"}

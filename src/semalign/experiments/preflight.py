@@ -216,6 +216,12 @@ def preflight(recipe: Recipe) -> Preflight:
             continue
         _too_many(f"[[stitch]] {s.name!r}", s.anchors, len(data.items) - data.test.size,
                   "training rows", found)  # fmt: skip
+        over = [m for m in s.space_sizes if m > len(data.items)]
+        if over:
+            found.notices.append(
+                f"[[stitch]] {s.name!r}: {len(data.items)} items, so space_sizes "
+                f"{', '.join(map(str, over))} are skipped (rows marked n/a with the reason)"
+            )
     for z in recipe.zeroshot:
         records = _read(recipe, z.images, found)
         if records is not None:

@@ -143,11 +143,6 @@ class _Run:
     # ----------------------------------------------------------------- stitching
     def stitch(self, spec: StitchSpec) -> None:
         data = stitch_data(spec, self.dataset(spec.dataset))
-        if spec.space_sizes and max(spec.space_sizes) > len(data.items):
-            raise InputError(
-                f"space_sizes = {spec.space_sizes} asks for {max(spec.space_sizes)} items but the "
-                f"task has {len(data.items)}: use sample sizes <= {len(data.items)}"
-            )
         emb: dict[str, tuple[str, np.ndarray]] = {}
         for alias in dict.fromkeys(a for p in spec.pairs for a in p):
             emb[alias] = self.embedder.embed(alias, data.items, spec.name)

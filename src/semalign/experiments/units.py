@@ -647,14 +647,17 @@ def space_at_sizes(
     ``sample-size``, ``n`` = the size): linear CKA (``cka``), k-NN Jaccard, and
     :func:`~semalign.metrics.similarity.at_sample_sizes` (unbiased CKA, mutual k-NN, CKNNA) on
     the same nested subsets, for subsample seeds 0 .. repeats-1. Value: the mean over the seeds;
-    CI: the 2.5-97.5 percentiles of the seeds' values (the spread of one sample of that size)."""
+    CI: the 2.5-97.5 percentiles of the seeds' values (the spread of one sample of that size).
+    A size above the rows at hand gives an n/a row with the reason."""
     from semalign.metrics.similarity import at_sample_sizes, nested_subsets
     from semalign.metrics.space import knn_jaccard, linear_cka
 
-    values: dict[int, dict[str, list[float]]] = {int(m): {} for m in sizes}
-    for seed in range(repeats):
-        subsets = nested_subsets(xa.shape[0], sizes, k=k, seed=seed)
-        reports = at_sample_sizes(xa, xb, sizes, k=k, seed=seed)
+    n_rows = xa.shape[0]
+    feasible = [int(m) for m in sizes if int(m) <= n_rows]
+    values: dict[int, dict[str, list[float]]] = {m: {} for m in feasible}
+    for seed in range(repeats if feasible else 0):
+        subsets = nested_subsets(n_rows, feasible, k=k, seed=seed)
+        reports = at_sample_sizes(xa, xb, feasible, k=k, seed=seed)
         for idx, rep in zip(subsets, reports, strict=True):
             rep = {
                 "cka": linear_cka(xa[idx], xb[idx]),
@@ -670,4 +673,9 @@ def space_at_sizes(
             for m, v in by.items()
         }
         table.add(est, n=size, task="space", source=names[0], target=names[1], mode=SAMPLE_SIZE)
+    metrics = next(iter(values.values())).keys() if values else ["cka"]
+    for size in (int(m) for m in sizes if int(m) > n_rows):
+        est, note = _skip(f"only {n_rows} items", list(metrics))
+        table.add(est, n=size, task="space", source=names[0], target=names[1], mode=SAMPLE_SIZE,
+                  setting=note)  # fmt: skip
     return UnitOutput(table)
