@@ -3,15 +3,12 @@ against direct computations on the same folds, anchors and subsamples; the recip
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from tests.experiments.conftest import small_demo_text
 
 from semalign.align import Aligner, select_anchors
 from semalign.errors import InputError
-from semalign.experiments import load_recipe, parse_recipe
+from semalign.experiments import parse_recipe
 from semalign.experiments.units import space_at_sizes, zeroshot_asif, zeroshot_method
 from semalign.metrics.classification import classification_report
 from semalign.metrics.csls import csls_from_similarities
