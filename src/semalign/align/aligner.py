@@ -21,13 +21,22 @@ from semalign.align.preprocessing import (
     centres,
     check_scaling,
     normalises_rows,
+    prepare,
     safe_std,
     scales,
 )
 from semalign.align.rank import BIASED_METHODS, gram_rank, needed_rank
+from semalign.align.thin import ThinAnchors
 from semalign.errors import InputError, RankDeficientError, SemalignError
 
 ChunkSource = Callable[[], Iterable[tuple[Any, Any]]]
+
+
+def _own(arr: np.ndarray, given: Any) -> np.ndarray:
+    """``arr``, copied when it is the caller's own numpy array (kept after ``fit`` returns)."""
+    if isinstance(given, np.ndarray) and np.may_share_memory(arr, given):
+        return arr.copy()
+    return arr
 
 
 class NotFittedError(SemalignError, AttributeError):
@@ -121,6 +130,8 @@ class Aligner:
 
     def _reset(self) -> None:
         self._moments: Moments | None = None
+        # anchors (x, y) kept by ``fit`` when n < d_s: the thin path fits from them directly
+        self._data: tuple[np.ndarray, np.ndarray] | None = None
         self._centre: tuple[np.ndarray, np.ndarray] | None = None  # center-l2's anchor means
         self._fitted: dict[str, Any] | None = None
         self._cache: dict[Any, Any] = {}
@@ -148,13 +159,25 @@ class Aligner:
         check_paired(x, y)
         self._reset()
         if self.scaling == "center-l2":
-            mu_x, mu_y = x.mean(axis=0), y.mean(axis=0)
-            self._moments = self._row_moments(x, y, mu_x, mu_y)
-            self._centre = (mu_x, mu_y)
+            self._centre = (x.mean(axis=0), y.mean(axis=0))
+        if self._thin_fit(x.shape[0], x.shape[1]):
+            # the thin path: no d x d moments; keep private copies for a later partial_fit
+            self._data = (_own(x, X), _own(y, Y))
         else:
-            self._moments = self._chunk_moments(x, y)
+            self._moments = self._array_moments(x, y)
         self._finalize()
         return self
+
+    def _thin_fit(self, n: int, d_s: int) -> bool:
+        """Whether anchors at hand are fitted by the thin path (fewer rows than source
+        dimensions; ``linear``/``affine`` need rank d_s and are refused either way)."""
+        return n < d_s and self.method not in {"linear", "affine"}
+
+    def _array_moments(self, x: np.ndarray, y: np.ndarray) -> Moments:
+        if self.scaling == "center-l2":
+            assert self._centre is not None
+            return self._row_moments(x, y, *self._centre)
+        return self._chunk_moments(x, y)
 
     def partial_fit(self, X: Any, Y: Any) -> Aligner:
         """Accumulate one chunk of paired anchors; the map equals ``fit`` on all chunks.
@@ -174,6 +197,9 @@ class Aligner:
         check_paired(x, y, "source chunk", "target chunk")
         if x.shape[0] == 0:
             return self
+        if self._data is not None:  # a thin fit before: its anchors become moments now
+            self._moments = self._array_moments(*self._data)
+            self._data = None
         if self._moments is not None:
             d_s, d_t = self._moments.cxy.shape
             if (x.shape[1], y.shape[1]) != (d_s, d_t):
@@ -297,19 +323,32 @@ class Aligner:
         return self._moments
 
     def _finalize(self) -> None:
-        m = self._require_data()
-        d_s, d_t = m.cxy.shape
-        problem = self._row_problem(m.n, d_s)
+        """Rank check and estimate: thin (n x n eigendecomposition, :mod:`.thin`) for anchors
+        at hand with n < d_s, otherwise from the moments (d_s x d_s)."""
+        if self._data is not None:
+            x, y = self._data
+            n, d_s, d_t = x.shape[0], x.shape[1], y.shape[1]
+        else:
+            m = self._require_data()
+            n, (d_s, d_t) = m.n, m.cxy.shape
+        problem = self._row_problem(n, d_s)
         if problem:
             raise InputError(problem)
-        src, tgt, pm = self._scalers(m, self._centre)
-        rank = self._rank(pm)
         needed = needed_rank(self.method, d_s, self.alpha)
+        if self._data is not None:
+            src, tgt, thin = self._thin_anchors(*self._data)
+            rank = thin.rank(self.method in BIASED_METHODS)
+        else:
+            src, tgt, pm = self._scalers(m, self._centre)
+            rank = self._rank(pm)
         if rank < needed:
             raise RankDeficientError(
-                self._rank_message(m.n, d_s, rank, needed), rank=rank, needed=needed
+                self._rank_message(n, d_s, rank, needed), rank=rank, needed=needed
             )
-        fitted = self._estimate(pm)
+        if self._data is not None:
+            fitted = self._estimate_thin(thin)
+        else:
+            fitted = self._estimate(pm, full_rank=rank == d_s)
         if fitted.map_rank is not None:
             zero = fitted.map_rank < min(d_s, d_t)
         else:
@@ -330,7 +369,7 @@ class Aligner:
             "scale": fitted.scale,
             "n_iter": fitted.n_iter,
             "converged": fitted.converged,
-            "n_anchors": m.n,
+            "n_anchors": n,
             "rank": rank,
             "null_space": "zero" if zero else "none",
         }
@@ -359,6 +398,13 @@ class Aligner:
         assert pm.cxx is not None
         return gram_rank(pm.cxx if self.method in BIASED_METHODS else pm.gram_xx())
 
+    def _thin_anchors(self, x: np.ndarray, y: np.ndarray) -> tuple[Scaler, Scaler, ThinAnchors]:
+        """The scalers and the preprocessed anchors of a thin fit."""
+        mu_x, mu_y = self._centre or (None, None)
+        src, z = prepare(x, self.scaling, mu_x)
+        tgt, t = prepare(y, self.scaling, mu_y)
+        return src, tgt, ThinAnchors(z, t, centred=self.scaling in {"center", "standard"})
+
     def _source_moments(self, X: Any) -> Moments:
         """Preprocessed moments of source anchors alone (a zero-width target)."""
         self._check_params()
@@ -374,7 +420,13 @@ class Aligner:
 
     def anchor_rank(self, X: Any) -> int:
         """Numerical rank of source anchors X (n, d_s) as :meth:`fit` counts it."""
-        return self._rank(self._source_moments(X))
+        self._check_params()
+        x = as_float64_2d(X, "source")
+        if x.shape[0] < x.shape[1]:
+            _, z = prepare(x, self.scaling)
+            thin = ThinAnchors(z, np.zeros((x.shape[0], 0)), self.scaling in {"center", "standard"})
+            return thin.rank(self.method in BIASED_METHODS)
+        return self._rank(self._source_moments(x))
 
     def rank_problem(self, X: Any) -> str | None:
         """The one-sentence reason :meth:`fit` would refuse source anchors X (n, d_s) for their
@@ -405,20 +457,41 @@ class Aligner:
         src, tgt = Scaler(s, mu_x, sd_x), Scaler(s, mu_y, sd_y)
         return src, tgt, m.rescaled(mu_x, sd_x, mu_y, sd_y)
 
-    def _estimate(self, m: Moments) -> est.Fitted:
+    def _estimate_thin(self, a: ThinAnchors) -> est.Fitted:
         method = self.method
         if method == "orthogonal":
-            return est.orthogonal(m)
+            return a.orthogonal()
         if method == "similarity":
-            return est.similarity(m)
+            return a.similarity()
+        if method == "ridge":
+            return a.ridge(1.0 if self.alpha is None else self.alpha)
+        if method == "lstsq-orthogonal":
+            return a.lstsq_orthogonal(self.rcond)
+        assert method == "sgd-affine", method  # linear/affine need rank d_s > n
+        return a.sgd_affine(
+            alpha=0.0 if self.alpha is None else self.alpha,
+            lr=self.lr,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            seed=self.seed,
+        )
+
+    def _estimate(self, m: Moments, full_rank: bool = False) -> est.Fitted:
+        """The estimate from preprocessed moments; ``full_rank``: the rank rule counted every
+        source direction (no span to project on, Cholesky solves)."""
+        method = self.method
+        if method == "orthogonal":
+            return est.orthogonal(m, full_rank)
+        if method == "similarity":
+            return est.similarity(m, full_rank)
         if method == "linear":
-            return est.linear(m, self.rcond)
+            return est.linear(m, self.rcond, full_rank)
         if method == "affine":
-            return est.affine(m, self.rcond)
+            return est.affine(m, self.rcond, full_rank)
         if method == "ridge":
             return est.ridge(m, 1.0 if self.alpha is None else self.alpha)
         if method == "lstsq-orthogonal":
-            return est.lstsq_orthogonal(m, self.rcond)
+            return est.lstsq_orthogonal(m, self.rcond, full_rank)
         return est.sgd_affine(
             m,
             alpha=0.0 if self.alpha is None else self.alpha,

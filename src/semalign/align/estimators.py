@@ -17,7 +17,8 @@ Ridge does the same by construction; least squares uses the minimum-norm solutio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,7 +42,8 @@ CLOSED_FORM = frozenset(METHODS) - {"sgd-affine"}
 @dataclass
 class Fitted:
     """An estimated map; ``map_rank`` is the rank of the orthogonal family's partial isometry
-    (None for the other methods), ``converged`` whether ``sgd-affine`` met its tolerance."""
+    (None for the other methods) and ``singular`` its kept singular values, ``converged``
+    whether ``sgd-affine`` met its tolerance."""
 
     weight: np.ndarray
     bias: np.ndarray
@@ -49,6 +51,7 @@ class Fitted:
     n_iter: int = 0
     converged: bool = True
     map_rank: int | None = None
+    singular: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +67,11 @@ def polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u[:, :r] @ vt[:r], sv[:r]
 
 
-def _determined_gram_xy(m: Moments) -> np.ndarray:
-    """``X^T Y`` (d_s, d_t) with its rows projected onto the span the anchors determine."""
+def _determined_gram_xy(m: Moments, full_rank: bool = False) -> np.ndarray:
+    """``X^T Y`` (d_s, d_t) with its rows projected onto the span the anchors determine (all
+    of it when ``full_rank``: the rank rule counted every direction, so no eigenvectors)."""
+    if full_rank:
+        return m.gram_xy()
     span = gram_span(m.gram_xx())
     return span @ (span.T @ m.gram_xy())
 
@@ -86,30 +92,44 @@ def psd_solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None = None) -> 
     return evecs @ ((evecs.T @ rhs) * inv[:, None])
 
 
-def orthogonal(m: Moments) -> Fitted:
+def _solve(gram: np.ndarray, rhs: np.ndarray, rcond: float | None, full_rank: bool) -> np.ndarray:
+    """:func:`psd_solve`; by Cholesky when the rank rule counted every direction and the
+    default cut-off applies (then no eigenvalue is discarded and the two solutions agree)."""
+    if full_rank and rcond is None:
+        from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+        try:
+            return np.ascontiguousarray(cho_solve(cho_factor(gram, check_finite=False), rhs))
+        except LinAlgError:
+            pass
+    return psd_solve(gram, rhs, rcond)
+
+
+def orthogonal(m: Moments, full_rank: bool = False) -> Fitted:
     """Orthogonal Procrustes: argmin_R ||X R - Y||_F with R^T R = I (no bias); the partial
     isometry of ``X^T Y`` when the anchors do not determine R."""
-    r, sv = polar(_determined_gram_xy(m))
+    r, sv = polar(_determined_gram_xy(m, full_rank))
     return Fitted(r, np.zeros(m.mean_y.shape[0]), map_rank=sv.size)
 
 
-def similarity(m: Moments) -> Fitted:
+def similarity(m: Moments, full_rank: bool = False) -> Fitted:
     """Extended Procrustes: argmin_{s,R} ||s X R - Y||_F, one global scale s > 0."""
-    r, sv = polar(_determined_gram_xy(m))
+    r, sv = polar(_determined_gram_xy(m, full_rank))
     denom = m.trace_xx()
     s = float(sv.sum() / denom) if denom > 0 else 1.0
     return Fitted(s * r, np.zeros(m.mean_y.shape[0]), scale=s, map_rank=sv.size)
 
 
-def linear(m: Moments, rcond: float | None = None) -> Fitted:
+def linear(m: Moments, rcond: float | None = None, full_rank: bool = False) -> Fitted:
     """Least squares without bias: argmin_W ||X W - Y||_F (minimum norm if rank-deficient)."""
-    return Fitted(psd_solve(m.gram_xx(), m.gram_xy(), rcond), np.zeros(m.mean_y.shape[0]))
+    w = _solve(m.gram_xx(), m.gram_xy(), rcond, full_rank)
+    return Fitted(w, np.zeros(m.mean_y.shape[0]))
 
 
-def affine(m: Moments, rcond: float | None = None) -> Fitted:
+def affine(m: Moments, rcond: float | None = None, full_rank: bool = False) -> Fitted:
     """Least squares with bias: argmin_{W,b} ||X W + 1 b^T - Y||_F."""
     assert m.cxx is not None
-    w = psd_solve(m.cxx, m.cxy, rcond)
+    w = _solve(m.cxx, m.cxy, rcond, full_rank)
     return Fitted(w, m.mean_y - m.mean_x @ w)
 
 
@@ -121,9 +141,9 @@ def ridge(m: Moments, alpha: float) -> Fitted:
     return Fitted(w, m.mean_y - m.mean_x @ w)
 
 
-def lstsq_orthogonal(m: Moments, rcond: float | None = None) -> Fitted:
+def lstsq_orthogonal(m: Moments, rcond: float | None = None, full_rank: bool = False) -> Fitted:
     """Minimum-norm least squares without bias, then its partial isometry (:func:`polar`)."""
-    r, sv = polar(linear(m, rcond).weight)
+    r, sv = polar(linear(m, rcond, full_rank).weight)
     return Fitted(r, np.zeros(m.mean_y.shape[0]), map_rank=sv.size)
 
 
@@ -144,13 +164,42 @@ def sgd_affine(
     below ``tol`` times its initial value (``converged``), or after ``max_iter`` steps.
     """
     assert m.cxx is not None
-    d_s, d_t = m.cxy.shape
+    cov = m.cxx / m.n
+    mx = m.mean_x
+    aug_top = float(np.linalg.eigvalsh(cov + np.outer(mx, mx)).max(initial=0.0))
+    return nesterov(
+        lambda v: cov @ v,
+        m.cxy / m.n,
+        mx,
+        m.mean_y,
+        aug_top,
+        alpha=alpha,
+        lr=lr,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+    )
+
+
+def nesterov(
+    apply_cov: Callable[[np.ndarray], np.ndarray],
+    cross: np.ndarray,
+    mx: np.ndarray,
+    my: np.ndarray,
+    aug_top: float,
+    *,
+    alpha: float,
+    lr: float | None,
+    max_iter: int,
+    tol: float,
+    seed: int,
+) -> Fitted:
+    """The descent of :func:`sgd_affine` on the centred covariance (applied by ``apply_cov``
+    to a (d_s, d_t) matrix), the centred cross-covariance ``cross`` (d_s, d_t), the means, and
+    ``aug_top``, the largest eigenvalue of the uncentred ``X^T X / n``."""
+    d_s, d_t = cross.shape
     # gradients of the loss are expressed in centred coordinates plus a mean term, which keeps
     # the curvature well conditioned: the W block sees cxx/n, the b block the identity.
-    cov = m.cxx / m.n
-    cross = m.cxy / m.n
-    mx, my = m.mean_x, m.mean_y
-    aug_top = float(np.linalg.eigvalsh(cov + np.outer(mx, mx)).max(initial=0.0))
     lipschitz = 2.0 * (max(aug_top, 1.0) + np.sqrt(mx @ mx) + alpha)
     step = lr if lr is not None else 1.0 / lipschitz
     rng = np.random.default_rng(seed)
@@ -165,7 +214,7 @@ def sgd_affine(
         vw = w + mom * (w - w_prev)
         vb = b + mom * (b - b_prev)
         resid_mean = mx @ vw + vb - my  # mean residual (d_t,)
-        grad_w = 2.0 * (cov @ vw - cross + np.outer(mx, resid_mean) + alpha * vw)
+        grad_w = 2.0 * (apply_cov(vw) - cross + np.outer(mx, resid_mean) + alpha * vw)
         grad_b = 2.0 * resid_mean
         gnorm = float(np.sqrt((grad_w**2).sum() + (grad_b**2).sum()))
         if g0 is None:

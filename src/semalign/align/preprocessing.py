@@ -133,3 +133,30 @@ class Scaler:
             )
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
         return self.mean.astype(dtype, copy=False), self.scale.astype(dtype, copy=False)
+
+
+def prepare(
+    x: np.ndarray, scaling: str, centre: np.ndarray | None = None
+) -> tuple[Scaler, np.ndarray]:
+    """Fit a :class:`Scaler` on float64 rows x (n, d) and return it with the preprocessed rows.
+
+    The parameters equal those read off the rows' moments (``Aligner`` with streaming data):
+    means, per-dimension standard deviations of the centred rows, and for the row-normalising
+    scalings the mean row norm after centring. ``centre`` (d,) overrides the mean that
+    ``center-l2`` subtracts. O(n d); x is not modified.
+    """
+    n, d = x.shape
+    if normalises_rows(scaling):
+        mu = np.zeros(d) if not centres(scaling) else (x.mean(axis=0) if centre is None else centre)
+        z = x - mu if centres(scaling) else x
+        norms = np.linalg.norm(z, axis=1, keepdims=True)
+        z = z / np.where(norms > 0, norms, 1.0)
+        return Scaler(scaling, mu, np.ones(d), float(norms.sum()) / n), z
+    mean = x.mean(axis=0)
+    if not (centres(scaling) or scales(scaling)):
+        return Scaler(scaling, np.zeros(d), np.ones(d)), x
+    xc = x - mean
+    sd = safe_std(np.einsum("ij,ij->j", xc, xc) / n) if scales(scaling) else np.ones(d)
+    mu = mean if centres(scaling) else np.zeros(d)
+    z = xc if centres(scaling) else x
+    return Scaler(scaling, mu, sd), (z / sd if scales(scaling) else z)
