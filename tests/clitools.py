@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+#: Seconds before a test gives up on a subprocess: only a hung process should reach it, never a
+#: slow one on a loaded machine (a cold `semalign run` there can take minutes).
+TIMEOUT = 1800.0
 
-def run(*args: str | Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+
+def run(*args: str | Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     """``python -m semalign ARGS`` with its output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "semalign", *map(str, args)],
@@ -43,7 +47,7 @@ _WRAPPER = (
 
 
 def run_with_imports(
-    *args: str | Path, timeout: float = 300
+    *args: str | Path, timeout: float = TIMEOUT
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Like ``run``, plus which of torch, transformers and open_clip the process imported."""
     proc = subprocess.run(

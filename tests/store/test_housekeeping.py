@@ -229,10 +229,11 @@ def _chunks_on_disk(root: Path) -> set[Path]:
 def test_usage_record_keeps_created_and_adds_recipes(tmp_path):
     entry = tmp_path / "e"
     entry.mkdir()
-    _plant_last_used(entry, "2026-01-10T08:00:00Z")
+    (entry / "manifest.json").write_text("{}")
+    _plant_last_used(entry, "2001-01-10T08:00:00Z")
     record_usage(entry, "run", "demo")
     usage = json.loads((entry / "usage.json").read_text())
-    assert usage["created"] == "2026-01-10T08:00:00Z" and usage["last_used"] > usage["created"]
+    assert usage["created"] == "2001-01-10T08:00:00Z" and usage["last_used"] > usage["created"]
     assert (usage["recipes"], usage["commands"]) == (["demo"], ["embed", "run"])
 
 
@@ -241,11 +242,11 @@ def test_first_usage_record_dates_the_entry_by_its_plan(tmp_path):
     entry = tmp_path / "e"
     entry.mkdir()
     (entry / "plan.json").write_text("{}")
-    started = 1_767_225_600  # 2026-01-01T00:00:00Z
+    started = 978_307_200  # 2001-01-01T00:00:00Z
     os.utime(entry / "plan.json", (started, started))
     record_usage(entry, "run", "demo")
     usage = json.loads((entry / "usage.json").read_text())
-    assert usage["created"] == "2026-01-01T00:00:00Z" and usage["last_used"] > usage["created"]
+    assert usage["created"] == "2001-01-01T00:00:00Z" and usage["last_used"] > usage["created"]
 
 
 def test_bad_dates_and_a_missing_store_are_refused(tmp_path):

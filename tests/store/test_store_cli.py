@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -131,18 +132,29 @@ def test_ls_shows_each_entry_and_totals(minilm, tmp_path):
     assert f"unreferenced chunks: {len(orphans)}," in out.stdout
 
 
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def test_embed_records_its_usage(tmp_path):
+    """``created``: when the entry was started (its plan.json, written before any chunk);
+    ``last_used``: when the command ended (after its manifest). Both are whole UTC seconds, so
+    a command that straddles a second boundary gives two different values: only the order and
+    the files' own times are asserted."""
     manifest = write_manifest(tmp_path / "reports.jsonl", report_texts(6))
     args = ("embed", "-e", "minilm", "-i", manifest, "-o", tmp_path / "s", "--device", "cpu", "-q")
     first = run(*args)
     assert first.returncode == 0, first.stderr
     entry = Path(first.stdout.splitlines()[0])
-    created = json.loads((entry / "usage.json").read_text())
-    assert created["commands"] == ["embed"] and created["created"] == created["last_used"]
+    record = json.loads((entry / "usage.json").read_text())
+    assert record["commands"] == ["embed"] and record["recipes"] == []
+    assert record["created"] == _utc((entry / "plan.json").stat().st_mtime)
+    assert record["last_used"] >= _utc((entry / "manifest.json").stat().st_mtime)
     again = run(*args)
     assert "cache hit" in again.stdout
     usage = json.loads((entry / "usage.json").read_text())
-    assert usage["created"] == created["created"] and usage["last_used"] >= created["last_used"]
+    assert usage["created"] == record["created"] and usage["last_used"] >= record["last_used"]
+    assert usage["commands"] == ["embed"]
 
 
 def test_store_errors_are_one_sentence(minilm, tmp_path):

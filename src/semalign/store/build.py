@@ -67,6 +67,15 @@ def default_chunk_size(modality: str) -> int:
 
 #: Testing aid: stop the process abruptly (os._exit) after computing this many chunks.
 STOP_AFTER_ENV = "SEMALIGN_STORE_STOP_AFTER_CHUNKS"
+#: Testing aid, ``N:FILE``: after computing N chunks (with more to go), create FILE and wait
+#: until it is deleted (or the process killed), so that a test acts on a job stopped mid-way at
+#: a known point, whatever the machine's load.
+PAUSE_AFTER_ENV = "SEMALIGN_STORE_PAUSE_AFTER_CHUNKS"
+#: In each ``chunks/<space16>/`` folder: every build into that space holds a shared ``flock`` on
+#: this file from its first chunk check to its manifest; ``store gc`` deletes chunks of a space
+#: only while it holds the exclusive lock (store/housekeeping.py), so no chunk a build has seen
+#: is deleted under it.
+SPACE_LOCK = ".writers.lock"
 
 Progress = Callable[[int, int], None]
 
@@ -174,6 +183,41 @@ def _entry_lock(entry: Path, wait: bool = True) -> Iterator[None]:
         fh.close()
 
 
+@contextlib.contextmanager
+def _space_writer(folder: Path) -> Iterator[None]:
+    """Shared lock on the space folder's ``SPACE_LOCK`` (waits while ``store gc`` deletes there;
+    without one, e.g. on a read-only store, the build goes on unprotected)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = (folder / SPACE_LOCK).open("a")
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+        yield
+    finally:
+        fh.close()
+
+
+def _pause_point(computed: int, more: bool) -> None:
+    """``PAUSE_AFTER_ENV``: once ``computed`` chunks are written and ``more`` remain, create the
+    named file and wait until it is gone."""
+    spec = os.environ.get(PAUSE_AFTER_ENV, "")
+    count, _, name = spec.partition(":")
+    if not name or not more or computed != int(count or 0):
+        return
+    flag = Path(name)
+    atomic_write_bytes(flag, str(os.getpid()).encode())
+    while flag.exists():
+        time.sleep(0.01)
+
+
 def _check_encoder(encoder: Any, items: Items) -> None:
     if encoder.modality != items.modality:
         raise InputError(
@@ -251,6 +295,27 @@ def _embed_to_store(
     if chunk_size < 1:
         raise InputError(f"chunk_size={chunk_size}: it must be a positive integer")
     _check_encoder(encoder, items)
+    space = space_key(encoder.fingerprint, items.modality)
+    with _space_writer(chunk_path(root, space, "").parent):
+        return _build(encoder, items, root, space, chunk_size=chunk_size,
+                      batch_size=batch_size, on_error=on_error, progress=progress,
+                      executor=executor, wait=wait)  # fmt: skip
+
+
+def _build(
+    encoder: Any,
+    items: Items,
+    root: Path,
+    space: str,
+    *,
+    chunk_size: int,
+    batch_size: int,
+    on_error: str,
+    progress: Progress | None,
+    executor: ChunkExecutor | None,
+    wait: bool,
+) -> BuildReport:
+    """``_embed_to_store`` under the space's writer lock."""
     start = time.perf_counter()
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
     streamed = 0
@@ -270,7 +335,6 @@ def _embed_to_store(
                 progress(n, n)
             return BuildReport(entry, key, n, store.n, store.n_chunks, 0, store.n_chunks, True,
                                time.perf_counter() - start, store.skipped)  # fmt: skip
-    space = space_key(encoder.fingerprint, items.modality)
     entry.mkdir(parents=True, exist_ok=True)
     with _entry_lock(entry, wait):
         dropped = _drop_bad_chunks(entry)
@@ -315,6 +379,7 @@ def _embed_to_store(
                 done_items += len(result.ids) + len(result.failures)
                 if stop_after and computed >= stop_after and computed < len(pending):
                     os._exit(75)
+                _pause_point(computed, computed < len(pending))
                 if progress:
                     progress(done_items, n)
         finally:
@@ -375,6 +440,7 @@ def _embed_while_reading(
         computed += 1
         if stop_after and computed >= stop_after and c < len(groups) - 1:
             os._exit(75)
+        _pause_point(computed, c < len(groups) - 1)
         if progress:
             progress(done, len(items))
     return digests, computed

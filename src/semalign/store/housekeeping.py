@@ -9,8 +9,10 @@ reads)::
                                its last run used
 
 ``embed`` writes an entry's usage once per command, the runner once per entry per run (at its
-end), so the cost is one small write per entry per command. Entries without a record (built
-through the Python API, or by a run that crashed) fall back to their files' modification times.
+end), so the cost is one small write per entry per command. Each record is a read-modify-write
+under a lock on its folder (``flock`` on the entry's, or ``recipes/``'s, directory), so two
+processes recording at once both keep their names. Entries without a record (built through the
+Python API, or by a run that crashed) fall back to their files' modification times.
 
 Functions here only read the store and return plans or reports, except ``record_*`` and
 ``apply_gc``; the CLI (``cli/store.py``) prints them.
@@ -18,11 +20,12 @@ Functions here only read the store and return plans or reports, except ``record_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Any
 
 from semalign.align.io import atomic_write_bytes
 from semalign.errors import FormatError, InputError
+from semalign.store.fingerprints import FINGERPRINTS_DIR
 
 STEPS_DIR = "steps"  # the experiment step cache (experiments/cache.py)
 RECIPES_DIR = "recipes"
@@ -62,32 +66,59 @@ def _names(values: Any) -> list[str]:
     return [str(v) for v in values] if isinstance(values, list) else []
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[bool]:
+    """Exclusive ``flock`` on a directory itself (no lock file to litter or to delete); yields
+    False, holding nothing, when the folder is gone or cannot be locked (no ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no concurrent-writer protection
+        yield folder.is_dir()
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)
+
+
 def record_usage(entry: Path, command: str, recipe: str | None = None) -> None:
     """Note in ``entry/usage.json`` that ``command`` (for ``recipe``) used the entry now.
 
+    ``created`` is when the entry was started (its ``plan.json``, written before any chunk),
+    ``last_used`` the time of this call (UTC, whole seconds). Read-modify-write under the entry
+    folder's lock, and only while the entry exists (``gc`` deletes it under the same lock).
     Best effort: a store that cannot be written (read-only, full) is left as it is.
     """
     entry = Path(entry)
-    old = _read_json(entry / USAGE)
-    old = old if isinstance(old, dict) else {}
-    now = _now()
-    recipes = _names(old.get("recipes"))
-    commands = _names(old.get("commands"))
-    if recipe is not None and recipe not in recipes:
-        recipes.append(recipe)
-    if command not in commands:
-        commands.append(command)
-    usage = {
-        # the plan is written when the entry is started, before any chunk is computed
-        "created": old.get("created") or _iso(_mtime(entry / "plan.json")) or now,
-        "last_used": now,
-        "recipes": recipes,
-        "commands": commands,
-    }
-    try:
-        atomic_write_bytes(entry / USAGE, json.dumps(usage, indent=1).encode("utf-8"))
-    except OSError:
-        pass
+    with folder_lock(entry) as held:
+        if not held or not ((entry / "manifest.json").is_file() or (entry / "plan.json").is_file()):
+            return
+        old = _read_json(entry / USAGE)
+        old = old if isinstance(old, dict) else {}
+        now = _now()
+        recipes = _names(old.get("recipes"))
+        commands = _names(old.get("commands"))
+        if recipe is not None and recipe not in recipes:
+            recipes.append(recipe)
+        if command not in commands:
+            commands.append(command)
+        usage = {
+            # the plan is written when the entry is started, before any chunk is computed
+            "created": old.get("created") or _iso(_mtime(entry / "plan.json")) or now,
+            "last_used": now,
+            "recipes": recipes,
+            "commands": commands,
+        }
+        try:
+            atomic_write_bytes(entry / USAGE, json.dumps(usage, indent=1).encode("utf-8"))
+        except OSError:
+            pass
 
 
 def recipe_record(root: Path, recipe: str) -> Path:
@@ -106,20 +137,27 @@ def record_recipe_run(
     for name in folders:
         record_usage(root / name, "run", recipe)
     path = recipe_record(root, recipe)
-    old = _read_json(path)
-    now = _now()
-    first = old.get("first_run") if isinstance(old, dict) else None
-    record = {
-        "recipe": recipe,
-        "first_run": first or now,
-        "last_run": now,
-        "entries": folders,
-        "units": sorted(set(units)),
-    }
     try:
-        atomic_write_bytes(path, json.dumps(record, indent=1).encode("utf-8"))
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
-        pass
+        return
+    with folder_lock(path.parent) as held:
+        if not held:
+            return
+        old = _read_json(path)
+        now = _now()
+        first = old.get("first_run") if isinstance(old, dict) else None
+        record = {
+            "recipe": recipe,
+            "first_run": first or now,
+            "last_run": now,
+            "entries": folders,
+            "units": sorted(set(units)),
+        }
+        try:
+            atomic_write_bytes(path, json.dumps(record, indent=1).encode("utf-8"))
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +175,7 @@ class Entry:
     n_items: int = 0
     chunks: list[Path] = field(default_factory=list)  # chunk files it references (or plans)
     space: str | None = None  # its chunk folder name (chunks/<space16>), when known
+    fingerprint: str | None = None  # its encoder's fingerprint, when known
     chunks_known: bool = True  # False: unfinished or damaged with no chunk list
     created: float | None = None
     last_used: float | None = None
@@ -167,6 +206,7 @@ class Scan:
     chunk_files: dict[Path, int]  # every chunk file under chunks/ -> bytes
     units: dict[Path, int]  # every step-cache unit file -> bytes
     recipes: dict[str, Recipe]
+    fingerprints: dict[Path, str | None] = field(default_factory=dict)  # record -> fingerprint
 
     def referenced(self, entries: Iterable[Entry] | None = None) -> set[Path]:
         """Chunk files that ``entries`` (default: all) reference, plan or may be writing."""
@@ -201,6 +241,11 @@ def scan(root: str | os.PathLike[str]) -> Scan:
     chunk_files = {p: p.stat().st_size for p in sorted(path.glob("chunks/*/*.safetensors"))}
     units = {p: p.stat().st_size for p in sorted((path / STEPS_DIR).glob("*.json"))}
     recipes: dict[str, Recipe] = {}
+    fingerprints: dict[Path, str | None] = {}
+    for p in sorted((path / FINGERPRINTS_DIR).glob("*.json")):
+        doc = _read_json(p)
+        fp = doc.get("fingerprint") if isinstance(doc, dict) else None
+        fingerprints[p] = fp if isinstance(fp, str) else None
     for p in sorted((path / RECIPES_DIR).glob("*.json")):
         r = _read_json(p)
         if isinstance(r, dict) and isinstance(r.get("recipe"), str):
@@ -212,7 +257,7 @@ def scan(root: str | os.PathLike[str]) -> Scan:
                 _names(r.get("entries")),
                 _names(r.get("units")),
             )
-    return Scan(path, entries, chunk_files, units, recipes)
+    return Scan(path, entries, chunk_files, units, recipes, fingerprints)
 
 
 def _entry(folder: Path) -> Entry:
@@ -240,8 +285,10 @@ def _entry(folder: Path) -> Entry:
         e.modality = doc.get("modality")
         if e.state != "finished":
             e.n_items = int(doc.get("n_items") or 0)
-        if isinstance(doc.get("fingerprint"), str) and isinstance(e.modality, str):
-            e.space = space_key(doc["fingerprint"], e.modality)[:16]
+        if isinstance(doc.get("fingerprint"), str):
+            e.fingerprint = doc["fingerprint"]
+            if isinstance(e.modality, str):
+                e.space = space_key(doc["fingerprint"], e.modality)[:16]
     usage = _read_json(folder / USAGE)
     usage = usage if isinstance(usage, dict) else {}
     e.created = _epoch(usage.get("created")) or _mtime(folder / "plan.json", folder)
@@ -425,12 +472,14 @@ def verify(
 
 @dataclass
 class GcPlan:
-    """What ``store gc`` deletes: entry folders (every file in them), units, records, chunks."""
+    """What ``store gc`` deletes: entry folders (every file in them), step units, recipe
+    records, encoder fingerprint records, chunks."""
 
     root: Path
     entries: list[Path] = field(default_factory=list)
     units: list[Path] = field(default_factory=list)
     records: list[Path] = field(default_factory=list)
+    fingerprints: list[Path] = field(default_factory=list)
     chunks: list[Path] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
 
@@ -440,7 +489,7 @@ class GcPlan:
         for e in self.entries:
             for p in _entry_files(e):
                 out[p] = _size(p)
-        for p in [*self.units, *self.records, *self.chunks]:
+        for p in [*self.units, *self.records, *self.fingerprints, *self.chunks]:
             out[p] = _size(p)
         return out
 
@@ -487,9 +536,13 @@ def plan_gc(
     - ``unreferenced`` (the default when no other criterion is given): chunk files that no entry
       references, plans (unfinished entries: ``planned.json``) or may be writing (a locked entry,
       or an unfinished one without a chunk list, keeps every chunk of its encoder space);
-    - ``unused_since``: entries last used before that time, then the chunks only they referenced;
+    - ``unused_since``: entries last used before that time, then the chunks only they
+      referenced; recipe records whose last run was before it; step-cache units that no recipe
+      run since then used and that were written before it; fingerprint records of encoders no
+      kept entry uses, written (or refreshed) before it;
     - ``keep_recipes``: every entry and step-cache unit except those the named recipes' last
-      runs used (and the other recipes' records), then the chunks only those entries referenced.
+      runs used (and the other recipes' records), the fingerprint records of encoders no kept
+      entry uses, then the chunks only the deleted entries referenced.
     An entry whose lock is held is never deleted (a notice says so).
     """
     keep = list(dict.fromkeys(keep_recipes))
@@ -519,6 +572,11 @@ def plan_gc(
         plan.records = [r.path for r in s.recipes.values() if r.name not in keep]
     elif unused_since is not None:
         doomed = [e for e in s.entries if (e.last_used or 0.0) < unused_since]
+        recent = {u for r in s.recipes.values() if (r.last_run or 0.0) >= unused_since
+                  for u in r.units}  # fmt: skip
+        plan.units = [p for p in s.units
+                      if p.name not in recent and (_mtime(p) or 0.0) < unused_since]  # fmt: skip
+        plan.records = [r.path for r in s.recipes.values() if (r.last_run or 0.0) < unused_since]
     for e in [e for e in doomed if e.locked]:
         plan.notices.append(
             f"kept store entry {str(e.path)!r}: another process is writing it (its lock is held)"
@@ -526,6 +584,13 @@ def plan_gc(
     doomed = [e for e in doomed if not e.locked]
     plan.entries = [e.path for e in doomed]
     gone = {e.path for e in doomed}
+    if keep or unused_since is not None:
+        used = {e.fingerprint for e in s.entries if e.path not in gone}
+        plan.fingerprints = [
+            p for p, fp in s.fingerprints.items()
+            if fp not in used and fp is not None
+            and (unused_since is None or (_mtime(p) or 0.0) < unused_since)
+        ]  # fmt: skip
     protected = s.referenced(e for e in s.entries if e.path not in gone)
     candidates = set(s.chunk_files) if unreferenced else set()
     candidates.update(p for e in doomed for p in e.chunks if p in s.chunk_files)
@@ -550,23 +615,62 @@ def apply_gc(plan: GcPlan) -> GcResult:
     """Delete what ``plan`` lists, in an order that keeps the store consistent at every moment.
 
     Entries go first, each under its lock and its manifest first (a crash leaves at most an
-    unfinished entry, which ``embed`` resumes); then step units and records; chunks last, each
-    re-checked against the entries as they are now (a chunk an entry started using since the
-    plan was made is kept).
+    unfinished entry, which ``embed`` resumes); then step units and records; chunks last, one
+    encoder space at a time under that space's exclusive writer lock (``build.SPACE_LOCK``:
+    no build is between its first chunk check and its manifest there), each re-checked
+    against the entries as they are then (a chunk an entry started using since the plan was
+    made is kept). A space with a build running keeps its chunks (a notice says so).
     """
     res = GcResult()
     for entry in plan.entries:
         _delete_entry(entry, res)
-    for p in [*plan.units, *plan.records]:
+    for p in [*plan.units, *plan.records, *plan.fingerprints]:
         _unlink(p, res)
-    now = scan(plan.root)
-    protected = now.referenced()
+    by_space: dict[Path, list[Path]] = {}
     for p in plan.chunks:
-        if p in protected:
-            res.notices.append(f"kept chunk {str(p)!r}: an entry uses it since gc looked")
-        else:
-            _unlink(p, res)
+        by_space.setdefault(p.parent, []).append(p)
+    for folder, files in by_space.items():
+        with _space_exclusive(folder) as free:
+            if not free:
+                res.notices.append(
+                    f"kept {len(files)} chunk(s) in {str(folder)!r}: an embed is writing into "
+                    f"that encoder space; run gc again once it is done"
+                )
+                continue
+            protected = scan(plan.root).referenced()
+            for p in files:
+                if p in protected:
+                    res.notices.append(f"kept chunk {str(p)!r}: an entry uses it since gc looked")
+                else:
+                    _unlink(p, res)
     return res
+
+
+@contextlib.contextmanager
+def _space_exclusive(folder: Path) -> Iterator[bool]:
+    """Try the exclusive writer lock of a space folder; yields whether gc may delete there (no
+    build holds it; also True when locking is impossible, as builds then cannot lock either)."""
+    from semalign.store.build import SPACE_LOCK
+
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield True
+        return
+    try:
+        fh = (folder / SPACE_LOCK).open("a")
+    except OSError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        fh.close()
 
 
 def _unlink(p: Path, res: GcResult) -> None:
@@ -594,13 +698,14 @@ def _delete_entry(entry: Path, res: GcResult) -> None:
                     f"kept store entry {str(entry)!r}: another process started writing it"
                 )
                 return
-        for p in _entry_files(entry):
-            _unlink(p, res)
-        for d, _, _ in sorted(os.walk(entry), key=lambda t: -len(t[0])):
-            try:
-                os.rmdir(d)
-            except OSError:
-                res.notices.append(f"left folder {d!r}: it is not empty")
+        with folder_lock(entry):  # no usage record is written meanwhile (record_usage)
+            for p in _entry_files(entry):
+                _unlink(p, res)
+            for d, _, _ in sorted(os.walk(entry), key=lambda t: -len(t[0])):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    res.notices.append(f"left folder {d!r}: it is not empty")
     finally:
         if fh is not None:
             fh.close()
