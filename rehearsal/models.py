@@ -209,8 +209,9 @@ def clip_tokenizer_files(words: Sequence[str]) -> tuple[Files, int]:
         "vocab.json": (json.dumps(vocab, ensure_ascii=False) + "\n").encode(),
         "merges.txt": ("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)).encode(),
     }
+    pairs: Any = list(merges)  # the backend takes (a, b) pairs, whatever the hint says
     files["tokenizer.json"] = _tokenizer_json(
-        lambda _: CLIPTokenizer(vocab=dict(vocab), merges=list(merges))
+        lambda _: CLIPTokenizer(vocab=dict(vocab), merges=pairs)
     )
     specials = {"bos_token": _CLIP_BOS, "eos_token": _CLIP_EOS, "unk_token": _CLIP_EOS,
                 "pad_token": _CLIP_EOS}  # fmt: skip
