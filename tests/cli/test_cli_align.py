@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from clitools import fails_cleanly, run
+from clitools import TIMEOUT, fails_cleanly, run
 from semalign.align import Aligner, load_aligner, read_metadata
 
 
@@ -168,7 +168,7 @@ def test_newer_format_and_bad_options(arrays: dict[str, Path], tmp_path: Path) -
 
 def test_help_does_not_import_torch() -> None:
     code = "import sys, semalign.cli; assert 'torch' not in sys.modules, 'torch imported'"
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], timeout=TIMEOUT).returncode == 0
     assert run("--help").returncode == 0
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clitools import TIMEOUT
+
 pytest.importorskip("torch")
 
 
@@ -18,7 +20,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "semalign", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=TIMEOUT,
     )
 
 

@@ -17,6 +17,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from clitools import TIMEOUT
 from semalign.data.images import decode_image, is_dicom, load_image, to_pil_rgb, window
 from semalign.errors import InputError
 
@@ -214,7 +215,10 @@ def test_missing_codec_plugin_is_named(tmp_path: Path) -> None:
     stored = np.arange(12, dtype=np.uint16).reshape(3, 4)
     path = write_compressed(tmp_path / "ll.dcm", stored, JPEGLosslessSV1)
     out = subprocess.run(
-        [sys.executable, "-c", HIDE_PLUGINS, str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", HIDE_PLUGINS, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     msg = out.stdout.strip()
     assert out.returncode == 0 and len(msg.splitlines()) == 1, out.stderr

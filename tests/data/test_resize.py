@@ -14,7 +14,7 @@ import numpy as np
 import pydicom
 from PIL import Image
 
-from clitools import fails_cleanly, run
+from clitools import TIMEOUT, fails_cleanly, run
 from semalign.data.images import load_image
 from semalign.data.registry import open_dataset
 from semalign.data.resize import MANIFEST, resize_mirror
@@ -98,28 +98,37 @@ def test_resize_resumes_after_kill_9(tmp_path: Path) -> None:
     for i in range(n):
         img = np.rint(_smooth(1500, 1200, i) * 255).astype(np.uint8)
         Image.fromarray(img).save(root / "x" / f"{i:02d}.jpg", quality=90)
+    # a named pipe sorted after 00..04: the job blocks there (no writer) after exactly 5 images,
+    # so the kill lands part-way whatever the machine's load
+    blocker = root / "x" / "05.fifo.jpg"
+    os.mkfifo(blocker)
     args = [sys.executable, "-m", "semalign", "data", "resize", "--root", str(root), "--out",
             str(out), "--size", "128", "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((out / "x").glob("*.jpg"))) >= 3 if (out / "x").is_dir() else False:
-            break
-        time.sleep(0.005)
+    deadline = time.monotonic() + TIMEOUT  # bounds a broken build only
+    while len(list(out.glob("x/*.jpg"))) < 5 and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = sorted((out / "x").glob("*.jpg"))
-    assert 3 <= len(done) < n, len(done)  # killed part-way
+    assert [p.name for p in done] == [f"{i:02d}.jpg" for i in range(5)]  # killed part-way
     assert not (out / MANIFEST).exists()
     for p in done:  # whatever exists is complete
         assert load_image(p).shape == (160, 128)
+    blocker.unlink()
+    Image.fromarray(np.rint(_smooth(1500, 1200, 99) * 255).astype(np.uint8)).save(
+        blocker, format="JPEG", quality=90
+    )
     res = run("data", "resize", "--root", root, "--out", out, "--size", "128", "--workers", "2")
     assert res.returncode == 0, res.stderr
     assert f"already done {len(done)}" in res.stdout, res.stdout
-    assert sorted(p.name for p in (out / "x").iterdir()) == [f"{i:02d}.jpg" for i in range(n)]
+    names = sorted([f"{i:02d}.jpg" for i in range(n)] + [blocker.name])
+    assert sorted(p.name for p in (out / "x").iterdir()) == names
     resize_mirror(root, clean, 128, workers=1)
-    for i in range(n):  # the resumed mirror equals an uninterrupted one
-        rel = f"x/{i:02d}.jpg"
+    for name in names:  # the resumed mirror equals an uninterrupted one
+        rel = f"x/{name}"
         assert (out / rel).read_bytes() == (clean / rel).read_bytes()
     assert (
         json.loads((out / MANIFEST).read_text())["images"]

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from clitools import TIMEOUT
 from semalign.distributed.embed import CRASH_ENV, EncoderSpec, RayExecutor, embed_on_ray
 from semalign.distributed.runtime import import_ray
 from semalign.errors import InputError
@@ -101,7 +102,7 @@ def test_import_and_help_do_not_import_ray() -> None:
         "import sys, semalign, semalign.cli, semalign.distributed, semalign.store; "
         "sys.exit('ray' in sys.modules)"
     )
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], timeout=TIMEOUT).returncode == 0
 
 
 def test_cli_rejects_an_unknown_executor_in_one_line(tmp_path) -> None:
@@ -110,7 +111,7 @@ def test_cli_rejects_an_unknown_executor_in_one_line(tmp_path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "semalign", "embed", "-e", "minilm", "-i", str(manifest),
          "-o", str(tmp_path / "s"), "--executor", "spark"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "executor 'spark' is unknown: use 'local' or 'ray'" in proc.stderr

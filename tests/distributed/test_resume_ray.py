@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
+from clitools import TIMEOUT
 from semalign.distributed.embed import embed_on_ray
 from semalign.store import read_store
-from semalign.store.build import chunk_groups
+from semalign.store.build import PAUSE_AFTER_ENV, chunk_groups
 
 from .conftest import chunk_files
 
@@ -30,14 +31,14 @@ def test_killed_driver_resumes_keeping_finished_chunks(
            "-o", str(out), "--chunk-size", "4", "--batch-size", "4", "--executor", "ray",
            "--workers", "1", "-q"]  # fmt: skip
     # own session: the driver and the Ray it starts form one process group, killed together
+    flag = tmp_path / "paused"  # the driver waits there after 3 chunks, whatever the load
+    env = {**os.environ, PAUSE_AFTER_ENV: f"3:{flag}"}
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)  # fmt: skip
+                            stderr=subprocess.STDOUT, env=env)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(out.glob("chunks/*/*.safetensors"))) >= 3:
-                break
-            time.sleep(0.002)
+        deadline = time.monotonic() + TIMEOUT  # bounds a broken build only
+        while time.monotonic() < deadline and proc.poll() is None and not flag.exists():
+            time.sleep(0.01)
         assert proc.poll() is None, f"driver ended early: {proc.stdout.read().decode()[-2000:]}"
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
@@ -49,7 +50,7 @@ def test_killed_driver_resumes_keeping_finished_chunks(
     total = len(chunk_groups(reports.ids, 4))
     assert not (entry / "manifest.json").exists()
     before = chunk_files(entry)
-    assert 3 <= len(before) < total
+    assert len(before) == 3 < total
     report, _ = embed_on_ray("minilm", reports, out, chunk_size=4, batch_size=4)
     assert report.path == entry and report.chunks_total == total
     assert report.chunks_reused == len(before)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from clitools import TIMEOUT
 from semalign.cli import main
 from semalign.encoders import REGISTRY, load_encoder
 from semalign.errors import InputError
@@ -53,7 +54,7 @@ def test_hub_model_offline_error_names_model_and_fix(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "semalign", "embed", "-e", "rad-dino", "-i",
            str(tmp_path / "m.csv"), "-o", str(tmp_path / "s")]  # fmt: skip
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 2
     line = res.stderr.strip().splitlines()[-1]
     assert line.startswith("error: model 'rad-dino' (microsoft/rad-dino) is not available offline")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from clitools import TIMEOUT
+
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)),
                 None)  # fmt: skip
 pytestmark = pytest.mark.skipif(
@@ -29,7 +31,7 @@ def _render(page: Path, tmp: Path) -> tuple[Path, list[str]]:
     proc = subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", f"--screenshot={shot}",
          page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     errors = console  # the report has no scripts: any console message is a fault

@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from clitools import TIMEOUT
 from semalign.experiments import load_recipe, run_recipe
 from semalign.experiments.report import fmt
 
@@ -250,7 +251,7 @@ def test_cli_run_warm(small_run, small_recipe: Path, store: Path, tmp_path: Path
     proc = subprocess.run(
         [sys.executable, "-m", "semalign", "run", str(small_recipe), "--out", str(out),
          "--store", str(store)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "models loaded: none" in proc.stdout

@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 
+from clitools import TIMEOUT
 from semalign.errors import FormatError, InputError
 from semalign.store import embed_to_store, find_entry, items_from, open_store, read_manifest
 from semalign.store.build import chunk_groups
@@ -236,7 +237,7 @@ def test_each_image_file_is_read_once(tmp_path):
             [sys.executable, "-c", _COUNT_OPENS, "embed", "-e", "efficientnet-lite0", "-i",
              str(manifest), "-o", str(tmp_path / "s"), "--device", "cpu", "--num-workers", "0",
              "-q"],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True, text=True, timeout=TIMEOUT,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         return [ln for ln in proc.stderr.splitlines() if ln.startswith("opens:")][-1]

@@ -6,7 +6,7 @@ import fcntl
 import subprocess
 import sys
 
-from clitools import fails_cleanly, run
+from clitools import TIMEOUT, fails_cleanly, run
 from semalign.store import read_manifest, store_key
 from semalign.store.build import entry_dir
 
@@ -37,6 +37,6 @@ def test_locked_entry_waits_or_fails_with_no_wait(minilm, tmp_path):
         assert first.startswith("waiting for another process writing store entry"), first
         assert waiter.poll() is None
         fcntl.flock(held.fileno(), fcntl.LOCK_UN)
-    out, err = waiter.communicate(timeout=300)
+    out, err = waiter.communicate(timeout=TIMEOUT)
     assert waiter.returncode == 0, err
     assert "5/5 items" in out and (entry / "manifest.json").is_file()

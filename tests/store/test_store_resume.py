@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clitools import TIMEOUT
 from semalign.store import embed_to_store, open_store, read_manifest
-from semalign.store.build import STOP_AFTER_ENV, chunk_groups
+from semalign.store.build import PAUSE_AFTER_ENV, STOP_AFTER_ENV, chunk_groups
 
 from .conftest import report_texts, write_manifest
 
@@ -61,16 +62,19 @@ def test_stopped_job_resumes_without_recomputing(minilm, tmp_path):
 def test_sigkilled_job_resumes_to_identical_store(minilm, tmp_path):
     manifest = write_manifest(tmp_path / "reports.jsonl", report_texts(90))
     root = tmp_path / "store"
-    proc = subprocess.Popen(_cmd(manifest, root, 3, 1), stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600  # a loaded machine can take minutes
-    while len(list(root.glob("chunks/*/*.safetensors"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    flag = tmp_path / "paused"  # the job waits there after 2 chunks, whatever the load
+    env = {**os.environ, PAUSE_AFTER_ENV: f"2:{flag}"}
+    proc = subprocess.Popen(_cmd(manifest, root, 3, 1), stdout=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + TIMEOUT  # bounds a broken build only
+    while not flag.exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     before = _chunk_stamps(root)
     total = len(chunk_groups(read_manifest(manifest).ids, 3))
-    assert 2 <= len(before) < total and not list(root.glob("*/manifest.json"))
+    assert len(before) == 2 < total and not list(root.glob("*/manifest.json"))
 
     resumed = subprocess.run(_cmd(manifest, root, 3, 1), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clitools import TIMEOUT
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
@@ -66,7 +68,7 @@ def test_joint_zeroshot_cli_equals_python(tmp_path: Path) -> None:
     def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "semalign", *map(str, args)],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         return proc

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from clitools import TIMEOUT
 from semalign.align import Aligner
 from semalign.errors import FormatError, InputError
 from semalign.tasks.export import export_stitched, load_stitched, read_stitched
@@ -144,7 +145,7 @@ def test_cli_head_export_predict(
             capture_output=True,
             text=True,
             cwd=tmp_path,
-            timeout=300,
+            timeout=TIMEOUT,
         )
         assert proc.returncode == 0, proc.stderr
         return proc
@@ -167,7 +168,7 @@ def test_cli_head_export_predict(
     bad = subprocess.run(
         [sys.executable, "-m", "semalign", "stitch", "export", "--encoder", "e5-small",
          "--aligner", "map.safetensors", "--head", "head.safetensors", "-o", "x.safetensors"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True, text=True, cwd=tmp_path, timeout=TIMEOUT,
     )  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     # the map's source encoder and --encoder are both named, with the deliberate override
