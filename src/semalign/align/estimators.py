@@ -18,7 +18,7 @@ Ridge does the same by construction; least squares uses the minimum-norm solutio
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,8 +42,7 @@ CLOSED_FORM = frozenset(METHODS) - {"sgd-affine"}
 @dataclass
 class Fitted:
     """An estimated map; ``map_rank`` is the rank of the orthogonal family's partial isometry
-    (None for the other methods) and ``singular`` its kept singular values, ``converged``
-    whether ``sgd-affine`` met its tolerance."""
+    (None for the other methods), ``converged`` whether ``sgd-affine`` met its tolerance."""
 
     weight: np.ndarray
     bias: np.ndarray
@@ -51,7 +50,6 @@ class Fitted:
     n_iter: int = 0
     converged: bool = True
     map_rank: int | None = None
-    singular: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,17 +85,24 @@ class ThinAnchors:
         keep = lam > cut * top if top > 0 else np.zeros(lam.shape, bool)
         return lam[keep], u[:, keep]
 
-    def _isometry(self, u: np.ndarray, root: np.ndarray, b: np.ndarray) -> Fitted:
+    def _isometry(
+        self, u: np.ndarray, root: np.ndarray, b: np.ndarray, similarity: bool = False
+    ) -> Fitted:
         """Partial isometry of ``z^T u diag(1 / root) b`` (the columns of ``z^T u / root``
-        orthonormal), through the SVD of b (r, d_t)."""
+        orthonormal), through the SVD of b (r, d_t); ``similarity`` scales it by
+        ``sum(singular values) / ||z||_F^2`` (folded into the small factor)."""
         if b.shape[0] == 0:
             return Fitted(np.zeros((self.d_s, self.d_t)), np.zeros(self.d_t), map_rank=0)
         ub, sb, vbt = np.linalg.svd(b, full_matrices=False)
         top = float(sb.max(initial=0.0))
         k = int(np.count_nonzero(sb > max(self.d_s, self.d_t) * EPS64 * top))
-        coef = u @ (ub[:, :k] / root[:, None])
+        scale = 1.0
+        if similarity:
+            denom = float(np.einsum("ij,ij->", self.z, self.z))
+            scale = float(sb[:k].sum() / denom) if denom > 0 else 1.0
+        coef = u @ (ub[:, :k] * (scale / root)[:, None])
         weight = self.z.T @ (coef @ vbt[:k])
-        return Fitted(weight, np.zeros(self.d_t), map_rank=k, singular=sb[:k])
+        return Fitted(weight, np.zeros(self.d_t), scale=scale, map_rank=k)
 
     def orthogonal(self) -> Fitted:
         lam, u = self._kept(False, None)
@@ -103,10 +110,9 @@ class ThinAnchors:
         return self._isometry(u, root, root[:, None] * (u.T @ self.t))
 
     def similarity(self) -> Fitted:
-        fitted = self.orthogonal()
-        denom = float(np.einsum("ij,ij->", self.z, self.z))
-        s = float(fitted.singular.sum() / denom) if denom > 0 else 1.0
-        return Fitted(s * fitted.weight, fitted.bias, scale=s, map_rank=fitted.map_rank)
+        lam, u = self._kept(False, None)
+        root = np.sqrt(lam)
+        return self._isometry(u, root, root[:, None] * (u.T @ self.t), similarity=True)
 
     def lstsq_orthogonal(self, rcond: float | None) -> Fitted:
         lam, u = self._kept(False, rcond)
@@ -116,9 +122,10 @@ class ThinAnchors:
     def ridge(self, alpha: float) -> Fitted:
         lam, u = self.eig(True)
         zc = self.source(True)
-        tc = self.t - self.t.mean(axis=0)
+        mean_t = self.t.mean(axis=0)
+        tc = self.t if self.centred else self.t - mean_t
         weight = zc.T @ (u @ ((u.T @ tc) / (np.maximum(lam, 0.0) + alpha)[:, None]))
-        return Fitted(weight, self.t.mean(axis=0) - self.z.mean(axis=0) @ weight)
+        return Fitted(weight, mean_t - self.z.mean(axis=0) @ weight)
 
     def sgd_affine(
         self, *, alpha: float, lr: float | None, max_iter: int, tol: float, seed: int

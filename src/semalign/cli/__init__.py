@@ -6,6 +6,7 @@ import heavy libraries only inside their command functions, so ``semalign --help
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
@@ -68,9 +69,19 @@ def _aliases(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI. Usage errors are Click's; user errors print one line and exit with 2."""
+    """Run the CLI. Usage errors are Click's; user errors print one line and exit with 2.
+
+    Commands run under the BLAS thread policy (:mod:`semalign.threads`); help and version
+    output skip it, so that they import no numpy.
+    """
+    args = _aliases(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=_aliases(sys.argv[1:] if argv is None else argv), standalone_mode=True)
+        with contextlib.ExitStack() as stack:
+            if args and not {"--help", "-h", "--version"} & set(args):
+                from semalign.threads import blas_policy
+
+                stack.enter_context(blas_policy())
+            app(args=args, standalone_mode=True)
     except SemalignError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -7,7 +7,8 @@ Output folder layout::
     OUT/results/retrieval_pools.csv                      ids of each cell's test, anchor and
                                                          unpaired pool rows (``unpaired`` only)
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
-    OUT/results.json                                     every row above + run metadata
+    OUT/results.json                                     every row above + run metadata,
+                                                         each step's wall time (``timings``)
     OUT/report.md  OUT/report.html                       generated from the files above only
 
 Embeddings and the step cache (``STORE/steps/``, one JSON per unit of work) live in the store
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import time
@@ -56,6 +58,7 @@ from semalign.experiments.recipe import (
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
+from semalign.threads import blas_policy
 
 RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
 TABLE_OF_TASK = {"retrieve": "retrieval"}  # results file of each row's ``task``
@@ -87,6 +90,30 @@ class RunSummary:
         return "".join([text, *(f"\nnote: {n}" for n in self.notices)])
 
 
+@dataclass
+class _TimedEmbedder(Embedder):
+    """The run's :class:`Embedder`; also the run's record of each step's wall time (its own
+    ``embed`` calls, the units, the tasks): ``results.json`` ``timings``."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    task: str = ""
+
+    def embed(self, alias: str, items: Items, what: str) -> tuple[str, np.ndarray]:
+        start, before = time.perf_counter(), self.computed
+        try:
+            return super().embed(alias, items, what)
+        finally:
+            self.step(f"embed {alias}", what, start, self.computed > before)
+
+    def step(self, step: str, detail: str, start: float, computed: bool) -> None:
+        seconds = time.perf_counter() - start
+        self.steps.append(
+            {"task": self.task, "step": step, "detail": detail, "seconds": seconds,
+             "computed": computed}
+        )  # fmt: skip
+
+
 def _named(table: ResultTable, name: str) -> ResultTable:
     """Rows with ``setting`` = the task name (notes such as 'skipped: ...' kept after ';')."""
     out = []
@@ -103,7 +130,7 @@ def _named(table: ResultTable, name: str) -> ResultTable:
 class _Run:
     recipe: Recipe
     out: Path
-    embedder: Embedder
+    embedder: _TimedEmbedder
     cache: StepCache
     bar: Any
     records: dict[str, list[Any]] = field(default_factory=dict)
@@ -118,7 +145,9 @@ class _Run:
         return self.records[alias]
 
     def unit(self, kind: str, key: dict[str, Any], compute: Callable[[], UnitOutput]) -> None:
+        start, before = time.perf_counter(), self.cache.computed
         out = self.cache.get(kind, {**key, "units": UNITS_VERSION}, compute)
+        self.embedder.step(kind, str(key.get("method", "")), start, self.cache.computed > before)
         for r in out.table:
             name = TABLE_OF_TASK.get(r.task, r.task)
             self.tables.setdefault(name, ResultTable()).rows.append(r)
@@ -624,15 +653,34 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def _task_named(kind: str, name: str) -> Iterator[None]:
-    """A user error raised inside a task says which task (``[[kind]]`` ``name``) it came from."""
+def _task_named(kind: str, name: str, run: _Run | None = None) -> Iterator[None]:
+    """A user error raised inside a task says which task (``[[kind]]`` ``name``) it came from;
+    the task's wall time goes to ``run``'s timings."""
+    start = time.perf_counter()
+    if run is not None:
+        run.embedder.task = f"{kind} {name}"
     try:
         yield
+        if run is not None:
+            seconds = time.perf_counter() - start
+            run.embedder.tasks.append({"task": run.embedder.task, "seconds": seconds})
     except SemalignError as exc:
         cls = FormatError if isinstance(exc, FormatError) else InputError
         raise cls(f"[[{kind}]] task {name!r}: {exc}") from exc
 
 
+def _under_blas_policy(fn: Callable[..., RunSummary]) -> Callable[..., RunSummary]:
+    """Run ``fn`` with numpy/scipy BLAS under the thread policy of :mod:`semalign.threads`."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> RunSummary:
+        with blas_policy():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+@_under_blas_policy
 def run_recipe(
     recipe: Recipe,
     out: str | Path,
@@ -662,18 +710,22 @@ def run_recipe(
 
         bar = tqdm(total=_n_units(recipe), desc="evaluate", unit="step", leave=False, disable=None)
     run = _Run(
-        recipe, out, Embedder(root, recipe.encoders, bar_factory), StepCache(root / STEPS_DIR), bar
+        recipe,
+        out,
+        _TimedEmbedder(root, recipe.encoders, bar_factory),
+        StepCache(root / STEPS_DIR),
+        bar,
     )
     run.records.update(checked.records)
     run.notices.extend(checked.notices)
     for s in recipe.stitch:
-        with _task_named("stitch", s.name):
+        with _task_named("stitch", s.name, run):
             run.stitch(s)
     for z in recipe.zeroshot:
-        with _task_named("zeroshot", z.name):
+        with _task_named("zeroshot", z.name, run):
             run.zeroshot(z)
     for t in recipe.retrieval:
-        with _task_named("retrieval", t.name):
+        with _task_named("retrieval", t.name, run):
             run.retrieval(t)
     if bar is not None:
         bar.close()
@@ -698,6 +750,7 @@ def run_recipe(
         "tasks": run.meta,
         "run": {"store": str(root), "entries": run.embedder.entries},
         "files": sorted(p.name for p in (out / "results").glob("*.csv")),
+        "timings": {"seconds": seconds, "tasks": run.embedder.tasks, "steps": run.embedder.steps},
         "rows": [
             r for name in RESULT_FILES for r in run.tables.get(name, ResultTable()).to_records()
         ],
@@ -708,7 +761,10 @@ def run_recipe(
     if report:
         from semalign.experiments.report import write_report
 
+        began = time.perf_counter()
         md, html = write_report(out)
+        payload["timings"]["report_seconds"] = time.perf_counter() - began  # type: ignore[index]
+        atomic_write_bytes(out / "results.json", (json.dumps(payload, indent=1) + "\n").encode())
     return RunSummary(
         out,
         md,
