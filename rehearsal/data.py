@@ -593,6 +593,59 @@ def _relabel(rows: pd.DataFrame, split: str, patient: int) -> pd.DataFrame:
     return out
 
 
+@dataclass(frozen=True)
+class _CheXpertIndex:
+    """The real table grouped once per process: rows by study and the studies to draw from."""
+
+    table: pd.DataFrame
+    rows_of: dict[str, list[int]]
+    candidates: dict[str, list[tuple[str, int]]]
+    """Class -> (study, its frontal images positive for the class alone), by study."""
+    others: list[str]
+    """Studies with no image positive for one competition class alone."""
+    pools: dict[str, list[str]]
+    """Kind (a class, No Finding, multi, rest) -> studies with a frontal image and no
+    uncertain label (the valid and test candidates)."""
+
+
+@functools.cache
+def _chexpert_index() -> _CheXpertIndex:
+    import pandas as pd
+
+    table = _chexpert_train()
+    values = _label_values(table)
+    study = table["Path"].str.rsplit("/", n=1).str[0]
+    exclusive = _exclusive_class(values)
+    frontal = table["Frontal/Lateral"].eq("Frontal")
+    rows_of: dict[str, list[int]] = {}
+    for i, s in enumerate(study.tolist()):
+        rows_of.setdefault(s, []).append(i)
+    candidates = {}
+    for name in CHEXPERT_COMPETITION:
+        eligible = exclusive.eq(name) & frontal
+        counts = eligible[eligible].groupby(study[eligible], sort=True).size()
+        candidates[name] = [(str(s), int(n)) for s, n in counts.items()]
+    others = sorted(set(study[exclusive.eq("")]))
+    comp_positive = values[list(CHEXPERT_COMPETITION)].eq(POSITIVE).sum(axis=1)
+    kind = exclusive.where(
+        exclusive.ne(""),
+        np.where(
+            values[NO_FINDING].eq(POSITIVE),
+            NO_FINDING,
+            np.where(comp_positive > 1, "multi", "rest"),
+        ),
+    )
+    per_study = pd.DataFrame(
+        {"study": study, "certain": ~values.eq(UNCERTAIN).any(axis=1), "frontal": frontal}
+    ).groupby("study", sort=True)
+    ok = per_study["certain"].all() & per_study["frontal"].any()
+    first_kind = kind.groupby(study, sort=True).first()
+    pools: dict[str, list[str]] = {}
+    for s, k in first_kind[ok].items():
+        pools.setdefault(str(k), []).append(str(s))
+    return _CheXpertIndex(table, rows_of, candidates, others, pools)
+
+
 def _labels_of(row: Mapping[str, str]) -> dict[str, float]:
     return {c: float(row[c]) if row[c] not in ("", None) else NAN for c in CHEXPERT_LABELS}
 
@@ -620,33 +673,25 @@ def build_chexpert(
 
     root = Path(root)
     rng = _rng(seed, "chexpert")
-    table = _chexpert_train()
-    values = _label_values(table)
-    study = table["Path"].str.rsplit("/", n=1).str[0]
-    exclusive = _exclusive_class(values)
-    frontal = table["Frontal/Lateral"].eq("Frontal")
-    rows_of: dict[str, list[int]] = {}
-    for i, s in enumerate(study.tolist()):
-        rows_of.setdefault(s, []).append(i)
-
+    index = _chexpert_index()
+    table, rows_of = index.table, index.rows_of
     taken: set[str] = set()
     train_studies: list[str] = []
     for name in CHEXPERT_COMPETITION:
-        eligible = (exclusive.eq(name) & frontal).to_numpy()
-        candidates = sorted({study.iat[i] for i in np.flatnonzero(eligible)})
+        candidates = index.candidates[name]
         count = 0
         for j in rng.permutation(len(candidates)):
             if count >= per_class:
                 break
-            s = candidates[j]
+            s, eligible = candidates[j]
             if s in taken:
                 continue
             taken.add(s)
             train_studies.append(s)
-            count += int(sum(eligible[i] for i in rows_of[s]))
+            count += eligible
         if count < per_class:
             raise ValueError(f"CheXpert holds only {count} eligible {name} images")
-    others = sorted({s for s, e in zip(study, exclusive, strict=True) if not e} - taken)
+    others = [s for s in index.others if s not in taken]
     for j in rng.permutation(len(others))[: max(1, per_class // 2)]:
         taken.add(others[j])
         train_studies.append(others[j])
@@ -654,24 +699,7 @@ def build_chexpert(
     train = table.iloc[train_rows][list(CHEXPERT_COLUMNS)]
 
     # Valid and test: real studies without uncertain labels, under the valid/test patients.
-    comp_positive = values[list(CHEXPERT_COMPETITION)].eq(POSITIVE).sum(axis=1)
-    kind = exclusive.where(
-        exclusive.ne(""),
-        np.where(
-            values[NO_FINDING].eq(POSITIVE),
-            NO_FINDING,
-            np.where(comp_positive > 1, "multi", "rest"),
-        ),
-    )
-    per_study = pd.DataFrame(
-        {"study": study, "certain": ~values.eq(UNCERTAIN).any(axis=1), "frontal": frontal}
-    ).groupby("study", sort=True)
-    ok = per_study["certain"].all() & per_study["frontal"].any()
-    first_kind = kind.groupby(study, sort=True).first()
-    pools: dict[str, list[str]] = {}
-    for s, k in first_kind[ok].items():
-        if s not in taken:
-            pools.setdefault(str(k), []).append(str(s))
+    pools = {k: [s for s in v if s not in taken] for k, v in index.pools.items()}
     order = [*CHEXPERT_COMPETITION, NO_FINDING, "multi", "rest"]
     shuffled = {
         k: [pools[k][i] for i in rng.permutation(len(pools[k]))] for k in order if k in pools

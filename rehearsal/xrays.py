@@ -185,9 +185,9 @@ def write_rsna_dicom(
     """
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import UID, JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
 
-    def uid(part: str) -> str:
+    def uid(part: str) -> UID:
         return generate_uid(entropy_srcs=[uid_seed, part])
 
     meta = FileMetaDataset()

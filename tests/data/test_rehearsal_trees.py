@@ -191,17 +191,26 @@ def test_mimic_layout_is_the_published_one(mimic_root: Path) -> None:
     assert all(ln.startswith(" ") and len(ln) <= 79 for ln in lines[1:])
 
 
-def test_mimic_tree_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+BUILDERS = {
+    "mimic": lambda root, seed: trees.build_mimic(root, n_studies=6, seed=seed),
+    "chexpert": lambda root, seed: trees.build_chexpert(
+        root, per_class=3, n_test=5, n_valid=2, seed=seed
+    ),
+    "rsna": lambda root, seed: trees.build_rsna(root, n_patients=6, seed=seed),
+}
+
+
+@pytest.mark.parametrize("tree", sorted(BUILDERS))
+def test_trees_are_deterministic_for_a_seed(tree: str, tmp_path: Path) -> None:
     _offline_data()
-    a = trees.build_mimic(tmp_path / "a", n_studies=6, seed=5)
-    b = trees.build_mimic(tmp_path / "b", n_studies=6, seed=5)
-    c = trees.build_mimic(tmp_path / "c", n_studies=6, seed=6)
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
-    assert not (c / "files").exists() or files != sorted(
-        p.relative_to(c) for p in c.rglob("*") if p.is_file()
-    )
+    build = BUILDERS[tree]
+    a, b, c = (build(tmp_path / name, seed) for name, seed in (("a", 5), ("b", 5), ("c", 6)))
+
+    def files(root: Path) -> dict[Path, bytes]:
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert files(a) == files(b)
+    assert files(a) != files(c)
 
 
 # ----------------------------------------------------------------------------------- CheXpert
