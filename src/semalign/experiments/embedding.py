@@ -57,7 +57,10 @@ class Embedder:
         return self.resolved[alias]
 
     def embed(self, alias: str, items: Items, what: str) -> tuple[str, np.ndarray]:
-        """(store key, float64 (n, d) rows in ``items`` order) for encoder ``alias``."""
+        """(store key, float64 (n, d) rows in ``items`` order) for encoder ``alias``.
+
+        Chunks take the store's default size for the items' modality, as ``semalign embed``
+        does, so the two commands share chunks."""
         from semalign.store import embed_to_store, open_store
 
         encoder = self.encoder(alias)
@@ -72,7 +75,6 @@ class Embedder:
             items,
             self.root,
             batch_size=self.encoders[alias].batch_size,
-            chunk_size=256,
             progress=tick,
         )
         if bar is not None:
