@@ -25,7 +25,11 @@ cross-Gram, which is what the scipy column's ``orthogonal_procrustes`` computes.
 BLAS threads are limited to ``--threads`` (default 1) with threadpoolctl; ``--thread-check``
 times a few fits under the default thread count too (the runner and CLI's policy).
 
-Usage: python benchmarks/bench_align.py [--repeat 3] [--big-n 20000] [--stream-rows 0]
+``--sweep-check`` times every method x scaling on one anchor set, fitted one by one and through
+:class:`semalign.align.AnchorSet` (shared preprocessing and factorisations).
+
+Usage: python benchmarks/bench_align.py [--repeat 3] [--big-n 20000] [--thread-check]
+       [--sweep-check] [--no-grid] [--stream-rows 0]
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import numpy as np
 import scipy.linalg as sl
 from threadpoolctl import threadpool_limits
 
-from semalign.align import Aligner
+from semalign.align import Aligner, AnchorSet
 from semalign.errors import InputError
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -175,15 +179,59 @@ def grid(repeat: int, big_n: int) -> None:
                 print(f"  n={n:5d} {scaling:10s} {method:17s} {res}", flush=True)
 
 
-def thread_check(repeat: int) -> None:
-    """Fits under one BLAS thread against the library default (the runner's policy)."""
-    print("BLAS threads: best-of fit time, 1 thread vs the default (threadpoolctl)")
-    for n, d_s, d_t, method in ((64, 768, 768, "orthogonal"), (1024, 768, 768, "affine")):
+def sweep_check(repeat: int) -> None:
+    """Every method x scaling on one anchor set: one Aligner.fit each vs AnchorSet's shared
+    preprocessing and factorisations (the maps are the same)."""
+    print("sweep: 6 methods x 6 scalings on one anchor set, separate fits vs AnchorSet")
+    cells = [(m, s) for s in SCALINGS for m in METHODS]
+
+    def separate(x: np.ndarray, y: np.ndarray) -> None:
+        for m, s in cells:
+            try:
+                Aligner(m, s).fit(x, y)
+            except InputError:
+                pass
+
+    def shared(x: np.ndarray, y: np.ndarray) -> None:
+        anchors = AnchorSet(x, y)
+        for m, s in cells:
+            try:
+                anchors.fit(m, s)
+            except InputError:
+                pass
+
+    for n, d_s, d_t in ((64, 768, 768), (256, 1280, 384), (1024, 768, 768)):
         x, y = paired(n, d_s, d_t)
+        t_sep = t_sh = np.inf
+        for _ in range(repeat):
+            t_sep = min(t_sep, timed(lambda x=x, y=y: separate(x, y)))
+            t_sh = min(t_sh, timed(lambda x=x, y=y: shared(x, y)))
+        print(
+            f"  n={n} {d_s}->{d_t}: separate {t_sep * 1e3:.0f} ms, shared {t_sh * 1e3:.0f} ms "
+            f"(shared / separate = {t_sh / t_sep:.2f})"
+        )
+
+
+def thread_check(repeat: int) -> None:
+    """Fits under one BLAS thread (the runner and CLI's policy) against the library default."""
+    print("BLAS threads: best-of fit time, 1 thread vs the default (threadpoolctl)")
+    cases = (
+        (16, 384, 384, "orthogonal"),
+        (64, 768, 768, "orthogonal"),
+        (256, 1280, 384, "ridge"),
+        (1024, 768, 768, "affine"),
+        (8192, 768, 768, "orthogonal"),
+    )
+    for n, d_s, d_t, method in cases:
+        x, y = paired(n, d_s, d_t)
+
+        def fit(m: str = method, x: np.ndarray = x, y: np.ndarray = y) -> None:
+            Aligner(m).fit(x, y)
+
         out = {}
         for label, limit in (("1", 1), ("default", None)):
             with threadpool_limits(limits=limit, user_api="blas"):
-                out[label] = min(timed(lambda: Aligner(method).fit(x, y)) for _ in range(repeat))
+                out[label] = min(timed(fit) for _ in range(repeat))
         print(
             f"  n={n} {d_s}->{d_t} {method}: 1 thread {out['1'] * 1e3:.1f} ms, default "
             f"{out['default'] * 1e3:.1f} ms (default / 1 = {out['default'] / out['1']:.2f})"
@@ -193,7 +241,7 @@ def thread_check(repeat: int) -> None:
 STREAM_CHILD = """
 import sys, time
 import numpy as np
-from semalign.align import Aligner
+from semalign.align import Aligner, AnchorSet
 rows, d, chunk = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
 q = np.linalg.qr(rng.standard_normal((d, d)))[0].astype(np.float32)
@@ -233,6 +281,8 @@ def main() -> None:
     parser.add_argument("--big-n", type=int, default=20_000, help="0 skips the n = 20000 rows")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for the grid")
     parser.add_argument("--thread-check", action="store_true")
+    parser.add_argument("--sweep-check", action="store_true")
+    parser.add_argument("--no-grid", action="store_true")
     parser.add_argument("--stream-rows", type=int, default=0)
     parser.add_argument("--stream-dim", type=int, default=768)
     parser.add_argument("--chunk", type=int, default=10_000)
@@ -240,7 +290,10 @@ def main() -> None:
     if args.stream_rows:
         streaming_benchmark(args.stream_rows, args.stream_dim, args.chunk)
     with threadpool_limits(limits=args.threads, user_api="blas"):
-        grid(args.repeat, args.big_n)
+        if not args.no_grid:
+            grid(args.repeat, args.big_n)
+        if args.sweep_check:
+            sweep_check(args.repeat)
     if args.thread_check:
         thread_check(args.repeat)
 

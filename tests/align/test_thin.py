@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from semalign.align import METHODS, SCALINGS, Aligner, anchor_rank
+from semalign.align import METHODS, SCALINGS, Aligner, AnchorSet, anchor_rank
 from semalign.errors import InputError, RankDeficientError
 
 from ._reference import preprocess, reference_fit
@@ -140,3 +140,35 @@ def test_partial_fit_after_a_thin_fit_keeps_the_first_anchors(scaling: str) -> N
     once = Aligner("orthogonal", scaling).fit(np.vstack([x, more_x]), np.vstack([y, more_y]))
     assert both.n_anchors_ == once.n_anchors_ == 25
     assert rel(both.weight_, once.weight_) <= 1e-9
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_anchor_set_shares_work_and_gives_the_same_maps(name: str) -> None:
+    x, y = SETS[name]
+    anchors = AnchorSet(x, y)
+    new = np.random.default_rng(6).normal(size=(4, x.shape[1])) + x.mean(axis=0)
+    for scaling in SCALINGS:
+        for method in METHODS:
+            params = {"alpha": 0.3, "max_iter": 50} if method == "sgd-affine" else {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                alone = _fit(Aligner(method, scaling, **params), x, y)
+                try:
+                    shared: Aligner | RankDeficientError | None = anchors.fit(
+                        method, scaling, **params
+                    )
+                except RankDeficientError as exc:
+                    shared = exc
+                except InputError:
+                    shared = None
+            if not isinstance(alone, Aligner) or not isinstance(shared, Aligner):
+                assert type(alone) is type(shared), (method, scaling)
+                if isinstance(alone, RankDeficientError):
+                    assert isinstance(shared, RankDeficientError)
+                    assert (alone.rank, str(alone)) == (shared.rank, str(shared))
+                continue
+            assert (shared.rank_, shared.null_space_) == (alone.rank_, alone.null_space_)
+            assert rel(shared.transform(new), alone.transform(new)) <= 1e-12
+    # one preprocessed set per scaling on the thin path; the per-dimension scalings share moments
+    assert len(anchors._thin) == (len(SCALINGS) if x.shape[0] < x.shape[1] else 0)
+    assert len(anchors._moments) <= 3

@@ -11,9 +11,11 @@ from semalign.align.estimators import METHODS
 from semalign.align.io import load_aligner, read_metadata
 from semalign.align.preprocessing import SCALINGS, Scaler
 from semalign.align.rank import anchor_rank, needed_rank, rank_problem, rank_tolerance
+from semalign.align.sweep import AnchorSet
 
 __all__ = [
     "ANCHOR_STRATEGIES",
+    "AnchorSet",
     "METHODS",
     "SCALINGS",
     "Aligner",

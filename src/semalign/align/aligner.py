@@ -132,6 +132,9 @@ class Aligner:
         self._moments: Moments | None = None
         # anchors (x, y) kept by ``fit`` when n < d_s: the thin path fits from them directly
         self._data: tuple[np.ndarray, np.ndarray] | None = None
+        # an AnchorSet (semalign.align.sweep) whose preprocessing and factorisations this fit
+        # shares with others on the same anchors
+        self._shared: Any = None
         self._centre: tuple[np.ndarray, np.ndarray] | None = None  # center-l2's anchor means
         self._fitted: dict[str, Any] | None = None
         self._cache: dict[Any, Any] = {}
@@ -168,6 +171,21 @@ class Aligner:
         self._finalize()
         return self
 
+    def _fit_shared(self, anchors: Any) -> Aligner:
+        """``fit`` on an :class:`semalign.align.sweep.AnchorSet`, sharing its work."""
+        self._check_params()
+        x, y = anchors.x, anchors.y
+        self._reset()
+        self._shared = anchors
+        if self.scaling == "center-l2":
+            self._centre = anchors.means()
+        if self._thin_fit(x.shape[0], x.shape[1]):
+            self._data = (x, y)
+        else:
+            self._moments = anchors.moments(self.scaling, self._array_moments)
+        self._finalize()
+        return self
+
     def _thin_fit(self, n: int, d_s: int) -> bool:
         """Whether anchors at hand are fitted by the thin path (fewer rows than source
         dimensions; ``linear``/``affine`` need rank d_s and are refused either way)."""
@@ -200,6 +218,7 @@ class Aligner:
         if self._data is not None:  # a thin fit before: its anchors become moments now
             self._moments = self._array_moments(*self._data)
             self._data = None
+        self._shared = None
         if self._moments is not None:
             d_s, d_t = self._moments.cxy.shape
             if (x.shape[1], y.shape[1]) != (d_s, d_t):
@@ -335,12 +354,19 @@ class Aligner:
         if problem:
             raise InputError(problem)
         needed = needed_rank(self.method, d_s, self.alpha)
+        biased = self.method in BIASED_METHODS
         if self._data is not None:
-            src, tgt, thin = self._thin_anchors(*self._data)
-            rank = thin.rank(self.method in BIASED_METHODS)
+            if self._shared is not None:
+                src, tgt, thin = self._shared.thin(self.scaling, self._thin_anchors)
+            else:
+                src, tgt, thin = self._thin_anchors(*self._data)
+            rank = thin.rank(biased)
         else:
             src, tgt, pm = self._scalers(m, self._centre)
-            rank = self._rank(pm)
+            if self._shared is not None:
+                rank = self._shared.rank(self.scaling, biased, lambda: self._rank(pm))
+            else:
+                rank = self._rank(pm)
         if rank < needed:
             raise RankDeficientError(
                 self._rank_message(n, d_s, rank, needed), rank=rank, needed=needed

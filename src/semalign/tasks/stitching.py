@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align import Aligner, min_anchors, select_anchors
+from semalign.align import Aligner, AnchorSet, min_anchors, select_anchors
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, classification_report
 from semalign.tasks.heads import Head, LogisticHead
@@ -333,12 +333,15 @@ def fit_grid(
 ) -> Iterator[tuple[str, str, int, Aligner | None]]:
     """``(method, scaling, need, aligner)`` for every method and scaling: the map from ``x`` to
     ``y`` fitted on the ``anchors`` rows, or None when there are fewer anchors than ``need``
-    (:func:`semalign.align.min_anchors`)."""
+    (:func:`semalign.align.min_anchors`). The fits share their common work
+    (:class:`semalign.align.AnchorSet`)."""
+    shared: AnchorSet | None = None
     for method, scaling in itertools.product(methods, scalings):
         need = min_anchors(method, scaling, x.shape[1])
         fitted = None
         if anchors.size >= need:
-            fitted = Aligner(method, scaling, seed=seed).fit(x[anchors], y[anchors])
+            shared = shared or AnchorSet(x[anchors], y[anchors])
+            fitted = shared.fit(method, scaling, seed=seed)
         yield method, scaling, need, fitted
 
 
