@@ -75,7 +75,8 @@ def pair(rows: list[Rows], labels: Path | None, intersect: bool) -> tuple[list[R
     sides = [Side(r.name, r.ids, r.x.shape[0]) for r in rows]
     table = None
     if labels is not None:
-        table = read_csv(labels)
+        counts = {r.x.shape[0] for r in rows}
+        table = _trim_trailing_blanks(read_csv(labels, blank_values=True), counts)
         ids = None
         if "id" in table.columns:
             ids = [row["id"].strip() for row in table.rows]
@@ -88,6 +89,24 @@ def pair(rows: list[Rows], labels: Path | None, intersect: bool) -> tuple[list[R
     if table is None:
         return out, None
     return out, Table(table, pairing.index[-1])
+
+
+def _trim_trailing_blanks(table: Any, counts: set[int]) -> Any:
+    """A one-column labels file reads every empty line as a blank label; empty lines at its very
+    end that make it longer than the embeddings (all of one row count) are an editor's trailing
+    newlines instead: dropped, with a notice."""
+    from dataclasses import replace
+
+    extra = len(table.rows) - next(iter(counts)) if len(counts) == 1 else 0
+    if not 0 < extra <= table.trailing_blank:
+        return table
+    typer.echo(
+        f"note: labels file {table.path}: its last {extra} line(s) are empty: read as the end "
+        f"of the file, not as blank labels",
+        err=True,
+    )
+    keep = len(table.rows) - extra
+    return replace(table, rows=table.rows[:keep], lines=table.lines[:keep], trailing_blank=0)
 
 
 def paired_arrays(
@@ -180,6 +199,36 @@ class Table:
                 f"{self.lines[blank[0]]}: give every row a class"
             )
         return np.array([v.strip() for v in values])
+
+    def check_classes(self, name: str, y: Any, test: Any | None = None) -> None:
+        """Refuse a class column a head cannot learn from: one class only, or (with the test
+        rows) a class whose every row is a test row. Names the file, column, class and counts."""
+        import numpy as np
+
+        values = [str(v) for v in np.asarray(y).tolist()]
+        classes = sorted(set(values))
+        where = f"labels file {self.path}: column {name!r}"
+        if len(classes) < 2:
+            only = f"{classes[0]!r} on all {len(values)} rows" if classes else "no rows"
+            raise InputError(
+                f"{where} holds one class only ({only}): a classifier needs two or more; "
+                f"pass a column with several classes (--label-column) or add rows of another"
+            )
+        if test is None:
+            return
+        in_test = np.zeros(len(values), bool)
+        in_test[np.asarray(test, dtype=np.int64)] = True
+        for c in classes:
+            rows = [i for i, v in enumerate(values) if v == c]
+            n_test = int(in_test[rows].sum())
+            if n_test == len(rows):
+                line = self.lines[rows[0]]
+                raise InputError(
+                    f"{where}: class {c!r} has {len(rows)} row(s) (first on line {line}), all in "
+                    f"the test split and none in training, so the head cannot learn it: give it "
+                    f"training rows (another --split-seed / --test-fraction, or the split "
+                    f"column), merge it into another class, or drop its rows"
+                )
 
     def multilabel(self, names: list[str], uncertain: str, missing: str) -> tuple[Any, Any]:
         import numpy as np

@@ -64,6 +64,8 @@ def head(
     )  # fmt: skip
     x = rows.x
     y, mask, names = _tasks._labels(table, label_column, label_columns, uncertain, missing)
+    if label_column is not None:
+        table.check_classes(label_column, y)
     fitted = LogisticHead(c, class_weight=_tasks._class_weight(class_weight))
     fitted.fit(x, y, mask=mask, label_names=names)
     fitted.save(out, encoder=encoder or rows.encoder)

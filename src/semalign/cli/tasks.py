@@ -128,9 +128,11 @@ def stitch(
     }
     if head not in heads:
         raise InputError(f"--head {head!r} must be logistic, linear or mlp")
+    test = table.test_rows(split_column, test_value, test_fraction, split_seed)
+    if label_column is not None:
+        table.check_classes(label_column, y, test)
     result = run_stitch(
-        xa, xb, y, mask=mask, label_names=names,
-        test=table.test_rows(split_column, test_value, test_fraction, split_seed),
+        xa, xb, y, mask=mask, label_names=names, test=test,
         methods=_words(methods), scalings=_words(scalings),
         anchor_counts=_ints(anchors, "--anchors"), seeds=_seeds(seeds),
         anchor_strategy=anchor_strategy, make_head=heads[head],

@@ -28,18 +28,38 @@ class CsvTable:
     columns: list[str]
     rows: list[dict[str, str]]
     lines: list[int]
+    #: one-column tables: how many of the last rows came from empty lines at the end of the file
+    #: (a blank value, or an editor's trailing newline: the caller decides by the row count)
+    trailing_blank: int = 0
 
 
-def read_csv(path: str | Path, *, what: str = "labels file", delimiter: str = ",") -> CsvTable:
+#: The longest field ``read_csv`` accepts (Python's csv module stops at 131,072 characters by
+#: default; a long report is a legitimate field).
+FIELD_LIMIT = 1 << 30
+
+
+def read_csv(
+    path: str | Path,
+    *,
+    what: str = "labels file",
+    delimiter: str = ",",
+    blank_values: bool = False,
+) -> CsvTable:
     """All rows of a CSV (or TSV with ``delimiter="\\t"``); a UTF-8 BOM is ignored.
 
-    A row with more or fewer fields than the header is an error naming its line.
+    A row with more or fewer fields than the header is an error naming its line. Empty lines
+    are skipped, except with ``blank_values`` in a one-column table (a labels column), where an
+    empty line is a row whose value is blank: a missing label is not a missing row. Fields up
+    to ``FIELD_LIMIT`` characters.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist: check the path")
     rows: list[dict[str, str]] = []
     lines: list[int] = []
+    trailing = 0
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, FIELD_LIMIT))
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh, delimiter=delimiter)
@@ -54,7 +74,11 @@ def read_csv(path: str | Path, *, what: str = "labels file", delimiter: str = ",
             for fields in reader:
                 line, start = start, reader.line_num + 1
                 if not fields:
-                    continue
+                    if not blank_values or len(columns) != 1:
+                        continue
+                    fields, trailing = [""], trailing + 1
+                else:
+                    trailing = 0
                 if len(fields) != len(columns):
                     raise InputError(
                         f"{what} {path} line {line} has {len(fields)} fields but the header has "
@@ -62,9 +86,25 @@ def read_csv(path: str | Path, *, what: str = "labels file", delimiter: str = ",
                     )
                 rows.append(dict(zip(columns, fields, strict=True)))
                 lines.append(line)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{what} {path} cannot be parsed ({exc}): save it as UTF-8 CSV") from exc
-    return CsvTable(path, columns, rows, lines)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as "
+            f"UTF-8 CSV"
+        ) from exc
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            where = f"line {reader.line_num}"
+            raise InputError(
+                f"{what} {path} {where} holds a field over {FIELD_LIMIT:,} characters: shorten "
+                f"it, or split the file"
+            ) from exc
+        raise InputError(
+            f"{what} {path} cannot be parsed near line {reader.line_num} ({exc}): check its "
+            f"quotes (a value with {delimiter!r}, a quote or a line break must be quoted)"
+        ) from exc
+    finally:
+        csv.field_size_limit(limit)
+    return CsvTable(path, columns, rows, lines, trailing)
 
 
 def _first_duplicate(values: Sequence[str]) -> str | None:

@@ -430,7 +430,7 @@ def verify(
             bad = open_store(e.path, verify=False).bad_chunks(full=True, digests=digests)
         except (FormatError, KeyError, TypeError, ValueError) as exc:
             rep.problems.append(
-                Problem(e.path / "manifest.json", f"unreadable ({exc})", _FIX_ENTRY)
+                Problem(e.path / "manifest.json", f"unreadable ({_why(exc)})", _FIX_ENTRY)
             )
             continue
         checked.update(e.chunks)
@@ -462,8 +462,17 @@ def verify(
                 check_unit(p)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             fix = "`semalign run` recomputes it"
-            rep.problems.append(Problem(p, f"step-cache unit is unreadable ({exc})", fix))
+            rep.problems.append(Problem(p, f"step-cache unit is unreadable ({_why(exc)})", fix))
     return rep
+
+
+def _why(exc: Exception) -> str:
+    """An exception in words: a missing key as a missing field, never a bare repr."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"it has no {str(exc.args[0])!r} field"
+    if isinstance(exc, TypeError):
+        return "a field holds a value of the wrong type"
+    return str(exc) or type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,7 +123,8 @@ class Head:
             self.task_ = "multiclass"
             self.classes_, idx = np.unique(yy, return_inverse=True)
             if self.classes_.size < 2:
-                raise InputError(f"y holds one class only ({self.classes_[0]!r}): need two or more")
+                only = str(self.classes_.tolist()[0]) if self.classes_.size else "no rows"
+                raise InputError(f"y holds one class only ('{only}'): need two or more classes")
             k = self.classes_.size
             t = np.eye(k)[idx]
             counts = np.bincount(idx, minlength=k).astype(np.float64)
@@ -207,7 +208,8 @@ class Head:
         bad = self.classes_[pos] != yy
         if np.any(bad):
             raise InputError(
-                f"label {yy[bad][0]!r} is not a class of the head ({', '.join(self.label_names_)})"
+                f"label '{yy[bad].tolist()[0]}' is not a class of the head (its classes: "
+                f"{', '.join(self.label_names_)}): score it with labels the head was trained on"
             )
         return pos.astype(np.int64)
 
