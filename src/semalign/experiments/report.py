@@ -662,6 +662,12 @@ def headline_source(meta: dict[str, Any]) -> str:
     h = meta.get("headline") or {}
     if h.get("declared"):
         return "declared in the recipe's `headline`"
+    asked = meta.get("headline_asked_anchors")
+    if asked is not None:
+        return (
+            "the recipe's default headline: its first method and scaling at the largest anchor "
+            f"count the data can fill (the recipe lists up to {asked})"
+        )
     return "the recipe's default headline: its first method and scaling at its largest anchor count"
 
 

@@ -158,16 +158,31 @@ class _Run:
             self.bar.update(1)
 
     def _grid_meta(
-        self, task: str, methods: list[str], scalings: list[str], headline: Headline | None
+        self,
+        task: str,
+        methods: list[str],
+        scalings: list[str],
+        headline: Headline | None,
+        anchors: list[int] | None = None,
+        available: int | None = None,
     ) -> dict[str, Any]:
         """The headline setting and the maps left out because another one equals them (a
-        headline on a map left out moves to the map it equals)."""
+        headline on a map left out moves to the map it equals). A default headline (none
+        declared) whose anchor count exceeds the ``available`` anchors moves to the largest count
+        the data can fill: fixed by the data's size, before any result."""
         cells, notes = distinct_cells(methods, scalings)
         for note in notes:
             self.notices.append(f"{task}: {note}")
         if headline is not None and (headline.method, headline.scaling) not in cells:
             headline = replace(headline, method="affine")
-        return {"headline": None if headline is None else asdict(headline), "coincide": notes}
+        out: dict[str, Any] = {"coincide": notes}
+        if headline is not None and not headline.declared and anchors and available is not None:
+            fits = [k for k in anchors if k <= available]
+            if headline.anchors > available and fits:
+                out["headline_asked_anchors"] = headline.anchors
+                headline = replace(headline, anchors=max(fits))
+        out["headline"] = None if headline is None else asdict(headline)
+        return out
 
     # ----------------------------------------------------------------- stitching
     def stitch(self, spec: StitchSpec) -> None:
@@ -193,7 +208,14 @@ class _Run:
             "scalings": spec.scalings,
             "pairs": [list(p) for p in spec.pairs],
             "encoders": {a: self.recipe.encoders[a].model for a in emb},
-            **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
+            **self._grid_meta(
+                spec.name,
+                spec.methods,
+                spec.scalings,
+                spec.headline,
+                spec.anchors,
+                len(data.items) - int(data.test.size),
+            ),
             "space_sizes": spec.space_sizes,
             "space_repeats": spec.space_repeats,
             "space_k": SPACE_K,
@@ -363,7 +385,14 @@ class _Run:
             seeds=spec.seeds,
             methods=spec.methods,
             comparators=spec.comparators,
-            **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
+            **self._grid_meta(
+                spec.name,
+                spec.methods,
+                spec.scalings,
+                spec.headline,
+                spec.anchors,
+                None if spec.split == "loo" else len(anchors.owner),
+            ),
         )
         if spec.asif is not None:
             meta["asif"] = {
@@ -394,7 +423,7 @@ class _Run:
             "seeds": spec.seeds,
             **scored,
         }
-        at_k = spec.headline.anchors if spec.headline is not None else None
+        at_k = meta["headline"]["anchors"] if meta.get("headline") else None
         center = spec.center_text
         if spec.asif is not None:
             asif: dict[str, Any] = {"top_k": spec.asif.top_k, "power": spec.asif.power}
@@ -476,7 +505,9 @@ class _Run:
             "csls_k": spec.csls_k,
             "unpaired": _unpaired_meta(spec, n - n_test),
             "asif": None if spec.asif is None else asdict(spec.asif),
-            **self._grid_meta(spec.name, spec.methods, spec.scalings, spec.headline),
+            **self._grid_meta(
+                spec.name, spec.methods, spec.scalings, spec.headline, spec.anchors, n - n_test
+            ),
             "encoders": {
                 a: self.recipe.encoders[a].model
                 for a in dict.fromkeys(x for p in spec.pairs for x in p)
