@@ -16,6 +16,7 @@ from semalign.errors import InputError
 from semalign.experiments.recipe import DatasetSpec, RetrievalSpec, StitchSpec, ZeroShotSpec
 from semalign.metrics.space import normalise_text
 from semalign.store.items import Items
+from semalign.tasks.splits import Dedup, dedup_by_text, group_split, split_rows
 
 
 def read_records(spec: DatasetSpec) -> list[Record]:
@@ -30,56 +31,6 @@ def single_class(record: Record, classes: dict[str, list[str]]) -> str | None:
     """The one class whose labels are positive in ``record`` (None if no class or several)."""
     hits = [c for c, labels in classes.items() if any(record.labels.get(x) == 1.0 for x in labels)]
     return hits[0] if len(hits) == 1 else None
-
-
-@dataclass(frozen=True)
-class Dedup:
-    """What deduplication by normalised text did: rows seen, distinct texts, rows dropped."""
-
-    records: int
-    distinct: int
-    dropped_duplicates: int
-    dropped_conflicts: int
-
-
-def dedup_by_text(
-    pairs: list[tuple[Record, str]], texts: dict[str, str]
-) -> tuple[list[tuple[Record, str]], Dedup]:
-    """One (record, class) per normalised text: the lowest id; texts whose copies disagree on the
-    class are dropped altogether (their label is ambiguous). ``texts``: record id -> text."""
-    groups: dict[str, list[tuple[Record, str]]] = {}
-    for rc in sorted(pairs, key=lambda rc: rc[0].id):
-        groups.setdefault(normalise_text(texts[rc[0].id]), []).append(rc)
-    kept = [g[0] for g in groups.values() if len({c for _, c in g}) == 1]
-    conflicts = sum(len(g) for g in groups.values() if len({c for _, c in g}) > 1)
-    return kept, Dedup(len(pairs), len(groups), len(pairs) - len(kept) - conflicts, conflicts)
-
-
-def grouped_test_rows(
-    y: NDArray[Any], groups: list[str], fraction: float, rng: np.random.Generator
-) -> NDArray[np.int64]:
-    """Test rows stratified by class, drawn by whole groups: rows sharing a group key (a
-    normalised text) are all on one side of the split. A group counts for its most common class;
-    per class, groups are added in random order until ``fraction`` of the class's rows is reached
-    (at least one group)."""
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(g, []).append(i)
-    by_class: dict[str, list[list[int]]] = {}
-    for rows in members.values():
-        cls = Counter(y[rows].tolist()).most_common(1)[0][0]
-        by_class.setdefault(cls, []).append(rows)
-    test: list[int] = []
-    for cls in sorted(by_class):
-        pool = by_class[cls]
-        goal = max(1, round(fraction * sum(len(r) for r in pool)))
-        taken = 0
-        for j in rng.permutation(len(pool)):
-            if taken >= goal:
-                break
-            test += pool[j]
-            taken += len(pool[j])
-    return np.sort(np.asarray(test, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -101,7 +52,8 @@ class StitchData:
 def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
     """Single-class records of ``spec`` (deduplicated by normalised text unless ``dedup =
     "none"``, then capped per class, seeded), with a test split stratified by class in which one
-    normalised text is never on both sides."""
+    normalised text is never on both sides: :func:`semalign.tasks.splits.group_split` of the
+    kept rows with ``seed = split_seed``, as from Python."""
     text_mode = spec.modality == "text"
     candidates: list[tuple[Record, str]] = []
     texts: dict[str, str] = {}
@@ -114,7 +66,11 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
                 texts[r.id] = str(payload)
     dedup = None
     if spec.dedup == "text":
-        candidates, dedup = dedup_by_text(candidates, texts)
+        rows, dedup = dedup_by_text(
+            [r.id for r, _ in candidates], [texts[r.id] for r, _ in candidates],
+            [c for _, c in candidates],
+        )  # fmt: skip
+        candidates = [candidates[i] for i in rows.tolist()]
     by_class: dict[str, list[Record]] = {c: [] for c in spec.classes}
     for r, cls in candidates:
         by_class[cls].append(r)
@@ -134,7 +90,7 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
     chosen.sort(key=lambda rc: rc[0].id)
     y = np.array([c for _, c in chosen])
     keys = [normalise_text(texts[r.id]) if text_mode else r.id for r, _ in chosen]
-    test = grouped_test_rows(y, keys, spec.test_fraction, rng)
+    test = group_split(keys, spec.test_fraction, y=y, seed=spec.split_seed)[1]
     payloads = [texts[r.id] if text_mode else str(r.image_path) for r, _ in chosen]
     items = Items([r.id for r, _ in chosen], payloads, spec.modality)
     return StitchData(
@@ -278,11 +234,8 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
         splits = [seen[i].split for i in ids]
     dedup = None
     if spec.dedup == "text":
-        first: dict[str, int] = {}
-        for i, t in enumerate(texts):
-            first.setdefault(normalise_text(t), i)
-        rows = sorted(first.values())
-        dedup = Dedup(len(ids), len(rows), len(ids) - len(rows), 0)
+        kept, dedup = dedup_by_text(ids, texts)
+        rows = kept.tolist()
         ids, texts, splits = (
             [ids[i] for i in rows],
             [texts[i] for i in rows],
@@ -303,16 +256,15 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
                 f"retrieval {spec.name!r}: dataset {spec.dataset!r} has no official test split: "
                 'set split = "random"'
             )
-    else:
-        one = np.zeros(len(ids), dtype=object)  # one stratum: a plain random split by texts
-        test = grouped_test_rows(one, keys, spec.test_fraction, rng)
+    else:  # one stratum: a random split by whole texts, the first draw of ``rng``
+        test = group_split(keys, spec.test_fraction, seed=rng)[1]
     train = np.setdiff1d(np.arange(len(ids)), test)
     if spec.max_test is not None and test.size > spec.max_test:
         test = np.sort(rng.permutation(test)[: spec.max_test])
     # one text never on both sides (an official split may share texts): such train rows go
-    in_test = {keys[i] for i in test.tolist()}
-    shared = np.array([keys[i] in in_test for i in train.tolist()], dtype=bool)
-    train = train[~shared]
+    apart = np.intersect1d(train, split_rows(len(ids), test, groups=keys)[0])
+    shared = train.size - apart.size
+    train = apart
     if spec.max_train is not None and train.size > spec.max_train:
         train = np.sort(rng.permutation(train)[: spec.max_train])
     keep = np.sort(np.concatenate([train, test]))
@@ -320,4 +272,4 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     kept_ids = [ids[i] for i in keep]
     text_items = Items(kept_ids, [texts[i] for i in keep], "text")
     image_items = None if paths is None else Items(kept_ids, [paths[i] for i in keep], "image")
-    return RetrievalData(text_items, image_items, at, dedup, int(shared.sum()))
+    return RetrievalData(text_items, image_items, at, dedup, int(shared))

@@ -25,7 +25,8 @@ from semalign.metrics.classification import Estimate, bootstrap_ci
 from semalign.metrics.space import check_ks, retrieval_outcome
 from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch, split_rows
+from semalign.tasks.splits import split_rows
+from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch
 
 __all__ = ["DIRECTIONS", "retrieval_report", "retrieve"]
 

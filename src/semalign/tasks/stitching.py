@@ -35,6 +35,7 @@ from semalign.metrics.classification import Estimate, classification_report
 from semalign.tasks.heads import Head, LogisticHead
 from semalign.tasks.relative import RelativeProjector
 from semalign.tasks.results import ResultTable
+from semalign.tasks.splits import group_split, split_rows
 
 __all__ = [
     "STITCH_MODES",
@@ -79,91 +80,6 @@ class StitchedModel:
 
     def predict(self, X: Any) -> NDArray[Any]:
         return self.head.predict(self.aligner.transform(np.asarray(X, dtype=np.float64)))
-
-
-def row_index(sel: Any, n: int, name: str) -> Index:
-    """Sorted unique row indices (k,) from an index array or an (n,) boolean mask."""
-    arr = np.asarray(sel)
-    if arr.dtype == bool:
-        if arr.shape != (n,):
-            raise InputError(f"{name} mask has shape {arr.shape}: expected ({n},)")
-        return np.flatnonzero(arr).astype(np.int64)
-    idx = arr.astype(np.int64).ravel()
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise InputError(f"{name} indices must lie in [0, {n}): got {idx.min()}..{idx.max()}")
-    return np.unique(idx)
-
-
-def split_rows(n: int, test: Any, train: Any = None, *, groups: Any = None) -> tuple[Index, Index]:
-    """(train, test) row indices from index arrays or boolean masks; they must not overlap.
-
-    ``train`` defaults to every row not in ``test``. ``groups`` (n,): rows of one group (e.g.
-    one normalised text) stay on one side: the default ``train`` leaves out every group with a
-    test row, and an explicit ``train`` that shares a group with ``test`` is refused.
-    """
-    te = row_index(test, n, "test")
-    if groups is None:
-        tr = np.setdiff1d(np.arange(n), te) if train is None else row_index(train, n, "train")
-    else:
-        g = np.asarray(groups)
-        if g.shape != (n,):
-            raise InputError(f"groups has shape {g.shape}: pass one group key per row ({n},)")
-        in_test = np.isin(g, g[te])
-        if train is None:
-            tr = np.flatnonzero(~in_test).astype(np.int64)
-        else:
-            tr = row_index(train, n, "train")
-            shared = int(np.count_nonzero(in_test[tr] & ~np.isin(tr, te)))
-            if shared:
-                raise InputError(
-                    f"{shared} train rows share a group (e.g. an identical text) with test rows: "
-                    "drop them from train or split whole groups with group_split"
-                )
-    if np.intersect1d(tr, te).size:
-        raise InputError("train and test rows overlap: pass disjoint splits")
-    if te.size == 0 or tr.size == 0:
-        raise InputError(
-            f"split has {tr.size} train and {te.size} test rows: both must be non-empty"
-        )
-    return tr, te
-
-
-def group_split(
-    groups: Any, test_fraction: float = 0.2, *, y: Any = None, seed: int = 0
-) -> tuple[Index, Index]:
-    """(train, test) row indices with whole groups on each side, seeded.
-
-    groups: (n,) group keys (e.g. :func:`semalign.metrics.text_groups`). About ``test_fraction``
-    of the rows go to test, drawn group by group; with ``y`` (n,) class keys the draw is
-    stratified by the class of each group's first row, so every class keeps its share.
-    """
-    g = np.asarray(groups)
-    if g.ndim != 1 or g.size < 2:
-        raise InputError(f"groups has shape {g.shape}: pass one group key per row, n >= 2")
-    if not 0.0 < test_fraction < 1.0:
-        raise InputError(f"test_fraction={test_fraction}: pass a fraction strictly in (0, 1)")
-    _, first, codes, sizes = np.unique(
-        g, return_index=True, return_inverse=True, return_counts=True
-    )
-    codes = codes.ravel()
-    if first.size < 2:
-        raise InputError("every row is in one group: a group split needs two or more groups")
-    strata = np.zeros(first.size, dtype=np.int64)
-    if y is not None:
-        yy = np.asarray(y)
-        if yy.shape != g.shape:
-            raise InputError(f"y has shape {yy.shape}, groups {g.shape}: pass one label per row")
-        strata = np.unique(yy[first], return_inverse=True)[1].ravel()
-    rng = np.random.default_rng(seed)
-    chosen: list[NDArray[np.intp]] = []
-    for s in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == s))
-        want = max(1, round(test_fraction * int(sizes[members].sum())))
-        filled = np.cumsum(sizes[members])
-        chosen.append(members[: int(np.searchsorted(filled, want)) + 1])
-    test_groups = np.concatenate(chosen)
-    in_test = np.isin(codes, test_groups)
-    return np.flatnonzero(~in_test).astype(np.int64), np.flatnonzero(in_test).astype(np.int64)
 
 
 @dataclass

@@ -49,13 +49,8 @@ from semalign.metrics.classification import Estimate, classification_report
 from semalign.tasks.heads import _sigmoid, _softmax
 from semalign.tasks.prompts import PromptSet
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import (
-    draw_anchors,
-    fit_grid,
-    naive_stitch,
-    row_index,
-    split_rows,
-)
+from semalign.tasks.splits import row_index, split_rows
+from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch
 
 __all__ = [
     "AGGREGATES",
