@@ -15,10 +15,10 @@ from semalign.align.sweep import AnchorSet
 
 __all__ = [
     "ANCHOR_STRATEGIES",
-    "AnchorSet",
     "METHODS",
     "SCALINGS",
     "Aligner",
+    "AnchorSet",
     "ConvergenceWarning",
     "NotFittedError",
     "Scaler",

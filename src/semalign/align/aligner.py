@@ -75,6 +75,10 @@ class Aligner:
         rcond: relative eigenvalue cut-off of the least-squares solves (default: the rank
             rule's, see :mod:`semalign.align.rank`).
 
+    ``fit`` with fewer anchors than source dimensions (n < d_s) takes the thin path
+    (:mod:`semalign.align.thin`: one n x n eigendecomposition, O(n^2 d_s + n d_s d_t)); streaming,
+    block-reduced and n >= d_s fits work from the d_s x d_s moments. The maps are the same.
+
     Fitting checks the numerical rank of the preprocessed source anchors: ``linear``, ``affine``
     and ``sgd-affine`` without weight decay raise :class:`RankDeficientError` below full rank;
     ``ridge`` and the orthogonal family then send the directions outside the anchors' span to

@@ -13,6 +13,10 @@ values that are not numerically zero; it is unique and so independent of the anc
 Ridge does the same by construction; least squares uses the minimum-norm solution (and
 ``linear``/``affine`` are refused unless the anchors have full rank, see
 :class:`semalign.align.Aligner`).
+
+These are the d_s x d_s forms, used by streaming fits and by fits with n >= d_s anchors; a
+full-rank fit skips the span (no eigenvectors) and solves least squares by Cholesky. Anchors at
+hand with n < d_s go through :mod:`semalign.align.thin` instead, to the same maps.
 """
 
 from __future__ import annotations
