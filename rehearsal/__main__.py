@@ -1,0 +1,7 @@
+"""``python -m rehearsal``: see :mod:`rehearsal.run`."""
+
+import sys
+
+from rehearsal.run import main
+
+sys.exit(main())
