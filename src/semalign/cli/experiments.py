@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -24,11 +25,28 @@ def _roots(values: list[str]) -> dict[str, str]:
     return roots
 
 
-def _check(recipe_path: Path, roots: dict[str, str]) -> None:
+def _load(recipe_path: Path, roots: dict[str, str], compute: dict[str, Any] | None = None) -> Any:
+    """The validated recipe, its ``[compute]`` table overridden by the CLI's flags."""
+    from dataclasses import asdict, replace
+
     from semalign.experiments import load_recipe
+    from semalign.experiments.recipe import parse_compute
+
+    recipe = load_recipe(recipe_path, roots)  # validated before any work
+    given = {k: v for k, v in (compute or {}).items() if v is not None}
+    if given:
+        merged = {k: v for k, v in asdict(recipe.compute).items() if v is not None}
+        if given.get("executor") == "local":
+            for key in ("address", "workers", "num_gpus_per_worker"):
+                merged.pop(key, None)
+        recipe = replace(recipe, compute=parse_compute({**merged, **given}))
+    return recipe
+
+
+def _check(recipe_path: Path, roots: dict[str, str], compute: dict[str, Any]) -> None:
     from semalign.experiments.preflight import preflight
 
-    recipe = load_recipe(recipe_path, roots)
+    recipe = _load(recipe_path, roots, compute)
     found = preflight(recipe)
     for notice in found.notices:
         typer.echo(f"note: {notice}")
@@ -37,10 +55,16 @@ def _check(recipe_path: Path, roots: dict[str, str]) -> None:
     typer.echo(f"recipe {recipe.name!r} is ready to run ({sizes or 'no dataset read'})")
 
 
-def _run(recipe_path: Path, out: Path, roots: dict[str, str], store: Path | None) -> None:
-    from semalign.experiments import load_recipe, run_recipe
+def _run(
+    recipe_path: Path,
+    out: Path,
+    roots: dict[str, str],
+    store: Path | None,
+    compute: dict[str, Any] | None = None,
+) -> None:
+    from semalign.experiments import run_recipe
 
-    recipe = load_recipe(recipe_path, roots)  # validated before any work
+    recipe = _load(recipe_path, roots, compute)
     typer.echo(f"running recipe {recipe.name!r} from {recipe.path} into {out.resolve()}")
     summary = run_recipe(recipe, out, store=store)
     typer.echo(f"done: {summary.describe()}")
@@ -62,12 +86,30 @@ def run(
         help="Only the pre-flight: read the datasets, check the models are loadable here, list "
         "every problem; loads no model, computes nothing.",
     ),
+    device: str | None = typer.Option(None, help="auto | cpu | cuda[:N] | mps ([compute])."),
+    precision: str | None = typer.Option(None, help="auto | float32 | float16 | bfloat16."),
+    batch_size: int | None = typer.Option(None, help="Items per forward pass (default 32)."),
+    num_workers: int | None = typer.Option(None, help="Image-decoding worker processes."),
+    executor: str | None = typer.Option(None, help="local (this process) | ray (actor pool)."),
+    address: str | None = typer.Option(None, help="Ray cluster address (default: local Ray)."),
+    workers: int | None = typer.Option(None, help="Ray: model-holding actors (default: fill)."),
+    num_gpus_per_worker: float | None = typer.Option(None, help="Ray: GPUs per actor."),
+    num_cpus_per_worker: float | None = typer.Option(None, help="Ray: CPUs per actor."),
 ) -> None:
-    """Run a recipe: embed (cached), fit, evaluate; write results files and the report."""
+    """Run a recipe: embed (cached), fit, evaluate; write results files and the report.
+
+    The flags from --device on override the recipe's [compute] table: how embeddings are
+    computed, never what (precision aside, they leave every number as it is).
+    """
+    compute = {
+        "device": device, "precision": precision, "batch_size": batch_size,
+        "num_workers": num_workers, "executor": executor, "address": address, "workers": workers,
+        "num_gpus_per_worker": num_gpus_per_worker, "num_cpus_per_worker": num_cpus_per_worker,
+    }  # fmt: skip
     if check:
-        _check(recipe, _roots(root))
+        _check(recipe, _roots(root), compute)
         return
-    _run(recipe, out or Path(recipe.stem), _roots(root), store)
+    _run(recipe, out or Path(recipe.stem), _roots(root), store, compute)
 
 
 def demo(

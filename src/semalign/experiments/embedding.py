@@ -8,6 +8,7 @@ model (nor importing torch).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from semalign.errors import InputError
-from semalign.experiments.recipe import EncoderSpec
+from semalign.experiments.recipe import Compute, EncoderSpec
 from semalign.store.items import Items
 
 
@@ -32,20 +33,37 @@ def default_store() -> Path:
 
 @dataclass
 class Embedder:
-    """Embeds items with the recipe's encoders through the store under ``root``."""
+    """Embeds items with the recipe's encoders through the store under ``root``.
+
+    ``compute`` says how (never what): device, precision, batch size and decoding workers for
+    every encoder whose own options do not set them, and the executor. With ``executor = "ray"``
+    missing chunks are computed by a pool of Ray actors (one model each, ``num_gpus_per_worker``
+    GPUs), in one Ray session for the whole run, started only when something must be computed;
+    finished entries are read without starting Ray or loading a model, as locally.
+    """
 
     root: Path
     encoders: dict[str, EncoderSpec]
     progress: Callable[[str, int], Any] | None = None
+    compute: Compute = field(default_factory=Compute)
     resolved: dict[str, Any] = field(default_factory=dict)
     computed: int = 0
     reused: int = 0
     entries: dict[str, str] = field(default_factory=dict)
+    _session: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _ray: bool = False
 
     @property
     def loaded(self) -> list[str]:
-        """Aliases whose model was loaded in this run."""
+        """Aliases whose model was loaded in this run (here or on Ray workers)."""
         return sorted(a for a, e in self.resolved.items() if getattr(e, "loaded", True))
+
+    def options(self, alias: str) -> dict[str, Any]:
+        """Encoder ``alias``'s load options: ``[compute]`` defaults under its own."""
+        return {**self.compute.encoder_options(), **self.encoders[alias].options}
+
+    def batch_size(self, alias: str) -> int:
+        return self.encoders[alias].batch_size or self.compute.batch_size or 32
 
     def encoder(self, alias: str) -> Any:
         """Encoder ``alias``: resolved once per run, its model loaded only when it embeds."""
@@ -53,8 +71,38 @@ class Embedder:
             from semalign.store.fingerprints import resolve_encoder
 
             spec = self.encoders[alias]
-            self.resolved[alias] = resolve_encoder(spec.model, spec.options, self.root)
+            self.resolved[alias] = resolve_encoder(spec.model, self.options(alias), self.root)
         return self.resolved[alias]
+
+    def close(self) -> None:
+        """End the Ray session this run started, if any."""
+        self._session.close()
+        self._ray = False
+
+    def _on_ray(self, alias: str, items: Items, tick: Callable[[int, int], None]) -> Any:
+        """Reuse a finished entry (no Ray, no model), else compute on the Ray actor pool."""
+        from semalign.distributed.embed import embed_on_ray
+        from semalign.distributed.runtime import ray_session
+        from semalign.store import embed_to_store
+        from semalign.store.build import find_entry
+        from semalign.store.fingerprints import record_remote, recorded_encoder
+
+        spec, opts, c = self.encoders[alias], self.options(alias), self.compute
+        known = recorded_encoder(spec.model, opts, self.root)
+        if known is not None and find_entry(self.root, known, items) is not None:
+            self.resolved.setdefault(alias, known)
+            return embed_to_store(known, items, self.root, batch_size=self.batch_size(alias))
+        if not self._ray:
+            self._session.enter_context(ray_session(c.address))
+            self._ray = True
+        report, info = embed_on_ray(
+            spec.model, items, self.root, options=opts, workers=c.workers,
+            num_gpus_per_worker=c.num_gpus_per_worker, num_cpus_per_worker=c.num_cpus_per_worker,
+            batch_size=self.batch_size(alias), progress=tick,
+        )  # fmt: skip
+        record_remote(self.root, spec.model, opts, info)
+        self.resolved[alias] = info
+        return report
 
     def embed(self, alias: str, items: Items, what: str) -> tuple[str, np.ndarray]:
         """(store key, float64 (n, d) rows in ``items`` order) for encoder ``alias``.
@@ -63,20 +111,19 @@ class Embedder:
         does, so the two commands share chunks."""
         from semalign.store import embed_to_store, open_store
 
-        encoder = self.encoder(alias)
         bar = self.progress(f"embed {what} with {alias}", len(items)) if self.progress else None
 
         def tick(done: int, total: int) -> None:
             if bar is not None:
                 bar.update(done - bar.n)
 
-        rep = embed_to_store(
-            encoder,
-            items,
-            self.root,
-            batch_size=self.encoders[alias].batch_size,
-            progress=tick,
-        )
+        if self.compute.executor == "ray":
+            rep = self._on_ray(alias, items, tick)
+        else:
+            rep = embed_to_store(
+                self.encoder(alias), items, self.root, batch_size=self.batch_size(alias),
+                progress=tick,
+            )  # fmt: skip
         if bar is not None:
             bar.close()
         if rep.cache_hit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +27,7 @@ from semalign.experiments.inputs import (
     retrieval_data,
     stitch_data,
 )
-from semalign.experiments.recipe import Recipe
+from semalign.experiments.recipe import Compute, Recipe
 
 _WEIGHTS = (
     "model.safetensors",
@@ -148,6 +149,50 @@ def check_model(alias: str, model: str, options: dict[str, Any]) -> tuple[str | 
     return None, f"{where} is not in the Hugging Face cache: it will be downloaded on first use"
 
 
+def _gpus_here() -> int:
+    """NVIDIA GPUs this machine shows (without importing torch)."""
+    return len(list(Path("/proc/driver/nvidia/gpus").glob("*/information")))
+
+
+def check_executor(compute: Compute) -> str | None:
+    """A problem with ``[compute]``'s Ray settings: ray missing, an address that does not
+    answer, GPUs asked of a local Ray on a machine without any."""
+    if compute.executor != "ray":
+        return None
+    if importlib.util.find_spec("ray") is None:
+        return "executor ray needs Ray, which is not installed here: pip install 'semalign[ray]'"
+    address = compute.address
+    if address is None:
+        if compute.num_gpus_per_worker > 0 and _gpus_here() == 0:
+            return (
+                f"num_gpus_per_worker = {compute.num_gpus_per_worker:g} asks a local Ray for GPUs "
+                "but this machine shows none: give the address of a cluster with GPUs, or set "
+                "num_gpus_per_worker = 0"
+            )
+        return None
+    if address == "auto":
+        if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").is_file():
+            return None
+        return (
+            "Ray address 'auto' finds no running cluster on this machine: start one with "
+            "`ray start --head`, give its address, or leave the address unset for a local Ray"
+        )
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return (
+            f"Ray address {address!r} is not HOST:PORT or ray://HOST:PORT: e.g. "
+            "ray://head-node:10001"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        return (
+            f"Ray address {address!r} does not answer ({exc.strerror or exc}): start the cluster "
+            "(`ray start --head`) or fix the address"
+        )
+    return None
+
+
 def _read(recipe: Recipe, alias: str, found: Preflight) -> list[Record] | None:
     spec = recipe.datasets[alias]
     if alias not in found.records:
@@ -183,6 +228,9 @@ def _with_reports(recipe: Recipe, alias: str, records: list[Record]) -> str | No
 def preflight(recipe: Recipe) -> Preflight:
     """Every problem of ``recipe`` on this machine and its roots, one line each; see module."""
     found = Preflight()
+    executor = check_executor(recipe.compute)
+    if executor:
+        found.problems.append(f"[compute] {executor}")
     used = {a for s in recipe.stitch for p in s.pairs for a in p}
     used |= {a for z in recipe.zeroshot for a in (z.image_encoder, z.text_encoder)}
     used |= {a for r in recipe.retrieval for p in r.pairs for a in p}

@@ -3,6 +3,9 @@
 A recipe has five kinds of tables (see ``recipes/demo.toml`` for a commented example)::
 
     [experiment]        name, title, bootstrap resamples, seed, store folder, notes
+    [compute]           how embeddings are computed: device, precision, batch_size,
+                        num_workers, executor (local | ray) with address, workers,
+                        num_gpus_per_worker, num_cpus_per_worker (CLI flags override them)
     [datasets.<alias>]  name (a registry dataset), root, options
     [encoders.<alias>]  model (a registry name, hub id or folder), options, batch_size
     [[stitch]]          stitching between encoder pairs on one labelled text or image dataset;
@@ -40,6 +43,7 @@ from semalign.errors import InputError
 
 __all__ = [
     "AsifSpec",
+    "Compute",
     "DatasetSpec",
     "EncoderSpec",
     "Headline",
@@ -95,6 +99,34 @@ class Headline:
     scoring: str = "cosine"
 
 
+EXECUTORS = ("local", "ray")
+DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
+PRECISIONS = ("auto", "float32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class Compute:
+    """How the run computes embeddings (never what): defaults for every encoder, whose own
+    ``options`` / ``batch_size`` win. ``executor = "ray"`` embeds through a pool of Ray actors
+    (``address`` of a cluster, else a local Ray), ``workers`` of them, each with
+    ``num_gpus_per_worker`` GPUs and ``num_cpus_per_worker`` CPUs."""
+
+    device: str | None = None
+    precision: str | None = None
+    batch_size: int | None = None
+    num_workers: int | None = None
+    executor: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    num_gpus_per_worker: float = 0.0
+    num_cpus_per_worker: float = 1.0
+
+    def encoder_options(self) -> dict[str, Any]:
+        """The options every encoder gets unless its own ``options`` set them."""
+        opts = {"device": self.device, "precision": self.precision, "num_workers": self.num_workers}
+        return {k: v for k, v in opts.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     alias: str
@@ -108,7 +140,7 @@ class EncoderSpec:
     alias: str
     model: str
     options: dict[str, Any]
-    batch_size: int
+    batch_size: int | None  # None: [compute] batch_size, else 32
 
 
 @dataclass(frozen=True)
@@ -235,6 +267,7 @@ class Recipe:
     zeroshot: list[ZeroShotSpec] = field(default_factory=list)
     retrieval: list[RetrievalSpec] = field(default_factory=list)
     path: Path | None = None
+    compute: Compute = field(default_factory=Compute)
 
 
 # --------------------------------------------------------------------------- checking helpers
@@ -366,7 +399,11 @@ def _ref(value: str, known: Mapping[str, Any], what: str, where: str) -> str:
 
 # --------------------------------------------------------------------------- sections
 
-_TOP = ("experiment", "datasets", "encoders", "stitch", "zeroshot", "retrieval")
+_TOP = ("experiment", "compute", "datasets", "encoders", "stitch", "zeroshot", "retrieval")
+_COMPUTE = (
+    "device", "precision", "batch_size", "num_workers", "executor", "address", "workers",
+    "num_gpus_per_worker", "num_cpus_per_worker",
+)  # fmt: skip
 _EXPERIMENT = ("name", "title", "notes", "bootstrap", "seed", "store")
 _DATASET = ("name", "root", "root_from", "options")
 _ENCODER = ("model", "options", "batch_size")
@@ -641,7 +678,8 @@ def _encoders(raw: Any) -> dict[str, EncoderSpec]:
             raise InputError(f"recipe: {where}model: {exc}") from None
         options = _table(t.get("options", {}), f"{where}options")
         _encoder_options(options, where)
-        out[alias] = EncoderSpec(alias, model, dict(options), _int(t, "batch_size", where, 32, 1))
+        batch = _int(t, "batch_size", where, None, 1) if "batch_size" in t else None
+        out[alias] = EncoderSpec(alias, model, dict(options), batch)
     return out
 
 
@@ -932,7 +970,54 @@ def parse_recipe(
         zeroshot=zeroshot,
         retrieval=retrieval,
         path=path,
+        compute=parse_compute(data.get("compute", {}), "compute."),
     )
+
+
+def _share(t: Mapping[str, Any], key: str, where: str, default: float, zero_ok: bool) -> float:
+    """A Ray resource share per worker (fractions allowed, e.g. 0.5 GPU)."""
+    v = t.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or (v == 0 and not zero_ok):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise InputError(f"recipe: {where}{key} = {v!r} must be a number {bound} (e.g. 0.5)")
+    return float(v)
+
+
+def parse_compute(raw: Any, where: str = "compute.") -> Compute:
+    """The ``[compute]`` table (or the CLI's flags as a dict, ``where`` naming them)."""
+    t = _table(raw, where.rstrip("."))
+    _check_keys(t, _COMPUTE, where)
+    device = t.get("device")
+    if device is not None and (
+        not isinstance(device, str)
+        or device.split(":")[0] not in ("auto", "cpu", "cuda", "mps")
+        or (":" in device and not device.split(":", 1)[1].isdigit())
+    ):
+        raise InputError(f"recipe: {where}device = {device!r} must be one of {DEVICES_HELP}")
+    precision = _choice(t, "precision", where, list(PRECISIONS), "") if "precision" in t else None
+    address = t.get("address")
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise InputError(
+            f'recipe: {where}address = {address!r} must be a Ray address such as "auto" or '
+            '"ray://head:10001"'
+        )
+    out = Compute(
+        device=device,
+        precision=precision,
+        batch_size=_int(t, "batch_size", where, None, 1) if "batch_size" in t else None,
+        num_workers=_int(t, "num_workers", where, None, 0) if "num_workers" in t else None,
+        executor=_choice(t, "executor", where, list(EXECUTORS), "local"),
+        address=address,
+        workers=_int(t, "workers", where, None, 1) if "workers" in t else None,
+        num_gpus_per_worker=_share(t, "num_gpus_per_worker", where, 0.0, zero_ok=True),
+        num_cpus_per_worker=_share(t, "num_cpus_per_worker", where, 1.0, zero_ok=False),
+    )
+    if out.executor == "local" and (out.address or out.workers or out.num_gpus_per_worker):
+        raise InputError(
+            f"recipe: {where}address, workers and num_gpus_per_worker apply to executor = "
+            '"ray": set it, or drop them'
+        )
+    return out
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -743,21 +743,24 @@ def run_recipe(
     run = _Run(
         recipe,
         out,
-        _TimedEmbedder(root, recipe.encoders, bar_factory),
+        _TimedEmbedder(root, recipe.encoders, bar_factory, recipe.compute),
         StepCache(root / STEPS_DIR),
         bar,
     )
     run.records.update(checked.records)
     run.notices.extend(checked.notices)
-    for s in recipe.stitch:
-        with _task_named("stitch", s.name, run):
-            run.stitch(s)
-    for z in recipe.zeroshot:
-        with _task_named("zeroshot", z.name, run):
-            run.zeroshot(z)
-    for t in recipe.retrieval:
-        with _task_named("retrieval", t.name, run):
-            run.retrieval(t)
+    try:
+        for s in recipe.stitch:
+            with _task_named("stitch", s.name, run):
+                run.stitch(s)
+        for z in recipe.zeroshot:
+            with _task_named("zeroshot", z.name, run):
+                run.zeroshot(z)
+        for t in recipe.retrieval:
+            with _task_named("retrieval", t.name, run):
+                run.retrieval(t)
+    finally:
+        run.embedder.close()
     if bar is not None:
         bar.close()
     record_recipe_run(root, recipe.name, run.embedder.entries.values(), run.cache.used)

@@ -126,10 +126,11 @@ def resolve_encoder(
     from semalign.encoders.files import model_files
 
     opts = {k: v for k, v in (options or {}).items() if v is not None}
+    known = recorded_encoder(model, opts, root)
+    if known is not None:
+        return known
     files = model_files(model, opts)
     path = record_path(root, model, opts)
-    if files is not None and _record_holds(path, files):
-        return RecordedEncoder(model, opts, json.loads(path.read_text(encoding="utf-8")), path)
     from semalign.encoders.registry import load_encoder
 
     before = _stats(files)
@@ -137,6 +138,36 @@ def resolve_encoder(
     if files is not None and before is not None:
         _record(path, model, opts, encoder, files, before)
     return encoder
+
+
+def recorded_encoder(
+    model: str, options: Mapping[str, Any] | None, root: str | os.PathLike[str]
+) -> RecordedEncoder | None:
+    """The recorded stand-in of ``load_encoder(model, **options)`` when its record under
+    ``root`` matches the model's files, else None; never loads the model."""
+    from semalign.encoders.files import model_files
+
+    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    files = model_files(model, opts)
+    path = record_path(root, model, opts)
+    if files is not None and _record_holds(path, files):
+        return RecordedEncoder(model, opts, json.loads(path.read_text(encoding="utf-8")), path)
+    return None
+
+
+def record_remote(
+    root: str | os.PathLike[str], model: str, options: Mapping[str, Any] | None, info: Any
+) -> None:
+    """Record an encoder loaded elsewhere (``info``: name, modality, dim, fingerprint of Ray
+    workers' copy) against this machine's copy of the model files, when it has one, so that
+    a later run finds its finished entries without loading the model anywhere."""
+    from semalign.encoders.files import model_files
+
+    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    files = model_files(model, opts)
+    before = _stats(files)
+    if files is not None and before is not None:
+        _record(record_path(root, model, opts), model, opts, info, files, before)
 
 
 def record_path(root: str | os.PathLike[str], model: str, options: Mapping[str, Any]) -> Path:
@@ -253,7 +284,10 @@ def _record(path: Path, model: str, options: Mapping[str, Any], encoder: Any,
             files: list[Path], before: list[dict[str, Any]]) -> None:  # fmt: skip
     """Record a loaded single-tower encoder, unless its files changed since ``before`` (taken
     before it was loaded)."""
-    if not hasattr(encoder, "fingerprint") or not hasattr(encoder, "embed"):
+    if not hasattr(encoder, "fingerprint") or getattr(encoder, "modality", None) not in (
+        "text",
+        "image",
+    ):
         return  # a dual encoder: its towers are asked for by name (model:text, model:image)
     try:
         hashed = [{**st, "sha256": sha256_file(p)} for st, p in zip(before, files, strict=True)]
