@@ -193,7 +193,7 @@ def _saturated_head(w: np.ndarray, b: np.ndarray):
 
 
 def test_auroc_comes_from_class_log_odds_not_saturated_probabilities() -> None:
-    from semalign.experiments.units import _head_report
+    from semalign.tasks.stitching import evaluate_head, label_problem
 
     rng = np.random.default_rng(1)
     truth = np.repeat([0, 1, 2], 30)
@@ -207,7 +207,9 @@ def test_auroc_comes_from_class_log_odds_not_saturated_probabilities() -> None:
     assert np.sum(log_p == 0.0) > 10
     odds = [z[:, c] - np.logaddexp.reduce(np.delete(z, c, axis=1), axis=1) for c in range(3)]
     oracle = np.mean([roc_auc_score(truth == c, odds[c]) for c in range(3)])
-    rep = _head_report(head, feats, truth, bootstrap=0)
+    rep = evaluate_head(
+        head, feats, label_problem(truth), np.arange(90), n_resamples=0, ci_seed=0, level=0.95
+    )
     assert rep["macro_auroc"].value == pytest.approx(oracle, abs=1e-12)
     assert rep["accuracy"].value == pytest.approx(np.mean(z.argmax(axis=1) == truth))
     assert np.allclose(np.exp(log_softmax(z[:3] / 1e6)).sum(axis=1), 1.0)

@@ -130,10 +130,8 @@ def test_retrieve_end_to_end(tmp_path: Path) -> None:
     r10 = {(r["mode"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "recall@10"}
     assert r10[("aligned", "image->report")] > 0.5 and r10[("naive", "image->report")] < 0.1
     assert {r["n"] for r in rows} == {"360"}
-    fails_cleanly(
-        run("retrieve", tmp_path / "img.npy", tmp_path / "txt.npy", "--anchors", "700"),
-        "only 630 non-test rows",
-    )
+    over = run("retrieve", tmp_path / "img.npy", tmp_path / "txt.npy", "--anchors", "700")
+    assert over.returncode == 0 and "skipped: only 630 train rows" in over.stdout  # n/a rows
 
 
 FINDINGS = {
@@ -191,7 +189,7 @@ def test_zeroshot_end_to_end_with_minilm(tmp_path: Path) -> None:
         for r in json.loads(js.read_text())["rows"]
         if r["metric"] == "accuracy"
     }
-    assert acc["unimodal"] > 0.8 and acc["unaligned"] < 0.6
+    assert acc["unimodal"] > 0.8 and set(acc) == {"unimodal"}
     fails_cleanly(
         run(
             "zeroshot", tmp_path / "img.npy", "--labels", tmp_path / "labels.csv",
@@ -218,7 +216,7 @@ def test_zeroshot_end_to_end_with_minilm(tmp_path: Path) -> None:
     rows = json.loads(js2.read_text())["rows"]
     pre = {r["mode"]: r for r in rows if r["metric"] == "accuracy"}
     assert pre["unimodal"]["anchors"] == 240 and pre["unimodal"]["n"] == 120
-    assert pre["unimodal"]["value"] > 0.8 and pre["unaligned"]["value"] < 0.6
+    assert pre["unimodal"]["value"] > 0.8 and set(pre) == {"unimodal"}
 
     from semalign.align import load_aligner
     from semalign.tasks.prompts import load_prompt_set

@@ -41,8 +41,9 @@ def test_retrieval_errors() -> None:
     j = planted_joint(n=600)
     with pytest.raises(InputError, match="paired row by row"):
         retrieve(j.images, j.texts[:-1], test=j.test)
-    with pytest.raises(InputError, match="only 100 non-test rows"):
-        retrieve(j.images, j.texts, test=j.test, anchor_counts=(101,))
+    over = retrieve(j.images, j.texts, test=j.test, anchor_counts=(101,), naive=False)
+    assert {r.metric for r in over} == {"recall@1", "recall@5", "recall@10", "mrr"}
+    assert all(np.isnan(r.value) and "skipped: only 100 train rows" in r.setting for r in over)
     with pytest.raises(InputError, match="positive integer"):
         retrieval_report(j.images, j.images, ks=(0,))
 
@@ -67,5 +68,5 @@ def test_retrieve_with_groups_counts_duplicates_once_and_keeps_anchors_off_test_
         g = grouped.value(mode="aligned", setting=d, metric="recall@1")
         p = plain.value(mode="aligned", setting=d, metric="recall@1")
         assert g > p  # copies are no longer counted as misses
-    with pytest.raises(InputError, match=f"only {n_train} non-test rows"):
-        retrieve(images, texts, groups=groups, anchor_counts=(n_train + 1,), **kw)
+    over = retrieve(images, texts, groups=groups, anchor_counts=(n_train + 1,), **kw)
+    assert all(f"skipped: only {n_train} train rows" in r.setting for r in over)

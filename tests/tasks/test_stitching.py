@@ -75,8 +75,9 @@ def test_anchors_never_come_from_test_rows() -> None:
     poisoned[s.test] = 1e3 * np.random.default_rng(0).normal(size=(s.test.size, 32))
     b = stitch(s.source, poisoned, s.y, test=s.test, n_resamples=0, **kw)
     assert [r.value for r in a] == [r.value for r in b]
-    with pytest.raises(InputError, match="only 400 training rows"):
-        stitch(s.source, s.target, s.y, test=s.test, anchor_counts=(401,), modes=("aligned",))
+    over = stitch(s.source, s.target, s.y, test=s.test, anchor_counts=(401,), modes=("aligned",))
+    assert {r.setting for r in over} == {"skipped: only 400 train rows"}  # an n/a row, no abort
+    assert all(np.isnan(r.value) for r in over)
 
 
 def test_multilabel_stitching_with_masked_labels() -> None:
@@ -140,7 +141,7 @@ def test_metrics_rank_logits_where_probabilities_saturate() -> None:
     from sklearn.metrics import roc_auc_score
 
     from semalign.tasks.heads import LogisticHead
-    from semalign.tasks.stitching import _problem, evaluate_head
+    from semalign.tasks.stitching import evaluate_head, label_problem
 
     sp = planted_spaces(n=600, d=8, separation=0.6, seed=4)
     tr = np.setdiff1d(np.arange(600), sp.test)
@@ -148,7 +149,7 @@ def test_metrics_rank_logits_where_probabilities_saturate() -> None:
     head.layers_ = [(w * 1e5, b * 1e5) for w, b in head.layers_]  # planted saturation
     feats = sp.target[sp.test]
     assert np.mean(head.predict_proba(feats).max(1) == 1.0) > 0.9
-    rep = evaluate_head(head, feats, _problem(sp.y, None, None), sp.test, n_resamples=0,
+    rep = evaluate_head(head, feats, label_problem(sp.y), sp.test, n_resamples=0,
                         ci_seed=0, level=0.95)  # fmt: skip
     z = head.decision_function(feats)
     truth = head.class_index(sp.y[sp.test])
@@ -187,6 +188,6 @@ def test_stitch_with_groups_keeps_a_text_off_both_sides() -> None:
                  anchor_counts=(150,), n_resamples=0)  # fmt: skip
     assert tab.value(mode="aligned", metric="accuracy") > 0.5
     n_train = np.count_nonzero(~np.isin(groups, groups[test]))
-    with pytest.raises(InputError, match=f"only {n_train} training rows"):
-        stitch(sp.source, sp.target, sp.y, test=test, groups=groups, modes=("aligned",),
-               anchor_counts=(n_train + 1,), n_resamples=0)  # fmt: skip
+    over = stitch(sp.source, sp.target, sp.y, test=test, groups=groups, modes=("aligned",),
+                  anchor_counts=(n_train + 1,), n_resamples=0)  # fmt: skip
+    assert {r.setting for r in over} == {f"skipped: only {n_train} train rows"}

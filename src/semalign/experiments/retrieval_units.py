@@ -24,10 +24,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from semalign.align.refine import RefinedAligner
+from semalign.errors import RankDeficientError
 from semalign.experiments.cache import UnitOutput
-from semalign.metrics.classification import Estimate
+from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
-from semalign.tasks.retrieval import DIRECTIONS
+from semalign.tasks.retrieval import DIRECTIONS, direction_rows, retrieve, skipped_rows
+from semalign.tasks.splits import split_rows
+from semalign.tasks.stitching import count_reason, draw_anchors, rank_reason
 
 Names = tuple[str, str]
 Index = NDArray[np.int64]
@@ -53,8 +57,6 @@ def unpaired_pools(xs: Any, test: Any, k: int, seed: int, strategy: str) -> Pool
     """The anchors ``retrieve`` draws for (``k``, ``seed``) among the non-test rows of ``xs``
     (n, d), and the rest of the training rows shuffled (seeded by ``seed`` and ``k``) and split
     into a source pool (the first half, rounded down) and a target pool."""
-    from semalign.tasks.stitching import draw_anchors, split_rows
-
     x = np.asarray(xs, dtype=np.float64)
     train, te = split_rows(x.shape[0], test)
     anchors = draw_anchors(x, k, strategy, seed, train, pool="non-test")
@@ -123,8 +125,6 @@ def retrieval_control(
     xs: Any, xt: Any, test: Any, *, kind: str, names: Names, ks: Sequence[int], bootstrap: int
 ) -> UnitOutput:
     """No map: source rows zero-padded or truncated to the target's width (mode ``naive``)."""
-    from semalign.tasks.retrieval import retrieve
-
     table = retrieve(
         xs, xt, test=test, anchor_counts=(), ks=ks, naive=True, image_name=names[0],
         text_name=names[1], n_resamples=bootstrap,
@@ -150,59 +150,18 @@ def retrieval_method(
     csls_k: int = 10,
 ) -> UnitOutput:
     """Aligned retrieval for one method and scaling at every anchor count and seed, ranked by
-    ``scoring``.
-
-    Anchor counts above the number of training rows, and fits refused because the anchors'
-    rank is too low (:class:`~semalign.errors.RankDeficientError`), are kept as ``n/a`` rows
-    with the reason.
-    """
-    from semalign.errors import RankDeficientError
-    from semalign.tasks.retrieval import retrieve
-
-    n_train = int(np.asarray(xs).shape[0]) - int(np.unique(np.asarray(test)).size)
-    table = ResultTable()
-    skipped = _skipper(table, test, names, ks, "aligned", method, scaling, _tag(scoring, csls_k))
-    for k in anchors:
-        for seed in seeds:
-            if k > n_train:
-                skipped(k, seed, f"only {n_train} train rows")
-                continue
-            try:
-                cell = retrieve(
-                    xs, xt, test=test, methods=[method], scalings=[scaling], anchor_counts=[k],
-                    seeds=[seed], anchor_strategy=strategy, ks=ks, naive=False,
-                    image_name=names[0], text_name=names[1], n_resamples=bootstrap,
-                    scoring=scoring, csls_k=csls_k,
-                )  # fmt: skip
-            except RankDeficientError as exc:
-                skipped(k, seed, f"anchors' rank {exc.rank} < {exc.needed} needed")
-                continue
-            table.rows.extend(cell.rows)
+    ``scoring`` (:func:`semalign.tasks.retrieval.retrieve`): too few anchors, more than the
+    training rows, or anchors of too low a rank give ``n/a`` rows with the reason."""
+    table = retrieve(
+        xs, xt, test=test, methods=[method], scalings=[scaling], anchor_counts=anchors,
+        seeds=seeds, anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0],
+        text_name=names[1], n_resamples=bootstrap, scoring=scoring, csls_k=csls_k,
+    )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
 
 
 def _tag(scoring: str, csls_k: int) -> str:
     return f" csls@{csls_k}" if scoring == "csls" else ""
-
-
-def _skipper(
-    table: ResultTable, test: Any, names: Names, ks: Sequence[int], mode: str,
-    method: str | None, scaling: str | None, tag: str,
-) -> Any:  # fmt: skip
-    """A function adding the ``n/a`` rows (with the reason) of a skipped (anchors, seed) cell."""
-    n_test = int(np.unique(np.asarray(test)).size)
-
-    def skipped(k: int, seed: int, why: str) -> None:
-        nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
-        nan["mrr"] = Estimate(float("nan"))
-        for d in DIRECTIONS:
-            table.add(
-                nan, task="retrieve", source=names[0], target=names[1], mode=mode,
-                method=method, scaling=scaling, anchors=int(k), seed=int(seed),
-                setting=f"{d}{tag} skipped: {why}", n=n_test,
-            )  # fmt: skip
-
-    return skipped
 
 
 def retrieval_refined(
@@ -231,35 +190,27 @@ def retrieval_refined(
     ``csls_k`` neighbours) does not depend on the scoring: it is fitted once per cell. The
     setting records the refits run, the pseudo-pairs in the final fit and the pool sizes.
     """
-    from semalign.align import min_anchors
-    from semalign.align.refine import RefinedAligner
-    from semalign.errors import RankDeficientError
-    from semalign.tasks.retrieval import retrieval_report
-
     x = np.asarray(xs, dtype=np.float64)
     t = np.asarray(xt, dtype=np.float64)
-    n_train = x.shape[0] - int(np.unique(np.asarray(test)).size)
-    need = min_anchors(method, scaling, x.shape[1])
+    n_test = int(np.unique(np.asarray(test)).size)
+    n_train = x.shape[0] - n_test
     table = ResultTable()
+    base: dict[str, Any] = {
+        "task": "retrieve", "source": names[0], "target": names[1], "mode": "refined",
+        "method": method, "scaling": scaling,
+    }  # fmt: skip
     for k in anchors:
         for seed in seeds:
-            skips = [
-                _skipper(
-                    table, test, names, ks, "refined", method, scaling,
-                    _tag(s, csls_k) + " refined",
-                )
-                for s in scorings
-            ]  # fmt: skip
+            key = {**base, "anchors": int(k), "seed": int(seed)}
 
-            def skipped(why: str, k: int = k, seed: int = seed, skips: list[Any] = skips) -> None:
-                for skip in skips:
-                    skip(k, seed, why)
+            def skipped(why: str, key: dict[str, Any] = key) -> None:
+                for sc in scorings:
+                    tag = _tag(sc, csls_k) + " refined"
+                    skipped_rows(table, why, ks=ks, tag=tag, n=n_test, **key)
 
-            if k > n_train:
-                skipped(f"only {n_train} train rows")
-                continue
-            if k < need:
-                skipped(f"needs >= {need} anchors")
+            why = count_reason(method, scaling, x.shape[1], int(k), n_train)
+            if why is not None:
+                skipped(why)
                 continue
             pools = unpaired_pools(x, test, k, seed, strategy)
             if min(pools.source.size, pools.target.size) == 0:
@@ -273,7 +224,7 @@ def retrieval_refined(
             try:
                 refined.fit(x[a], t[a], unpaired=(x[pools.source], t[pools.target]))
             except RankDeficientError as exc:
-                skipped(f"anchors' rank {exc.rank} < {exc.needed} needed")
+                skipped(rank_reason(exc))
                 continue
             note = (
                 f" refined refits={refined.n_iter_} pseudo={refined.pairs_[0].size} "
@@ -281,16 +232,11 @@ def retrieval_refined(
             )
             mapped, gallery = refined.transform(x[pools.test]), t[pools.test]
             for scoring in scorings:
-                for d in DIRECTIONS:
-                    q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
-                    rep = retrieval_report(
-                        q, g, ks, n_resamples=bootstrap, scoring=scoring, csls_k=csls_k
-                    )
-                    table.add(
-                        rep, task="retrieve", source=names[0], target=names[1], mode="refined",
-                        method=method, scaling=scaling, anchors=int(k), seed=int(seed),
-                        setting=d + _tag(scoring, csls_k) + note, n=int(pools.test.size),
-                    )  # fmt: skip
+                direction_rows(
+                    table, mapped, gallery, ks=ks, tag=_tag(scoring, csls_k) + note,
+                    n_resamples=bootstrap, scoring=scoring, csls_k=csls_k,
+                    n=int(pools.test.size), **key,
+                )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
 
 
@@ -311,21 +257,9 @@ def retrieval_asif(
 ) -> UnitOutput:
     """ASIF (mode and method ``asif``, cosine of the relative codes) on the anchors T uses at
     every anchor count and seed; the setting records the effective ``top_k`` and ``power``."""
-    from semalign.tasks.asif import ASIF
-    from semalign.tasks.retrieval import retrieve
-
-    n_train = int(np.asarray(xs).shape[0]) - int(np.unique(np.asarray(test)).size)
-    table = ResultTable()
-    skipped = _skipper(table, test, names, ks, "asif", "asif", None, "")
-    for k in anchors:
-        for seed in seeds:
-            if k > n_train:
-                skipped(k, seed, f"only {n_train} train rows")
-                continue
-            cell = retrieve(
-                xs, xt, test=test, methods=(), anchor_counts=[k], seeds=[seed],
-                anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0],
-                text_name=names[1], n_resamples=bootstrap, asif=ASIF(top_k, power),
-            )  # fmt: skip
-            table.rows.extend(cell.rows)
+    table = retrieve(
+        xs, xt, test=test, methods=(), anchor_counts=anchors, seeds=seeds,
+        anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0], text_name=names[1],
+        n_resamples=bootstrap, asif=ASIF(top_k, power),
+    )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))

@@ -22,18 +22,29 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align import Aligner, min_anchors, select_anchors
-from semalign.errors import RankDeficientError
+from semalign.align import min_anchors, select_anchors
 from semalign.experiments.cache import UnitOutput
-from semalign.metrics.classification import Estimate, classification_report
+from semalign.metrics.classification import Estimate
 from semalign.metrics.space import space_report
 from semalign.tasks.asif import ASIF
-from semalign.tasks.comparators import linear_probe_loo, log_softmax, nearest_centroid_loo
+from semalign.tasks.comparators import linear_probe_loo, nearest_centroid_loo
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import draw_anchors, naive_stitch
-from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier, _class_indices
+from semalign.tasks.splits import split_rows
+from semalign.tasks.stitching import (
+    CellSetting,
+    LabelProblem,
+    aligned_cell,
+    baseline_cells,
+    fit_cell,
+    label_problem,
+    naive_stitch,
+    relative_cell,
+    undefined,
+)
+from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier, zeroshot_report
 
 Float = NDArray[np.float64]
+Index = NDArray[np.int64]
 PCA_POINTS = 200
 HEADLINE_METRICS = ("accuracy", "macro_f1", "macro_auroc")
 
@@ -42,26 +53,13 @@ def _space_rows(table: ResultTable, report: dict[str, float], n: int, **key: Any
     table.add({m: Estimate(v) for m, v in report.items()}, n=n, task="space", **key)
 
 
-def _head_report(head: Any, features: Float, truth: Any, bootstrap: int) -> dict[str, Estimate]:
-    """Accuracy, macro-F1 and macro-AUROC of ``head`` on ``features`` from its logits, which keep
-    their order where saturated probabilities would tie."""
-    return classification_report(
-        truth, head.decision_function(features), task="multiclass", logits=True,
-        n_resamples=bootstrap,
-    )  # fmt: skip
-
-
-def _train_rows(n: int, test: Any) -> NDArray[np.int64]:
-    return np.setdiff1d(np.arange(n), np.asarray(test)).astype(np.int64)
-
-
 def _skip(reason: str, metrics: Sequence[str]) -> tuple[dict[str, Estimate], str]:
-    return {m: Estimate(float("nan")) for m in metrics}, f"skipped: {reason}"
+    return undefined(metrics), f"skipped: {reason}"
 
 
-def rank_reason(exc: RankDeficientError) -> str:
-    """The skip note of a fit refused for rank: measured and needed rank."""
-    return f"anchors' rank {exc.rank} < {exc.needed} needed"
+def _problem(xa: Float, y: Any, test: Any) -> tuple[LabelProblem, Index, Index]:
+    tr, te = split_rows(xa.shape[0], test)
+    return label_problem(y), tr, te
 
 
 def stitch_baseline(
@@ -73,25 +71,11 @@ def stitch_baseline(
     names: tuple[str, str],
     bootstrap: int,
 ) -> UnitOutput:
-    """End-to-end / target / naive modes and the spaces' similarity before alignment."""
-    from semalign.tasks.heads import LogisticHead
-
-    te = np.asarray(test)
-    tr = _train_rows(xa.shape[0], te)
-    yy = np.asarray(y)
-    head_b = LogisticHead().fit(xb[tr], yy[tr])
-    truth = head_b.class_index(yy[te])
-    table = ResultTable()
-    key: dict[str, Any] = {"task": "stitch", "source": names[0], "target": names[1]}
-    key["n"] = int(te.size)
-    if "end-to-end" in modes:
-        head_a = LogisticHead().fit(xa[tr], yy[tr])
-        table.add(_head_report(head_a, xa[te], truth, bootstrap), mode="end-to-end", **key)
-    if "target" in modes:
-        table.add(_head_report(head_b, xb[te], truth, bootstrap), mode="target", **key)
-    if "naive" in modes:
-        feats = naive_stitch(xa[te], xb.shape[1])
-        table.add(_head_report(head_b, feats, truth, bootstrap), mode="naive", **key)
+    """End-to-end / target / naive modes (:func:`semalign.tasks.stitching.baseline_cells`) and
+    the spaces' similarity before alignment."""
+    prob, tr, te = _problem(xa, y, test)
+    setting = CellSetting(names[0], names[1], bootstrap)
+    table, _ = baseline_cells(xa, xb, prob, tr, te, modes=modes, setting=setting)
     rep = space_report(naive_stitch(xa[te], xb.shape[1]), xb[te], xa[te])
     _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="before")
     return UnitOutput(table)
@@ -111,59 +95,28 @@ def stitch_method(
     names: tuple[str, str],
     bootstrap: int,
 ) -> UnitOutput:
-    """Aligned stitching for one method and scaling at every anchor count and seed.
+    """Aligned stitching for one method and scaling at every anchor count and seed
+    (:func:`semalign.tasks.stitching.aligned_cell`).
 
     One target head serves every map; CIs are bootstrapped for the first seed (the other seeds
     show the spread over anchor draws). Space metrics and PCA at the most anchors, first seed.
-    A cell whose anchors are too few, or of too low a rank (:class:`RankDeficientError`), is a
-    row of NaN with the reason in ``setting``.
+    A cell whose anchors are too few, or of too low a rank, is a row of NaN with the reason.
     """
-    from semalign.tasks.heads import LogisticHead
-
-    te = np.asarray(test)
-    yy = np.asarray(y)
-    excluded = np.zeros(xa.shape[0], dtype=bool)
-    excluded[te] = True
-    head = LogisticHead().fit(xb[~excluded], yy[~excluded])
-    truth = head.class_index(yy[te])
-    need = min_anchors(method, scaling, xa.shape[1])
-    n_train = int((~excluded).sum())
+    prob, tr, te = _problem(xa, y, test)
+    setting = CellSetting(names[0], names[1], bootstrap)
+    _, head = baseline_cells(xa, xb, prob, tr, te, modes=(), setting=setting)
     table = ResultTable()
-    key: dict[str, Any] = {
-        "task": "stitch",
-        "source": names[0],
-        "target": names[1],
-        "mode": "aligned",
-        "method": method,
-        "scaling": scaling,
-        "n": int(te.size),
-    }
-    labels = yy if strategy == "stratified" else None
-    source = xa if strategy in {"farthest", "kmeans++"} else xa.shape[0]
     fitted: dict[int, Any] = {}
     for k in anchors:
         for seed in seeds:
-            cell: dict[str, Any] = {"anchors": int(k), "seed": int(seed)}
-            if k < need or k > n_train:
-                why = f"needs >= {need} anchors" if k < need else f"only {n_train} train rows"
-                nan, note = _skip(why, HEADLINE_METRICS)
-                table.add(nan, setting=note, **cell, **key)
-                continue
-            idx = select_anchors(
-                source, int(k), strategy=strategy, labels=labels, seed=int(seed), exclude=excluded
-            )
-            try:
-                aligner = Aligner(method, scaling, seed=int(seed)).fit(xa[idx], xb[idx])
-            except RankDeficientError as exc:
-                nan, note = _skip(rank_reason(exc), HEADLINE_METRICS)
-                table.add(nan, setting=note, **cell, **key)
-                continue
-            rep = _head_report(
-                head, aligner.transform(xa[te]), truth, bootstrap if seed == seeds[0] else 0
-            )
-            table.add(rep, **cell, **key)
-            if seed == seeds[0]:
-                fitted[int(k)] = (idx, aligner)
+            cell = aligned_cell(
+                xa, xb, prob, tr, te, head, method=method, scaling=scaling, anchors=k,
+                seed=seed, strategy=strategy, setting=setting,
+                n_resamples=bootstrap if seed == seeds[0] else 0,
+            )  # fmt: skip
+            table.extend(cell.table)
+            if seed == seeds[0] and cell.aligner is not None:
+                fitted[int(k)] = (cell.anchors, cell.aligner)
     extras: dict[str, list[dict[str, Any]]] = {}
     if fitted:
         k = max(fitted)
@@ -186,7 +139,7 @@ def stitch_method(
             xa[shown],
             xb[shown],
             aligner.transform(xa[shown]),
-            yy[shown],
+            np.asarray(y)[shown],
             source=names[0],
             target=names[1],
             method=method,
@@ -208,26 +161,15 @@ def stitch_relative(
     names: tuple[str, str],
     bootstrap: int,
 ) -> UnitOutput:
-    """Relative representations (cosines to the anchors) in both spaces; first seed only."""
-    from semalign.tasks.heads import LogisticHead
-    from semalign.tasks.relative import RelativeProjector
-
-    te = np.asarray(test)
-    tr = _train_rows(xa.shape[0], te)
-    yy = np.asarray(y)
-    labels = yy if strategy == "stratified" else None
+    """Relative representations (:func:`semalign.tasks.stitching.relative_cell`); first seed."""
+    prob, tr, te = _problem(xa, y, test)
+    setting = CellSetting(names[0], names[1], bootstrap)
     table = ResultTable()
-    key: dict[str, Any] = {"task": "stitch", "source": names[0], "target": names[1]}
     for k in anchors:
-        idx = draw_anchors(xa, int(k), strategy, int(seeds[0]), tr, labels)
-        rel_a = RelativeProjector(True).fit(xa[idx])
-        rel_b = RelativeProjector(True).fit(xb[idx])
-        head = LogisticHead().fit(rel_b.transform(xb[tr]), yy[tr])
-        rep = _head_report(head, rel_a.transform(xa[te]), head.class_index(yy[te]), bootstrap)
-        table.add(
-            rep, n=int(te.size), mode="relative", method="cosine", anchors=int(k),
-            seed=int(seeds[0]), **key,
-        )  # fmt: skip
+        cell = relative_cell(
+            xa, xb, prob, tr, te, anchors=k, seed=seeds[0], strategy=strategy, setting=setting
+        )
+        table.extend(cell.table)
     return UnitOutput(table)
 
 
@@ -265,28 +207,11 @@ def pca_rows(xs: Float, xt: Float, xa: Float, labels: Any, **key: Any) -> list[d
 # --------------------------------------------------------------------------- zero-shot
 
 
-def decision_values(clf: ZeroShotClassifier, images: Any) -> Float:
-    """Scores that keep their order (n, C): log-softmax of cosine / temperature (argmax) or
-    (positive - negative cosine) / temperature (pos-neg: the label is predicted where > 0)."""
-    pos, neg = clf.scores(images)
-    if neg is None:
-        return log_softmax(pos / clf.temperature)
-    out: Float = (pos - neg) / clf.temperature
-    return out
-
-
 def _report(
     d: Float, y: Any, mask: Any, classes: list[str], rule: str, bootstrap: int
 ) -> dict[str, Estimate]:
-    """Metrics of decision values ``d`` (see :func:`decision_values`; pos-neg threshold 0)."""
-    if rule == "argmax":
-        idx = _class_indices(y, classes)
-        return classification_report(idx, d, task="multiclass", logits=True, n_resamples=bootstrap)
-    # logits with threshold 0.5: the label is predicted where d > 0
-    return classification_report(
-        y, d, task="multilabel", mask=mask, label_names=classes, logits=True,
-        n_resamples=bootstrap,
-    )  # fmt: skip
+    """Metrics of decision values ``d`` (:func:`semalign.tasks.zeroshot.zeroshot_report`)."""
+    return zeroshot_report(d, y, mask, classes, rule, n_resamples=bootstrap)
 
 
 def score_rows(
@@ -337,7 +262,7 @@ def zeroshot_joint(
             prompts, rule=rule, aggregate=aggregate, temperature=temperature, scoring=sc,
             csls_k=csls_k,
         )  # fmt: skip
-        d = decision_values(clf, images)
+        d = clf.decision_values(images)
         rep = _report(d, y, mask, prompts.classes, rule, bootstrap)
         table.add(rep, n=len(ids), mode="multimodal", **scored_key(key, sc, csls_k))
         if sc == "cosine":
@@ -422,8 +347,8 @@ def fold_decisions(clf: ZeroShotClassifier, images: Float, fold: NDArray[np.int6
     """Decision values of the ``fold`` rows: cosine scores each image alone; CSLS scores the
     batch of every image (mapped by this fold's map) and keeps the fold's rows."""
     if clf.scoring == "cosine":
-        return decision_values(clf, images[fold])
-    return decision_values(clf, images)[fold]
+        return clf.decision_values(images[fold])
+    return clf.decision_values(images)[fold]
 
 
 def _folds(
@@ -509,12 +434,11 @@ def zeroshot_method(
                 shuffled = sel[rng.permutation(sel.size)]
                 center = anchor_texts[sel].mean(axis=0) if center_text else None
                 for mode, text_rows in (("unimodal", sel), (SHUFFLED, shuffled)):
-                    try:
-                        aligner = Aligner(method, scaling, seed=int(seed)).fit(
-                            anchor_images[sel], anchor_texts[text_rows]
-                        )
-                    except RankDeficientError as exc:
-                        why = rank_reason(exc)
+                    aligner, why = fit_cell(
+                        anchor_images, anchor_texts, sel, method, scaling, int(seed),
+                        targets=text_rows,
+                    )  # fmt: skip
+                    if aligner is None:
                         break
                     for sc in scorings:
                         clf = ZeroShotClassifier(

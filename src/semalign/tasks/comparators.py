@@ -23,27 +23,13 @@ from numpy.typing import NDArray
 
 from semalign.errors import InputError
 from semalign.metrics.space import unit_rows
+from semalign.tasks.heads import LogisticHead
+from semalign.tasks.zeroshot import class_indices, log_softmax
 
 __all__ = ["COMPARATORS", "linear_probe_loo", "log_softmax", "nearest_centroid_loo"]
 
 Float = NDArray[np.float64]
 COMPARATORS = ("nearest-centroid", "linear-probe")
-
-
-def log_softmax(z: Float) -> Float:
-    """Row-wise log-probabilities of logits (n, K), computed without overflow."""
-    m = z.max(axis=1, keepdims=True)
-    out: Float = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-    return out
-
-
-def _index(y: Any, classes: list[str]) -> NDArray[np.int64]:
-    lookup = {c.lower(): i for i, c in enumerate(classes)}
-    keys = [str(v).lower() for v in np.asarray(y).tolist()]
-    bad = [k for k in keys if k not in lookup]
-    if bad:
-        raise InputError(f"label {bad[0]!r} is not one of the classes {', '.join(classes)}")
-    return np.array([lookup[k] for k in keys], dtype=np.int64)
 
 
 def _binary(y: Any, mask: Any) -> tuple[Float, NDArray[np.bool_]]:
@@ -78,7 +64,7 @@ def nearest_centroid_loo(
     ``y``: (n,) class names (rule argmax) or (n, L) 0/1 labels with ``mask`` (rule pos-neg).
     """
     if rule == "argmax":
-        idx = _index(y, classes)
+        idx = class_indices(y, classes)
         xu = unit_rows(_check(x, idx.size))
         out = np.empty((idx.size, len(classes)))
         for i in range(idx.size):
@@ -113,10 +99,8 @@ def linear_probe_loo(
     ``C``: inverse L2 strength of :class:`~semalign.tasks.heads.LogisticHead` (standardised
     features). ``y`` as for :func:`nearest_centroid_loo`.
     """
-    from semalign.tasks.heads import LogisticHead
-
     if rule == "argmax":
-        idx = _index(y, classes)
+        idx = class_indices(y, classes)
         xx = _check(x, idx.size)
         out = np.empty((idx.size, len(classes)))
         for i in range(idx.size):

@@ -14,21 +14,30 @@ rules apply.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from semalign.align import AnchorSet
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, bootstrap_ci
 from semalign.metrics.space import check_ks, retrieval_outcome
 from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import split_rows
-from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch
+from semalign.tasks.stitching import count_reason, draw_anchors, fit_cell, naive_stitch
 
-__all__ = ["DIRECTIONS", "retrieval_report", "retrieve"]
+__all__ = [
+    "DIRECTIONS",
+    "direction_rows",
+    "metric_names",
+    "retrieval_report",
+    "retrieve",
+    "skipped_rows",
+]
 
 DIRECTIONS: tuple[str, ...] = ("image->report", "report->image")
 
@@ -60,6 +69,55 @@ def retrieval_report(
 
     n = outcome.better.size
     return bootstrap_ci(stat, n, n_resamples=n_resamples, level=level, seed=seed)
+
+
+def metric_names(ks: Sequence[int]) -> list[str]:
+    """The metrics of a retrieval row: ``recall@k`` for each of ``ks``, then ``mrr``."""
+    return [f"recall@{int(k)}" for k in ks] + ["mrr"]
+
+
+def skipped_rows(
+    table: ResultTable,
+    why: str,
+    *,
+    ks: Sequence[int],
+    directions: Sequence[str] = DIRECTIONS,
+    tag: str = "",
+    **key: Any,
+) -> None:
+    """Add the n/a rows of a skipped cell to ``table``: one per direction, every metric NaN,
+    ``setting`` = direction + ``tag`` + `` skipped: why``."""
+    nan = {m: Estimate(float("nan")) for m in metric_names(ks)}
+    for d in directions:
+        table.add(nan, setting=f"{d}{tag} skipped: {why}", **key)
+
+
+def direction_rows(
+    table: ResultTable,
+    mapped: NDArray[np.float64],
+    gallery: NDArray[np.float64],
+    *,
+    ks: Sequence[int],
+    directions: Sequence[str] = DIRECTIONS,
+    groups: Any = None,
+    tag: str = "",
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    ci_seed: int = 0,
+    scoring: str = "cosine",
+    csls_k: int = 10,
+    **key: Any,
+) -> None:
+    """Add one row per direction to ``table``: image->report ranks ``gallery`` (the test
+    reports, n x d) for each ``mapped`` row (the test images in the reports' space, same order);
+    report->image the reverse. ``setting`` = direction + ``tag``."""
+    for d in directions:
+        q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
+        rep = retrieval_report(
+            q, g, ks, groups=groups, n_resamples=n_resamples, level=level, seed=ci_seed,
+            scoring=scoring, csls_k=csls_k,
+        )  # fmt: skip
+        table.add(rep, setting=d + tag, **key)
 
 
 def retrieve(
@@ -116,7 +174,7 @@ def retrieve(
         "task": "retrieve", "source": image_name, "target": text_name, "n": int(te.size),
     }  # fmt: skip
     opts: dict[str, Any] = {
-        "n_resamples": n_resamples, "level": level, "seed": ci_seed,
+        "n_resamples": n_resamples, "level": level, "ci_seed": ci_seed,
         "scoring": scoring, "csls_k": csls_k,
     }  # fmt: skip
     table = ResultTable()
@@ -126,33 +184,44 @@ def retrieve(
         **key: Any,
     ) -> None:  # fmt: skip
         gallery = t[te] if texts is None else texts
-        for d in directions:
-            q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
-            rep = retrieval_report(q, g, ks, groups=g_te, **opts)
-            table.add(rep, setting=d + tag + note, **key, **common)
+        direction_rows(
+            table, mapped, gallery, ks=ks, directions=directions, groups=g_te, tag=tag + note,
+            **opts, **key, **common,
+        )  # fmt: skip
+
+    def skip(why: str, **key: Any) -> None:
+        skipped_rows(table, why, ks=ks, directions=directions, tag=tag, **key, **common)
 
     if naive:
         add_both(naive_stitch(x[te], t.shape[1]), mode="naive")
     for k in anchor_counts:
         for seed in seeds:
-            anchors = draw_anchors(x, k, anchor_strategy, seed, tr, pool="non-test")
-            for method, scaling, need, aligner in fit_grid(x, t, anchors, methods, scalings, seed):
+            anchors = shared = None
+            if k <= tr.size:
+                anchors = draw_anchors(x, k, anchor_strategy, seed, tr)
+            for method, scaling in itertools.product(methods, scalings):
                 key: dict[str, Any] = {
-                    "method": method, "scaling": scaling, "anchors": int(k), "seed": seed,
+                    "mode": "aligned", "method": method, "scaling": scaling, "anchors": int(k),
+                    "seed": seed,
                 }  # fmt: skip
+                why = count_reason(method, scaling, x.shape[1], int(k), int(tr.size))
+                aligner = None
+                if why is None and anchors is not None:
+                    shared = shared or AnchorSet(x[anchors], t[anchors])
+                    aligner, why = fit_cell(x, t, anchors, method, scaling, seed, shared=shared)
                 if aligner is None:
-                    nan = {f"recall@{int(j)}": Estimate(float("nan")) for j in ks}
-                    for d in directions:
-                        note = f"{d}{tag} skipped: needs >= {need} anchors"
-                        table.add(nan, mode="aligned", setting=note, **key, **common)
+                    skip(str(why), **key)
                     continue
-                add_both(aligner.transform(x[te]), mode="aligned", **key)
+                add_both(aligner.transform(x[te]), **key)
             if asif is not None:
+                key = {"mode": "asif", "method": "asif", "anchors": int(k), "seed": seed}
+                if anchors is None:
+                    skip(f"only {tr.size} train rows", **key)
+                    continue
                 fitted = asif.fit(x[anchors], t[anchors])
                 p = fitted.params_
                 add_both(
                     fitted.transform_source(x[te]), fitted.transform_target(t[te]),
-                    f" asif top_k={p['top_k']} power={p['power']:g}", mode="asif",
-                    method="asif", anchors=int(k), seed=seed,
+                    f" asif top_k={p['top_k']} power={p['power']:g}", **key,
                 )  # fmt: skip
     return table

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.align import Aligner, AnchorSet, min_anchors, select_anchors
-from semalign.errors import InputError
+from semalign.errors import InputError, RankDeficientError
 from semalign.metrics.classification import Estimate, classification_report
 from semalign.tasks.heads import Head, LogisticHead
 from semalign.tasks.relative import RelativeProjector
@@ -39,11 +39,17 @@ from semalign.tasks.splits import group_split, split_rows
 
 __all__ = [
     "STITCH_MODES",
+    "Cell",
+    "CellSetting",
     "StitchedModel",
+    "aligned_cell",
+    "baseline_cells",
     "draw_anchors",
     "fit_grid",
     "group_split",
+    "label_problem",
     "naive_stitch",
+    "relative_cell",
     "split_rows",
     "stitch",
 ]
@@ -83,7 +89,9 @@ class StitchedModel:
 
 
 @dataclass
-class _Problem:
+class LabelProblem:
+    """Labels of a stitching task: (n,) classes (multiclass) or (n, L) 0/1 with a mask."""
+
     y: Any
     mask: Any
     label_names: list[str] | None
@@ -91,21 +99,24 @@ class _Problem:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def _problem(y: Any, mask: Any, label_names: Sequence[str] | None) -> _Problem:
+def label_problem(
+    y: Any, mask: Any = None, label_names: Sequence[str] | None = None
+) -> LabelProblem:
+    """The task of labels ``y``: (n,) class keys, or (n, L) binary labels with ``mask`` (n, L)."""
     yy = np.asarray(y)
     if yy.ndim == 1:
-        return _Problem(yy, None, None, "multiclass")
+        return LabelProblem(yy, None, None, "multiclass")
     if yy.ndim == 2:
         m = np.ones(yy.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
         names = list(label_names) if label_names else [str(j) for j in range(yy.shape[1])]
-        return _Problem(yy.astype(np.float64), m, names, "multilabel")
+        return LabelProblem(yy.astype(np.float64), m, names, "multilabel")
     raise InputError(f"labels have shape {yy.shape}: pass (n,) classes or (n, L) binary labels")
 
 
 def evaluate_head(
     head: Head,
     features: Any,
-    prob: _Problem,
+    prob: LabelProblem,
     rows: Index,
     *,
     n_resamples: int,
@@ -126,7 +137,9 @@ def evaluate_head(
     )  # fmt: skip
 
 
-def _fit(make_head: Callable[[], Head], x: Any, prob: _Problem, rows: Index) -> Head:
+def fit_head(make_head: Callable[[], Head], x: Any, prob: LabelProblem, rows: Index) -> Head:
+    """A head from ``make_head()`` fitted on features ``x`` (len(rows), d) and the labels of
+    ``rows``."""
     head = make_head()
     fit = head.fit  # type: ignore[attr-defined]
     if prob.task == "multiclass":
@@ -134,6 +147,220 @@ def _fit(make_head: Callable[[], Head], x: Any, prob: _Problem, rows: Index) -> 
     else:
         fitted = fit(x, prob.y[rows], mask=prob.mask[rows], label_names=prob.label_names)
     return fitted
+
+
+@dataclass(frozen=True)
+class CellSetting:
+    """Row key and bootstrap of the cells of one stitching task (see :func:`aligned_cell`)."""
+
+    source: str = "source"
+    target: str = "target"
+    n_resamples: int = 1000
+    level: float = 0.95
+    ci_seed: int = 0
+
+    def key(self, test: Index) -> dict[str, Any]:
+        return {"task": "stitch", "source": self.source, "target": self.target,
+                "n": int(test.size)}  # fmt: skip
+
+    def ci(self, n_resamples: int | None = None) -> dict[str, Any]:
+        n = self.n_resamples if n_resamples is None else n_resamples
+        return {"n_resamples": n, "ci_seed": self.ci_seed, "level": self.level}
+
+
+@dataclass
+class Cell:
+    """What one cell gives: its rows (an n/a row with the reason when skipped) and, when a map
+    was fitted, the anchor rows and the map."""
+
+    table: ResultTable
+    anchors: Index | None = None
+    aligner: Aligner | None = None
+
+
+def rank_reason(exc: RankDeficientError) -> str:
+    """The skip note of a fit refused for rank: measured and needed rank."""
+    return f"anchors' rank {exc.rank} < {exc.needed} needed"
+
+
+def count_reason(
+    method: str, scaling: str, d: int, k: int, available: int, pool: str = "train"
+) -> str | None:
+    """Why ``k`` anchors cannot fit ``method``/``scaling`` on ``d`` source dims with
+    ``available`` rows to draw from (None when they can)."""
+    need = min_anchors(method, scaling, d)
+    if k < need:
+        return f"needs >= {need} anchors"
+    if k > available:
+        return f"only {available} {pool} rows"
+    return None
+
+
+def fit_cell(
+    x: Float,
+    y: Float,
+    anchors: Index,
+    method: str,
+    scaling: str,
+    seed: int,
+    *,
+    targets: Index | None = None,
+    shared: AnchorSet | None = None,
+) -> tuple[Aligner | None, str | None]:
+    """The map ``x -> y`` fitted on the rows ``x[anchors]``, ``y[targets]`` (default the same
+    rows), or None and the reason when the anchors' rank is too low
+    (:class:`~semalign.errors.RankDeficientError`). ``shared``: the :class:`AnchorSet` of these
+    pairs, to share work across methods and scalings."""
+    try:
+        if shared is not None:
+            return shared.fit(method, scaling, seed=int(seed)), None
+        y_rows = y[anchors if targets is None else targets]
+        return Aligner(method, scaling, seed=int(seed)).fit(x[anchors], y_rows), None
+    except RankDeficientError as exc:
+        return None, rank_reason(exc)
+
+
+def draw_shared(
+    xa: Float, xb: Float, prob: LabelProblem, train: Index, *, anchors: int, seed: int,
+    strategy: str = "random",
+) -> tuple[Index, AnchorSet] | None:  # fmt: skip
+    """The anchors an :func:`aligned_cell` of (``anchors``, ``seed``) draws, with their
+    :class:`AnchorSet` so that the cells of several methods and scalings share one draw (None
+    when there are more anchors than train rows)."""
+    if anchors > train.size:
+        return None
+    idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, _strat_labels(prob, strategy))
+    return idx, AnchorSet(xa[idx], xb[idx])
+
+
+def undefined(metrics: Sequence[str]) -> dict[str, Estimate]:
+    """NaN estimates of ``metrics``: the values of a skipped cell."""
+    return {m: Estimate(float("nan")) for m in metrics}
+
+
+def _metric_names(prob: LabelProblem) -> list[str]:
+    names = ["accuracy", "macro_f1", "macro_auroc"]
+    if prob.task == "multilabel":
+        names.append("macro_auprc")
+    return names
+
+
+def _strat_labels(prob: LabelProblem, strategy: str) -> Any:
+    if strategy != "stratified":
+        return None
+    if prob.task != "multiclass":
+        raise InputError("stratified anchors need multi-class labels: use random or kmeans++")
+    return prob.y
+
+
+def baseline_cells(
+    xa: Float,
+    xb: Float,
+    prob: LabelProblem,
+    train: Index,
+    test: Index,
+    *,
+    modes: Sequence[str] = ("end-to-end", "target", "naive"),
+    make_head: Callable[[], Head] = LogisticHead,
+    setting: CellSetting = CellSetting(),
+) -> tuple[ResultTable, Head]:
+    """Modes ``end-to-end``, ``target`` and ``naive`` (those in ``modes``) on the ``test`` rows,
+    and the target head (fitted on B's ``train`` rows) that the aligned cells reuse."""
+    table = ResultTable()
+    key, ev = setting.key(test), setting.ci()
+    if "end-to-end" in modes:
+        head_a = fit_head(make_head, xa[train], prob, train)
+        table.add(evaluate_head(head_a, xa[test], prob, test, **ev), mode="end-to-end", **key)
+    head_b = fit_head(make_head, xb[train], prob, train)
+    if "target" in modes:
+        table.add(evaluate_head(head_b, xb[test], prob, test, **ev), mode="target", **key)
+    if "naive" in modes:
+        feats = naive_stitch(xa[test], xb.shape[1])
+        table.add(evaluate_head(head_b, feats, prob, test, **ev), mode="naive", **key)
+    return table, head_b
+
+
+def aligned_cell(
+    xa: Float,
+    xb: Float,
+    prob: LabelProblem,
+    train: Index,
+    test: Index,
+    head: Head,
+    *,
+    method: str,
+    scaling: str,
+    anchors: int,
+    seed: int,
+    strategy: str = "random",
+    setting: CellSetting = CellSetting(),
+    n_resamples: int | None = None,
+    drawn: tuple[Index, AnchorSet] | None = None,
+) -> Cell:
+    """One aligned-stitching cell: ``anchors`` pairs drawn among the ``train`` rows (seeded),
+    T(A -> B) fitted by ``method``/``scaling``, then the target ``head`` on T(A)'s test rows.
+
+    Too few anchors for the method, more than the train rows, or anchors of too low a rank give
+    one n/a row with the reason in ``setting``. ``n_resamples`` overrides the bootstrap of
+    ``setting`` (e.g. 0 for the seeds after the first). ``drawn``: this cell's anchors from
+    :func:`draw_shared`, to share one draw and its work across methods and scalings.
+    """
+    key: dict[str, Any] = {
+        **setting.key(test), "mode": "aligned", "method": method, "scaling": scaling,
+        "anchors": int(anchors), "seed": int(seed),
+    }  # fmt: skip
+    table = ResultTable()
+    why = count_reason(method, scaling, xa.shape[1], int(anchors), int(train.size))
+    idx = aligner = None
+    if why is None:
+        if drawn is None:
+            labels = _strat_labels(prob, strategy)
+            idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, labels)
+            aligner, why = fit_cell(xa, xb, idx, method, scaling, int(seed))
+        else:
+            idx = drawn[0]
+            aligner, why = fit_cell(xa, xb, idx, method, scaling, int(seed), shared=drawn[1])
+    if aligner is None:
+        table.add(undefined(_metric_names(prob)), setting=f"skipped: {why}", **key)
+        return Cell(table)
+    rep = evaluate_head(head, aligner.transform(xa[test]), prob, test, **setting.ci(n_resamples))
+    table.add(rep, **key)
+    return Cell(table, idx, aligner)
+
+
+def relative_cell(
+    xa: Float,
+    xb: Float,
+    prob: LabelProblem,
+    train: Index,
+    test: Index,
+    *,
+    anchors: int,
+    seed: int,
+    strategy: str = "random",
+    center: bool = True,
+    make_head: Callable[[], Head] = LogisticHead,
+    setting: CellSetting = CellSetting(),
+) -> Cell:
+    """One relative-representation cell (mode ``relative``): a head trained on B's cosines to
+    the anchors, applied to A's cosines to the same anchors; an n/a row when ``anchors``
+    exceeds the train rows."""
+    key: dict[str, Any] = {
+        **setting.key(test), "mode": "relative", "method": "cosine", "anchors": int(anchors),
+        "seed": int(seed),
+    }  # fmt: skip
+    table = ResultTable()
+    if anchors > train.size:
+        note = f"skipped: only {train.size} train rows"
+        table.add(undefined(_metric_names(prob)), setting=note, **key)
+        return Cell(table)
+    idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, _strat_labels(prob, strategy))
+    rel_a = RelativeProjector(center).fit(xa[idx])
+    rel_b = RelativeProjector(center).fit(xb[idx])
+    head = fit_head(make_head, rel_b.transform(xb[train]), prob, train)
+    rep = evaluate_head(head, rel_a.transform(xa[test]), prob, test, **setting.ci())
+    table.add(rep, **key)
+    return Cell(table, idx)
 
 
 def stitch(
@@ -168,7 +395,10 @@ def stitch(
     ``groups`` (n,): no group on both sides (see :func:`split_rows`). Anchors come from the
     train rows only. ``make_head()`` builds an unfitted head (default
     :class:`LogisticHead`). Metrics: accuracy, macro-F1, macro-AUROC (+ AUPRC and per-label AUROC
-    for multi-label), each with a percentile-bootstrap CI over the test rows.
+    for multi-label), each with a percentile-bootstrap CI over the test rows. A loop over
+    :func:`baseline_cells`, :func:`aligned_cell` and :func:`relative_cell`: a cell with too few
+    anchors, more anchors than train rows, or anchors of too low a rank is an n/a row with the
+    reason in ``setting``.
     """
     xa = np.asarray(source, dtype=np.float64)
     xb = np.asarray(target, dtype=np.float64)
@@ -177,7 +407,7 @@ def stitch(
             f"source has shape {xa.shape}, target {xb.shape}: pass (n, d) embeddings of the same "
             "n items, paired row by row"
         )
-    prob = _problem(y, mask, label_names)
+    prob = label_problem(y, mask, label_names)
     if np.asarray(prob.y).shape[0] != xa.shape[0]:
         raise InputError(
             f"labels have {np.asarray(prob.y).shape[0]} rows, embeddings {xa.shape[0]}: pass one "
@@ -187,61 +417,31 @@ def stitch(
     if unknown:
         raise InputError(f"unknown modes {sorted(unknown)}: use {', '.join(STITCH_MODES)}")
     tr, te = split_rows(xa.shape[0], test, train, groups=groups)
-    strat_labels = (
-        prob.y if (anchor_strategy == "stratified" and prob.task == "multiclass") else None
+    _strat_labels(prob, anchor_strategy)
+    setting = CellSetting(source_name, target_name, n_resamples, level, ci_seed)
+    table, head_b = baseline_cells(
+        xa, xb, prob, tr, te, modes=modes, make_head=make_head, setting=setting
     )
-    if anchor_strategy == "stratified" and strat_labels is None:
-        raise InputError("stratified anchors need multi-class labels: use random or kmeans++")
-    table = ResultTable()
-    common: dict[str, Any] = {
-        "task": "stitch",
-        "source": source_name,
-        "target": target_name,
-        "n": int(te.size),
-    }
-    ev: dict[str, Any] = {"n_resamples": n_resamples, "ci_seed": ci_seed, "level": level}
-
-    if "end-to-end" in modes:
-        head_a = _fit(make_head, xa[tr], prob, tr)
-        table.add(evaluate_head(head_a, xa[te], prob, te, **ev), mode="end-to-end", **common)
-    head_b = _fit(make_head, xb[tr], prob, tr)
-    if "target" in modes:
-        table.add(evaluate_head(head_b, xb[te], prob, te, **ev), mode="target", **common)
-    if "naive" in modes:
-        feats = naive_stitch(xa[te], xb.shape[1])
-        table.add(evaluate_head(head_b, feats, prob, te, **ev), mode="naive", **common)
     for k in anchor_counts:
         for seed in seeds:
-            anchors = draw_anchors(xa, k, anchor_strategy, seed, tr, strat_labels)
-            grid = fit_grid(xa, xb, anchors, methods, scalings, seed) if "aligned" in modes else ()
-            for method, scaling, need, aligner in grid:
-                key: dict[str, Any] = {
-                    "method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed),
-                }  # fmt: skip
-                if aligner is None:
-                    note = f"skipped: needs >= {need} anchors"
-                    table.add(_undefined(prob), mode="aligned", setting=note, **key, **common)
-                    continue
-                table.add(
-                    evaluate_head(head_b, aligner.transform(xa[te]), prob, te, **ev),
-                    mode="aligned", **key, **common,
-                )  # fmt: skip
+            if "aligned" in modes:
+                drawn = draw_shared(
+                    xa, xb, prob, tr, anchors=k, seed=seed, strategy=anchor_strategy
+                )
+                for method, scaling in itertools.product(methods, scalings):
+                    cell = aligned_cell(
+                        xa, xb, prob, tr, te, head_b, method=method, scaling=scaling,
+                        anchors=k, seed=seed, strategy=anchor_strategy, setting=setting,
+                        drawn=drawn,
+                    )  # fmt: skip
+                    table.extend(cell.table)
             if "relative" in modes:
-                rel_a = RelativeProjector(relative_center).fit(xa[anchors])
-                rel_b = RelativeProjector(relative_center).fit(xb[anchors])
-                head_r = _fit(make_head, rel_b.transform(xb[tr]), prob, tr)
-                table.add(
-                    evaluate_head(head_r, rel_a.transform(xa[te]), prob, te, **ev),
-                    mode="relative", method="cosine", anchors=int(k), seed=int(seed), **common,
+                cell = relative_cell(
+                    xa, xb, prob, tr, te, anchors=k, seed=seed, strategy=anchor_strategy,
+                    center=relative_center, make_head=make_head, setting=setting,
                 )  # fmt: skip
+                table.extend(cell.table)
     return table
-
-
-def _undefined(prob: _Problem) -> dict[str, Estimate]:
-    names = ["accuracy", "macro_f1", "macro_auroc"]
-    if prob.task == "multilabel":
-        names.append("macro_auprc")
-    return {m: Estimate(float("nan")) for m in names}
 
 
 def fit_grid(

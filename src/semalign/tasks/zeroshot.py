@@ -5,8 +5,6 @@ plain callable). Images are scored by cosine similarity in the text space:
 
   unimodal     image embeddings mapped into the text encoder's space by T, an :class:`Aligner`
                fitted on anchor pairs (image embedding <-> its report's embedding);
-  unaligned    image embeddings fed to the text space with no map (zero-padded/truncated): the
-               control, at chance unless the spaces happen to coincide;
   multimodal   a dual encoder's image embeddings, already in its joint space, scored against its
                own text tower's prompt embeddings (CLIP, BiomedCLIP): the like-for-like baseline.
 
@@ -36,6 +34,7 @@ difference), so the same batch rule holds for them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,15 +49,18 @@ from semalign.tasks.heads import _sigmoid, _softmax
 from semalign.tasks.prompts import PromptSet
 from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import row_index, split_rows
-from semalign.tasks.stitching import draw_anchors, fit_grid, naive_stitch
+from semalign.tasks.stitching import count_reason, draw_anchors, fit_cell, undefined
 
 __all__ = [
     "AGGREGATES",
     "RULES",
     "PromptEmbeddings",
     "ZeroShotClassifier",
+    "class_indices",
     "embed_prompts",
+    "log_softmax",
     "zeroshot",
+    "zeroshot_report",
 ]
 
 AGGREGATES: tuple[str, ...] = ("mean", "logit-mean", "max")
@@ -217,22 +219,61 @@ class ZeroShotClassifier:
         out: Float = pos / self.temperature if neg is None else (pos - neg) / self.temperature
         return out
 
+    def decision_values(self, images: Any) -> Float:
+        """(n, C) scores that keep their order for per-class ROC over images: the log-softmax of
+        :meth:`decision_function` (argmax: log-probabilities, same decisions and class log-odds)
+        or the logits themselves (pos-neg: a label is predicted where > 0)."""
+        z = self.decision_function(images)
+        return log_softmax(z) if self.rule == "argmax" else z
+
     def predict_proba(self, images: Any) -> Float:
         """(n, C): softmax over classes (argmax) or P(positive) per class (pos-neg)."""
         z = self.decision_function(images)
         return _softmax(z) if self.rule == "argmax" else _sigmoid(z)
 
 
-def _class_indices(y: Any, classes: list[str]) -> NDArray[np.int64]:
+def log_softmax(z: Float) -> Float:
+    """Row-wise log-probabilities of logits (n, K), computed without overflow."""
+    m = z.max(axis=1, keepdims=True)
+    out: Float = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+    return out
+
+
+def class_indices(y: Any, classes: Sequence[str]) -> NDArray[np.int64]:
+    """Positions (n,) of class names ``y`` among ``classes``, case-insensitive."""
     lookup = {c.lower(): i for i, c in enumerate(classes)}
     keys = [str(v).lower() for v in np.asarray(y).tolist()]
     bad = [k for k in keys if k not in lookup]
     if bad:
         raise InputError(
-            f"label {bad[0]!r} has no prompts (prompt classes: {', '.join(classes)}): pick a "
-            "prompt set that covers every class"
+            f"label {bad[0]!r} has no prompts: it is not one of the classes "
+            f"({', '.join(classes)}); pick a prompt set (or classes) that covers every label"
         )
     return np.array([lookup[k] for k in keys], dtype=np.int64)
+
+
+def zeroshot_report(
+    d: Float,
+    y: Any,
+    mask: Any,
+    classes: list[str],
+    rule: str,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """Metrics of decision values ``d`` (n, C) (:meth:`ZeroShotClassifier.decision_function`,
+    :meth:`~ZeroShotClassifier.decision_values` or a comparator's): ``argmax`` ranks each
+    class's log-odds; ``pos-neg`` reads ``d`` as one logit per label (threshold 0)."""
+    ci: dict[str, Any] = {"n_resamples": n_resamples, "level": level, "seed": seed}
+    if rule == "argmax":
+        return classification_report(
+            class_indices(y, classes), d, task="multiclass", logits=True, **ci
+        )
+    return classification_report(
+        y, d, task="multilabel", mask=mask, label_names=classes, logits=True, **ci
+    )
 
 
 def _report(
@@ -242,14 +283,8 @@ def _report(
     mask: Any,
     ci: dict[str, Any],
 ) -> dict[str, Estimate]:
-    z = clf.decision_function(images)
-    if clf.rule == "argmax":
-        return classification_report(
-            _class_indices(y, clf.prompts.classes), z, task="multiclass", logits=True, **ci
-        )
-    return classification_report(
-        y, z, task="multilabel", mask=mask, label_names=clf.prompts.classes, logits=True, **ci
-    )
+    d = clf.decision_function(images)
+    return zeroshot_report(d, y, mask, clf.prompts.classes, clf.rule, **ci)
 
 
 def zeroshot(
@@ -285,7 +320,7 @@ def zeroshot(
     classes' order (rule pos-neg; ``mask`` (n, C) False = skip). texts: (n, d_txt) report
     embeddings paired with ``images`` row by row, from the text encoder that embedded the prompts:
     anchors for T are drawn from the non-test rows (mode ``unimodal``, one row per method, scaling,
-    anchor count and seed), and mode ``unaligned`` is the no-map control. ``joint=True``: images
+    anchor count and seed). ``joint=True``: images
     already share the prompts' space (mode ``multimodal``); ``texts`` is then not needed.
     ``center_text`` subtracts the text anchors' mean before the cosine (unimodal only).
     ``aligner``: a map already fitted elsewhere (e.g. on MIMIC-CXR anchors): no anchors are
@@ -333,9 +368,6 @@ def zeroshot(
                 f"images have {x.shape[1]} and prompts {prompts.dim}: pass the map fitted from "
                 "this image encoder into this text encoder's space"
             )
-        control = ZeroShotClassifier(prompts, **kw)
-        unaligned = naive_stitch(x[te], prompts.dim)
-        table.add(_report(control, unaligned, yy[te], m_te, ci), mode="unaligned", **common)
         clf = ZeroShotClassifier(prompts, aligner=aligner, **kw)
         row = {**common, "setting": f"{setting} pre-fitted map"}
         table.add(
@@ -354,26 +386,24 @@ def zeroshot(
             f"texts have shape {t.shape}: expected ({x.shape[0]}, {prompts.dim}), one report "
             "embedding per image from the encoder that embedded the prompts"
         )
-    control = ZeroShotClassifier(prompts, **kw)
-    table.add(
-        _report(control, naive_stitch(x[te], prompts.dim), yy[te], m_te, ci),
-        mode="unaligned",
-        **common,
-    )
     labels = yy if anchor_strategy == "stratified" else None
     for k in anchor_counts:
         for seed in seeds:
-            anchors = draw_anchors(x, k, anchor_strategy, seed, tr, labels, pool="non-test")
-            center = t[anchors].mean(axis=0) if center_text else None
-            for method, scaling, need, fitted in fit_grid(x, t, anchors, methods, scalings, seed):
+            for method, scaling in itertools.product(methods, scalings):
                 key: dict[str, Any] = {
-                    "method": method, "scaling": scaling, "anchors": int(k), "seed": int(seed),
+                    "mode": "unimodal", "method": method, "scaling": scaling, "anchors": int(k),
+                    "seed": int(seed), **common,
                 }  # fmt: skip
-                if fitted is None:
-                    nan = {m: Estimate(float("nan")) for m in ("accuracy", "macro_auroc")}
-                    row = {**common, "setting": f"{setting} skipped: needs >= {need} anchors"}
-                    table.add(nan, mode="unimodal", **key, **row)
+                why = count_reason(method, scaling, x.shape[1], int(k), int(tr.size), "non-test")
+                fitted = anchors = None
+                if why is None:
+                    anchors = draw_anchors(x, k, anchor_strategy, seed, tr, labels)
+                    fitted, why = fit_cell(x, t, anchors, method, scaling, seed)
+                if fitted is None or anchors is None:
+                    key["setting"] = f"{setting} skipped: {why}"
+                    table.add(undefined(("accuracy", "macro_auroc")), **key)
                     continue
+                center = t[anchors].mean(axis=0) if center_text else None
                 clf = ZeroShotClassifier(prompts, aligner=fitted, center=center, **kw)
-                table.add(_report(clf, x[te], yy[te], m_te, ci), mode="unimodal", **key, **common)
+                table.add(_report(clf, x[te], yy[te], m_te, ci), **key)
     return table
