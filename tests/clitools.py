@@ -11,13 +11,17 @@ from pathlib import Path
 TIMEOUT = 1800.0
 
 
-def run(*args: str | Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """``python -m semalign ARGS`` with its output captured as text."""
+def run(
+    *args: str | Path, timeout: float = TIMEOUT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m semalign ARGS`` with its output captured as text (``env``: the process's
+    whole environment, default this one's)."""
     return subprocess.run(
         [sys.executable, "-m", "semalign", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 

@@ -43,10 +43,22 @@ def _load(recipe_path: Path, roots: dict[str, str], compute: dict[str, Any] | No
     return recipe
 
 
-def _check(recipe_path: Path, roots: dict[str, str], compute: dict[str, Any]) -> None:
+def _check(
+    recipe_path: Path, roots: dict[str, str], compute: dict[str, Any], plan: bool,
+    store: Path | None,
+) -> None:  # fmt: skip
+    """The pre-flight (``--check``), or the whole plan against the store (``--plan``)."""
     from semalign.experiments.preflight import preflight
 
     recipe = _load(recipe_path, roots, compute)
+    if plan:
+        from semalign.experiments.embedding import default_store
+        from semalign.experiments.plan import make_plan
+
+        store = Path(store or recipe.store or default_store()).expanduser()
+        for line in make_plan(recipe, store).lines():
+            typer.echo(line)
+        return
     found = preflight(recipe)
     for notice in found.notices:
         typer.echo(f"note: {notice}")
@@ -86,6 +98,12 @@ def run(
         help="Only the pre-flight: read the datasets, check the models are loadable here, list "
         "every problem; loads no model, computes nothing.",
     ),
+    plan: bool = typer.Option(
+        False,
+        "--plan",
+        help="The pre-flight, then per encoder the items to embed and those already stored, and "
+        "per task the maps fitted and the cached units; loads no model, computes nothing.",
+    ),
     device: str | None = typer.Option(None, help="auto | cpu | cuda[:N] | mps ([compute])."),
     precision: str | None = typer.Option(None, help="auto | float32 | float16 | bfloat16."),
     batch_size: int | None = typer.Option(None, help="Items per forward pass (default 32)."),
@@ -106,8 +124,8 @@ def run(
         "num_workers": num_workers, "executor": executor, "address": address, "workers": workers,
         "num_gpus_per_worker": num_gpus_per_worker, "num_cpus_per_worker": num_cpus_per_worker,
     }  # fmt: skip
-    if check:
-        _check(recipe, _roots(root), compute)
+    if check or plan:
+        _check(recipe, _roots(root), compute, plan, store)
         return
     _run(recipe, out or Path(recipe.stem), _roots(root), store, compute)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from semalign.data.records import Record
 from semalign.errors import InputError, SemalignError
+from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
     anchor_set,
     eval_images,
@@ -28,6 +29,7 @@ from semalign.experiments.inputs import (
     stitch_data,
 )
 from semalign.experiments.recipe import Compute, Recipe
+from semalign.store.items import Items
 
 _WEIGHTS = (
     "model.safetensors",
@@ -39,6 +41,30 @@ _OPEN_CLIP_WEIGHTS = ("open_clip_pytorch_model.bin", "open_clip_model.safetensor
 _TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
 
 
+@dataclass(frozen=True)
+class Embedding:
+    """Items a task will embed with encoder ``alias`` (``what`` says which)."""
+
+    task: str
+    alias: str
+    what: str
+    items: Items
+
+
+@dataclass(frozen=True)
+class Fits:
+    """The maps a task fits: (pair, method, scaling, anchors, seed) cells, and how many of them
+    the data cannot fill (written as n/a rows)."""
+
+    cells: int
+    skipped: int
+
+
+def _fits(pairs: int, cells: int, anchors: list[int], seeds: int, available: int) -> Fits:
+    total = pairs * cells * len(anchors) * seeds
+    return Fits(total, pairs * cells * seeds * sum(k > available for k in anchors))
+
+
 @dataclass
 class Preflight:
     """What the pre-flight found: ``problems`` (the run cannot go on), ``notices`` (it will, with
@@ -47,6 +73,8 @@ class Preflight:
     problems: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     records: dict[str, list[Record]] = field(default_factory=dict)
+    embeds: list[Embedding] = field(default_factory=list)
+    fits: dict[str, Fits] = field(default_factory=dict)
 
     def raise_if_failed(self) -> None:
         """An InputError listing every problem, one per line; nothing when there is none."""
@@ -152,6 +180,20 @@ def check_model(alias: str, model: str, options: dict[str, Any]) -> tuple[str | 
 def _gpus_here() -> int:
     """NVIDIA GPUs this machine shows (without importing torch)."""
     return len(list(Path("/proc/driver/nvidia/gpus").glob("*/information")))
+
+
+def prompt_items(name: str, labels: list[str], seed: int) -> Items:
+    """The prompt texts a zero-shot task embeds, with the ids the runner gives them."""
+    from semalign.tasks.prompts import load_prompt_set
+
+    ps = load_prompt_set(name, classes=labels, seed=seed)
+    ids: list[str] = []
+    texts: list[str] = []
+    for c in ps.classes:
+        pos, neg = ps.positive[c], ps.negative.get(c, [])
+        ids += [f"{c}|+|{i}" for i in range(len(pos))] + [f"{c}|-|{i}" for i in range(len(neg))]
+        texts += pos + neg
+    return Items(ids, texts, "text")
 
 
 def check_executor(compute: Compute) -> str | None:
@@ -262,8 +304,12 @@ def preflight(recipe: Recipe) -> Preflight:
         except SemalignError as exc:
             found.problems.append(f"[[stitch]] {s.name!r}: {exc}")
             continue
-        _too_many(f"[[stitch]] {s.name!r}", s.anchors, len(data.items) - data.test.size,
-                  "training rows", found)  # fmt: skip
+        n_train = len(data.items) - int(data.test.size)
+        _too_many(f"[[stitch]] {s.name!r}", s.anchors, n_train, "training rows", found)
+        for alias in dict.fromkeys(a for p in s.pairs for a in p):
+            found.embeds.append(Embedding(s.name, alias, f"{s.dataset} {s.modality}s", data.items))
+        cells = len(distinct_cells(s.methods, s.scalings)[0]) if "aligned" in s.modes else 0
+        found.fits[s.name] = _fits(len(s.pairs), cells, s.anchors, len(s.seeds), n_train)
         over = [m for m in s.space_sizes if m > len(data.items)]
         if over:
             found.notices.append(
@@ -274,9 +320,22 @@ def preflight(recipe: Recipe) -> Preflight:
         records = _read(recipe, z.images, found)
         if records is not None:
             try:
-                eval_images(z, records)
+                ev = eval_images(z, records)
+                found.embeds.append(Embedding(z.name, z.image_encoder, f"{z.images} images",
+                                              ev.items))  # fmt: skip
             except SemalignError as exc:
                 found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
+        try:
+            found.embeds.append(
+                Embedding(
+                    z.name,
+                    z.text_encoder,
+                    f"prompts {z.prompts}",
+                    prompt_items(z.prompts, z.labels, recipe.seed),
+                )
+            )
+        except SemalignError as exc:
+            found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
         if z.joint or z.anchor_dataset is None:
             continue
         anchors = _read(recipe, z.anchor_dataset, found)
@@ -293,6 +352,14 @@ def preflight(recipe: Recipe) -> Preflight:
             found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
             continue
         _too_many(f"[[zeroshot]] {z.name!r}", z.anchors, len(pairs.owner), "anchor pairs", found)
+        found.embeds.append(
+            Embedding(z.name, z.image_encoder, f"{z.anchor_dataset} anchor images", pairs.images)
+        )
+        found.embeds.append(
+            Embedding(z.name, z.text_encoder, f"{z.anchor_dataset} anchor reports", pairs.reports)
+        )
+        cells = len(distinct_cells(z.methods, z.scalings)[0])
+        found.fits[z.name] = _fits(1, cells, z.anchors, len(z.seeds), len(pairs.owner))
     for t in recipe.retrieval:
         records = _read(recipe, t.dataset, found)
         if records is None:
@@ -306,8 +373,16 @@ def preflight(recipe: Recipe) -> Preflight:
             found.problems.append(f"[[retrieval]] {t.name!r}: {exc}")
             continue
         if data_r is not None:
-            n_train = len(data_r.texts) - data_r.test.size
+            n_train = len(data_r.texts) - int(data_r.test.size)
             _too_many(f"[[retrieval]] {t.name!r}", t.anchors, n_train, "training rows", found)
+            for a, b in t.pairs:
+                found.embeds.append(Embedding(t.name, a, f"{t.dataset} {t.kind} sources",
+                                              data_r.source_items()))  # fmt: skip
+                found.embeds.append(Embedding(t.name, b, f"{t.dataset} reports", data_r.texts))
+            cells = len(distinct_cells(t.methods, t.scalings)[0])
+            refined = 2 if t.unpaired is not None else 1
+            found.fits[t.name] = _fits(len(t.pairs), cells * refined, t.anchors, len(t.seeds),
+                                       n_train)  # fmt: skip
     for alias in sorted(reports_needed):
         records = found.records.get(alias)
         problem = None if records is None else _with_reports(recipe, alias, records)

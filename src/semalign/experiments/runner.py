@@ -37,6 +37,7 @@ from semalign.errors import FormatError, InputError, SemalignError
 from semalign.experiments import retrieval_units, units
 from semalign.experiments.cache import StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
+from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
     RetrievalData,
     anchor_set,
@@ -612,32 +613,6 @@ RELATIVE_MAX = 256
 UNITS_VERSION = 3  # bump when a unit's numbers change for the same inputs
 
 
-def distinct_cells(
-    methods: list[str], scalings: list[str]
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """The (method, scaling) cells that give distinct maps, and a note per cell left out.
-
-    Under a centring scaling that keeps the mean at zero (``center``, ``standard``; not
-    ``center-l2``, whose row normalisation moves it) both sides' anchors have mean zero, so the
-    affine fit's bias is zero and its weight is the linear least-squares solution: ``linear`` is
-    the same map as ``affine`` and is left out where both are asked for.
-    """
-    from semalign.align.preprocessing import centres, normalises_rows
-
-    cells, notes = [], []
-    for method in methods:
-        for scaling in scalings:
-            same = centres(scaling) and not normalises_rows(scaling)
-            if method == "linear" and "affine" in methods and same:
-                notes.append(
-                    f"linear under scaling {scaling!r} is the same map as affine (centred anchors "
-                    "give a zero bias): only affine is run"
-                )
-                continue
-            cells.append((method, scaling))
-    return cells, notes
-
-
 def _relative_counts(anchors: list[int]) -> list[int]:
     """Anchor counts for relative representations: a head on k features costs O(k) per item,
     so counts above RELATIVE_MAX are left out (the smallest count is always kept)."""
@@ -655,7 +630,7 @@ def _rename(out: UnitOutput, name: str) -> UnitOutput:
     return UnitOutput(_named(out.table, name), out.extras)
 
 
-def _n_units(recipe: Recipe) -> int:
+def n_units(recipe: Recipe) -> int:
     n = 0
     for s in recipe.stitch:
         per = 1 + ("relative" in s.modes)
@@ -739,7 +714,7 @@ def run_recipe(
         def bar_factory(desc: str, total: int) -> Any:
             return tqdm(total=total, desc=desc, unit="item", leave=False, disable=None)
 
-        bar = tqdm(total=_n_units(recipe), desc="evaluate", unit="step", leave=False, disable=None)
+        bar = tqdm(total=n_units(recipe), desc="evaluate", unit="step", leave=False, disable=None)
     run = _Run(
         recipe,
         out,
