@@ -273,3 +273,34 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     text_items = Items(kept_ids, [texts[i] for i in keep], "text")
     image_items = None if paths is None else Items(kept_ids, [paths[i] for i in keep], "image")
     return RetrievalData(text_items, image_items, at, dedup, int(shared))
+
+
+def drawn_pairs(spec: ZeroShotSpec, n_pairs: int) -> NDArray[np.int64] | None:
+    """Sorted indices of the anchor pairs some (anchor count, seed) cell of ``spec`` draws, so
+    that only those are embedded: the same ``select_anchors`` draws the units make (every pair
+    allowed when the split is not leave-one-out). None under leave-one-out, whose folds may
+    draw any pair."""
+    from semalign.align.anchors import select_anchors
+
+    if spec.split == "loo":
+        return None
+    excluded = np.zeros(n_pairs, dtype=bool)  # nothing excluded, as in the units' one fold
+    rows = [
+        select_anchors(n_pairs, int(k), seed=int(seed), exclude=excluded)
+        for k in spec.anchors
+        if k <= n_pairs
+        for seed in spec.seeds
+    ]
+    return np.unique(np.concatenate(rows)).astype(np.int64) if rows else np.zeros(0, np.int64)
+
+
+def anchor_subset(anchors: AnchorSet, pairs: NDArray[np.int64]) -> tuple[Items, Items, Any, Any]:
+    """The images and reports of ``pairs`` only (items, and their rows in ``anchors.images`` /
+    ``anchors.reports``): what must be embedded for those pairs."""
+    img = np.unique(anchors.image_row[pairs])
+    rep = np.unique(anchors.report_row[pairs])
+    images = Items([anchors.images.ids[i] for i in img], [anchors.images.payloads[i] for i in img],
+                   "image")  # fmt: skip
+    reports = Items([anchors.reports.ids[i] for i in rep],
+                    [anchors.reports.payloads[i] for i in rep], "text")  # fmt: skip
+    return images, reports, img, rep

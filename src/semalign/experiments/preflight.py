@@ -23,6 +23,8 @@ from semalign.errors import InputError, SemalignError
 from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
     anchor_set,
+    anchor_subset,
+    drawn_pairs,
     eval_images,
     read_records,
     retrieval_data,
@@ -352,11 +354,14 @@ def preflight(recipe: Recipe) -> Preflight:
             found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
             continue
         _too_many(f"[[zeroshot]] {z.name!r}", z.anchors, len(pairs.owner), "anchor pairs", found)
+        drawn = drawn_pairs(z, len(pairs.owner))
+        a_images, a_reports = (pairs.images, pairs.reports) if drawn is None else (
+            anchor_subset(pairs, drawn)[:2])  # fmt: skip
         found.embeds.append(
-            Embedding(z.name, z.image_encoder, f"{z.anchor_dataset} anchor images", pairs.images)
+            Embedding(z.name, z.image_encoder, f"{z.anchor_dataset} anchor images", a_images)
         )
         found.embeds.append(
-            Embedding(z.name, z.text_encoder, f"{z.anchor_dataset} anchor reports", pairs.reports)
+            Embedding(z.name, z.text_encoder, f"{z.anchor_dataset} anchor reports", a_reports)
         )
         cells = len(distinct_cells(z.methods, z.scalings)[0])
         found.fits[z.name] = _fits(1, cells, z.anchors, len(z.seeds), len(pairs.owner))
