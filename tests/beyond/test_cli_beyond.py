@@ -82,9 +82,9 @@ def test_retrieve_cli_scoring_csls(tmp_path: Path) -> None:
                "--asif", "--asif-top-k", "20", "--asif-power", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
-    assert all("csls@10" in r["setting"] for r in rows)
+    assert all(r["scoring"] == "csls@10" for r in rows)
     asif = [r for r in rows if r["mode"] == "asif" and r["metric"] == "recall@1"]
-    assert len(asif) == 2 and "top_k=20 power=2" in asif[0]["setting"]
+    assert len(asif) == 2 and asif[0]["variant"] == "top_k=20 power=2"
     assert asif[0]["anchors"] == 40
     bad = run("retrieve", tmp_path / "x.npy", tmp_path / "t.npy", "--csls-k", "0")
     fails_cleanly(bad, "csls_k")
@@ -128,7 +128,7 @@ def test_zeroshot_cli_scoring_csls_matches_the_api(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(js.read_text())["rows"]
     got = next(r for r in rows if r["mode"] == "unimodal" and r["metric"] == "accuracy")
-    assert "scoring=csls@5" in got["setting"]
+    assert got["scoring"] == "csls@5" and "scoring" not in got["setting"]
     prompts = embed_prompts(load_prompt_set("chexzero", classes=sorted(classes)), encoder)
     direct = zeroshot(
         images[100:], np.array([classes[k] for k in y[100:]]), prompts, test=np.arange(50),

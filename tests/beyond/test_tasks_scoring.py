@@ -55,9 +55,9 @@ def test_retrieve_task_ranks_by_csls_and_tags_the_setting() -> None:
     kw = {"test": np.arange(200), "anchor_counts": (), "n_resamples": 0}
     table = retrieve(queries, keys, directions=("image->report",), scoring="csls", **kw)
     cos_table = retrieve(queries, keys, directions=("image->report",), **kw)
-    top1 = {r.setting: r.value for r in table if r.metric == "recall@1"}
-    cos1 = {r.setting: r.value for r in cos_table if r.metric == "recall@1"}
-    assert top1["image->report csls@10"] > 0.95 > 0.25 > cos1["image->report"]
+    top1 = {(r.direction, r.scoring): r.value for r in table if r.metric == "recall@1"}
+    cos1 = {(r.direction, r.scoring): r.value for r in cos_table if r.metric == "recall@1"}
+    assert top1["image->report", "csls@10"] > 0.95 > 0.25 > cos1["image->report", "cosine"]
 
 
 def test_retrieve_task_asif_rows_equal_the_asif_ranks() -> None:
@@ -78,7 +78,7 @@ def test_retrieve_task_asif_rows_equal_the_asif_ranks() -> None:
     anchors = draw_anchors(x, 150, "random", 0, tr, pool="non-test")
     ranks = ASIF(50, 3.0).fit(x[anchors], t[anchors]).retrieval_ranks(x[te], t[te])
     assert row.value == pytest.approx(np.mean(ranks == 1)) and row.value > 0.3
-    assert row.setting == "image->report asif top_k=50 power=3"
+    assert (row.direction, row.variant) == ("image->report", "top_k=50 power=3")
 
 
 @pytest.mark.parametrize("grouped", [False, True])

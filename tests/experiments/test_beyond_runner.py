@@ -47,11 +47,15 @@ def _planted(seed: int = 0):
 
 
 def _metrics(table, mode: str, scoring: str, anchors: int) -> dict[str, float]:
-    setting = "t" if scoring == "cosine" else "t; scoring=csls@3"
+    label = "cosine" if scoring == "cosine" else "csls@3"
     return {
         r.metric: r.value
         for r in table
-        if r.mode == mode and r.setting == setting and r.anchors == anchors and r.seed == 0
+        if r.mode == mode
+        and r.setting == "t"
+        and r.scoring == label
+        and r.anchors == anchors
+        and r.seed == 0
     }
 
 
@@ -210,4 +214,4 @@ def test_space_sizes_above_the_items_give_rows_marked_with_the_reason() -> None:
     assert fit == alone and fit
     over = [r for r in rows if r["n"] == 5000]
     assert over and all(r["value"] in (None, "") or np.isnan(float(r["value"])) for r in over)
-    assert {r["setting"] for r in over} == {"skipped: only 50 items"}
+    assert {r["note"] for r in over} == {"skipped: only 50 items"}

@@ -143,9 +143,15 @@ def test_pools_are_disjoint_from_test_anchors_and_each_other(demo: dict[str, Any
     assert demo["pools"][8, 0]["pool-source"] != demo["pools"][8, 1]["pool-source"]
 
 
+def _label(r: dict[str, str], variant: bool = False) -> str:
+    """Direction, then the scoring where it is not cosine, then (``variant``) the variant, from
+    the row's columns."""
+    words = [r["direction"], "" if r["scoring"] in ("", "cosine") else r["scoring"]]
+    return " ".join(w for w in [*words, r["variant"] if variant else ""] if w)
+
+
 def _cells(rows: list[dict[str, str]], mode: str) -> set[tuple[str, ...]]:
-    return {(r["setting"].split("; ", 1)[1].split(" skipped:")[0].split(" refined ")[0],
-             r["method"], r["anchors"], r["seed"])
+    return {(_label(r), r["method"], r["anchors"], r["seed"])
             for r in rows if r["mode"] == mode and r["metric"] == "recall@1"}  # fmt: skip
 
 
@@ -155,28 +161,32 @@ def test_every_variant_has_its_rows(demo: dict[str, Any]) -> None:
     grid = {(d + tag, m, str(k), str(s)) for d in dirs for tag in ("", " csls@10")
             for m in ("orthogonal", "affine") for k in ANCHORS for s in SEEDS}  # fmt: skip
     assert _cells(rows, "aligned") == grid
-    assert _cells(rows, "refined") == {(s + (" refined" if m == "affine" else ""), m, k, sd)
-                                       for s, m, k, sd in grid}  # fmt: skip
-    asif = {(f"{d} asif top_k={k} power=8", "asif", str(k), str(s))
-            for d in dirs for k in ANCHORS for s in SEEDS}  # fmt: skip
-    assert _cells(rows, "asif") == asif  # effective top_k = min(800, anchors)
+    assert _cells(rows, "refined") == grid
+    asif = {(d, "asif", str(k), str(s)) for d in dirs for k in ANCHORS for s in SEEDS}
+    assert _cells(rows, "asif") == asif
+    assert {(r["anchors"], r["variant"]) for r in rows if r["mode"] == "asif"} == {
+        (str(k), f"top_k={k} power=8")
+        for k in ANCHORS  # effective top_k = min(800, anchors)
+    }
+    assert {r["setting"] for r in rows} == {TASK}
     assert len(_cells(rows, "naive")) == 2
     assert {r["n"] for r in rows} == {"20"}
     # affine needs 385 anchors: undefined with and without refinement, with the reason
-    assert all(r["value"] == "" and "needs >= 385" in r["setting"]
+    assert all(r["value"] == "" and r["note"] == "skipped: needs >= 385 anchors"
                for r in rows if r["method"] == "affine")  # fmt: skip
     # the refinement records what it did
     refined = [r for r in rows if r["mode"] == "refined" and r["method"] == "orthogonal"]
-    assert all("refits=" in r["setting"] and "pseudo=" in r["setting"] for r in refined)
+    assert all("refits=" in r["variant"] and "pseudo=" in r["variant"] for r in refined)
 
 
-def _rows_of(demo: dict[str, Any], mode: str, setting: str, k: int, seed: int) -> dict[str, float]:
+def _rows_of(demo: dict[str, Any], mode: str, label: str, k: int, seed: int) -> dict[str, float]:
+    """Metrics of the first-matching cell; ``label``: direction [+ " csls@k"]."""
     out = {}
     for r in demo["rows"]:
         if (r["mode"], r["method"], r["anchors"], r["seed"]) == (mode, "asif" if mode == "asif"
-                else "orthogonal", str(k), str(seed)) and r["setting"] == setting:  # fmt: skip
+                else "orthogonal", str(k), str(seed)) and _label(r, True) == label:  # fmt: skip
             out[r["metric"]] = float(r["value"])
-    assert out, (mode, setting, k, seed)
+    assert out, (mode, label, k, seed)
     return out
 
 
@@ -203,9 +213,9 @@ def test_csls_rows_equal_a_direct_computation(demo: dict[str, Any], k: int) -> N
     t = Aligner("orthogonal", "standard", seed=seed).fit(xa[s["anchors"]], xb[s["anchors"]])
     mapped, keys = t.transform(xa[s["test"]]), xb[s["test"]]
     for direction, q, g in (("minilm->e5", mapped, keys), ("e5->minilm", keys, mapped)):
-        setting = f"{TASK}; {direction} csls@10"
-        _check(_rows_of(demo, "aligned", setting, k, seed), q, g, scoring="csls", csls_k=10)
-        plain = _rows_of(demo, "aligned", f"{TASK}; {direction}", k, seed)
+        csls = _rows_of(demo, "aligned", f"{direction} csls@10", k, seed)
+        _check(csls, q, g, scoring="csls", csls_k=10)
+        plain = _rows_of(demo, "aligned", direction, k, seed)
         _check(plain, q, g)
 
 
@@ -220,11 +230,11 @@ def test_refined_rows_equal_a_refinement_on_the_recorded_pools(demo: dict[str, A
         xa[s["anchors"]], xb[s["anchors"]], unpaired=(xa[s["pool-source"]], xb[s["pool-target"]])
     )
     mapped, keys = ref.transform(xa[s["test"]]), xb[s["test"]]
-    note = (f" refined refits={ref.n_iter_} pseudo={ref.pairs_[0].size} "
+    note = (f" refits={ref.n_iter_} pseudo={ref.pairs_[0].size} "
             f"pools={s['pool-source'].size}/{s['pool-target'].size}")  # fmt: skip
     for direction, q, g in (("minilm->e5", mapped, keys), ("e5->minilm", keys, mapped)):
-        _check(_rows_of(demo, "refined", f"{TASK}; {direction}{note}", k, seed), q, g)
-        rows = _rows_of(demo, "refined", f"{TASK}; {direction} csls@10{note}", k, seed)
+        _check(_rows_of(demo, "refined", f"{direction}{note}", k, seed), q, g)
+        rows = _rows_of(demo, "refined", f"{direction} csls@10{note}", k, seed)
         _check(rows, q, g, scoring="csls", csls_k=10)
 
 
@@ -237,7 +247,7 @@ def test_asif_rows_equal_a_direct_asif(demo: dict[str, Any], k: int) -> None:
     asif = ASIF(top_k=800, power=8).fit(xa[s["anchors"]], xb[s["anchors"]])
     q, g = asif.transform_source(xa[s["test"]]), asif.transform_target(xb[s["test"]])
     for direction, a, b in (("minilm->e5", q, g), ("e5->minilm", g, q)):
-        _check(_rows_of(demo, "asif", f"{TASK}; {direction} asif top_k={k} power=8", k, seed), a, b)
+        _check(_rows_of(demo, "asif", f"{direction} top_k={k} power=8", k, seed), a, b)
 
 
 def test_report_shows_the_variants(small_run) -> None:
@@ -269,12 +279,12 @@ def test_step_cache_tells_the_settings_apart(
 
     # cosine only: its units are the ones already computed; no CSLS row left
     n, rows = steps(scorings=["cosine"])
-    assert n == 2 and not any("csls@" in r["setting"] for r in rows)  # the refined units
+    assert n == 2 and not any("csls@" in r["scoring"] for r in rows)  # the refined units
     # a new csls_k: both methods' CSLS units and both refined units
     n, rows = steps(csls_k=5)
-    assert n == 4 and any("csls@5" in r["setting"] for r in rows)
+    assert n == 4 and any(r["scoring"] == "csls@5" for r in rows)
     assert steps(unpaired=replace(spec.unpaired, iterations=2))[0] == 2  # the refined units
     n, rows = steps(asif=AsifSpec(top_k=800, power=4.0))  # the ASIF unit only
-    assert n == 1 and any("power=4" in r["setting"] for r in rows)
+    assert n == 1 and any("power=4" in r["variant"] for r in rows)
     n, rows = steps(unpaired=None, asif=None)
     assert n == 0 and {r["mode"] for r in rows} == {"naive", "aligned"}

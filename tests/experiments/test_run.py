@@ -31,7 +31,7 @@ def _formatted(rows: list[dict[str, str]], ci: bool = True) -> dict[tuple[str, .
     out = {}
     for r in rows:
         lo, hi = (_num(r["ci_low"]), _num(r["ci_high"])) if ci else (float("nan"),) * 2
-        scoring = "csls" if "scoring=csls" in r["setting"] else "cosine"
+        scoring = "csls" if r["scoring"].startswith("csls") else "cosine"
         out[(*(r[k] for k in KEYS), scoring, r["metric"])] = fmt(_num(r["value"]), lo, hi)
     return out
 
@@ -70,7 +70,8 @@ def test_results_files(small_run) -> None:
     modes = {"unimodal", "shuffled-anchors", "anchor-centroid", "nearest-centroid", "linear-probe"}
     assert {r["mode"] for r in zs} == modes | {"asif"}
     # CSLS rows beside cosine for the prompt modes only; ASIF's used top_k is recorded
-    csls = {r["mode"] for r in zs if "scoring=csls@10" in r["setting"]}
+    csls = {r["mode"] for r in zs if r["scoring"] == "csls@10"}
+    assert not any("scoring=" in r["setting"] or "skipped" in r["setting"] for r in zs)
     assert csls == {"unimodal", "shuffled-anchors", "asif"}
     assert {r["n"] for r in zs} == {"16"}
     meta = json.loads((small_run.out / "results.json").read_text())
@@ -85,11 +86,12 @@ def test_results_files(small_run) -> None:
     # report retrieval reuses the stitch task's items and test split: 20 test reports
     modes = {"naive", "aligned", "refined", "asif"}
     assert {r["mode"] for r in ret} == modes and {r["n"] for r in ret} == {"20"}
-    r1 = {(r["setting"], r["mode"], r["method"], r["anchors"], r["seed"]): _num(r["value"])
-          for r in ret if r["metric"] == "recall@1"}  # fmt: skip
+    assert {r["setting"] for r in ret} == {"iu-retrieval"}
+    r1 = {(r["direction"], r["mode"], r["method"], r["anchors"], r["seed"], r["scoring"]):
+          _num(r["value"]) for r in ret if r["metric"] == "recall@1"}  # fmt: skip
     for d in ("minilm->e5", "e5->minilm"):
-        s = f"iu-retrieval; {d}"
-        assert r1[(s, "aligned", "orthogonal", "72", "0")] > max(0.5, r1[(s, "naive", "", "", "")])
+        aligned = r1[(d, "aligned", "orthogonal", "72", "0", "cosine")]
+        assert aligned > max(0.5, r1[(d, "naive", "", "", "", "cosine")])
     assert meta["tasks"]["retrieval"]["iu-retrieval"]["n_train"] == 80
     asif = meta["tasks"]["zeroshot"]["kermany-label-matched"]["asif"]
     assert asif == {"top_k": 800, "power": 8.0, "top_k_used": {"8": 8, "60": 60}}
@@ -105,23 +107,20 @@ RETRIEVAL_KEYS = ("source", "target", "direction", "mode", "method", "scaling", 
                   "refinement", "anchors", "seed")  # fmt: skip
 
 
-def _variant(setting: str) -> tuple[str, str]:
-    """(scoring, refinement) of a retrieval row, from its setting."""
-    words = setting.split(" skipped:")[0].split()
-    scoring = next((w for w in words if w.startswith("csls@")), "cosine")
-    f = dict(w.split("=") for w in words if w.count("=") == 1)
-    refinement = "refined" if "refined" in words else "none"
+def _variant(row: dict[str, str]) -> tuple[str, str]:
+    """(scoring, refinement) of a retrieval row, from its columns."""
+    f = dict(w.split("=") for w in row["variant"].split() if w.count("=") == 1)
+    refinement = "refined" if row["mode"] == "refined" else "none"
     if refinement == "refined" and "refits" in f:
         refinement = f"{f['refits']} refits, {f['pseudo']} pseudo-pairs, pools {f['pools']}"
-    return scoring, refinement
+    return row["scoring"] or "cosine", refinement
 
 
 def _retrieval_cells(rows: list[dict[str, str]]) -> dict[tuple[str, ...], str]:
     out = {}
     for r in rows:
-        direction = r["setting"].split("; ", 1)[1].split(" ")[0]
-        key = (r["source"], r["target"], direction, *(r[k] for k in RETRIEVAL_KEYS[3:6]),
-               *_variant(r["setting"]), r["anchors"], r["seed"])  # fmt: skip
+        key = (r["source"], r["target"], r["direction"], *(r[k] for k in RETRIEVAL_KEYS[3:6]),
+               *_variant(r), r["anchors"], r["seed"])  # fmt: skip
         out[(*key, r["metric"])] = fmt(_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]))
     return out
 

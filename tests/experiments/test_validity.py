@@ -131,7 +131,7 @@ def test_summary_shows_the_declared_headline_not_the_test_best() -> None:
 
 def test_skipped_headline_says_why() -> None:
     row = _row("aligned", "orthogonal", "64", math.nan)
-    row["setting"] = "t; skipped: anchors' rank 40 < 385 needed"
+    row["note"] = "skipped: anchors' rank 40 < 385 needed"
     meta = {"pairs": [["a", "b"]], "headline": dict(HEADLINE)}
     assert "n/a (anchors' rank 40 < 385 needed)" in " ".join(_stitch_summary("t", meta, [row]))
 
@@ -283,7 +283,7 @@ def test_rank_deficient_cell_is_skipped_with_its_reason() -> None:
     )  # fmt: skip
     skipped = [r for r in out.table if r.metric == "accuracy"]
     assert len(skipped) == 2 and all(math.isnan(r.value) for r in skipped)
-    assert all("rank" in r.setting and "needed" in r.setting for r in skipped)
+    assert all("rank" in r.note and "needed" in r.note for r in skipped)
 
 
 def test_anchor_centroid_scores_ignore_prompts_and_use_anchor_labels() -> None:

@@ -20,7 +20,7 @@ def _spaces(n: int = 90, da: int = 8, db: int = 9, seed: int = 0):
 
 
 def _notes(table, **where):
-    return {r.setting for r in table.select(**where)}
+    return {r.note for r in table.select(**where)}
 
 
 def test_stitch_reports_na_rows_where_it_used_to_abort() -> None:
@@ -51,8 +51,12 @@ def test_retrieval_skipped_rows_carry_every_metric() -> None:
                     (500, "only 60 train rows")):  # fmt: skip
         rows = table.select(method="affine", anchors=k)
         assert {r.metric for r in rows} == metrics
-        assert {r.setting.split(" skipped: ")[1] for r in rows} == {note}
+        assert {r.note for r in rows} == {f"skipped: {note}"}
+        assert {r.direction for r in rows} == {"image->report", "report->image"}
     assert {r.metric for r in table.select(method="orthogonal", anchors=40)} == metrics
+    frame = table.to_frame()  # the tools researchers use, in one call
+    assert len(frame) == len(table) and {"direction", "scoring", "note"} <= set(frame.columns)
+    assert frame["value"].isna().sum() == sum(r.skipped for r in table)
 
 
 def test_zeroshot_has_no_unaligned_control_and_skips_with_reasons() -> None:
@@ -66,5 +70,7 @@ def test_zeroshot_has_no_unaligned_control_and_skips_with_reasons() -> None:
         anchor_counts=[40, 500], n_resamples=0,
     )  # fmt: skip
     assert {r.mode for r in table} == {"unimodal"}
-    assert any("anchors' rank 7 < 8 needed" in s for s in _notes(table, method="affine"))
-    assert all("only 60 non-test rows" in s for s in _notes(table, anchors=500))
+    assert _notes(table, method="affine", anchors=40) == {"skipped: anchors' rank 7 < 8 needed"}
+    assert _notes(table, anchors=500) == {"skipped: only 60 non-test rows"}
+    assert {r.setting for r in table} == {"prompts=p rule=argmax aggregate=mean"}
+    assert {r.scoring for r in table} == {"cosine"}

@@ -151,6 +151,6 @@ def test_retrieve_names_report_to_report_directions(files) -> None:
     proc = run("retrieve", d / "a.npy", d / "b.npy", "--kind", "report-report", "--anchors",
                "100", "--resamples", "0", "--out", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    settings = {r["setting"] for r in csv.DictReader(out.open())}
-    assert settings == {"a->b", "b->a"}
+    directions = {r["direction"] for r in csv.DictReader(out.open())}
+    assert directions == {"a->b", "b->a"}
     fails_cleanly(run("retrieve", d / "a.npy", d / "b.npy", "--kind", "text"), "--kind 'text'")

@@ -127,7 +127,9 @@ def test_retrieve_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(out.open()))
-    r10 = {(r["mode"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "recall@10"}
+    r10 = {
+        (r["mode"], r["direction"]): float(r["value"]) for r in rows if r["metric"] == "recall@10"
+    }
     assert r10[("aligned", "image->report")] > 0.5 and r10[("naive", "image->report")] < 0.1
     assert {r["n"] for r in rows} == {"360"}
     over = run("retrieve", tmp_path / "img.npy", tmp_path / "txt.npy", "--anchors", "700")

@@ -18,10 +18,10 @@ def test_aligned_retrieval_beats_naive_both_directions() -> None:
         n_resamples=100,
     )  # fmt: skip
     for d in ("image->report", "report->image"):
-        aligned = tab.value(mode="aligned", setting=d, metric="recall@10")
-        naive = tab.value(mode="naive", setting=d, metric="recall@10")
+        aligned = tab.value(mode="aligned", direction=d, metric="recall@10")
+        naive = tab.value(mode="naive", direction=d, metric="recall@10")
         assert aligned > 0.5 and naive < 0.1
-        assert tab.value(mode="aligned", setting=d, metric="mrr") > 0.2
+        assert tab.value(mode="aligned", direction=d, metric="mrr") > 0.2
     for r in tab:
         assert r.ci_low <= r.value <= r.ci_high and r.n == 500
 
@@ -43,7 +43,7 @@ def test_retrieval_errors() -> None:
         retrieve(j.images, j.texts[:-1], test=j.test)
     over = retrieve(j.images, j.texts, test=j.test, anchor_counts=(101,), naive=False)
     assert {r.metric for r in over} == {"recall@1", "recall@5", "recall@10", "mrr"}
-    assert all(np.isnan(r.value) and "skipped: only 100 train rows" in r.setting for r in over)
+    assert all(np.isnan(r.value) and r.note == "skipped: only 100 train rows" for r in over)
     with pytest.raises(InputError, match="positive integer"):
         retrieval_report(j.images, j.images, ks=(0,))
 
@@ -65,8 +65,8 @@ def test_retrieve_with_groups_counts_duplicates_once_and_keeps_anchors_off_test_
     grouped = retrieve(images, texts, groups=groups, anchor_counts=(n_train,), **kw)
     plain = retrieve(images, texts, anchor_counts=(n_train,), **kw)
     for d in ("image->report", "report->image"):
-        g = grouped.value(mode="aligned", setting=d, metric="recall@1")
-        p = plain.value(mode="aligned", setting=d, metric="recall@1")
+        g = grouped.value(mode="aligned", direction=d, metric="recall@1")
+        p = plain.value(mode="aligned", direction=d, metric="recall@1")
         assert g > p  # copies are no longer counted as misses
     over = retrieve(images, texts, groups=groups, anchor_counts=(n_train + 1,), **kw)
-    assert all(f"skipped: only {n_train} train rows" in r.setting for r in over)
+    assert all(r.note == f"skipped: only {n_train} train rows" for r in over)

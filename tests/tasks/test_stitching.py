@@ -47,7 +47,7 @@ def test_underdetermined_method_is_reported_not_fitted(table) -> None:
     _, tab = table
     rows = tab.select(mode="aligned", method="affine", anchors=8)
     assert rows.rows and all(np.isnan(r.value) for r in rows)
-    assert "needs >= 33 anchors" in rows.rows[0].setting
+    assert rows.rows[0].note == "skipped: needs >= 33 anchors" and rows.rows[0].skipped
 
 
 def test_relative_sits_between_naive_and_end_to_end(table) -> None:
@@ -76,7 +76,7 @@ def test_anchors_never_come_from_test_rows() -> None:
     b = stitch(s.source, poisoned, s.y, test=s.test, n_resamples=0, **kw)
     assert [r.value for r in a] == [r.value for r in b]
     over = stitch(s.source, s.target, s.y, test=s.test, anchor_counts=(401,), modes=("aligned",))
-    assert {r.setting for r in over} == {"skipped: only 400 train rows"}  # an n/a row, no abort
+    assert {r.note for r in over} == {"skipped: only 400 train rows"}  # an n/a row, no abort
     assert all(np.isnan(r.value) for r in over)
 
 
@@ -190,4 +190,4 @@ def test_stitch_with_groups_keeps_a_text_off_both_sides() -> None:
     n_train = np.count_nonzero(~np.isin(groups, groups[test]))
     over = stitch(sp.source, sp.target, sp.y, test=test, groups=groups, modes=("aligned",),
                   anchor_counts=(n_train + 1,), n_resamples=0)  # fmt: skip
-    assert {r.setting for r in over} == {f"skipped: only {n_train} train rows"}
+    assert {r.note for r in over} == {f"skipped: only {n_train} train rows"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -37,14 +36,10 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-_SCORING = re.compile(r"scoring=(\w+)(?:@(\d+))?")
-
-
 def scoring_of(row: dict[str, Any]) -> str:
-    """The scoring of a results row: ``cosine``, or ``csls`` where its ``setting`` carries
-    ``scoring=csls@k``."""
-    hit = _SCORING.search(str(row.get("setting", "")))
-    return hit.group(1) if hit else "cosine"
+    """The scoring of a results row: ``cosine``, or ``csls`` where its ``scoring`` column says
+    ``csls@k`` (empty: no scoring applies, read as cosine)."""
+    return str(row.get("scoring") or "cosine").split("@")[0]
 
 
 def _pairs(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -439,9 +434,8 @@ def confusion(scores: list[dict[str, Any]], rule: str) -> bytes | None:
 
 
 def _direction(row: dict[str, Any]) -> str:
-    """The query -> key direction of a retrieval row (its setting after the task name)."""
-    rest = str(row["setting"]).split(";", 1)[-1].strip()
-    return rest.split(" ", 1)[0]
+    """The query -> key direction of a retrieval row (its ``direction`` column)."""
+    return str(row.get("direction") or "")
 
 
 def retrieval_curves(rows: list[dict[str, Any]], metrics: list[str]) -> bytes | None:

@@ -20,6 +20,13 @@ from typing import Any
 from semalign.align.io import atomic_write_bytes
 from semalign.experiments import plots, report_retrieval
 from semalign.experiments.plots import scoring_of
+from semalign.experiments.report_common import (
+    cell,
+    fmt,
+    headline_row,
+    headline_source,
+    task_of,
+)
 
 HEADLINE = ("accuracy", "macro_f1", "macro_auroc")
 SHUFFLED = "shuffled-anchors"
@@ -47,17 +54,6 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         rows = list(csv.DictReader(fh))
     floats = {"value", "ci_low", "ci_high", "score", "y_true", "pc1", "pc2"}
     return [{k: (_num(v) if k in floats else v) for k, v in r.items()} for r in rows]
-
-
-def fmt(value: float, low: float = math.nan, high: float = math.nan) -> str:
-    """``0.812 [0.701, 0.905]``; ``n/a`` for NaN."""
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
-
-
-def task_of(row: dict[str, Any]) -> str:
-    return str(row["setting"]).split(";")[0]
 
 
 # --------------------------------------------------------------------------- document model
@@ -655,57 +651,6 @@ def _timing_section(doc: Doc, timings: dict[str, Any] | None) -> None:
         ["task", "step", "seconds", "share", "computed / steps"],
         [[task, kind, f"{sec:.2f}", share(sec), n] for sec, task, kind, n in rows if sec >= 0.005],
     )
-
-
-def headline_source(meta: dict[str, Any]) -> str:
-    """How the summary's setting was chosen: declared in the recipe, or the recipe's default."""
-    h = meta.get("headline") or {}
-    if h.get("declared"):
-        return "declared in the recipe's `headline`"
-    asked = meta.get("headline_asked_anchors")
-    if asked is not None:
-        return (
-            "the recipe's default headline: its first method and scaling at the largest anchor "
-            f"count the data can fill (the recipe lists up to {asked})"
-        )
-    return "the recipe's default headline: its first method and scaling at its largest anchor count"
-
-
-def headline_row(
-    rows: list[dict[str, Any]],
-    meta: dict[str, Any],
-    metric: str,
-    mode: str,
-    scoring: str = "cosine",
-    **match: str,
-) -> dict[str, Any] | None:
-    """The first-seed row of ``metric`` at the task's headline (method, scaling, anchors) under
-    ``scoring``: fixed by the recipe before any result, never picked on the test rows."""
-    h = meta.get("headline")
-    if not h:
-        return None
-    cand = [
-        r
-        for r in rows
-        if r["mode"] == mode
-        and r["metric"] == metric
-        and r["method"] == h["method"]
-        and r["scaling"] == h["scaling"]
-        and str(r["anchors"]) == str(h["anchors"])
-        and scoring_of(r) == scoring
-        and all(r.get(k) == v for k, v in match.items())
-    ]
-    first = plots._first_seed(cand)
-    return next((r for r in cand if r["seed"] == first), None)
-
-
-def cell(row: dict[str, Any] | None) -> str:
-    """``value [low, high]`` of a row, with the reason where the setting was skipped."""
-    if row is None:
-        return "n/a"
-    note = str(row.get("setting", "")).partition("skipped: ")[2]
-    value = fmt(row["value"], row["ci_low"], row["ci_high"])
-    return f"{value} ({note})" if note and value == "n/a" else value
 
 
 def _stitch_summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from semalign.experiments import plots
+from semalign.experiments.report_common import cell, fmt, headline_row, headline_source
 
 COLUMNS = (
     "source", "target", "direction", "mode", "method", "scaling", "scoring", "refinement",
@@ -14,26 +15,19 @@ MODES = ("naive", "aligned", "refined", "asif")
 
 
 def scoring_of(row: dict[str, Any]) -> str:
-    """``cosine`` or ``csls@k``: how a retrieval row ranked its keys (from its setting)."""
-    words = _words(row)
-    return next((w for w in words if w.startswith("csls@")), "cosine")
+    """``cosine`` or ``csls@k``: how a retrieval row ranked its keys (its ``scoring`` column)."""
+    return str(row.get("scoring") or "cosine")
 
 
 def refinement_of(row: dict[str, Any]) -> str:
-    """``none``, or what the refinement on unpaired pools did for this row's map."""
-    words = _words(row)
-    if "refined" not in words:
+    """``none``, or what the refinement on unpaired pools did for this row's map (mode
+    ``refined``; its ``variant`` column)."""
+    if row.get("mode") != "refined":
         return "none"
-    f = dict(w.split("=", 1) for w in words if "=" in w)
-    if not f:
+    f = dict(w.split("=", 1) for w in str(row.get("variant") or "").split() if "=" in w)
+    if not {"refits", "pseudo", "pools"} <= f.keys():
         return "refined"
     return f"{f['refits']} refits, {f['pseudo']} pseudo-pairs, pools {f['pools']}"
-
-
-def _words(row: dict[str, Any]) -> list[str]:
-    """The words of a row's setting after the direction, up to a ``skipped:`` note."""
-    rest = str(row["setting"]).split(";", 1)[-1].partition(" skipped:")[0]
-    return rest.split()[1:]
 
 
 def metrics_of(rows: list[dict[str, Any]]) -> list[str]:
@@ -51,8 +45,6 @@ def _first_seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]]:
     """One line per (pair, direction, mode, method, scaling, scoring, refinement, anchors,
     seed): control first, then T, refined T and ASIF."""
-    from semalign.experiments.report import fmt
-
     groups: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
     for r in rows:
         key = (r["source"], r["target"], plots._direction(r), r["mode"], r["method"],
@@ -241,8 +233,6 @@ def _beyond(doc: Any, meta: dict[str, Any]) -> None:
 def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     """Per pair and direction: Recall@1 of the control and of the recipe's headline map (under
     the headline scoring), then the other variants at the headline anchor count."""
-    from semalign.experiments.report import cell, headline_row, headline_source
-
     out = []
     first = _first_seed_rows(rows)
     h = meta.get("headline") or {}
@@ -251,7 +241,7 @@ def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list
         a, b, d = r0["source"], r0["target"], plots._direction(r0)
         same = [r for r in rows if plots._direction(r) == d]
         plain = [r for r in same if scoring_of(r) == scoring]
-        row = headline_row(plain, meta, "recall@1", "aligned", source=a, target=b)
+        row = headline_row(plain, meta, "recall@1", "aligned", None, source=a, target=b)
         shown = "" if scoring == "cosine" else f", {scoring}"
         out.append(
             f"{name}, {d} (map `{a}` → `{b}`) Recall@1: unaligned {cell(r0)}, aligned "
@@ -265,7 +255,7 @@ def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list
             cand = [r for r in same if scoring_of(r) == s]
             hit = headline_row(
                 [{**r, "method": h.get("method"), "scaling": h.get("scaling")} for r in cand]
-                if mode == "asif" else cand, meta, "recall@1", mode, source=a, target=b,
+                if mode == "asif" else cand, meta, "recall@1", mode, None, source=a, target=b,
             )  # fmt: skip
             others.append(f"{label} {cell(hit)}")
         if others:

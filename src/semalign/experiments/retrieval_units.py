@@ -2,10 +2,12 @@
 scoring), refined maps per (method, scaling), ASIF, and the unpaired pools' row ids.
 
 Rows come from :func:`semalign.tasks.retrieval.retrieve` (task ``retrieve``) or are computed the
-same way (same anchors per seed, same bootstrap, same tie and group rules); the ``setting``
-column holds the direction (query -> key), then `` csls@k`` for CSLS scoring, then the variant:
-`` refined refits=R pseudo=P pools=U/V`` (mode ``refined``) or `` asif top_k=K power=P`` (mode
-``asif``). For report-report retrieval the directions are named after the encoders
+same way (same anchors per seed, same bootstrap, same tie and group rules, the same
+:func:`~semalign.tasks.retrieval.direction_rows` and
+:func:`~semalign.tasks.retrieval.skipped_rows`); columns ``direction`` (query -> key),
+``scoring`` (``cosine``, ``csls@k``), ``variant`` (``refits=R pseudo=P pools=U/V`` for mode
+``refined``, ``top_k=K power=P`` for mode ``asif``) and ``note`` (``skipped: <reason>``).
+For report-report retrieval the directions are named after the encoders
 (``minilm->e5``: a report embedded by minilm, mapped by T into e5's space, looks for the same
 report embedded by e5), for image-report they stay ``image->report`` and ``report->image``.
 
@@ -18,7 +20,7 @@ pool. Test rows are never in a pool (checked on every call).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +31,13 @@ from semalign.errors import RankDeficientError
 from semalign.experiments.cache import UnitOutput
 from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
-from semalign.tasks.retrieval import DIRECTIONS, direction_rows, retrieve, skipped_rows
+from semalign.tasks.retrieval import (
+    DIRECTIONS,
+    direction_rows,
+    retrieve,
+    scoring_label,
+    skipped_rows,
+)
 from semalign.tasks.splits import split_rows
 from semalign.tasks.stitching import count_reason, draw_anchors, rank_reason
 
@@ -105,20 +113,10 @@ def direction_names(kind: str, names: Names) -> dict[str, str]:
 
 
 def relabel_directions(table: ResultTable, kind: str, names: Names) -> ResultTable:
-    """``table`` with its ``setting`` directions renamed for ``kind`` (report-report: ``A->B``,
-    ``B->A``; suffixes such as `` csls@10`` are kept)."""
-    from dataclasses import replace
-
+    """``table`` with its ``direction`` column renamed for ``kind`` (report-report: ``A->B``,
+    ``B->A``)."""
     labels = direction_names(kind, names)
-    out = []
-    for r in table:
-        setting = r.setting
-        for old, new in labels.items():
-            if setting.startswith(old):
-                setting = new + setting[len(old) :]
-                break
-        out.append(replace(r, setting=setting))
-    return ResultTable(out)
+    return ResultTable(replace(r, direction=labels.get(r.direction, r.direction)) for r in table)
 
 
 def retrieval_control(
@@ -160,10 +158,6 @@ def retrieval_method(
     return UnitOutput(relabel_directions(table, kind, names))
 
 
-def _tag(scoring: str, csls_k: int) -> str:
-    return f" csls@{csls_k}" if scoring == "csls" else ""
-
-
 def retrieval_refined(
     xs: Any,
     xt: Any,
@@ -188,7 +182,7 @@ def retrieval_refined(
 
     The map (:class:`~semalign.align.refine.RefinedAligner`, pseudo-pairs by mutual CSLS with
     ``csls_k`` neighbours) does not depend on the scoring: it is fitted once per cell. The
-    setting records the refits run, the pseudo-pairs in the final fit and the pool sizes.
+    ``variant`` records the refits run, the pseudo-pairs in the final fit and the pool sizes.
     """
     x = np.asarray(xs, dtype=np.float64)
     t = np.asarray(xt, dtype=np.float64)
@@ -205,8 +199,8 @@ def retrieval_refined(
 
             def skipped(why: str, key: dict[str, Any] = key) -> None:
                 for sc in scorings:
-                    tag = _tag(sc, csls_k) + " refined"
-                    skipped_rows(table, why, ks=ks, tag=tag, n=n_test, **key)
+                    label = scoring_label(sc, csls_k)
+                    skipped_rows(table, why, ks=ks, scoring=label, n=n_test, **key)
 
             why = count_reason(method, scaling, x.shape[1], int(k), n_train)
             if why is not None:
@@ -226,16 +220,15 @@ def retrieval_refined(
             except RankDeficientError as exc:
                 skipped(rank_reason(exc))
                 continue
-            note = (
-                f" refined refits={refined.n_iter_} pseudo={refined.pairs_[0].size} "
+            variant = (
+                f"refits={refined.n_iter_} pseudo={refined.pairs_[0].size} "
                 f"pools={pools.source.size}/{pools.target.size}"
             )
             mapped, gallery = refined.transform(x[pools.test]), t[pools.test]
             for scoring in scorings:
                 direction_rows(
-                    table, mapped, gallery, ks=ks, tag=_tag(scoring, csls_k) + note,
-                    n_resamples=bootstrap, scoring=scoring, csls_k=csls_k,
-                    n=int(pools.test.size), **key,
+                    table, mapped, gallery, ks=ks, n_resamples=bootstrap, scoring=scoring,
+                    csls_k=csls_k, variant=variant, n=int(pools.test.size), **key,
                 )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
 
@@ -256,7 +249,7 @@ def retrieval_asif(
     bootstrap: int,
 ) -> UnitOutput:
     """ASIF (mode and method ``asif``, cosine of the relative codes) on the anchors T uses at
-    every anchor count and seed; the setting records the effective ``top_k`` and ``power``."""
+    every anchor count and seed; ``variant`` records the effective ``top_k`` and ``power``."""
     table = retrieve(
         xs, xt, test=test, methods=(), anchor_counts=anchors, seeds=seeds,
         anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0], text_name=names[1],

@@ -610,7 +610,7 @@ def protocol(spec: ZeroShotSpec) -> str:
 
 
 RELATIVE_MAX = 256
-UNITS_VERSION = 3  # bump when a unit's numbers change for the same inputs
+UNITS_VERSION = 4  # bump when a unit's rows (numbers or columns) change for the same inputs
 
 
 def _relative_counts(anchors: list[int]) -> list[int]:

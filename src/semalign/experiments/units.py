@@ -336,11 +336,9 @@ def anchor_centroid_scores(
 
 
 def scored_key(key: dict[str, Any], scoring: str, csls_k: int) -> dict[str, Any]:
-    """The row key of ``scoring``: cosine rows keep the task's ``setting``; CSLS rows add
-    ``; scoring=csls@k`` (read back by :func:`semalign.experiments.report.scoring_of`)."""
-    if scoring == "cosine":
-        return key
-    return {**key, "setting": f"{key['setting']}; scoring={scoring}@{csls_k}"}
+    """The row key of ``scoring``: the task's key with column ``scoring`` = ``cosine`` or
+    ``csls@k`` (read back by :func:`semalign.experiments.plots.scoring_of`)."""
+    return {**key, "scoring": "cosine" if scoring == "cosine" else f"{scoring}@{csls_k}"}
 
 
 def fold_decisions(clf: ZeroShotClassifier, images: Float, fold: NDArray[np.int64]) -> Float:
@@ -459,8 +457,7 @@ def zeroshot_method(
                 row_key = scored_key(key, sc, csls_k)
                 if why_mode is not None:
                     nan, note = _skip(why_mode, metrics)
-                    noted = {**row_key, "setting": f"{row_key['setting']}; {note}"}
-                    table.add(nan, n=n, mode=mode, **noted, **setting)
+                    table.add(nan, n=n, mode=mode, note=note, **row_key, **setting)
                     continue
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
                 table.add(rep, n=n, mode=mode, **row_key, **setting)
@@ -545,8 +542,7 @@ def zeroshot_asif(
                 row_key = scored_key(key, sc, csls_k)
                 if k > most:
                     nan, note = _skip(f"only {most} anchors available", ("accuracy", "macro_auroc"))
-                    noted = {**row_key, "setting": f"{row_key['setting']}; {note}"}
-                    table.add(nan, n=n, mode="asif", **noted, **setting)
+                    table.add(nan, n=n, mode="asif", note=note, **row_key, **setting)
                     continue
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
                 table.add(rep, n=n, mode="asif", **row_key, **setting)
@@ -601,5 +597,5 @@ def space_at_sizes(
     for size in (int(m) for m in sizes if int(m) > n_rows):
         est, note = _skip(f"only {n_rows} items", list(metrics))
         table.add(est, n=size, task="space", source=names[0], target=names[1], mode=SAMPLE_SIZE,
-                  setting=note)  # fmt: skip
+                  note=note)  # fmt: skip
     return UnitOutput(table)

@@ -1,9 +1,13 @@
 """Results tables: one row per (setting, metric) with its bootstrap CI, written as CSV or JSON.
 
 A row is keyed by ``task, source, target, mode, method, scaling, anchors, seed`` (+ a free-text
-``setting`` such as the prompt set) and carries ``metric, value, ci_low, ci_high, n``. Columns that
-do not apply to a mode (the alignment method of end-to-end stitching) are empty in CSV and null
-in JSON. Files are written atomically.
+``setting``: a recipe's task name, the prompt set) and carries ``metric, value, ci_low, ci_high,
+n``, then four columns that say what the key alone does not: ``direction`` (retrieval: the query
+-> key direction), ``scoring`` (``cosine`` or ``csls@k`` where a scoring applies), ``variant``
+(what a mode varied: ``refits=R pseudo=P pools=U/V``, ``top_k=K power=P``, ``pre-fitted map``)
+and ``note`` (``skipped: <reason>`` on an n/a row). Columns that do not apply to a mode (the
+alignment method of end-to-end stitching) are empty in CSV and null in JSON. Files are written
+atomically.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ KEY_COLUMNS: tuple[str, ...] = (
     "anchors",
     "seed",
     "setting",
+    "direction",
+    "scoring",
+    "variant",
 )
 
 
@@ -54,6 +61,15 @@ class ResultRow:
     ci_low: float
     ci_high: float
     n: int
+    direction: str = ""
+    scoring: str = ""
+    variant: str = ""
+    note: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the setting could not be run (an n/a row; the reason is in ``note``)."""
+        return self.note.startswith("skipped")
 
     def key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in KEY_COLUMNS)
@@ -89,6 +105,10 @@ class ResultTable:
         anchors: int | None = None,
         seed: int | None = None,
         setting: str = "",
+        direction: str = "",
+        scoring: str = "",
+        variant: str = "",
+        note: str = "",
     ) -> None:
         """Append one row per metric of ``report`` under the given key."""
         for metric, est in report.items():
@@ -108,6 +128,10 @@ class ResultTable:
                     est.low,
                     est.high,
                     n,
+                    direction,
+                    scoring,
+                    variant,
+                    note,
                 )
             )
 
@@ -129,6 +153,14 @@ class ResultTable:
 
     def to_records(self) -> list[dict[str, Any]]:
         return [{k: _json_value(v) for k, v in asdict(r).items()} for r in self.rows]
+
+    def to_frame(self) -> Any:
+        """The rows as a pandas DataFrame, one column per field (NaN where n/a)."""
+        import pandas as pd  # heavy: only when asked for
+
+        return pd.DataFrame(
+            [asdict(r) for r in self.rows], columns=[f.name for f in fields(ResultRow)]
+        )
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the rows as CSV (empty cells for n/a, ``nan`` never written); atomic."""
@@ -165,6 +197,7 @@ class ResultTable:
         """
         keys: list[tuple[Any, ...]] = []
         cells: dict[tuple[Any, ...], dict[str, str]] = {}
+        notes: dict[tuple[Any, ...], str] = {}
         shown: list[str] = []
         wanted = None if metrics is None else list(metrics)
         for r in self.rows:
@@ -178,19 +211,25 @@ class ResultTable:
             if k not in cells:
                 keys.append(k)
                 cells[k] = {}
+            if r.note:
+                notes[k] = r.note
             ci = "" if math.isnan(r.ci_low) else f" [{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
             cells[k][r.metric] = f"{r.value:.{digits}f}{ci}"
         if wanted is not None:
             shown = [m for m in wanted if m in shown]
         cols = ["source", "target", "mode", "method", "scaling", "anchors", "seed"]
-        if any(k[KEY_COLUMNS.index("setting")] for k in keys):
-            cols.append("setting")
+        for c in ("setting", "direction", "scoring", "variant"):
+            if any(k[KEY_COLUMNS.index(c)] for k in keys):
+                cols.append(c)
         idx = [KEY_COLUMNS.index(c) for c in cols]
         body = [[("" if k[i] is None else str(k[i])) for i in idx] for k in keys]
         body = [
             row + [cells[k].get(m, "") for m in shown] for row, k in zip(body, keys, strict=True)
         ]
         header = cols + shown
+        if notes:
+            header.append("note")
+            body = [[*row, notes.get(k, "")] for row, k in zip(body, keys, strict=True)]
         widths = [max([len(header[j])] + [len(b[j]) for b in body]) for j in range(len(header))]
         lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]

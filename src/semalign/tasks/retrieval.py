@@ -71,6 +71,11 @@ def retrieval_report(
     return bootstrap_ci(stat, n, n_resamples=n_resamples, level=level, seed=seed)
 
 
+def scoring_label(scoring: str, csls_k: int) -> str:
+    """The ``scoring`` column of a row ranked by ``scoring``: ``cosine`` or ``csls@k``."""
+    return f"csls@{csls_k}" if scoring == "csls" else "cosine"
+
+
 def metric_names(ks: Sequence[int]) -> list[str]:
     """The metrics of a retrieval row: ``recall@k`` for each of ``ks``, then ``mrr``."""
     return [f"recall@{int(k)}" for k in ks] + ["mrr"]
@@ -82,14 +87,13 @@ def skipped_rows(
     *,
     ks: Sequence[int],
     directions: Sequence[str] = DIRECTIONS,
-    tag: str = "",
     **key: Any,
 ) -> None:
     """Add the n/a rows of a skipped cell to ``table``: one per direction, every metric NaN,
-    ``setting`` = direction + ``tag`` + `` skipped: why``."""
+    ``note`` = ``skipped: why``."""
     nan = {m: Estimate(float("nan")) for m in metric_names(ks)}
     for d in directions:
-        table.add(nan, setting=f"{d}{tag} skipped: {why}", **key)
+        table.add(nan, direction=d, note=f"skipped: {why}", **key)
 
 
 def direction_rows(
@@ -100,7 +104,6 @@ def direction_rows(
     ks: Sequence[int],
     directions: Sequence[str] = DIRECTIONS,
     groups: Any = None,
-    tag: str = "",
     n_resamples: int = 1000,
     level: float = 0.95,
     ci_seed: int = 0,
@@ -110,14 +113,15 @@ def direction_rows(
 ) -> None:
     """Add one row per direction to ``table``: image->report ranks ``gallery`` (the test
     reports, n x d) for each ``mapped`` row (the test images in the reports' space, same order);
-    report->image the reverse. ``setting`` = direction + ``tag``."""
+    report->image the reverse; the ``direction`` and ``scoring`` (``cosine``, ``csls@k``)
+    columns say which."""
     for d in directions:
         q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
         rep = retrieval_report(
             q, g, ks, groups=groups, n_resamples=n_resamples, level=level, seed=ci_seed,
             scoring=scoring, csls_k=csls_k,
         )  # fmt: skip
-        table.add(rep, setting=d + tag, **key)
+        table.add(rep, direction=d, scoring=scoring_label(scoring, csls_k), **key)
 
 
 def retrieve(
@@ -147,17 +151,18 @@ def retrieve(
 
     images (n, d_img) and texts (n, d_txt) are paired row by row; anchors come from the non-test
     rows only. Rows: mode ``aligned`` (one per method, scaling, anchor count, seed) and
-    ``naive`` (no map: zero-padded/truncated), with the direction in the ``setting`` column
-    (followed by ``csls@k`` when ``scoring="csls"``). ``groups`` (n,) (e.g.
+    ``naive`` (no map: zero-padded/truncated), one per direction (column ``direction``), ranked
+    by ``scoring`` (column ``scoring``: ``cosine`` or ``csls@k``). ``groups`` (n,) (e.g.
     :func:`semalign.metrics.text_groups` of the reports): items of one group are interchangeable
     hits, and anchors never come from a group with a test row. ``asif``: an unfitted
     :class:`~semalign.tasks.asif.ASIF`, fitted on the same anchors as T, adds mode ``asif`` rows
-    (method ``asif``, its parameters in ``setting``) beside T's.
+    (method ``asif``, its parameters in ``variant``) beside T's. A cell with too few anchors,
+    more anchors than train rows, or anchors of too low a rank gives n/a rows (``note``).
     """
     from semalign.metrics.csls import check_scoring
 
     check_scoring(scoring, csls_k)
-    tag = f" csls@{csls_k}" if scoring == "csls" else ""
+    label = scoring_label(scoring, csls_k)
     x = np.asarray(images, dtype=np.float64)
     t = np.asarray(texts, dtype=np.float64)
     if x.ndim != 2 or t.ndim != 2 or x.shape[0] != t.shape[0]:
@@ -180,17 +185,16 @@ def retrieve(
     table = ResultTable()
 
     def add_both(
-        mapped: NDArray[np.float64], texts: NDArray[np.float64] | None = None, note: str = "",
-        **key: Any,
-    ) -> None:  # fmt: skip
+        mapped: NDArray[np.float64], texts: NDArray[np.float64] | None = None, **key: Any
+    ) -> None:
         gallery = t[te] if texts is None else texts
         direction_rows(
-            table, mapped, gallery, ks=ks, directions=directions, groups=g_te, tag=tag + note,
-            **opts, **key, **common,
+            table, mapped, gallery, ks=ks, directions=directions, groups=g_te, **opts, **key,
+            **common,
         )  # fmt: skip
 
     def skip(why: str, **key: Any) -> None:
-        skipped_rows(table, why, ks=ks, directions=directions, tag=tag, **key, **common)
+        skipped_rows(table, why, ks=ks, directions=directions, scoring=label, **key, **common)
 
     if naive:
         add_both(naive_stitch(x[te], t.shape[1]), mode="naive")
@@ -222,6 +226,6 @@ def retrieve(
                 p = fitted.params_
                 add_both(
                     fitted.transform_source(x[te]), fitted.transform_target(t[te]),
-                    f" asif top_k={p['top_k']} power={p['power']:g}", **key,
+                    variant=f"top_k={p['top_k']} power={p['power']:g}", **key,
                 )  # fmt: skip
     return table

@@ -301,7 +301,7 @@ def aligned_cell(
     T(A -> B) fitted by ``method``/``scaling``, then the target ``head`` on T(A)'s test rows.
 
     Too few anchors for the method, more than the train rows, or anchors of too low a rank give
-    one n/a row with the reason in ``setting``. ``n_resamples`` overrides the bootstrap of
+    one n/a row with the reason in ``note``. ``n_resamples`` overrides the bootstrap of
     ``setting`` (e.g. 0 for the seeds after the first). ``drawn``: this cell's anchors from
     :func:`draw_shared`, to share one draw and its work across methods and scalings.
     """
@@ -321,7 +321,7 @@ def aligned_cell(
             idx = drawn[0]
             aligner, why = fit_cell(xa, xb, idx, method, scaling, int(seed), shared=drawn[1])
     if aligner is None:
-        table.add(undefined(_metric_names(prob)), setting=f"skipped: {why}", **key)
+        table.add(undefined(_metric_names(prob)), note=f"skipped: {why}", **key)
         return Cell(table)
     rep = evaluate_head(head, aligner.transform(xa[test]), prob, test, **setting.ci(n_resamples))
     table.add(rep, **key)
@@ -352,7 +352,7 @@ def relative_cell(
     table = ResultTable()
     if anchors > train.size:
         note = f"skipped: only {train.size} train rows"
-        table.add(undefined(_metric_names(prob)), setting=note, **key)
+        table.add(undefined(_metric_names(prob)), note=note, **key)
         return Cell(table)
     idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, _strat_labels(prob, strategy))
     rel_a = RelativeProjector(center).fit(xa[idx])
@@ -398,7 +398,7 @@ def stitch(
     for multi-label), each with a percentile-bootstrap CI over the test rows. A loop over
     :func:`baseline_cells`, :func:`aligned_cell` and :func:`relative_cell`: a cell with too few
     anchors, more anchors than train rows, or anchors of too low a rank is an n/a row with the
-    reason in ``setting``.
+    reason in ``note``.
     """
     xa = np.asarray(source, dtype=np.float64)
     xb = np.asarray(target, dtype=np.float64)

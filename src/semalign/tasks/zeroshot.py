@@ -345,11 +345,10 @@ def zeroshot(
         tr, te = split_rows(x.shape[0], test)
     ci = {"n_resamples": n_resamples, "level": level, "seed": ci_seed}
     setting = f"prompts={prompts.name} rule={rule} aggregate={aggregate}"
-    if scoring == "csls":
-        setting += f" scoring=csls@{csls_k}"
     common: dict[str, Any] = {
         "task": "zeroshot", "source": image_name, "target": text_name,
         "n": int(te.size), "setting": setting,
+        "scoring": f"csls@{csls_k}" if scoring == "csls" else "cosine",
     }  # fmt: skip
     m_te = None if mask is None else np.asarray(mask)[te]
     kw: dict[str, Any] = {
@@ -369,10 +368,10 @@ def zeroshot(
                 "this image encoder into this text encoder's space"
             )
         clf = ZeroShotClassifier(prompts, aligner=aligner, **kw)
-        row = {**common, "setting": f"{setting} pre-fitted map"}
         table.add(
             _report(clf, x[te], yy[te], m_te, ci), mode="unimodal", method=aligner.method,
-            scaling=aligner.scaling, anchors=aligner.n_anchors_, **row,
+            scaling=aligner.scaling, anchors=aligner.n_anchors_, variant="pre-fitted map",
+            **common,
         )  # fmt: skip
         return table
     if texts is None:
@@ -400,8 +399,7 @@ def zeroshot(
                     anchors = draw_anchors(x, k, anchor_strategy, seed, tr, labels)
                     fitted, why = fit_cell(x, t, anchors, method, scaling, seed)
                 if fitted is None or anchors is None:
-                    key["setting"] = f"{setting} skipped: {why}"
-                    table.add(undefined(("accuracy", "macro_auroc")), **key)
+                    table.add(undefined(("accuracy", "macro_auroc")), note=f"skipped: {why}", **key)
                     continue
                 center = t[anchors].mean(axis=0) if center_text else None
                 clf = ZeroShotClassifier(prompts, aligner=fitted, center=center, **kw)
