@@ -39,8 +39,11 @@ from semalign.experiments.cache import StepCache, UnitOutput, digest
 from semalign.experiments.embedding import Embedder, default_store
 from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
+    AnchorSet,
     RetrievalData,
     anchor_set,
+    anchor_subset,
+    drawn_pairs,
     eval_images,
     normalise_text,
     read_records,
@@ -313,6 +316,26 @@ class _Run:
         )
         return key, pe
 
+    def _anchor_embeddings(
+        self, spec: ZeroShotSpec, anchors: AnchorSet
+    ) -> tuple[str, str, np.ndarray, np.ndarray, int]:
+        """Store keys and (n_pairs, d) image / report rows of the anchor pairs, and how many
+        pairs were embedded: only those some (anchor count, seed) cell draws (the others are
+        never read: zero rows), every pair under leave-one-out."""
+        drawn = drawn_pairs(spec, len(anchors.owner))
+        if drawn is None:
+            images, reports = anchors.images, anchors.reports
+            img_rows, rep_rows = np.arange(len(images)), np.arange(len(reports))
+        else:
+            images, reports, img_rows, rep_rows = anchor_subset(anchors, drawn)
+        k_ai, ai = self.embedder.embed(spec.image_encoder, images, f"{spec.name}-anchors")
+        k_at, at = self.embedder.embed(spec.text_encoder, reports, f"{spec.name}-reports")
+        full_i = np.zeros((len(anchors.images), ai.shape[1]), dtype=ai.dtype)
+        full_t = np.zeros((len(anchors.reports), at.shape[1]), dtype=at.dtype)
+        full_i[img_rows], full_t[rep_rows] = ai, at
+        n = len(anchors.owner) if drawn is None else int(drawn.size)
+        return k_ai, k_at, full_i[anchors.image_row], full_t[anchors.report_row], n
+
     def zeroshot(self, spec: ZeroShotSpec) -> None:
         ev = eval_images(spec, self.dataset(spec.images))
         k_img, x = self.embedder.embed(spec.image_encoder, ev.items, spec.name)
@@ -371,13 +394,12 @@ class _Run:
         assert spec.anchor_dataset is not None
         reports = self.dataset(spec.reports) if spec.reports else None
         anchors = anchor_set(spec, self.dataset(spec.anchor_dataset), reports)
-        k_ai, ai = self.embedder.embed(spec.image_encoder, anchors.images, f"{spec.name}-anchors")
-        k_at, at = self.embedder.embed(spec.text_encoder, anchors.reports, f"{spec.name}-reports")
-        a_img, a_txt = ai[anchors.image_row], at[anchors.report_row]
+        k_ai, k_at, a_img, a_txt, drawn = self._anchor_embeddings(spec, anchors)
         meta.update(
             n_anchor_pairs=len(anchors.owner),
             anchor_images=len(anchors.images),
             anchor_reports=len(anchors.reports),
+            drawn_pairs=drawn,
             pairing=spec.pairing,
             protocol=protocol(spec),
             same_images=spec.anchor_dataset == spec.images,
