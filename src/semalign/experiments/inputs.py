@@ -17,6 +17,7 @@ from semalign.experiments.recipe import DatasetSpec, RetrievalSpec, StitchSpec, 
 from semalign.metrics.space import normalise_text
 from semalign.store.items import Items
 from semalign.tasks.splits import Dedup, dedup_by_text, group_split, split_rows
+from semalign.tasks.zeroshot_folds import draw_pairs
 
 
 def read_records(spec: DatasetSpec) -> list[Record]:
@@ -277,19 +278,14 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
 
 def drawn_pairs(spec: ZeroShotSpec, n_pairs: int) -> NDArray[np.int64] | None:
     """Sorted indices of the anchor pairs some (anchor count, seed) cell of ``spec`` draws, so
-    that only those are embedded: the same ``select_anchors`` draws the units make (every pair
+    that only those are embedded: the draws of the cells
+    (:func:`semalign.tasks.zeroshot_folds.draw_pairs`; every pair
     allowed when the split is not leave-one-out). None under leave-one-out, whose folds may
     draw any pair."""
-    from semalign.align.anchors import select_anchors
-
     if spec.split == "loo":
         return None
-    excluded = np.zeros(n_pairs, dtype=bool)  # nothing excluded, as in the units' one fold
-    rows = [
-        select_anchors(n_pairs, int(k), seed=int(seed), exclude=excluded)
-        for k in spec.anchors
-        if k <= n_pairs
-        for seed in spec.seeds
+    rows = [  # one fold: every pair allowed
+        draw_pairs(n_pairs, k, seed) for k in spec.anchors if k <= n_pairs for seed in spec.seeds
     ]
     return np.unique(np.concatenate(rows)).astype(np.int64) if rows else np.zeros(0, np.int64)
 
