@@ -11,70 +11,39 @@ For report-report retrieval the directions are named after the encoders
 (``minilm->e5``: a report embedded by minilm, mapped by T into e5's space, looks for the same
 report embedded by e5), for image-report they stay ``image->report`` and ``report->image``.
 
-Unpaired pools (:func:`unpaired_pools`): per (anchor count, seed), the training rows not drawn
-as anchors, split by a seeded shuffle into two disjoint halves; the source encoder sees only the
-first (U), the target encoder only the second (V), so no pool item has a partner in the other
-pool. Test rows are never in a pool (checked on every call).
+Unpaired pools and the refined cells: :mod:`semalign.tasks.retrieval_refined`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align.refine import RefinedAligner
-from semalign.errors import RankDeficientError
 from semalign.experiments.cache import UnitOutput
 from semalign.tasks.asif import ASIF
 from semalign.tasks.results import ResultTable
-from semalign.tasks.retrieval import (
-    DIRECTIONS,
-    direction_rows,
-    retrieve,
-    scoring_label,
-    skipped_rows,
-)
-from semalign.tasks.splits import split_rows
-from semalign.tasks.stitching import count_reason, draw_anchors, rank_reason
+from semalign.tasks.retrieval import DIRECTIONS, retrieve
+from semalign.tasks.retrieval_refined import POOL_ROLES, Pools, refined_cell, unpaired_pools
+
+__all__ = [
+    "POOL_ROLES",
+    "Pools",
+    "direction_names",
+    "relabel_directions",
+    "retrieval_asif",
+    "retrieval_control",
+    "retrieval_method",
+    "retrieval_pools",
+    "retrieval_refined",
+    "unpaired_pools",
+]
 
 Names = tuple[str, str]
 Index = NDArray[np.int64]
-POOL_ROLES = ("test", "anchors", "pool-source", "pool-target")
-
-
-@dataclass(frozen=True)
-class Pools:
-    """Row indices of one (anchor count, seed) cell: disjoint test, anchors and pools U, V."""
-
-    test: Index
-    anchors: Index
-    source: Index
-    target: Index
-
-    def roles(self) -> dict[str, Index]:
-        return dict(
-            zip(POOL_ROLES, (self.test, self.anchors, self.source, self.target), strict=True)
-        )
-
-
-def unpaired_pools(xs: Any, test: Any, k: int, seed: int, strategy: str) -> Pools:
-    """The anchors ``retrieve`` draws for (``k``, ``seed``) among the non-test rows of ``xs``
-    (n, d), and the rest of the training rows shuffled (seeded by ``seed`` and ``k``) and split
-    into a source pool (the first half, rounded down) and a target pool."""
-    x = np.asarray(xs, dtype=np.float64)
-    train, te = split_rows(x.shape[0], test)
-    anchors = draw_anchors(x, k, strategy, seed, train, pool="non-test")
-    rest = np.random.default_rng([int(seed), int(k)]).permutation(np.setdiff1d(train, anchors))
-    half = rest.size // 2
-    pools = Pools(te, anchors, np.sort(rest[:half]), np.sort(rest[half:]))
-    parts = list(pools.roles().values())
-    if sum(p.size for p in parts) != np.unique(np.concatenate(parts)).size:
-        raise AssertionError("test rows, anchors and the unpaired pools overlap")
-    return pools
 
 
 def retrieval_pools(
@@ -177,59 +146,20 @@ def retrieval_refined(
     iterations: int,
     max_pseudo: int | None,
 ) -> UnitOutput:
-    """Retrieval through T refined on the cell's unpaired pools (mode ``refined``), ranked by
-    each of ``scorings``; the same anchors, test rows and bootstrap as :func:`retrieval_method`.
-
-    The map (:class:`~semalign.align.refine.RefinedAligner`, pseudo-pairs by mutual CSLS with
-    ``csls_k`` neighbours) does not depend on the scoring: it is fitted once per cell. The
-    ``variant`` records the refits run, the pseudo-pairs in the final fit and the pool sizes.
-    """
-    x = np.asarray(xs, dtype=np.float64)
-    t = np.asarray(xt, dtype=np.float64)
-    n_test = int(np.unique(np.asarray(test)).size)
-    n_train = x.shape[0] - n_test
+    """Retrieval through T refined on each cell's unpaired pools (mode ``refined``, ranked by
+    each of ``scorings``): :func:`semalign.tasks.retrieval_refined.refined_cell` at every anchor
+    count and seed; the same anchors, test rows and bootstrap as :func:`retrieval_method`."""
     table = ResultTable()
-    base: dict[str, Any] = {
-        "task": "retrieve", "source": names[0], "target": names[1], "mode": "refined",
-        "method": method, "scaling": scaling,
-    }  # fmt: skip
     for k in anchors:
         for seed in seeds:
-            key = {**base, "anchors": int(k), "seed": int(seed)}
-
-            def skipped(why: str, key: dict[str, Any] = key) -> None:
-                for sc in scorings:
-                    label = scoring_label(sc, csls_k)
-                    skipped_rows(table, why, ks=ks, scoring=label, n=n_test, **key)
-
-            why = count_reason(method, scaling, x.shape[1], int(k), n_train)
-            if why is not None:
-                skipped(why)
-                continue
-            pools = unpaired_pools(x, test, k, seed, strategy)
-            if min(pools.source.size, pools.target.size) == 0:
-                skipped("no training rows left for the unpaired pools")
-                continue
-            a = pools.anchors
-            refined = RefinedAligner(
-                method, scaling, iterations=iterations, csls_k=csls_k, max_pseudo=max_pseudo,
-                seed=seed,
+            table.extend(
+                refined_cell(
+                    xs, xt, test, method=method, scaling=scaling, anchors=k, seed=seed,
+                    strategy=strategy, ks=ks, scorings=scorings, csls_k=csls_k,
+                    iterations=iterations, max_pseudo=max_pseudo, n_resamples=bootstrap,
+                    source=names[0], target=names[1],
+                )
             )  # fmt: skip
-            try:
-                refined.fit(x[a], t[a], unpaired=(x[pools.source], t[pools.target]))
-            except RankDeficientError as exc:
-                skipped(rank_reason(exc))
-                continue
-            variant = (
-                f"refits={refined.n_iter_} pseudo={refined.pairs_[0].size} "
-                f"pools={pools.source.size}/{pools.target.size}"
-            )
-            mapped, gallery = refined.transform(x[pools.test]), t[pools.test]
-            for scoring in scorings:
-                direction_rows(
-                    table, mapped, gallery, ks=ks, n_resamples=bootstrap, scoring=scoring,
-                    csls_k=csls_k, variant=variant, n=int(pools.test.size), **key,
-                )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
 
 
