@@ -180,4 +180,5 @@ def test_an_error_inside_run_names_the_task(tmp_path: Path) -> None:
         'pairs = [["minilm", "e5"]]\n[stitch.classes]\na = ["Pneumonia"]\nb = ["No Finding"]\n',
     )
     proc = run("run", recipe, "-o", tmp_path / "out", "--store", tmp_path / "store")
-    fails_cleanly(proc, "[[stitch]] task 'mine-stitch': manifest", "no column(s) 'nope'")
+    # found by the pre-flight, before any model loads: it names the dataset the task reads
+    fails_cleanly(proc, "the recipe cannot run: dataset 'mine' (manifest", "no column(s) 'nope'")

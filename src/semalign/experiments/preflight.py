@@ -79,11 +79,15 @@ class Preflight:
     fits: dict[str, Fits] = field(default_factory=dict)
 
     def raise_if_failed(self) -> None:
-        """An InputError listing every problem, one per line; nothing when there is none."""
+        """An InputError naming every problem (one line, or one line per problem after a
+        heading when there are several); nothing when there is none."""
+        if len(self.problems) == 1:
+            raise InputError(f"the recipe cannot run: {self.problems[0]}")
         if self.problems:
-            n = len(self.problems)
-            head = f"the recipe cannot run: {n} problem{'s' if n > 1 else ''} found before any " \
-                "model was loaded"  # fmt: skip
+            head = (
+                f"the recipe cannot run: {len(self.problems)} problems found before any model "
+                "was loaded"
+            )
             raise InputError("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
