@@ -649,7 +649,7 @@ def _timing_section(doc: Doc, timings: dict[str, Any] | None) -> None:
     share = (lambda x: f"{100 * x / total:.0f}%") if total > 0 else (lambda x: "")
     doc.table(
         ["task", "step", "seconds", "share", "computed / steps"],
-        [[task, kind, f"{sec:.2f}", share(sec), n] for sec, task, kind, n in rows if sec >= 0.005],
+        [[task, kind, f"{sec:.2f}", share(sec), n] for sec, task, kind, n in rows],
     )
 
 
