@@ -51,8 +51,9 @@ def test_units_read_only_the_drawn_pairs() -> None:
     assert drawn is not None and 0 < drawn.size < n_pairs
     only = np.zeros(n_pairs, dtype=bool)
     only[drawn] = True
+    key = {"task": "zeroshot", "source": "img", "target": "txt", "setting": "zs"}
     kw = dict(loo=False, anchors=spec.anchors, seeds=spec.seeds, rule="pos-neg",
-              aggregate="mean", temperature=0.01, center_text=True, key={"task": "zeroshot", "source": "img", "target": "txt", "setting": "zs"},
+              aggregate="mean", temperature=0.01, center_text=True, key=key,
               bootstrap=0)  # fmt: skip
     for method in ("orthogonal", "affine"):
         full = zeroshot_method(images, y, None, ids, prompts, a_img, a_txt, owner,
