@@ -55,3 +55,36 @@ def test_asif_bad_parameters_and_widths() -> None:
         ASIF(power=-1).fit(np.eye(3), np.eye(3))
     with pytest.raises(InputError, match="columns"):
         ASIF().fit(np.eye(3), np.eye(3)).transform_source(np.ones((2, 4)))
+
+
+def _relative_oracle(model: ASIF, items: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """The unchunked computation ASIF._relative did before it worked in row blocks."""
+    from semalign.metrics.space import unit_rows
+
+    sims = unit_rows(np.asarray(items, dtype=np.float64)) @ anchors.T
+    k = model.params_["top_k"]
+    n = sims.shape[1]
+    if k < n:
+        drop = np.argpartition(sims, n - k, axis=1)[:, : n - k]
+        np.put_along_axis(sims, drop, 0.0, axis=1)
+    return np.maximum(sims, 0.0) ** model.power
+
+
+@pytest.mark.parametrize(("top_k", "power", "rows"), [(40, 8.0, 2048), (400, 3.0, 7), (40, 2.5, 1)])
+def test_chunked_relative_codes_are_bit_identical_to_the_unchunked_ones(
+    monkeypatch: pytest.MonkeyPatch, top_k: int, power: float, rows: int
+) -> None:
+    import semalign.tasks.asif as asif_module
+
+    monkeypatch.setattr(asif_module, "_ROWS", rows)
+    rng = np.random.default_rng(3)
+    xa, ya = rng.normal(size=(300, 24)), rng.normal(size=(300, 16))
+    x = rng.normal(size=(2048 * 2 + 77, 24)).astype(np.float32)
+    y = rng.normal(size=(2048 * 2 + 77, 16))
+    model = ASIF(top_k=top_k, power=power).fit(xa, ya)
+    for got, want in (
+        (model.transform_source(x), _relative_oracle(model, x, model.source_anchors_)),
+        (model.transform_target(y), _relative_oracle(model, y, model.target_anchors_)),
+    ):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)

@@ -27,6 +27,9 @@ __all__ = ["ASIF"]
 
 Float = NDArray[np.float64]
 
+_ROWS = 2048
+"""Rows sparsified together (bounds the argpartition temporaries)."""
+
 
 class ASIF:
     """Relative representations through paired anchors (scikit-learn-style ``fit``).
@@ -71,13 +74,20 @@ class ASIF:
                 f"{name} have {z.shape[1]} columns but the anchors {anchors.shape[1]}: embed "
                 "them with the encoder of that side's anchors"
             )
-        sims = unit_rows(z) @ anchors.T
+        # One (m, n) product, as one BLAS call (a row-blocked product can differ in the last
+        # bit), then the sparsify / clip / power in place, a block of rows at a time: the
+        # argpartition indices and temporaries are O(block * n), not four (m, n) arrays.
+        out: Float = unit_rows(z) @ anchors.T
         k = self.params_["top_k"]
-        n = sims.shape[1]
-        if k < n:
-            drop = np.argpartition(sims, n - k, axis=1)[:, : n - k]
-            np.put_along_axis(sims, drop, 0.0, axis=1)
-        out: Float = np.maximum(sims, 0.0) ** self.power
+        n = out.shape[1]
+        for start in range(0, out.shape[0], _ROWS):
+            sims = out[start : start + _ROWS]
+            if k < n:
+                drop = np.argpartition(sims, n - k, axis=1)[:, : n - k]
+                np.put_along_axis(sims, drop, 0.0, axis=1)
+                del drop
+            np.maximum(sims, 0.0, out=sims)
+            sims **= self.power
         return out
 
     def transform_source(self, X: Any) -> Float:
