@@ -243,25 +243,33 @@ def space_at_sizes(
     xa: Float, xb: Float, sizes: Sequence[int], *, repeats: int, k: int, names: tuple[str, str]
 ) -> UnitOutput:
     """Similarity of the raw spaces xa (n, d_a), xb (n, d_b) at each sample size (mode
-    ``sample-size``, ``n`` = the size): linear CKA (``cka``), k-NN Jaccard, and
-    :func:`~semalign.metrics.similarity.at_sample_sizes` (unbiased CKA, mutual k-NN, CKNNA) on
-    the same nested subsets, for subsample seeds 0 .. repeats-1. Value: the mean over the seeds;
+    ``sample-size``, ``n`` = the size): linear CKA (``cka``), k-NN Jaccard, and, as
+    :func:`~semalign.metrics.similarity.at_sample_sizes`, unbiased CKA, mutual k-NN and CKNNA,
+    on the same nested subsets, for subsample seeds 0 .. repeats-1. One cosine k-NN search per
+    space and subset serves the three neighbour metrics. Value: the mean over the seeds;
     CI: the 2.5-97.5 percentiles of the seeds' values (the spread of one sample of that size).
     A size above the rows at hand gives an n/a row with the reason."""
-    from semalign.metrics.similarity import at_sample_sizes, nested_subsets
-    from semalign.metrics.space import knn_jaccard, linear_cka
+    from semalign.align._arrays import as_float64_2d
+    from semalign.errors import InputError
+    from semalign.metrics.similarity import cknna, mutual_knn, nested_subsets, unbiased_cka
+    from semalign.metrics.space import cosine_neighbours, knn_jaccard, linear_cka
 
     n_rows = xa.shape[0]
     feasible = [int(m) for m in sizes if int(m) <= n_rows]
     values: dict[int, dict[str, list[float]]] = {m: {} for m in feasible}
+    x, y = as_float64_2d(xa, names[0]), as_float64_2d(xb, names[1])
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{names[0]} has {x.shape[0]} rows, {names[1]} {y.shape[0]}: pair them")
     for seed in range(repeats if feasible else 0):
-        subsets = nested_subsets(n_rows, feasible, k=k, seed=seed)
-        reports = at_sample_sizes(xa, xb, feasible, k=k, seed=seed)
-        for idx, rep in zip(subsets, reports, strict=True):
+        for idx in nested_subsets(n_rows, feasible, k=k, seed=seed):
+            xs, ys = x[idx], y[idx]
+            knn = (cosine_neighbours(xs, k), cosine_neighbours(ys, k))
             rep = {
-                "cka": linear_cka(xa[idx], xb[idx]),
-                f"knn_jaccard@{k}": knn_jaccard(xa[idx], xb[idx], k),
-                **{m: v for m, v in rep.items() if m != "n"},
+                "cka": linear_cka(xs, ys),
+                f"knn_jaccard@{k}": knn_jaccard(xs, ys, k, neighbours=knn),
+                f"mutual_knn@{k}": mutual_knn(xs, ys, k, neighbours=knn),
+                "unbiased_cka": unbiased_cka(xs, ys),
+                f"cknna@{k}": cknna(xs, ys, k, neighbours=knn),
             }
             for m, v in rep.items():
                 values[idx.size].setdefault(m, []).append(v)

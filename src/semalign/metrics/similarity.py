@@ -25,7 +25,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.errors import InputError
-from semalign.metrics.space import _check_k, _chunk_rows, _knn_indices, _paired, unit_rows
+from semalign.metrics.space import (
+    _check_k,
+    _chunk_rows,
+    _given_neighbours,
+    _knn_indices,
+    _paired,
+    unit_rows,
+)
 
 __all__ = [
     "at_sample_sizes",
@@ -39,13 +46,32 @@ __all__ = [
 Float = NDArray[np.float64]
 
 
-def mutual_knn(X: Any, Y: Any, k: int = 10, chunk_size: int | None = None) -> float:
-    """Mutual k-NN alignment in [0, 1]: mean shared fraction of each row's k cosine neighbours."""
-    x, y = _paired(X, Y, ("X", "Y"))
+def _neighbour_pair(
+    x: Float, y: Float, k: int, chunk_size: int | None, neighbours: tuple[Any, Any] | None
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     n = x.shape[0]
-    k = _check_k(k, n)
+    if neighbours is not None:
+        return _given_neighbours(neighbours, n, k)
     step = _chunk_rows(n, chunk_size)
-    a, b = _knn_indices(x, k, "cosine", step), _knn_indices(y, k, "cosine", step)
+    return _knn_indices(x, k, "cosine", step), _knn_indices(y, k, "cosine", step)
+
+
+def mutual_knn(
+    X: Any,
+    Y: Any,
+    k: int = 10,
+    chunk_size: int | None = None,
+    *,
+    neighbours: tuple[Any, Any] | None = None,
+) -> float:
+    """Mutual k-NN alignment in [0, 1]: mean shared fraction of each row's k cosine neighbours.
+
+    ``neighbours``: the (n, k) cosine neighbours of X and of Y already found
+    (:func:`~semalign.metrics.space.cosine_neighbours`), used instead of searching again.
+    """
+    x, y = _paired(X, Y, ("X", "Y"))
+    k = _check_k(k, x.shape[0])
+    a, b = _neighbour_pair(x, y, k, chunk_size, neighbours)
     return float(np.mean(_shared(a, b)) / k)
 
 
@@ -85,29 +111,59 @@ def unbiased_cka(X: Any, Y: Any) -> float:
     return _hsic_terms(x, y) / float(np.sqrt(hxx * hyy))
 
 
-def _centred_kernel_at(z: Float, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> Float:
-    """K_ij - mean_{l≠i} K_il for unit rows z at the (rows, cols) entries."""
+def _row_means(z: Float) -> Float:
+    """mean_{l≠i} K_il of the linear kernel of z (n, d), for every row i."""
     n = z.shape[0]
     diag = np.einsum("ij,ij->i", z, z)
-    row_mean = (z @ z.sum(axis=0) - diag) / (n - 1)
-    out: Float = np.einsum("ij,ij->i", z[rows], z[cols]) - row_mean[rows]
+    out: Float = (z @ z.sum(axis=0) - diag) / (n - 1)
     return out
 
 
-def cknna(X: Any, Y: Any, k: int = 10, chunk_size: int | None = None) -> float:
-    """Centred kernel nearest-neighbour alignment (Huh et al. 2024); NaN when undefined."""
+def _centred_kernel_at(
+    z: Float, rows: NDArray[np.int64], cols: NDArray[np.int64], row_mean: Float | None = None
+) -> Float:
+    """K_ij - mean_{l≠i} K_il for unit rows z at the (rows, cols) entries (``row_mean``:
+    :func:`_row_means` of z, if already computed). The gathered rows are copied a block at a
+    time, so memory is O(block * d), not O(len(rows) * d)."""
+    if row_mean is None:
+        row_mean = _row_means(z)
+    out: Float = np.empty(rows.size)
+    for i in range(0, rows.size, _GATHER):
+        r, c = rows[i : i + _GATHER], cols[i : i + _GATHER]
+        out[i : i + _GATHER] = np.einsum("ij,ij->i", z[r], z[c]) - row_mean[r]
+    return out
+
+
+_GATHER = 8192
+"""Kernel entries of :func:`_centred_kernel_at` computed together."""
+
+
+def cknna(
+    X: Any,
+    Y: Any,
+    k: int = 10,
+    chunk_size: int | None = None,
+    *,
+    neighbours: tuple[Any, Any] | None = None,
+) -> float:
+    """Centred kernel nearest-neighbour alignment (Huh et al. 2024); NaN when undefined.
+
+    ``neighbours``: the (n, k) cosine neighbours of X and of Y already found
+    (:func:`~semalign.metrics.space.cosine_neighbours`), used instead of searching again.
+    """
     x, y = _paired(X, Y, ("X", "Y"))
     n = x.shape[0]
     k = _check_k(k, n)
-    step = _chunk_rows(n, chunk_size)
     xu, yu = unit_rows(x), unit_rows(y)
-    a, b = _knn_indices(xu, k, "cosine", step), _knn_indices(yu, k, "cosine", step)
+    a, b = _neighbour_pair(xu, yu, k, chunk_size, neighbours)
     rows = np.repeat(np.arange(n), k)
-    ka, la = _centred_kernel_at(xu, rows, a.ravel()), _centred_kernel_at(yu, rows, b.ravel())
+    xmean, ymean = _row_means(xu), _row_means(yu)
+    ka = _centred_kernel_at(xu, rows, a.ravel(), xmean)
+    la = _centred_kernel_at(yu, rows, b.ravel(), ymean)
     kk = float(ka @ ka)  # Align(K, K): neighbours of K in K
     ll = float(la @ la)
     both = (a[:, :, None] == b[:, None, :]).any(axis=2).ravel()  # j in knn_X(i) and knn_Y(i)
-    kl = float(ka[both] @ _centred_kernel_at(yu, rows[both], a.ravel()[both]))
+    kl = float(ka[both] @ _centred_kernel_at(yu, rows[both], a.ravel()[both], ymean))
     if not (kk > 0 and ll > 0):
         return float("nan")
     return kl / float(np.sqrt(kk * ll))

@@ -26,6 +26,7 @@ __all__ = [
     "TIE_TOL",
     "RetrievalOutcome",
     "check_ks",
+    "cosine_neighbours",
     "knn_jaccard",
     "linear_cka",
     "mean_cosine",
@@ -349,12 +350,44 @@ def _knn_indices(x: Float, k: int, metric: str, step: int) -> NDArray[np.int64]:
     return out
 
 
+def cosine_neighbours(X: Any, k: int = 10, chunk_size: int | None = None) -> NDArray[np.int64]:
+    """(n, k) indices of each row's k nearest other rows of X (n, d) by cosine, sorted by index.
+
+    The search :func:`knn_jaccard`, :func:`~semalign.metrics.similarity.mutual_knn` and
+    :func:`~semalign.metrics.similarity.cknna` run (ties at the k-th distance go to the lower
+    index): run it once per space and pass the pair as their ``neighbours`` to share it.
+    """
+    x = as_float64_2d(X, "X")
+    n = x.shape[0]
+    return _knn_indices(x, _check_k(k, n), "cosine", _chunk_rows(n, chunk_size))
+
+
+def _given_neighbours(
+    neighbours: tuple[Any, Any], n: int, k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Check a ``neighbours`` pair: two (n, k) integer index arrays."""
+    if not isinstance(neighbours, tuple | list) or len(neighbours) != 2:
+        raise InputError("neighbours must be a pair (of X, of Y) of (n, k) index arrays")
+    out = []
+    for name, a in zip(("X", "Y"), neighbours, strict=True):
+        a = np.asarray(a)
+        if a.shape != (n, k) or not np.issubdtype(a.dtype, np.integer):
+            raise InputError(
+                f"neighbours of {name} are {a.dtype} {a.shape}: pass the (n, k) = ({n}, {k}) "
+                "indices cosine_neighbours gives"
+            )
+        out.append(a.astype(np.int64, copy=False))
+    return out[0], out[1]
+
+
 def knn_jaccard(
     X: Any,
     Y: Any,
     k: int = 10,
     metric: Literal["cosine", "euclidean"] = "cosine",
     chunk_size: int | None = None,
+    *,
+    neighbours: tuple[Any, Any] | None = None,
 ) -> float:
     """Mean Jaccard overlap of each point's k-nearest-neighbour sets in two spaces, in [0, 1].
 
@@ -362,12 +395,18 @@ def knn_jaccard(
     rows other than i itself (by ``metric``, within each space) form a set in X and one in Y;
     the result is the mean of ``|A ∩ B| / |A ∪ B|``. Exact duplicates of a row count as its
     neighbours; ties at the k-th distance go to the lower row index. Memory is O(chunk_size * n).
+    ``neighbours``: the (n, k) cosine neighbours of X and of Y already found
+    (:func:`cosine_neighbours`), used instead of searching again (``metric`` must be cosine).
     """
     if metric not in ("cosine", "euclidean"):
         raise InputError(f"metric is {metric!r}: choose 'cosine' or 'euclidean'")
     x, y = _paired(X, Y, ("X", "Y"))
     n = x.shape[0]
     k = _check_k(k, n)
+    if neighbours is not None:
+        if metric != "cosine":
+            raise InputError("neighbours are cosine neighbours: pass them with metric='cosine'")
+        return _mean_jaccard(*_given_neighbours(neighbours, n, k))
     step = _chunk_rows(n, chunk_size)
     return _mean_jaccard(_knn_indices(x, k, metric, step), _knn_indices(y, k, metric, step))
 
