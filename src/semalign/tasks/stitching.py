@@ -21,7 +21,11 @@ Heads hand the metrics their logits (``decision_function``), never saturating pr
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import itertools
+import pickle
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,14 +143,53 @@ def evaluate_head(
 
 def fit_head(make_head: Callable[[], Head], x: Any, prob: LabelProblem, rows: Index) -> Head:
     """A head from ``make_head()`` fitted on features ``x`` (len(rows), d) and the labels of
-    ``rows``."""
+    ``rows``.
+
+    A :class:`~semalign.tasks.heads.LogisticHead` (a deterministic L-BFGS fit) is fitted once
+    per distinct (hyper-parameters, features, labels) in a process and copied thereafter: the
+    baseline and every aligned unit of a pair fit the same target head.
+    """
     head = make_head()
+    yr = prob.y[rows]
+    mr = None if prob.task == "multiclass" else prob.mask[rows]
+    key = _head_key(head, x, yr, mr, prob) if type(head) is LogisticHead else None
+    if key is not None and key in _FITTED:
+        _FITTED.move_to_end(key)
+        return copy.deepcopy(_FITTED[key])
     fit = head.fit  # type: ignore[attr-defined]
     if prob.task == "multiclass":
-        fitted: Head = fit(x, prob.y[rows])
+        fitted: Head = fit(x, yr)
     else:
-        fitted = fit(x, prob.y[rows], mask=prob.mask[rows], label_names=prob.label_names)
+        fitted = fit(x, yr, mask=mr, label_names=prob.label_names)
+    if key is not None:
+        _FITTED[key] = copy.deepcopy(fitted)
+        while len(_FITTED) > _FITTED_MAX:
+            _FITTED.popitem(last=False)
     return fitted
+
+
+_FITTED: OrderedDict[bytes, Head] = OrderedDict()
+"""Logistic heads fitted in this process, by :func:`_head_key` (least recently used first)."""
+_FITTED_MAX = 16
+
+
+def _head_key(head: Head, x: Any, y: Any, mask: Any, prob: LabelProblem) -> bytes | None:
+    """Digest of everything a head's fit reads: its class and settings (the unfitted head,
+    pickled), the features, labels, mask, label names and task. None if it will not pickle."""
+    try:
+        settings = pickle.dumps(head)
+    except Exception:
+        return None
+    h = hashlib.blake2b(settings, digest_size=32)
+    for part in (x, y, mask):
+        if part is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(part)
+        h.update(repr((a.dtype.str, a.shape)).encode())
+        h.update(a.data if a.dtype != object else pickle.dumps(a))
+    h.update(repr((prob.task, prob.label_names)).encode())
+    return h.digest()
 
 
 @dataclass(frozen=True)
