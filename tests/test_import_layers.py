@@ -13,10 +13,6 @@ LAYERS = ("cli", "experiments", "distributed", "tasks", "store", "encoders", "da
           "metrics")  # fmt: skip
 TOP = {"semalign", "semalign.__main__"}  # the package's facade and entry point, above all
 PLACED = {"semalign.quickstart": "experiments"}  # top-level modules that belong to a layer
-#: Known, scheduled: align's circle and metrics' arrow into align._arrays go with the move of
-#: align/io.py and as_float64_2d to a ground-floor module, after the align rewrite (issue 21).
-ALIGN_CIRCLE = "semalign.align"
-KNOWN_UP = {("semalign.metrics.space", "semalign.align._arrays")}
 
 
 def _modules() -> dict[str, Path]:
@@ -102,9 +98,9 @@ def _circles(edges: dict[str, set[str]]) -> list[set[str]]:
     return out
 
 
-def test_no_import_circles_outside_align() -> None:
+def test_no_import_circles() -> None:
     for circle in _circles(_graph()):
-        others = {m for m in circle if m != "semalign" and not m.startswith(ALIGN_CIRCLE)}
+        others = {m for m in circle if m != "semalign"}
         assert not others, f"import circle: {sorted(circle)}"
 
 
@@ -115,7 +111,7 @@ def test_imports_point_down_the_layers() -> None:
         for t in targets
         if t not in TOP and _rank(t) > _rank(m)
     }
-    assert up == KNOWN_UP, f"imports running up the layers: {sorted(up - KNOWN_UP)}"
+    assert not up, f"imports running up the layers: {sorted(up)}"
 
 
 def test_the_scan_sees_circles_and_upward_imports() -> None:

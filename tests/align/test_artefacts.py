@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import load_file, save, save_file
 
 from semalign.align import Aligner, load_aligner, read_metadata
-from semalign.align.io import CHECKSUM_KEY, artefact_checksum
+from semalign.artefacts import CHECKSUM_KEY, artefact_checksum
 from semalign.errors import FormatError, InputError, SemalignError
 from semalign.tasks.export import export_stitched, read_stitched
 from semalign.tasks.heads import LogisticHead, load_head

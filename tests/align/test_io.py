@@ -9,7 +9,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from semalign.align import METHODS, Aligner, load_aligner, read_metadata
-from semalign.align.io import write_artefact
+from semalign.artefacts import write_artefact
 from semalign.errors import FormatError, InputError
 
 from ._planted import planted

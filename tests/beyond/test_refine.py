@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semalign.align import Aligner
-from semalign.align.io import load_aligner, read_metadata
+from semalign.align import Aligner, load_aligner, read_metadata
 from semalign.align.refine import RefinedAligner
 from semalign.errors import InputError
 

@@ -5,12 +5,20 @@
 >>> Y_hat = aligner.transform(X_test)          # (m, d_t), in the target's own units
 """
 
-from semalign.align.aligner import Aligner, ConvergenceWarning, NotFittedError, min_anchors
+from semalign.align.aligner import (
+    Aligner,
+    ConvergenceWarning,
+    NotFittedError,
+    anchor_rank,
+    load_aligner,
+    min_anchors,
+    rank_problem,
+)
 from semalign.align.anchors import ANCHOR_STRATEGIES, select_anchors
 from semalign.align.estimators import METHODS
-from semalign.align.io import load_aligner, read_metadata
+from semalign.align.io import read_metadata
 from semalign.align.preprocessing import SCALINGS, Scaler
-from semalign.align.rank import anchor_rank, needed_rank, rank_problem, rank_tolerance
+from semalign.align.rank import needed_rank, rank_tolerance
 from semalign.align.sweep import AnchorSet
 
 __all__ = [

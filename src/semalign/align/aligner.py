@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from semalign.align import estimators as est
-from semalign.align._arrays import as_float64_2d, check_paired, is_torch
+from semalign.align._arrays import check_paired
+from semalign.align.io import aligner_state, read_aligner_artefact, save_aligner
 from semalign.align.moments import Moments
 from semalign.align.preprocessing import (
     Scaler,
@@ -27,7 +28,8 @@ from semalign.align.preprocessing import (
 )
 from semalign.align.rank import BIASED_METHODS, gram_rank, needed_rank
 from semalign.align.thin import ThinAnchors
-from semalign.errors import InputError, RankDeficientError, SemalignError
+from semalign.arrays import as_float64_2d, is_torch
+from semalign.errors import FormatError, InputError, RankDeficientError, SemalignError
 
 ChunkSource = Callable[[], Iterable[tuple[Any, Any]]]
 
@@ -721,8 +723,43 @@ class Aligner:
         target_encoder: str | None = None,
     ) -> Path:
         """Write the fitted map as one safetensors file (atomic); see :mod:`semalign.align.io`."""
-        from semalign.align.io import save_aligner
-
         return save_aligner(
             self, path, source_encoder=source_encoder, target_encoder=target_encoder
         )
+
+
+def anchor_rank(X: Any, method: str = "orthogonal", scaling: str = "none") -> int:
+    """Numerical rank of source anchors X (n, d) as ``Aligner(method, scaling)`` counts it."""
+    return Aligner(method, scaling).anchor_rank(X)
+
+
+def rank_problem(
+    X: Any, method: str, scaling: str = "none", alpha: float | None = None
+) -> str | None:
+    """Why ``Aligner(method, scaling, alpha=alpha).fit(X, ...)`` would refuse these anchors'
+    rank, in one sentence, or None when the rank suffices (for skipping a grid cell)."""
+    return Aligner(method, scaling, alpha=alpha).rank_problem(X)
+
+
+def aligner_from_payload(
+    tensors: dict[str, np.ndarray], meta: dict[str, str], origin: str
+) -> Aligner:
+    """Rebuild an aligner from :func:`semalign.align.io.aligner_payload` output; ``origin``
+    names it in errors. The caller verifies the file; :func:`semalign.align.io.aligner_state`
+    checks the format and shapes."""
+    params, state = aligner_state(tensors, meta, origin)
+    try:
+        aligner = Aligner(**params)
+    except TypeError as exc:
+        raise FormatError(
+            f"{origin}: malformed aligner header ({exc!r}): refit and save it again"
+        ) from exc
+    aligner._set_state(state)
+    return aligner
+
+
+def load_aligner(path: str | Path) -> Aligner:
+    """Load an aligner written by :meth:`Aligner.save`, verified by
+    :func:`semalign.artefacts.read_artefact`."""
+    tensors, meta = read_aligner_artefact(path)
+    return aligner_from_payload(tensors, meta, str(path))

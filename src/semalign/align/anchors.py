@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align._arrays import as_float64_2d
+from semalign.arrays import as_float64_2d
 from semalign.errors import InputError
 
 __all__ = ["ANCHOR_STRATEGIES", "select_anchors"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.errors import InputError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors")

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from semalign.align._arrays import is_torch, row_norms, safe_divide_rows
+from semalign.align._arrays import row_norms, safe_divide_rows
+from semalign.arrays import is_torch
 from semalign.errors import InputError
 
 SCALINGS: tuple[str, ...] = ("none", "center", "std", "standard", "l2", "center-l2")

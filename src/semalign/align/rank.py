@@ -12,8 +12,6 @@ preprocessed anchors as they are (centred already under a centring scaling).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -60,20 +58,3 @@ def needed_rank(method: str, d_source: int, alpha: float | None = None) -> int:
     if method == "sgd-affine" and alpha is not None and alpha > 0:
         return 0
     return int(d_source) if method in FULL_RANK_METHODS else 0
-
-
-def anchor_rank(X: Any, method: str = "orthogonal", scaling: str = "none") -> int:
-    """Numerical rank of source anchors X (n, d) as ``Aligner(method, scaling)`` counts it."""
-    from semalign.align.aligner import Aligner
-
-    return Aligner(method, scaling).anchor_rank(X)
-
-
-def rank_problem(
-    X: Any, method: str, scaling: str = "none", alpha: float | None = None
-) -> str | None:
-    """Why ``Aligner(method, scaling, alpha=alpha).fit(X, ...)`` would refuse these anchors'
-    rank, in one sentence, or None when the rank suffices (for skipping a grid cell)."""
-    from semalign.align.aligner import Aligner
-
-    return Aligner(method, scaling, alpha=alpha).rank_problem(X)

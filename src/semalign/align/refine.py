@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align._arrays import as_float64_2d
 from semalign.align.aligner import Aligner, NotFittedError
+from semalign.align.io import aligner_payload
+from semalign.arrays import as_float64_2d
+from semalign.artefacts import write_artefact
 from semalign.errors import InputError
 
 __all__ = ["RefinedAligner", "mutual_csls_pairs"]
@@ -208,8 +210,6 @@ class RefinedAligner:
         target_encoder: str | None = None,
     ) -> Path:
         """Write the final map (loadable by ``load_aligner``) with the refinement in its header."""
-        from semalign.align.io import aligner_payload, write_artefact
-
         tensors, meta = aligner_payload(
             self.aligner_, source_encoder=source_encoder, target_encoder=target_encoder
         )

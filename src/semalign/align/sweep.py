@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from semalign.align._arrays import as_float64_2d, check_paired
+from semalign.align._arrays import check_paired
 from semalign.align.aligner import Aligner
 from semalign.align.moments import Moments
 from semalign.align.preprocessing import Scaler, normalises_rows
 from semalign.align.thin import ThinAnchors
+from semalign.arrays import as_float64_2d
 
 __all__ = ["AnchorSet"]
 

@@ -141,8 +141,8 @@ def apply(
     """Map INPUT through the fitted map and write the result as .npy."""
     import numpy as np
 
+    from semalign.align import load_aligner
     from semalign.align.files import read_array, row_chunks, write_array
-    from semalign.align.io import load_aligner
 
     aligner = load_aligner(file)
     x = read_array(input, "input")
@@ -178,7 +178,7 @@ def evaluate(
     mutual k-NN, unbiased CKA, CKNNA)."""
     import numpy as np
 
-    from semalign.align.io import load_aligner
+    from semalign.align import load_aligner
     from semalign.cli._inputs import paired_arrays
     from semalign.errors import InputError
     from semalign.metrics.similarity import similarity_report

@@ -88,7 +88,7 @@ def export(
     allow_encoder_mismatch: bool = _inputs.ALLOW_MISMATCH,
 ) -> None:
     """Write encoder A -> T -> B's head as one reloadable stitched model."""
-    from semalign.align.io import load_aligner
+    from semalign.align import load_aligner
     from semalign.encoders import load_encoder
     from semalign.tasks.export import export_stitched
     from semalign.tasks.heads import load_head
@@ -140,7 +140,7 @@ def predict(
 
     import torch
 
-    from semalign.align.io import atomic_write_bytes
+    from semalign.artefacts import atomic_write_bytes
     from semalign.store import read_manifest
     from semalign.tasks.export import load_stitched
 

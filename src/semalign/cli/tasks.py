@@ -242,7 +242,7 @@ def zeroshot(
     prompt_set = load_prompt_set(prompts, classes=classes, seed=prompt_seed)
     fitted = None
     if aligner is not None:
-        from semalign.align.io import load_aligner
+        from semalign.align import load_aligner
 
         fitted = load_aligner(aligner)
         check_encoders(

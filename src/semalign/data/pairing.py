@@ -149,7 +149,7 @@ def write_pairs(pairs: Sequence[AnchorPair], path: Path) -> Path:
     NaN). Both read back as dataset ``manifest`` and ``semalign embed -i``."""
     import io
 
-    from semalign.align.io import atomic_write_bytes
+    from semalign.artefacts import atomic_write_bytes
 
     path = Path(path)
     names = sorted({n for p in pairs for n in p.labels})

@@ -89,7 +89,7 @@ def write_records(records: Iterable[Record], path: Path) -> int:
     import io
     import json
 
-    from semalign.align.io import atomic_write_bytes
+    from semalign.artefacts import atomic_write_bytes
 
     rows = list(records)
     buf = io.StringIO()

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.data.images import DICOM_SUFFIXES, is_dicom, load_image
 from semalign.errors import InputError
 

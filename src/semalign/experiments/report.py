@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.experiments import plots, report_retrieval
 from semalign.experiments.plots import scoring_of
 from semalign.experiments.report_common import (

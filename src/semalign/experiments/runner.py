@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.errors import FormatError, InputError, SemalignError
 from semalign.experiments import retrieval_units, units
 from semalign.experiments.cache import StepCache, UnitOutput, digest

@@ -249,7 +249,7 @@ def space_at_sizes(
     space and subset serves the three neighbour metrics. Value: the mean over the seeds;
     CI: the 2.5-97.5 percentiles of the seeds' values (the spread of one sample of that size).
     A size above the rows at hand gives an n/a row with the reason."""
-    from semalign.align._arrays import as_float64_2d
+    from semalign.arrays import as_float64_2d
     from semalign.errors import InputError
     from semalign.metrics.similarity import cknna, mutual_knn, nested_subsets, unbiased_cka
     from semalign.metrics.space import cosine_neighbours, knn_jaccard, linear_cka

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align._arrays import as_float64_2d
+from semalign.arrays import as_float64_2d
 from semalign.errors import InputError
 from semalign.metrics.csls import check_scoring, mean_knn
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from semalign import __version__
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.errors import FormatError, InputError
 from semalign.store.chunks import data_is_intact, read_header, sha256_file, write_chunk
 from semalign.store.executor import (

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.errors import FormatError
 
 

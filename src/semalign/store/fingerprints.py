@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from semalign import __version__
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.store.chunks import sha256_file
 
 FINGERPRINTS_DIR = "fingerprints"

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from semalign.align.io import atomic_write_bytes
+from semalign.artefacts import atomic_write_bytes
 from semalign.errors import FormatError, InputError
 from semalign.store.fingerprints import FINGERPRINTS_DIR
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align._arrays import as_float64_2d, check_paired
+from semalign.align._arrays import check_paired
+from semalign.arrays import as_float64_2d
 from semalign.errors import InputError
 from semalign.metrics.space import retrieval_ranks, unit_rows
 

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from semalign.align import Aligner
-from semalign.align.io import aligner_from_payload, aligner_payload, read_artefact, write_artefact
+from semalign.align.aligner import aligner_from_payload
+from semalign.align.io import aligner_payload
+from semalign.artefacts import read_artefact, write_artefact
 from semalign.errors import FormatError, InputError
 from semalign.tasks.heads import Head, head_from_payload
 
@@ -68,7 +70,7 @@ def export_stitched(
 
 def read_stitched(path: str | Path) -> tuple[dict[str, str], Aligner, Head]:
     """Header metadata, aligner and head of a stitched model (checksum verified, see
-    :func:`semalign.align.io.read_artefact`); no encoder loaded, no torch."""
+    :func:`semalign.artefacts.read_artefact`); no encoder loaded, no torch."""
     tensors, meta = read_artefact(
         path,
         fmt=FORMAT,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align.io import read_artefact, write_artefact
+from semalign.artefacts import read_artefact, write_artefact
 from semalign.errors import FormatError, InputError, SemalignError
 
 __all__ = ["Head", "LogisticHead", "MLPHead", "load_head"]
@@ -483,7 +483,7 @@ class _TorchHeadModule:
 
 def load_head(path: str | Path) -> Head:
     """Load a head written by :meth:`Head.save` (checksum verified, see
-    :func:`semalign.align.io.read_artefact`); predicts with numpy, no torch needed."""
+    :func:`semalign.artefacts.read_artefact`); predicts with numpy, no torch needed."""
     tensors, meta = read_artefact(
         path,
         fmt=FORMAT,
