@@ -71,6 +71,7 @@ def test_multilabel_with_masks_matches_per_resample_evaluation() -> None:
             "macro_auroc": float(np.nanmean(au)),
             "macro_auprc": float(np.nanmean(ap)),
         }
+        out.update({f"f1[{name}]": f for name, f in zip("abc", f1, strict=True)})
         out.update({f"auroc[{name}]": a for name, a in zip("abc", au, strict=True)})
         return out
 

@@ -132,7 +132,7 @@ def test_report_multiclass_keys_and_errors() -> None:
     y = rng.integers(0, 3, 90)
     s = rng.normal(size=(90, 3)) + 2 * np.eye(3)[y]
     rep = classification_report(y, s, n_resamples=50)
-    assert set(rep) == {"accuracy", "macro_f1", "macro_auroc"}
+    assert set(rep) == {"accuracy", "balanced_accuracy", "macro_f1", "macro_auroc"}
     for est in rep.values():
         assert est.low <= est.value <= est.high
     with pytest.raises(InputError, match="class indices"):

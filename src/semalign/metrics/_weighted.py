@@ -79,19 +79,34 @@ def nanmean_rows(x: Float) -> Float:
         return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
 
 
-def multiclass(t: NDArray[np.int64], s: Float, w: Float) -> dict[str, Float]:
-    """accuracy, macro-F1 (all K classes) and one-vs-rest macro-AUROC per row of w (R, n)."""
+def multiclass(
+    t: NDArray[np.int64], s: Float, names: list[str] | None, w: Float
+) -> dict[str, Float]:
+    """accuracy, balanced accuracy (mean recall over the classes with weight), macro-F1 (all K
+    classes) and one-vs-rest macro-AUROC per row of w (R, n); with ``names`` (K,) also each
+    class's F1 and AUROC as ``f1[name]`` / ``auroc[name]``."""
     k = s.shape[1]
     pred = s.argmax(axis=1)
     weight = w.sum(axis=1)
+    classes = np.arange(k)
+    true_c = (t[:, None] == classes).astype(np.float64)
+    hit_c = true_c * (pred[:, None] == classes)
+    support, hits = w @ true_c, w @ hit_c
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = (w @ (t == pred).astype(np.float64)) / np.where(weight > 0, weight, np.nan)
+        recall = np.where(support > 0, hits / np.where(support > 0, support, 1.0), np.nan)
     aurocs = np.stack([auroc(t == c, s[:, c], w) for c in range(k)], axis=1)
-    return {
+    f1 = f1_per_class(t, pred, k, w)
+    out = {
         "accuracy": acc,
-        "macro_f1": f1_per_class(t, pred, k, w).mean(axis=1),
+        "balanced_accuracy": nanmean_rows(recall),
+        "macro_f1": f1.mean(axis=1),
         "macro_auroc": nanmean_rows(aurocs),
     }
+    if names is not None:
+        out.update({f"f1[{name}]": f1[:, c] for c, name in enumerate(names)})
+        out.update({f"auroc[{name}]": aurocs[:, c] for c, name in enumerate(names)})
+    return out
 
 
 def f1_per_label(
@@ -120,7 +135,8 @@ def multilabel(
 ) -> dict[str, Float]:
     """Masked multi-label metrics per row of w (R, n): accuracy over unmasked entries,
     positive-class macro-F1 (and, with ``both_classes``, the mean of both classes' F1 per label
-    as ``macro_f1_both_classes``), AUROC and AUPRC (macro = mean over defined labels).
+    as ``macro_f1_both_classes``), AUROC and AUPRC (macro = mean over defined labels); with
+    several labels also each label's ``f1[name]`` and ``auroc[name]``.
     Predictions are ``s >= threshold``."""
     pred = (s >= threshold).astype(np.int64)
     n_labels = t.shape[1]
@@ -137,14 +153,13 @@ def multilabel(
         auprcs[:, j] = average_precision(positive, s[:, j], wj)
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = np.where(seen > 0, hits / np.where(seen > 0, seen, 1.0), np.nan)
-    out = {
-        "accuracy": acc,
-        "macro_f1": nanmean_rows(f1_per_label(t, pred, m, "positive", w)),
-    }
+    f1 = f1_per_label(t, pred, m, "positive", w)
+    out = {"accuracy": acc, "macro_f1": nanmean_rows(f1)}
     if both_classes:
         out["macro_f1_both_classes"] = nanmean_rows(f1_per_label(t, pred, m, "both-classes", w))
     out["macro_auroc"] = nanmean_rows(aurocs)
     out["macro_auprc"] = nanmean_rows(auprcs)
     if len(names) > 1:
+        out.update({f"f1[{name}]": f1[:, j] for j, name in enumerate(names)})
         out.update({f"auroc[{name}]": aurocs[:, j] for j, name in enumerate(names)})
     return out

@@ -45,16 +45,20 @@ __all__ = [
     "Estimate",
     "accuracy",
     "average_precision",
+    "balanced_accuracy",
     "binary_auroc",
     "bootstrap_ci",
     "class_log_odds",
     "classification_report",
+    "confusion_matrix",
     "macro_auprc",
     "macro_auroc",
     "macro_f1",
     "mask_labels",
     "multiclass_auroc",
     "multilabel_macro_f1",
+    "per_class_auroc",
+    "per_class_f1",
     "per_label_auprc",
     "per_label_auroc",
 ]
@@ -117,10 +121,59 @@ def _vector(x: Any, name: str) -> NDArray[Any]:
 
 def accuracy(y_true: Any, y_pred: Any) -> float:
     """Fraction of equal entries of ``y_true`` (n,) and ``y_pred`` (n,); NaN when n = 0."""
+    t, p = _paired_vectors(y_true, y_pred)
+    return float(np.mean(t == p)) if t.size else float("nan")
+
+
+def _paired_vectors(y_true: Any, y_pred: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     t, p = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
     if t.shape != p.shape:
         raise InputError(f"y_true has {t.shape[0]} rows, y_pred {p.shape[0]}: pass paired rows")
-    return float(np.mean(t == p)) if t.size else float("nan")
+    return t, p
+
+
+def _class_order(t: NDArray[Any], p: NDArray[Any], labels: Any) -> NDArray[Any]:
+    """``labels`` as an array (K,) of distinct classes; by default the sorted union of both."""
+    if labels is None:
+        return np.union1d(t, p)
+    classes = np.asarray(labels)
+    if classes.ndim != 1 or np.unique(classes).size != classes.size:
+        raise InputError(f"labels {classes.tolist()} must be a list of distinct classes")
+    return classes
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, labels: Any) -> NDArray[np.int64]:
+    """Counts (K, K) of ``y_true`` (n,) vs ``y_pred`` (n,): row i holds the rows whose true class
+    is ``labels[i]``, column j those predicted ``labels[j]``, in the order of ``labels`` (K,).
+    A class outside ``labels`` is an error."""
+    t, p = _paired_vectors(y_true, y_pred)
+    classes = _class_order(t, p, labels)
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    out = np.zeros((classes.size, classes.size), dtype=np.int64)
+    for name, vec in (("y_true", t), ("y_pred", p)):
+        unknown = [v for v in dict.fromkeys(vec.tolist()) if v not in index]
+        if unknown:
+            raise InputError(
+                f"{name} holds class {unknown[0]!r}, which is not in labels "
+                f"{classes.tolist()}: list every class"
+            )
+    rows = np.array([index[v] for v in t.tolist()], dtype=np.int64)
+    cols = np.array([index[v] for v in p.tolist()], dtype=np.int64)
+    np.add.at(out, (rows, cols), 1)
+    return out
+
+
+def per_class_f1(y_true: Any, y_pred: Any, labels: Any = None) -> Float:
+    """F1 (K,) of each class of ``labels`` (default: the sorted classes of either vector), one
+    vs the rest; 0 for a class with no true and no predicted row."""
+    t, p = _paired_vectors(y_true, y_pred)
+    classes = _class_order(t, p, labels)
+    f1 = np.empty(classes.size)
+    for i, c in enumerate(classes.tolist()):
+        tp = np.count_nonzero((t == c) & (p == c))
+        denom = np.count_nonzero(t == c) + np.count_nonzero(p == c)
+        f1[i] = 2.0 * tp / denom if denom else 0.0
+    return f1
 
 
 def macro_f1(y_true: Any, y_pred: Any, labels: Any = None) -> float:
@@ -128,18 +181,24 @@ def macro_f1(y_true: Any, y_pred: Any, labels: Any = None) -> float:
 
     ``labels`` fixes the classes averaged over; by default those present in either vector.
     """
-    t, p = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
-    if t.shape != p.shape:
-        raise InputError(f"y_true has {t.shape[0]} rows, y_pred {p.shape[0]}: pass paired rows")
-    classes = np.union1d(t, p) if labels is None else np.asarray(labels)
-    if classes.size == 0:
-        return float("nan")
-    f1 = np.empty(classes.size)
-    for i, c in enumerate(classes):
-        tp = np.count_nonzero((t == c) & (p == c))
-        denom = np.count_nonzero(t == c) + np.count_nonzero(p == c)
-        f1[i] = 2.0 * tp / denom if denom else 0.0
-    return float(f1.mean())
+    f1 = per_class_f1(y_true, y_pred, labels)
+    return float(f1.mean()) if f1.size else float("nan")
+
+
+def balanced_accuracy(y_true: Any, y_pred: Any, labels: Any = None) -> float:
+    """Mean over classes of recall (the fraction of a class's rows predicted as that class).
+
+    Averaged over the classes of ``labels`` (default: all) that have at least one true row, so
+    that always answering one class scores 1/K whatever the class frequencies; NaN when n = 0.
+    """
+    t, p = _paired_vectors(y_true, y_pred)
+    classes = _class_order(t, p, labels)
+    recalls = [
+        np.count_nonzero((t == c) & (p == c)) / np.count_nonzero(t == c)
+        for c in classes.tolist()
+        if np.count_nonzero(t == c)
+    ]
+    return float(np.mean(recalls)) if recalls else float("nan")
 
 
 def multilabel_macro_f1(
@@ -251,13 +310,21 @@ def macro_auprc(y_true: Any, scores: Any, mask: Any = None) -> float:
     return _nanmean(per_label_auprc(y_true, scores, mask))
 
 
-def multiclass_auroc(y_true: Any, scores: Any, n_classes: int | None = None) -> float:
-    """One-vs-rest macro AUROC of class indices ``y_true`` (n,) against ``scores`` (n, K)."""
+def per_class_auroc(y_true: Any, scores: Any, n_classes: int | None = None) -> Float:
+    """One-vs-rest AUROC (K,) of each class index of ``y_true`` (n,) against its column of
+    ``scores`` (n, K); NaN for a class with no row or every row."""
     t = _vector(y_true, "y_true").astype(np.int64)
     s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or s.shape[0] != t.shape[0]:
+        raise InputError(f"scores have shape {s.shape} for {t.shape[0]} labels: pass (n, K)")
     k = s.shape[1] if n_classes is None else n_classes
     onehot = (t[:, None] == np.arange(k)[None, :]).astype(np.int64)
-    return macro_auroc(onehot, s[:, :k])
+    return per_label_auroc(onehot, s[:, :k])
+
+
+def multiclass_auroc(y_true: Any, scores: Any, n_classes: int | None = None) -> float:
+    """One-vs-rest macro AUROC of class indices ``y_true`` (n,) against ``scores`` (n, K)."""
+    return _nanmean(per_class_auroc(y_true, scores, n_classes))
 
 
 def _bootstrap_indices(n: int, n_resamples: int, seed: int) -> NDArray[np.int64]:
@@ -320,14 +387,17 @@ def classification_report(
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Estimate]:
-    """Accuracy, macro-F1, macro-AUROC (and AUPRC, per-label AUROC for multi-label) with CIs.
+    """Accuracy, macro-F1, macro-AUROC (and AUPRC for multi-label) with CIs.
 
     multiclass: ``y_true`` (n,) class indices, ``scores`` (n, K); prediction is the argmax and
-    macro-F1 averages all K classes. multilabel/binary: ``y_true`` (n, L) or (n,) binary (NaN
+    macro-F1 averages all K classes; ``balanced_accuracy`` is the mean recall over the classes
+    with a true row. With ``label_names`` (K,) also each class's one-vs-rest ``f1[name]`` and
+    ``auroc[name]``. multilabel/binary: ``y_true`` (n, L) or (n,) binary (NaN
     entries and ``mask`` False are skipped), ``scores`` (n, L), thresholded at the probability
     ``threshold`` for accuracy (over unmasked entries) and macro-F1 (positive-class F1 per
     label, averaged: scikit-learn's convention; ``f1_both_classes`` adds
-    ``macro_f1_both_classes``, the mean of both classes' F1 per label).
+    ``macro_f1_both_classes``, the mean of both classes' F1 per label); with several
+    ``label_names``, each label's ``f1[name]`` and ``auroc[name]``.
 
     ``logits=False``: scores are probabilities (a warning says when they saturate to exactly 0
     or 1, which ties their ranks). ``logits=True``: scores are logits (softmax logits for
@@ -353,9 +423,15 @@ def classification_report(
             raise InputError(
                 f"class indices span {t.min()}..{t.max()} but scores have {s.shape[1]} columns"
             )
+        if label_names is not None and len(label_names) != s.shape[1]:
+            raise InputError(
+                f"label_names has {len(label_names)} names for {s.shape[1]} score columns: "
+                "name every class, in column order"
+            )
         if logits:
             s = class_log_odds(s)
-        stats = partial(_weighted.multiclass, t.astype(np.int64), s)
+        names = None if label_names is None else [str(c) for c in label_names]
+        stats = partial(_weighted.multiclass, t.astype(np.int64), s, names)
         n = t.shape[0]
     else:
         tt, ss, mm = _matrix_pair(y_true, s, mask)
