@@ -18,7 +18,7 @@ SHRINK = [
         r"seeds = \[0, 1, 2\]\nmethods = \[\"orthogonal\", \"affine\", \"linear\"\]",
         'seeds = [0, 1]\nmethods = ["orthogonal", "affine"]',
     ),
-    (r"anchors = \[8, 16, 32, 60\]", "anchors = [8, 60]"),
+    (r"anchors = \[8, 16, 32, 56\]", "anchors = [8, 56]"),
     (r"anchors = 512 \}", "anchors = 72 }"),
     (r"space_sizes = \[64, 128, 256, 512\]", "space_sizes = [16, 32, 64]"),
 ]

@@ -36,6 +36,13 @@ class Record:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def patient_key(self) -> str:
+        """The patient this record belongs to, as a grouping key for splits and folds:
+        ``dataset/patient_id``, or ``dataset/id`` when the reader knows no patient (the record
+        is then its own patient). Namespaced by dataset, so two collections never share one."""
+        return f"{self.dataset}/{self.patient_id if self.patient_id else self.id}"
+
+    @property
     def image_path(self) -> Path | None:
         """The first image of the record, or None for a report-only record."""
         return self.image_paths[0] if self.image_paths else None

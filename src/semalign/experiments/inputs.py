@@ -139,6 +139,17 @@ def eval_images(spec: ZeroShotSpec, records: list[Record]) -> EvalImages:
     return EvalImages(items, y, mask, counts)
 
 
+def patient_keys(*collections: list[Record]) -> dict[str, str]:
+    """Each record id -> its patient key (:attr:`~semalign.data.records.Record.patient_key`),
+    over the evaluated images and the anchor images: what leave-one-patient-out folds group by
+    (the first collection wins where an id recurs)."""
+    out: dict[str, str] = {}
+    for records in collections:
+        for r in records:
+            out.setdefault(r.id, r.patient_key)
+    return out
+
+
 def _positives(record: Record, labels: list[str]) -> list[str]:
     return [x for x in labels if record.labels.get(x) == 1.0]
 

@@ -46,6 +46,7 @@ from semalign.experiments.inputs import (
     drawn_pairs,
     eval_images,
     normalise_text,
+    patient_keys,
     read_records,
     retrieval_data,
     stitch_data,
@@ -62,6 +63,7 @@ from semalign.experiments.recipe import (
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
+from semalign.tasks.zeroshot_folds import patient_folds
 from semalign.threads import blas_policy
 
 RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
@@ -401,6 +403,12 @@ class _Run:
         reports = self.dataset(spec.reports) if spec.reports else None
         anchors = anchor_set(spec, self.dataset(spec.anchor_dataset), reports)
         k_ai, k_at, a_img, a_txt, drawn = self._anchor_embeddings(spec, anchors)
+        loo = spec.split == "loo"
+        everyone = patient_keys(self.dataset(spec.images), self.dataset(spec.anchor_dataset))
+        patients = {i: everyone[i] for i in dict.fromkeys([*ids, *anchors.owner]) if i in everyone}
+        if loo:
+            folds = patient_folds(ids, anchors.owner, patients)[0]
+            meta["folds"] = {"unit": "patient", "n_folds": len(folds), "n_images": len(ids)}
         meta.update(
             n_anchor_pairs=len(anchors.owner),
             anchor_images=len(anchors.images),
@@ -432,10 +440,10 @@ class _Run:
         if spec.comparators:
             self.unit(
                 "zeroshot-comparators",
-                {**base, "comparators": spec.comparators},
+                {**base, "comparators": spec.comparators, "patients": digest(patients)},
                 lambda: units.zeroshot_comparators(
                     x, ev.y, ev.mask, ids, prompts.classes, comparators=spec.comparators,
-                    rule=spec.rule, key=key, bootstrap=bs,
+                    rule=spec.rule, key=key, bootstrap=bs, patients=patients,
                 ),
             )  # fmt: skip
         centroid = spec.pairing == "label-matched"
@@ -446,7 +454,8 @@ class _Run:
             "rows": digest(
                 [anchors.image_row.tolist(), anchors.report_row.tolist(), anchors.owner]
             ),
-            "loo": spec.split == "loo",
+            "loo": loo,
+            "patients": digest(patients),
             "labels": digest(np.nan_to_num(anchors.labels, nan=-1).tolist()) if centroid else None,
             "anchors": spec.anchors,
             "seeds": spec.seeds,
@@ -461,8 +470,8 @@ class _Run:
                 {**akey, "asif": asif, "score_at": at_k},
                 lambda: units.zeroshot_asif(
                     x, ev.y, ev.mask, ids, prompts, a_img, a_txt, anchors.owner,
-                    loo=spec.split == "loo", anchors=spec.anchors, seeds=spec.seeds, key=key,
-                    bootstrap=bs, score_at=at_k, **asif, **zs, **scored,
+                    loo=loo, anchors=spec.anchors, seeds=spec.seeds, key=key, bootstrap=bs,
+                    score_at=at_k, patients=patients, **asif, **zs, **scored,
                 ),
             )  # fmt: skip
         for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
@@ -478,7 +487,8 @@ class _Run:
                     a_img,
                     a_txt,
                     anchors.owner,
-                    loo=spec.split == "loo",
+                    loo=loo,
+                    patients=patients,
                     method=m,
                     scaling=s,
                     anchors=spec.anchors,

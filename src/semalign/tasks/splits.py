@@ -2,9 +2,10 @@
 
 ``split_rows`` checks a given split (index arrays or boolean masks); ``group_split`` draws one of
 whole groups (e.g. one normalised text: :func:`semalign.metrics.text_groups`), stratified by
-class; ``dedup_by_text`` keeps one row per normalised text. A recipe's ``split_seed`` s gives
-the test rows of ``group_split(groups, fraction, y=y, seed=s)`` on the rows it kept, so the same
-seed gives the same split from Python.
+class; ``dedup_by_text`` keeps one row per normalised text; ``group_folds`` gives
+leave-one-group-out folds (e.g. one patient's images at a time). A recipe's ``split_seed`` s
+gives the test rows of ``group_split(groups, fraction, y=y, seed=s)`` on the rows it kept, so
+the same seed gives the same split from Python.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from numpy.typing import NDArray
 from semalign.errors import InputError
 from semalign.metrics.space import normalise_text
 
-__all__ = ["Dedup", "dedup_by_text", "group_split", "row_index", "split_rows"]
+__all__ = ["Dedup", "dedup_by_text", "group_folds", "group_split", "row_index", "split_rows"]
 
 Index = NDArray[np.int64]
 
@@ -119,6 +120,26 @@ def group_split(
     in_test = np.zeros(g.size, dtype=bool)
     in_test[test] = True
     return np.flatnonzero(~in_test).astype(np.int64), np.flatnonzero(in_test).astype(np.int64)
+
+
+def group_folds(groups: Any = None, n: int | None = None) -> list[Index]:
+    """Leave-one-group-out folds: the rows (k,) of each group, in order of first row.
+
+    groups: (n,) keys (e.g. :attr:`semalign.data.records.Record.patient_key`, so that a
+    patient's images are held out together); None gives one row per fold (leave-one-out) of
+    ``n`` rows.
+    """
+    if groups is None:
+        if n is None:
+            raise InputError("group_folds needs groups or a row count n")
+        return [np.array([i], dtype=np.int64) for i in range(n)]
+    g = np.asarray(groups)
+    if g.ndim != 1 or (n is not None and g.size != n):
+        raise InputError(f"groups has shape {g.shape}: pass one group key per row ({n},)")
+    members: dict[Any, list[int]] = {}
+    for i, key in enumerate(g.tolist()):
+        members.setdefault(key, []).append(i)
+    return [np.asarray(rows, dtype=np.int64) for rows in members.values()]
 
 
 @dataclass(frozen=True)

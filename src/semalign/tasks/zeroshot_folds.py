@@ -5,8 +5,9 @@ Modes: ``unimodal`` (through T fitted on the fold's anchor pairs), its control
 them, so that the pairing carries nothing), ``anchor-centroid`` (the same map with no prompts,
 scored against the fold's anchor reports of each label), ``asif`` (ASIF codes through the same
 anchor pairs), ``multimodal`` (a dual encoder's joint space) and the supervised comparators
-(``nearest-centroid``, ``linear-probe``, leave-one-out on the image embeddings). Folds: one image
-each under leave-one-out (its own anchor pairs left out), else one fold of every image. Each
+(``nearest-centroid``, ``linear-probe``, leave-one-out on the image embeddings). Folds: one
+patient each under leave-one-out (:func:`patient_folds`: all of its images held out, and every
+anchor pair owned by one of them left out), else one fold of every image. Each
 function returns its result rows (n/a rows with the reason where a cell cannot be run) and the
 per-item scores kept for ROC curves and confusion matrices (cosine scoring only).
 
@@ -17,7 +18,7 @@ Decision values keep their order (:meth:`ZeroShotClassifier.decision_values`); m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from semalign.metrics.classification import Estimate
 from semalign.tasks.asif import ASIF
 from semalign.tasks.comparators import linear_probe_loo, nearest_centroid_loo
 from semalign.tasks.results import ResultTable
+from semalign.tasks.splits import group_folds
 from semalign.tasks.stitching import fit_cell, undefined
 from semalign.tasks.zeroshot import PromptEmbeddings, ZeroShotClassifier, zeroshot_report
 
@@ -39,6 +41,7 @@ __all__ = [
     "asif_prompts",
     "draw_pairs",
     "fold_decisions",
+    "patient_folds",
     "score_rows",
     "scored_key",
     "zeroshot_asif",
@@ -141,13 +144,18 @@ def zeroshot_comparators(
     rule: str,
     key: dict[str, Any],
     bootstrap: int,
+    patients: Mapping[str, str] | None = None,
 ) -> tuple[ResultTable, list[dict[str, Any]]]:
     """Supervised leave-one-out comparators on the image embeddings (no text, no map): one row
-    per comparator (its name is the mode), on the same images and folds as the map."""
+    per comparator (its name is the mode), on the same images and folds as the map (one
+    patient at a time with ``patients``, see :func:`patient_folds`)."""
     table = ResultTable()
     scores: list[dict[str, Any]] = []
+    groups = [_patient(patients, i) for i in ids]
     for name in comparators:
-        d = COMPARATOR_FUNCTIONS[name](images, y, rule=rule, classes=classes, mask=mask)
+        d = COMPARATOR_FUNCTIONS[name](
+            images, y, rule=rule, classes=classes, mask=mask, groups=groups
+        )
         table.add(_report(d, y, mask, classes, rule, bootstrap), n=len(ids), mode=name, **key)
         scores += score_rows(
             d, y, mask, ids, classes, rule, mode=name, method=None, scaling=None, anchors=None,
@@ -203,15 +211,33 @@ def fold_decisions(clf: ZeroShotClassifier, images: Float, fold: NDArray[np.int6
     return clf.decision_values(images)[fold]
 
 
-def _folds(
-    ids: Sequence[str], owners: NDArray[Any], loo: bool
+def _patient(patients: Mapping[str, str] | None, image_id: str) -> str:
+    return image_id if patients is None else patients.get(image_id, image_id)
+
+
+def patient_folds(
+    ids: Sequence[str], owner: Sequence[str], patients: Mapping[str, str] | None = None
 ) -> tuple[list[NDArray[np.int64]], list[NDArray[np.bool_]]]:
-    """Evaluation folds (one image each under leave-one-out, else all) and, per fold, the
-    anchor pairs allowed to fit its map (none owned by the fold's image)."""
-    n = len(ids)
-    folds = [np.array([i]) for i in range(n)] if loo else [np.arange(n)]
-    allowed = [owners != ids[f[0]] if loo else np.ones(owners.size, bool) for f in folds]
-    return folds, allowed
+    """Leave-one-patient-out folds: per patient (in order of its first image), the rows of its
+    images among ``ids`` (n,) and the anchor pairs (n_pairs,) allowed to fit that fold's map,
+    i.e. those whose ``owner`` image is not one of that patient's. ``patients`` maps image ids
+    (evaluated images and anchor owners) to a patient key
+    (:attr:`semalign.data.records.Record.patient_key`); an id it lacks is its own patient, so
+    without it every image is a fold (leave one image out)."""
+    groups = [_patient(patients, i) for i in ids]
+    owners = np.array([_patient(patients, o) for o in owner], dtype=object)
+    folds = group_folds(groups, len(ids))
+    return folds, [owners != groups[int(f[0])] for f in folds]
+
+
+def _folds(
+    ids: Sequence[str], owners: NDArray[Any], loo: bool, patients: Mapping[str, str] | None
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.bool_]]]:
+    """Evaluation folds (one patient each under leave-one-out, else all images) and, per fold,
+    the anchor pairs allowed to fit its map (none owned by the fold's patient)."""
+    if loo:
+        return patient_folds(ids, owners.tolist(), patients)
+    return [np.arange(len(ids))], [np.ones(owners.size, bool)]
 
 
 def zeroshot_method(
@@ -239,10 +265,12 @@ def zeroshot_method(
     anchor_labels: Float | None = None,
     scorings: Sequence[str] = ("cosine",),
     csls_k: int = 10,
+    patients: Mapping[str, str] | None = None,
 ) -> tuple[ResultTable, list[dict[str, Any]]]:
     """Prompt classification through T (mode ``unimodal``) for every anchor count and seed
-    (leave-one-out or fixed), and its control (mode ``shuffled-anchors``): the same estimator on
-    the same anchors with the reports shuffled among them, so that the pairing carries nothing.
+    (leave one patient out, ``patients`` as in :func:`patient_folds`, or fixed), and its
+    control (mode ``shuffled-anchors``): the same estimator on the same anchors with the
+    reports shuffled among them, so that the pairing carries nothing.
     With ``anchor_labels`` (n_pairs, C) also mode ``anchor-centroid``: the same map with no
     prompts, scored against the centroids of the fold's anchor reports of each label (cosine).
 
@@ -256,7 +284,7 @@ def zeroshot_method(
     """
     n = len(ids)
     owners = np.asarray(owner)
-    folds, allowed = _folds(ids, owners, loo)
+    folds, allowed = _folds(ids, owners, loo, patients)
     table = ResultTable()
     scores: list[dict[str, Any]] = []
     need = min_anchors(method, scaling, images.shape[1])
@@ -362,6 +390,7 @@ def zeroshot_asif(
     score_at: int | None = None,
     scorings: Sequence[str] = ("cosine",),
     csls_k: int = 10,
+    patients: Mapping[str, str] | None = None,
 ) -> tuple[ResultTable, list[dict[str, Any]]]:
     """The ASIF baseline (mode ``asif``, Norelli et al. 2023) on the folds and anchor pairs of
     :func:`zeroshot_method` (same draw per anchor count, seed and fold): images become their
@@ -370,7 +399,7 @@ def zeroshot_asif(
     centring. Per-item scores as in :func:`zeroshot_method` (cosine only)."""
     n = len(ids)
     owners = np.asarray(owner)
-    folds, allowed = _folds(ids, owners, loo)
+    folds, allowed = _folds(ids, owners, loo, patients)
     most = min(int(a.sum()) for a in allowed)
     keep_at = score_at if score_at is not None else max(anchors)
     table = ResultTable()
