@@ -17,7 +17,9 @@ from semalign.errors import InputError, RankDeficientError
 
 from ._reference import preprocess, reference_fit
 
-CLOSED = [m for m in METHODS if m != "sgd-affine"]
+CLOSED = [m for m in METHODS if m not in {"sgd-affine", "ridge-cv"}]
+#: methods with a moments (streaming) fit: ridge-cv needs the anchors at hand
+STREAMED = [m for m in METHODS if m != "ridge-cv"]
 
 
 def _offset(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -96,7 +98,7 @@ def test_fit_equals_the_d_by_d_reference(method: str, scaling: str, name: str) -
 
 @pytest.mark.parametrize("name", sorted(SETS))
 @pytest.mark.parametrize("scaling", SCALINGS)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", STREAMED)
 def test_fit_equals_the_moments_path(method: str, scaling: str, name: str) -> None:
     """``fit`` (thin when n < d_s) against ``fit_moments`` (always d x d), sgd-affine with
     weight decay included; the refusal carries the same numbers."""

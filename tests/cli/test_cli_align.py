@@ -176,3 +176,14 @@ def test_unknown_command_is_a_usage_error_not_a_traceback() -> None:
     proc = run("nosuchcommand")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "No such command" in proc.stderr
+
+
+def test_fit_ridge_cv_records_the_chosen_alpha(arrays: dict[str, Path], tmp_path: Path) -> None:
+    """ridge-cv is fitted on all rows at hand (not streamed): the same alpha and map as the API."""
+    model = tmp_path / "cv.safetensors"
+    proc = run("align", "fit", arrays["x"], arrays["y"], "--out", model, "--method", "ridge-cv")
+    assert proc.returncode == 0, proc.stderr
+    api = Aligner("ridge-cv", "standard").fit(np.load(arrays["x"]), np.load(arrays["y"]))
+    assert float(read_metadata(model)["alpha"]) == api.alpha_
+    xt = np.load(arrays["xt"])
+    np.testing.assert_allclose(load_aligner(model).transform(xt), api.transform(xt), rtol=1e-10)

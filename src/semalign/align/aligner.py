@@ -27,6 +27,7 @@ from semalign.align.preprocessing import (
     scales,
 )
 from semalign.align.rank import BIASED_METHODS, gram_rank, needed_rank
+from semalign.align.ridgecv import FOLDS, CrossValidation, choose_alpha, content_folds
 from semalign.align.thin import ThinAnchors
 from semalign.arrays import as_float64_2d, is_torch
 from semalign.errors import FormatError, InputError, RankDeficientError, SemalignError
@@ -70,10 +71,10 @@ class Aligner:
         method: one of :data:`METHODS`.
         scaling: one of :data:`SCALINGS`, fitted on each side's anchors.
         alpha: L2 penalty of ``ridge`` (default 1.0) and weight decay of ``sgd-affine``
-            (default 0.0).
+            (default 0.0); ``ridge-cv`` chooses its own (:mod:`semalign.align.ridgecv`).
         lr: step size of ``sgd-affine`` (default: 1 / Lipschitz constant).
         max_iter, tol: stopping rule of ``sgd-affine``.
-        seed: seed of ``sgd-affine``'s initialisation.
+        seed: seed of ``sgd-affine``'s initialisation and of ``ridge-cv``'s folds.
         rcond: relative eigenvalue cut-off of the least-squares solves (default: the rank
             rule's, see :mod:`semalign.align.rank`).
 
@@ -89,7 +90,11 @@ class Aligner:
     Fitted attributes: ``weight_`` (d_s, d_t), ``bias_`` (d_t,), ``scale_`` (similarity's
     global scale), ``source_scaler_``, ``target_scaler_``, ``n_anchors_``, ``n_features_in_``,
     ``n_features_out_``, ``rank_`` (numerical rank of the preprocessed source anchors),
-    ``null_space_`` ("none" or "zero"), ``n_iter_`` and ``converged_`` (``sgd-affine``).
+    ``null_space_`` ("none" or "zero"), ``n_iter_`` and ``converged_`` (``sgd-affine``),
+    ``alpha_`` (the penalty used; chosen by cross-validation on the anchors for ``ridge-cv``,
+    whose grid and scores are in ``cv_``).
+
+    ``ridge-cv`` needs the anchors at hand (``fit``): streaming fits have no rows to hold out.
     """
 
     def __init__(
@@ -144,6 +149,7 @@ class Aligner:
         self._centre: tuple[np.ndarray, np.ndarray] | None = None  # center-l2's anchor means
         self._fitted: dict[str, Any] | None = None
         self._cache: dict[Any, Any] = {}
+        self._cv: CrossValidation | None = None  # ridge-cv's choice, made where rows are at hand
 
     def _check_params(self) -> None:
         if self.method not in est.METHODS:
@@ -157,6 +163,28 @@ class Aligner:
             raise InputError(f"sgd-affine needs alpha >= 0, got {self.alpha}")
         if self.method == "sgd-affine" and self.max_iter < 1:
             raise InputError(f"sgd-affine needs max_iter >= 1, got {self.max_iter}")
+        if self.method == "ridge-cv" and self.alpha is not None:
+            raise InputError(
+                f"ridge-cv chooses alpha by cross-validation on the anchors, got alpha="
+                f"{self.alpha}: leave alpha unset, or use method 'ridge' for a fixed alpha"
+            )
+
+    def _check_rows_at_hand(self, how: str) -> None:
+        if self.method == "ridge-cv":
+            raise InputError(
+                f"ridge-cv chooses alpha by holding out anchors, which {how} does not keep: "
+                "fit(X, Y) on the anchors at hand, or use method 'ridge' with a fixed alpha"
+            )
+
+    def _cross_validate(self, x: np.ndarray, y: np.ndarray) -> None:
+        """ridge-cv: choose alpha on the preprocessed anchors (folds from the raw rows)."""
+        if self.method != "ridge-cv":
+            return
+        mu_x, mu_y = self._centre or (None, None)
+        _, z = prepare(x, self.scaling, mu_x)
+        _, t = prepare(y, self.scaling, mu_y)
+        folds = content_folds(x, y, min(FOLDS, x.shape[0]), self.seed)
+        self._cv = choose_alpha(z, t, folds)
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -169,6 +197,7 @@ class Aligner:
         self._reset()
         if self.scaling == "center-l2":
             self._centre = (x.mean(axis=0), y.mean(axis=0))
+        self._cross_validate(x, y)
         if self._thin_fit(x.shape[0], x.shape[1]):
             # the thin path: no d x d moments; keep private copies for a later partial_fit
             self._data = (_own(x, X), _own(y, Y))
@@ -185,6 +214,7 @@ class Aligner:
         self._shared = anchors
         if self.scaling == "center-l2":
             self._centre = anchors.means()
+        self._cross_validate(x, y)
         if self._thin_fit(x.shape[0], x.shape[1]):
             self._data = (x, y)
         else:
@@ -210,6 +240,7 @@ class Aligner:
         before it can normalise rows, so it streams through :meth:`fit_stream` (two passes).
         """
         self._check_params()
+        self._check_rows_at_hand("partial_fit")
         if self.scaling == "center-l2":
             raise InputError(
                 "scaling 'center-l2' needs the anchor means before normalising rows, so it "
@@ -245,6 +276,7 @@ class Aligner:
         for ``center-l2`` (means first, then the normalised moments).
         """
         self._check_params()
+        self._check_rows_at_hand("fit_stream")
         self._reset()
         if self.scaling != "center-l2":
             for xc, yc in make_chunks():
@@ -300,6 +332,7 @@ class Aligner:
     def fit_moments(self, moments: Moments, means: tuple[Any, Any] | None = None) -> Aligner:
         """Fit from the merged :meth:`block_moments` of all anchors; returns self."""
         self._check_params()
+        self._check_rows_at_hand("fit_moments")
         if moments.cxx is None:
             raise InputError(
                 "these moments lack the source co-moment X^T X, which every fit needs to count "
@@ -404,8 +437,20 @@ class Aligner:
             "n_anchors": n,
             "rank": rank,
             "null_space": "zero" if zero else "none",
+            "alpha": self._penalty(),
+            "cv": None if self._cv is None else self._cv.as_dict(),
         }
         self._cache = {}
+
+    def _penalty(self) -> float | None:
+        """The penalty of the fitted map: ridge's alpha, ridge-cv's choice, sgd-affine's decay."""
+        if self.method == "ridge-cv":
+            assert self._cv is not None
+            return self._cv.alpha
+        if self.method in {"ridge", "sgd-affine"}:
+            default = 1.0 if self.method == "ridge" else 0.0
+            return float(default if self.alpha is None else self.alpha)
+        return None
 
     def _row_problem(self, n: int, d_s: int) -> str | None:
         needed = min_anchors(self.method, self.scaling, d_s)
@@ -495,8 +540,8 @@ class Aligner:
             return a.orthogonal()
         if method == "similarity":
             return a.similarity()
-        if method == "ridge":
-            return a.ridge(1.0 if self.alpha is None else self.alpha)
+        if method in {"ridge", "ridge-cv"}:
+            return a.ridge(self._penalty() or 1.0)
         if method == "lstsq-orthogonal":
             return a.lstsq_orthogonal(self.rcond)
         assert method == "sgd-affine", method  # linear/affine need rank d_s > n
@@ -520,8 +565,8 @@ class Aligner:
             return est.linear(m, self.rcond, full_rank)
         if method == "affine":
             return est.affine(m, self.rcond, full_rank)
-        if method == "ridge":
-            return est.ridge(m, 1.0 if self.alpha is None else self.alpha)
+        if method in {"ridge", "ridge-cv"}:
+            return est.ridge(m, self._penalty() or 1.0)
         if method == "lstsq-orthogonal":
             return est.lstsq_orthogonal(m, self.rcond, full_rank)
         return est.sgd_affine(
@@ -572,6 +617,17 @@ class Aligner:
         """ "zero" when the anchors leave source directions undetermined and the map sends them
         to zero, "none" when the anchors determine the map."""
         return str(self._state()["null_space"])
+
+    @property
+    def alpha_(self) -> float | None:
+        """The penalty the map was fitted with (``ridge``, ``ridge-cv``, ``sgd-affine``)."""
+        alpha = self._state().get("alpha")
+        return None if alpha is None else float(alpha)
+
+    @property
+    def cv_(self) -> dict[str, Any] | None:
+        """``ridge-cv``'s choice: alpha, the grid, held-out MSE per alpha, the fold count."""
+        return self._state().get("cv")
 
     @property
     def source_scaler_(self) -> Scaler:

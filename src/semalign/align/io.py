@@ -4,7 +4,8 @@ Tensors: ``weight`` (d_s, d_t), ``bias`` (d_t,), ``source.mean``/``source.scale`
 ``target.mean``/``target.scale`` (d_t,), all float64. Header metadata (strings): format,
 format_version, method, scaling, params (JSON), d_source, d_target, n_anchors, rank,
 null_space, scale, n_iter, converged, source_norm, target_norm, source_encoder,
-target_encoder, semalign_version, sha256. No pickle.
+target_encoder, semalign_version, sha256, and where the method has a penalty ``alpha`` (the one
+used: ridge-cv's choice) and ``cv`` (ridge-cv's grid and held-out scores, JSON). No pickle.
 
 The file is an artefact of :mod:`semalign.artefacts` (checksummed, verified when loaded);
 :func:`semalign.align.aligner.load_aligner` rebuilds the :class:`Aligner` from what
@@ -65,6 +66,10 @@ def aligner_payload(
         "target_encoder": target_encoder or aligner.target_encoder_ or "",
         "semalign_version": __version__,
     }
+    if aligner.alpha_ is not None:
+        meta["alpha"] = repr(aligner.alpha_)
+    if aligner.cv_ is not None:
+        meta["cv"] = json.dumps(aligner.cv_, sort_keys=True)
     return tensors, meta
 
 
@@ -178,6 +183,8 @@ def aligner_state(
             "null_space": meta["null_space"],
             "source_encoder": meta.get("source_encoder") or None,
             "target_encoder": meta.get("target_encoder") or None,
+            "alpha": float(meta["alpha"]) if meta.get("alpha") else None,
+            "cv": json.loads(meta["cv"]) if meta.get("cv") else None,
         }
     except (KeyError, ValueError, TypeError) as exc:
         if isinstance(exc, FormatError):

@@ -5,9 +5,10 @@ number of singular values ``sigma_i > d * eps32 * sigma_max``, with ``eps32`` th
 machine epsilon (1.19e-7): embeddings are float32, so directions weaker than that are rounding
 noise, e.g. between two encodings of the same text. The singular values come from the
 eigenvalues of ``Z^T Z`` (so streaming fits apply the same rule from their moments); those are
-accurate to ``~d * eps64 * sigma_max^2``, far below the cut-off. Methods with a bias (``affine``,
-``ridge``, ``sgd-affine``) count the rank of the *centred* anchors, the others that of the
-preprocessed anchors as they are (centred already under a centring scaling).
+accurate to ``~d * eps64 * sigma_max^2``, far below the cut-off. Methods with a bias
+(``affine``, ``ridge``, ``ridge-cv``, ``sgd-affine``) count the rank of the *centred* anchors,
+the others that of the preprocessed anchors as they are (centred already under a centring
+scaling).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ EPS32 = float(np.finfo(np.float32).eps)
 #: (``sgd-affine`` too unless it has weight decay alpha > 0)
 FULL_RANK_METHODS = frozenset({"linear", "affine", "sgd-affine"})
 #: methods with a bias, whose rank is that of the centred anchors
-BIASED_METHODS = frozenset({"affine", "ridge", "sgd-affine"})
+BIASED_METHODS = frozenset({"affine", "ridge", "ridge-cv", "sgd-affine"})
 
 
 def rank_tolerance(d: int) -> float:

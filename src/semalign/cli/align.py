@@ -24,7 +24,8 @@ def fit(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the map (.safetensors)."),
     method: str = typer.Option(
         "orthogonal",
-        help="orthogonal, similarity, linear, affine, ridge, lstsq-orthogonal or sgd-affine.",
+        help="orthogonal, similarity, linear, affine, ridge, ridge-cv, lstsq-orthogonal or "
+        "sgd-affine.",
     ),
     scaling: str = typer.Option("standard", help="none, center, std, standard, l2, center-l2."),
     alpha: float = typer.Option(None, help="ridge penalty / sgd-affine weight decay."),
@@ -74,6 +75,8 @@ def fit(
     if n_anchors is not None:
         idx = _anchor_rows(x, n_anchors, anchor_strategy, labels, seed, kept, n_source)
         aligner.fit(x[idx], y[idx])
+    elif method == "ridge-cv":  # holds anchors out, so it needs them at hand, not streamed
+        aligner.fit(x, y)
     else:
         aligner.fit_stream(lambda: ((x[s], y[s]) for s in row_chunks(x, CHUNK_ROWS)))
     aligner.save(out, source_encoder=source_encoder, target_encoder=target_encoder)
