@@ -182,3 +182,14 @@ def test_an_error_inside_run_names_the_task(tmp_path: Path) -> None:
     proc = run("run", recipe, "-o", tmp_path / "out", "--store", tmp_path / "store")
     # found by the pre-flight, before any model loads: it names the dataset the task reads
     fails_cleanly(proc, "the recipe cannot run: dataset 'mine' (manifest", "no column(s) 'nope'")
+
+
+def test_permutations_default_and_refusal(tmp_path: Path) -> None:
+    text = small_demo_text()
+    assert "permutations" not in text and "[experiment]\n" in text
+    assert load_recipe(_write(tmp_path, text)).permutations == 100
+    more = text.replace("[experiment]\n", "[experiment]\npermutations = 37\n", 1)
+    assert load_recipe(_write(tmp_path, more)).permutations == 37
+    bad = text.replace("[experiment]\n", "[experiment]\npermutations = 0\n", 1)
+    with pytest.raises(InputError, match=r"experiment\.permutations must be an integer >= 1"):
+        load_recipe(_write(tmp_path, bad))

@@ -2,7 +2,8 @@
 
 A recipe has five kinds of tables (see ``recipes/demo.toml`` for a commented example)::
 
-    [experiment]        name, title, bootstrap resamples, seed, store folder, notes
+    [experiment]        name, title, bootstrap resamples, permutations (of the anchor pairing,
+                        for the shuffled-anchors controls), seed, store folder, notes
     [compute]           how embeddings are computed: device, precision, batch_size,
                         num_workers, executor (local | ray) with address, workers,
                         num_gpus_per_worker, num_cpus_per_worker (CLI flags override them)
@@ -268,6 +269,7 @@ class Recipe:
     retrieval: list[RetrievalSpec] = field(default_factory=list)
     path: Path | None = None
     compute: Compute = field(default_factory=Compute)
+    permutations: int = 100
 
 
 # --------------------------------------------------------------------------- checking helpers
@@ -404,7 +406,7 @@ _COMPUTE = (
     "device", "precision", "batch_size", "num_workers", "executor", "address", "workers",
     "num_gpus_per_worker", "num_cpus_per_worker",
 )  # fmt: skip
-_EXPERIMENT = ("name", "title", "notes", "bootstrap", "seed", "store")
+_EXPERIMENT = ("name", "title", "notes", "bootstrap", "permutations", "seed", "store")
 _DATASET = ("name", "root", "root_from", "options")
 _ENCODER = ("model", "options", "batch_size")
 _STITCH = (
@@ -971,6 +973,7 @@ def parse_recipe(
         retrieval=retrieval,
         path=path,
         compute=parse_compute(data.get("compute", {}), "compute."),
+        permutations=_int(exp, "permutations", "experiment.", 100, minimum=1),
     )
 
 

@@ -8,6 +8,19 @@ n``, then four columns that say what the key alone does not: ``direction`` (retr
 and ``note`` (``skipped: <reason>`` on an n/a row). Columns that do not apply to a mode (the
 alignment method of end-to-end stitching) are empty in CSV and null in JSON. Files are written
 atomically.
+
+Comparison rows (``results/comparisons.csv``, :mod:`semalign.tasks.comparisons`) have the same
+columns; ``variant`` names the kind and metric names carry the statistic:
+
+  ``seed-mean``        the setting's mean over seeds (and split seeds): ``m`` with the
+                       hierarchical bootstrap interval (splits, seeds, rows), ``m:seed-sd``,
+                       ``m:seed-min``, ``m:seed-max``; ``seed`` empty;
+  ``paired: A - B``    on A's key (e.g. ``paired: aligned - target``): ``m`` = mean of A minus
+                       mean of B on the same rows, with the paired bootstrap interval;
+                       ``accuracy:mcnemar-p`` (exact McNemar, first seed; b and c in ``note``);
+  ``permutations=P``   mode ``shuffled-anchors``, the seed whose anchors were re-paired: ``m`` =
+                       the null mean with its 2.5-97.5 percentiles, ``m:observed``, ``m:p``
+                       = (1 + #{null >= observed}) / (1 + P).
 """
 
 from __future__ import annotations
