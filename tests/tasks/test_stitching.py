@@ -63,7 +63,11 @@ def test_cis_bracket_values_and_rows_are_keyed(table) -> None:
     for r in tab.select(mode="aligned", anchors=400):
         assert r.ci_low <= r.value <= r.ci_high and r.n == 400
         assert (r.source, r.target, r.task) == ("A", "B", "stitch")
-    assert {r.metric for r in tab} == {"accuracy", "macro_f1", "macro_auroc"}
+    per_class = {f"{m}[{c}]" for m in ("f1", "auroc") for c in range(4)}
+    expected = {"accuracy", "balanced_accuracy", "macro_f1", "macro_auroc"} | per_class
+    assert {r.metric for r in tab} == expected
+    for key in {r.key() for r in tab}:  # skipped settings carry every metric too
+        assert {r.metric for r in tab if r.key() == key} == expected
 
 
 def test_anchors_never_come_from_test_rows() -> None:

@@ -1,9 +1,11 @@
 """Units of work the runner caches: each is a pure function of arrays and settings.
 
-Stitching units (per encoder pair): ``baseline`` (end-to-end, target, naive + space similarity
-before alignment), one per ``(method, scaling)`` (aligned at every anchor count and seed + space
-similarity after alignment + 2-D PCA of the anchors), ``relative`` and, per unordered pair, the
-raw spaces' similarity at several sample sizes. Zero-shot units: the supervised ``comparators``
+Stitching units: per task ``majority`` (the floor: always the most frequent training class);
+per encoder pair ``baseline`` (end-to-end, target, naive + space similarity before alignment),
+one per ``(method, scaling)`` (aligned at every anchor count and seed + space similarity after
+alignment + 2-D PCA of the anchors), ``relative`` and, per unordered pair, the raw spaces'
+similarity at several sample sizes. Every scored stitching setting keeps its per-row
+predictions (extra ``stitch_predictions``). Zero-shot units: the supervised ``comparators``
 (leave-one-out on the image embeddings), one per ``(method, scaling)`` (through T, with the
 shuffled-anchors control), ``asif`` (the ASIF baseline on the same folds and anchors) and
 ``multimodal`` for a dual encoder; prompt modes under each scoring (cosine, CSLS). Scores of
@@ -28,14 +30,17 @@ from semalign.experiments.cache import UnitOutput
 from semalign.metrics.classification import Estimate
 from semalign.metrics.space import space_report
 from semalign.tasks import zeroshot_folds as folds
+from semalign.tasks.comparisons import COMPARISONS, stitch_comparisons
 from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import split_rows
 from semalign.tasks.stitching import (
+    Cell,
     CellSetting,
     LabelProblem,
     aligned_cell,
     baseline_cells,
     label_problem,
+    majority_cell,
     naive_stitch,
     relative_cell,
     undefined,
@@ -45,6 +50,7 @@ Float = NDArray[np.float64]
 Index = NDArray[np.int64]
 PCA_POINTS = 200
 HEADLINE_METRICS = ("accuracy", "macro_f1", "macro_auroc")
+PREDICTIONS = "stitch_predictions"  # extra: per-row predictions of every stitching setting
 
 
 def _space_rows(table: ResultTable, report: dict[str, float], n: int, **key: Any) -> None:
@@ -55,9 +61,27 @@ def _skip(reason: str, metrics: Sequence[str]) -> tuple[dict[str, Estimate], str
     return undefined(metrics), f"skipped: {reason}"
 
 
-def _problem(xa: Float, y: Any, test: Any) -> tuple[LabelProblem, Index, Index]:
-    tr, te = split_rows(xa.shape[0], test)
+def _problem(n: int, y: Any, test: Any) -> tuple[LabelProblem, Index, Index]:
+    tr, te = split_rows(n, test)
     return label_problem(y), tr, te
+
+
+def _setting(names: tuple[str, str], bootstrap: int, ids: Sequence[str] | None) -> CellSetting:
+    return CellSetting(names[0], names[1], bootstrap, ids=None if ids is None else tuple(ids))
+
+
+def _predicted(cells: Sequence[Cell]) -> dict[str, list[dict[str, Any]]]:
+    return {PREDICTIONS: [p for c in cells for p in c.predictions]}
+
+
+def stitch_majority(
+    y: Any, test: Any, *, bootstrap: int, ids: Sequence[str] | None = None
+) -> UnitOutput:
+    """The task's floor (:func:`semalign.tasks.stitching.majority_cell`), once per task and
+    split: no encoder, so its rows' ``source`` and ``target`` are empty."""
+    prob, tr, te = _problem(len(y), y, test)
+    cell = majority_cell(prob, tr, te, setting=_setting(("", ""), bootstrap, ids))
+    return UnitOutput(cell.table, _predicted([cell]))
 
 
 def stitch_baseline(
@@ -68,15 +92,17 @@ def stitch_baseline(
     modes: Sequence[str],
     names: tuple[str, str],
     bootstrap: int,
+    ids: Sequence[str] | None = None,
 ) -> UnitOutput:
     """End-to-end / target / naive modes (:func:`semalign.tasks.stitching.baseline_cells`) and
     the spaces' similarity before alignment."""
-    prob, tr, te = _problem(xa, y, test)
-    setting = CellSetting(names[0], names[1], bootstrap)
-    table, _ = baseline_cells(xa, xb, prob, tr, te, modes=modes, setting=setting)
+    prob, tr, te = _problem(xa.shape[0], y, test)
+    cell, _ = baseline_cells(
+        xa, xb, prob, tr, te, modes=modes, setting=_setting(names, bootstrap, ids)
+    )
     rep = space_report(naive_stitch(xa[te], xb.shape[1]), xb[te], xa[te])
-    _space_rows(table, rep, int(te.size), source=names[0], target=names[1], mode="before")
-    return UnitOutput(table)
+    _space_rows(cell.table, rep, int(te.size), source=names[0], target=names[1], mode="before")
+    return UnitOutput(cell.table, _predicted([cell]))
 
 
 def stitch_method(
@@ -92,6 +118,9 @@ def stitch_method(
     strategy: str,
     names: tuple[str, str],
     bootstrap: int,
+    ids: Sequence[str] | None = None,
+    headline: int | None = None,
+    permutations: int = 0,
 ) -> UnitOutput:
     """Aligned stitching for one method and scaling at every anchor count and seed
     (:func:`semalign.tasks.stitching.aligned_cell`).
@@ -99,12 +128,17 @@ def stitch_method(
     One target head serves every map; CIs are bootstrapped for the first seed (the other seeds
     show the spread over anchor draws). Space metrics and PCA at the most anchors, first seed.
     A cell whose anchors are too few, or of too low a rank, is a row of NaN with the reason.
+    Extra ``comparisons`` (:func:`semalign.tasks.comparisons.stitch_comparisons`): seed means
+    with their interval at every count; at the ``headline`` count the paired differences to
+    target and naive and, with ``permutations`` > 0, the shuffled-anchors control.
     """
-    prob, tr, te = _problem(xa, y, test)
-    setting = CellSetting(names[0], names[1], bootstrap)
+    prob, tr, te = _problem(xa.shape[0], y, test)
+    setting = _setting(names, bootstrap, ids)
     _, head = baseline_cells(xa, xb, prob, tr, te, modes=(), setting=setting)
     table = ResultTable()
+    cells: list[Cell] = []
     fitted: dict[int, Any] = {}
+    maps: dict[int, list[tuple[int, Any, Any]]] = {int(k): [] for k in anchors}
     for k in anchors:
         for seed in seeds:
             cell = aligned_cell(
@@ -113,9 +147,16 @@ def stitch_method(
                 n_resamples=bootstrap if seed == seeds[0] else 0,
             )  # fmt: skip
             table.extend(cell.table)
+            cells.append(cell)
+            if cell.aligner is not None:
+                maps[int(k)].append((int(seed), cell.anchors, cell.aligner))
             if seed == seeds[0] and cell.aligner is not None:
                 fitted[int(k)] = (cell.anchors, cell.aligner)
-    extras: dict[str, list[dict[str, Any]]] = {}
+    extras = _predicted(cells)
+    extras[COMPARISONS] = stitch_comparisons(
+        xa, xb, prob, te, head, maps, method=method, scaling=scaling, setting=setting,
+        headline=headline, permutations=permutations,
+    ).to_records()  # fmt: skip
     if fitted:
         k = max(fitted)
         idx, aligner = fitted[k]
@@ -158,17 +199,20 @@ def stitch_relative(
     strategy: str,
     names: tuple[str, str],
     bootstrap: int,
+    ids: Sequence[str] | None = None,
 ) -> UnitOutput:
     """Relative representations (:func:`semalign.tasks.stitching.relative_cell`); first seed."""
-    prob, tr, te = _problem(xa, y, test)
-    setting = CellSetting(names[0], names[1], bootstrap)
+    prob, tr, te = _problem(xa.shape[0], y, test)
+    setting = _setting(names, bootstrap, ids)
     table = ResultTable()
+    cells = []
     for k in anchors:
         cell = relative_cell(
             xa, xb, prob, tr, te, anchors=k, seed=seeds[0], strategy=strategy, setting=setting
         )
         table.extend(cell.table)
-    return UnitOutput(table)
+        cells.append(cell)
+    return UnitOutput(table, _predicted(cells))
 
 
 def _pca2(fit_on: Float) -> tuple[Float, Float]:

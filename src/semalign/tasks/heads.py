@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from semalign.artefacts import read_artefact, write_artefact
 from semalign.errors import FormatError, InputError, SemalignError
 
-__all__ = ["Head", "LogisticHead", "MLPHead", "load_head"]
+__all__ = ["Head", "LogisticHead", "MLPHead", "MajorityHead", "load_head"]
 
 Float = NDArray[np.float64]
 FORMAT = "semalign.head"
@@ -353,6 +353,36 @@ class LogisticHead(Head):
         return self
 
 
+class MajorityHead(Head):
+    """The floor of a task: the same logits for every row, the training labels' log-frequencies.
+
+    Multi-class: ``log(n_c / n)`` per class, so ``predict`` always answers the most frequent
+    training class (the first in ``classes_`` order on a tie). Multi-label: per label the log-odds
+    ``log((pos + 1/2) / (neg + 1/2))`` of its unmasked training entries, so each label gets its
+    majority value (1 on a tie). The features are read only for their shape.
+    """
+
+    kind = "majority"
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        mask: Any = None,
+        label_names: Sequence[str] | None = None,
+    ) -> MajorityHead:
+        """Fit on y (n,) classes or (n, L) binary labels (``mask`` (n, L)); X (n, d) any rows."""
+        x, t, w = self._prepare(X, y, mask, label_names, False, None)
+        if self.task_ == "multiclass":
+            bias = np.log(t.sum(axis=0) / t.shape[0])
+        else:
+            pos = (t * w).sum(axis=0)
+            bias = np.log((pos + 0.5) / (w.sum(axis=0) - pos + 0.5))
+        self.layers_ = [(np.zeros((x.shape[1], t.shape[1])), bias)]
+        return self
+
+
 class MLPHead(Head):
     """A torch linear probe (``hidden=()``) or small MLP (``hidden=(256,)``), trained with AdamW.
 
@@ -501,7 +531,10 @@ def head_from_payload(tensors: dict[str, Float], meta: dict[str, str], origin: s
         raise FormatError(f"{path} is not a semalign head (format {meta.get('format')!r})")
     if int(meta.get("format_version", "0")) > FORMAT_VERSION:
         raise FormatError(f"{path} has a newer head format than this semalign reads: upgrade")
-    cls: type[Head] = {"logistic": LogisticHead, "mlp": MLPHead}.get(meta.get("kind", ""), Head)
+    kinds: dict[str, type[Head]] = {
+        "logistic": LogisticHead, "mlp": MLPHead, "majority": MajorityHead,
+    }  # fmt: skip
+    cls = kinds.get(meta.get("kind", ""), Head)
     head = cls.__new__(cls)
     Head.__init__(head)
     head.encoder = meta.get("encoder") or None

@@ -9,7 +9,13 @@ mode is scored on the same test rows:
   aligned     T(A -> B) fitted on k anchor pairs drawn from the training rows, then B's head,
               for every method, scaling, anchor count and seed asked for;
   relative    a head trained on B's relative representation (cosines to the k anchors), applied
-              to A's relative representation of the same anchors (Moschella et al. 2023).
+              to A's relative representation of the same anchors (Moschella et al. 2023);
+  majority    no features: always the most frequent class of the training rows
+              (:class:`~semalign.tasks.heads.MajorityHead`), the floor every mode must clear.
+
+Every cell also gives its per-row predictions (:func:`prediction_rows`: the true and predicted
+class and the head's logits of each test row), from which :func:`confusion_rows` counts a
+confusion matrix.
 
 Anchors are chosen by :func:`semalign.align.select_anchors` with the test rows excluded, so they
 never overlap the test split. With ``groups`` (e.g. :func:`semalign.metrics.text_groups` of the
@@ -17,6 +23,8 @@ texts) a group never sits on both sides: the training rows (and so the anchors) 
 group with a test row, and :func:`group_split` draws a test split of whole groups.
 
 Heads hand the metrics their logits (``decision_function``), never saturating probabilities.
+Multi-class rows carry accuracy, balanced accuracy, macro-F1, macro-AUROC and each class's
+``f1[class]`` / ``auroc[class]``, all with the same bootstrap.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import hashlib
 import itertools
 import pickle
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,30 +43,44 @@ from numpy.typing import NDArray
 
 from semalign.align import Aligner, AnchorSet, min_anchors, select_anchors
 from semalign.errors import InputError, RankDeficientError
-from semalign.metrics.classification import Estimate, classification_report
-from semalign.tasks.heads import Head, LogisticHead
+from semalign.metrics.classification import (
+    Estimate,
+    class_log_odds,
+    classification_report,
+    confusion_matrix,
+)
+from semalign.tasks.heads import Head, LogisticHead, MajorityHead
 from semalign.tasks.relative import RelativeProjector
 from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import group_split, split_rows
 
 __all__ = [
+    "HEADS",
     "STITCH_MODES",
     "Cell",
     "CellSetting",
     "StitchedModel",
     "aligned_cell",
     "baseline_cells",
+    "confusion_rows",
     "draw_anchors",
     "fit_grid",
     "group_split",
     "label_problem",
+    "majority_cell",
     "naive_stitch",
+    "prediction_rows",
     "relative_cell",
     "split_rows",
     "stitch",
 ]
 
-STITCH_MODES: tuple[str, ...] = ("end-to-end", "target", "naive", "aligned", "relative")
+STITCH_MODES: tuple[str, ...] = (
+    "majority", "end-to-end", "target", "naive", "aligned", "relative",
+)  # fmt: skip
+
+HEADS: tuple[str, ...] = (LogisticHead.kind,)
+"""Heads a stitching task fits by name (a recipe's ``head``): the ``make_head`` default."""
 
 Float = NDArray[np.float64]
 Index = NDArray[np.int64]
@@ -130,15 +152,103 @@ def evaluate_head(
     """Classification report of ``head`` on ``features`` (n_test, d) for the labels of ``rows``,
     ranked by the head's logits."""
     scores = head.decision_function(features)
+    return score_report(head, scores, prob, rows, n_resamples=n_resamples, ci_seed=ci_seed,
+                        level=level)  # fmt: skip
+
+
+def score_report(
+    head: Head,
+    scores: Float,
+    prob: LabelProblem,
+    rows: Index,
+    *,
+    n_resamples: int,
+    ci_seed: int,
+    level: float,
+) -> dict[str, Estimate]:
+    """Classification report of the logits ``scores`` (len(rows), K or L) of ``head`` for the
+    labels of ``rows``; per-class rows named by the head's classes (labels)."""
     if prob.task == "multiclass":
         return classification_report(
             head.class_index(prob.y[rows]), scores, task="multiclass", logits=True,
-            n_resamples=n_resamples, seed=ci_seed, level=level,
+            label_names=head.label_names_, n_resamples=n_resamples, seed=ci_seed, level=level,
         )  # fmt: skip
     return classification_report(
         prob.y[rows], scores, task="multilabel", mask=prob.mask[rows], logits=True,
         label_names=prob.label_names, n_resamples=n_resamples, seed=ci_seed, level=level,
     )  # fmt: skip
+
+
+PREDICTION_KEY: tuple[str, ...] = (
+    "setting", "source", "target", "mode", "method", "scaling", "anchors", "seed",
+)  # fmt: skip
+"""The key columns of a prediction row (those of a results row that name a setting)."""
+
+
+def prediction_rows(
+    head: Head,
+    scores: Float,
+    prob: LabelProblem,
+    rows: Index,
+    ids: Sequence[str] | None = None,
+    **key: Any,
+) -> list[dict[str, Any]]:
+    """One dict per row of ``rows``: the :data:`PREDICTION_KEY` columns from ``key`` (None
+    where absent), ``id`` (``ids[row]``, or the row index), then
+
+    multi-class  ``y_true`` and ``y_pred`` (class keys as text; the prediction is the class the
+                 metrics count, the argmax of the class log-odds) and ``score[class]`` per class;
+    multi-label  per label ``y_true[label]`` (1/0, None where masked), ``y_pred[label]``
+                 (1 where the logit >= 0) and ``score[label]``;
+
+    ``score``: the head's logits ``scores`` (len(rows), K or L), from which every metric of the
+    row's setting is recomputed."""
+    base = {c: key.get(c, "" if c == "setting" else None) for c in PREDICTION_KEY}
+    out: list[dict[str, Any]] = []
+    names = [str(c) for c in head.label_names_]
+    if prob.task == "multiclass":
+        pred = np.asarray(class_log_odds(scores).argmax(axis=1))
+        truth = np.asarray(prob.y)[rows]
+        for i, r in enumerate(rows.tolist()):
+            row = {**base, "id": str(ids[r]) if ids is not None else r,
+                   "y_true": str(truth[i]), "y_pred": names[int(pred[i])]}  # fmt: skip
+            row.update({f"score[{c}]": float(scores[i, j]) for j, c in enumerate(names)})
+            out.append(row)
+        return out
+    truth, mask = np.asarray(prob.y)[rows], np.asarray(prob.mask)[rows]
+    for i, r in enumerate(rows.tolist()):
+        row = {**base, "id": str(ids[r]) if ids is not None else r}
+        for j, c in enumerate(names):
+            row[f"y_true[{c}]"] = int(truth[i, j]) if mask[i, j] else None
+            row[f"y_pred[{c}]"] = int(scores[i, j] >= 0.0)
+            row[f"score[{c}]"] = float(scores[i, j])
+        out.append(row)
+    return out
+
+
+def confusion_rows(
+    predictions: Sequence[Mapping[str, Any]], labels: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The confusion matrix of multi-class prediction rows (:func:`prediction_rows`) of one
+    setting, in long form: one dict per (true, predicted) class pair of ``labels`` (K,), in
+    that order, with the setting's key columns and ``count`` (K * K dicts)."""
+    if not predictions:
+        return []
+    first = predictions[0]
+    keys = {c: first.get(c) for c in PREDICTION_KEY}
+    others = {tuple(p.get(c) for c in PREDICTION_KEY) for p in predictions}
+    if len(others) > 1:
+        raise InputError(
+            f"prediction rows of {len(others)} settings passed: count one setting at a time"
+        )
+    counts = confusion_matrix(
+        [p["y_true"] for p in predictions], [p["y_pred"] for p in predictions], labels=labels
+    )
+    return [
+        {**keys, "true": t, "predicted": q, "count": int(counts[i, j])}
+        for i, t in enumerate(labels)
+        for j, q in enumerate(labels)
+    ]
 
 
 def fit_head(make_head: Callable[[], Head], x: Any, prob: LabelProblem, rows: Index) -> Head:
@@ -201,6 +311,7 @@ class CellSetting:
     n_resamples: int = 1000
     level: float = 0.95
     ci_seed: int = 0
+    ids: tuple[str, ...] | None = None  # item id of each row, for the prediction rows
 
     def key(self, test: Index) -> dict[str, Any]:
         return {"task": "stitch", "source": self.source, "target": self.target,
@@ -213,12 +324,24 @@ class CellSetting:
 
 @dataclass
 class Cell:
-    """What one cell gives: its rows (an n/a row with the reason when skipped) and, when a map
-    was fitted, the anchor rows and the map."""
+    """What one cell gives: its rows (an n/a row with the reason when skipped), its per-row
+    predictions (:func:`prediction_rows`; none when skipped) and, when a map was fitted, the
+    anchor rows and the map."""
 
     table: ResultTable
     anchors: Index | None = None
     aligner: Aligner | None = None
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+    def score(
+        self, head: Head, features: Any, prob: LabelProblem, test: Index, setting: CellSetting,
+        key: dict[str, Any], n_resamples: int | None = None,
+    ) -> None:  # fmt: skip
+        """Add the rows and prediction rows of ``head`` on ``features`` (test rows, d) under
+        ``key``."""
+        scores = head.decision_function(features)
+        self.table.add(score_report(head, scores, prob, test, **setting.ci(n_resamples)), **key)
+        self.predictions += prediction_rows(head, scores, prob, test, setting.ids, **key)
 
 
 def rank_reason(exc: RankDeficientError) -> str:
@@ -281,11 +404,15 @@ def undefined(metrics: Sequence[str]) -> dict[str, Estimate]:
     return {m: Estimate(float("nan")) for m in metrics}
 
 
-def _metric_names(prob: LabelProblem) -> list[str]:
-    names = ["accuracy", "macro_f1", "macro_auroc"]
-    if prob.task == "multilabel":
-        names.append("macro_auprc")
-    return names
+def _metric_names(prob: LabelProblem, train: Index) -> list[str]:
+    """The metrics of a scored cell, for the NaN rows of a skipped one."""
+    if prob.task == "multiclass":
+        classes = [str(c) for c in np.unique(np.asarray(prob.y)[train]).tolist()]
+        names = ["accuracy", "balanced_accuracy", "macro_f1", "macro_auroc"]
+    else:
+        classes = list(prob.label_names or []) if len(prob.label_names or []) > 1 else []
+        names = ["accuracy", "macro_f1", "macro_auroc", "macro_auprc"]
+    return names + [f"f1[{c}]" for c in classes] + [f"auroc[{c}]" for c in classes]
 
 
 def _strat_labels(prob: LabelProblem, strategy: str) -> Any:
@@ -294,6 +421,19 @@ def _strat_labels(prob: LabelProblem, strategy: str) -> Any:
     if prob.task != "multiclass":
         raise InputError("stratified anchors need multi-class labels: use random or kmeans++")
     return prob.y
+
+
+def majority_cell(
+    prob: LabelProblem, train: Index, test: Index, *, setting: CellSetting = CellSetting()
+) -> Cell:
+    """Mode ``majority``: a :class:`~semalign.tasks.heads.MajorityHead` fitted on the ``train``
+    labels scored on the ``test`` rows, the floor of the task (accuracy = the test frequency of
+    the most frequent training class, balanced accuracy 1/K, every AUROC 0.5)."""
+    head = fit_head(MajorityHead, np.zeros((train.size, 1)), prob, train)
+    cell = Cell(ResultTable())
+    key = {**setting.key(test), "mode": "majority"}
+    cell.score(head, np.zeros((test.size, 1)), prob, test, setting, key)
+    return cell
 
 
 def baseline_cells(
@@ -306,21 +446,22 @@ def baseline_cells(
     modes: Sequence[str] = ("end-to-end", "target", "naive"),
     make_head: Callable[[], Head] = LogisticHead,
     setting: CellSetting = CellSetting(),
-) -> tuple[ResultTable, Head]:
+) -> tuple[Cell, Head]:
     """Modes ``end-to-end``, ``target`` and ``naive`` (those in ``modes``) on the ``test`` rows,
     and the target head (fitted on B's ``train`` rows) that the aligned cells reuse."""
-    table = ResultTable()
-    key, ev = setting.key(test), setting.ci()
+    key = setting.key(test)
     if "end-to-end" in modes:
         head_a = fit_head(make_head, xa[train], prob, train)
-        table.add(evaluate_head(head_a, xa[test], prob, test, **ev), mode="end-to-end", **key)
     head_b = fit_head(make_head, xb[train], prob, train)
+    cell = Cell(ResultTable())
+    if "end-to-end" in modes:
+        cell.score(head_a, xa[test], prob, test, setting, {**key, "mode": "end-to-end"})
     if "target" in modes:
-        table.add(evaluate_head(head_b, xb[test], prob, test, **ev), mode="target", **key)
+        cell.score(head_b, xb[test], prob, test, setting, {**key, "mode": "target"})
     if "naive" in modes:
         feats = naive_stitch(xa[test], xb.shape[1])
-        table.add(evaluate_head(head_b, feats, prob, test, **ev), mode="naive", **key)
-    return table, head_b
+        cell.score(head_b, feats, prob, test, setting, {**key, "mode": "naive"})
+    return cell, head_b
 
 
 def aligned_cell(
@@ -364,11 +505,11 @@ def aligned_cell(
             idx = drawn[0]
             aligner, why = fit_cell(xa, xb, idx, method, scaling, int(seed), shared=drawn[1])
     if aligner is None:
-        table.add(undefined(_metric_names(prob)), note=f"skipped: {why}", **key)
+        table.add(undefined(_metric_names(prob, train)), note=f"skipped: {why}", **key)
         return Cell(table)
-    rep = evaluate_head(head, aligner.transform(xa[test]), prob, test, **setting.ci(n_resamples))
-    table.add(rep, **key)
-    return Cell(table, idx, aligner)
+    cell = Cell(table, idx, aligner)
+    cell.score(head, aligner.transform(xa[test]), prob, test, setting, key, n_resamples)
+    return cell
 
 
 def relative_cell(
@@ -395,15 +536,15 @@ def relative_cell(
     table = ResultTable()
     if anchors > train.size:
         note = f"skipped: only {train.size} train rows"
-        table.add(undefined(_metric_names(prob)), note=note, **key)
+        table.add(undefined(_metric_names(prob, train)), note=note, **key)
         return Cell(table)
     idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, _strat_labels(prob, strategy))
     rel_a = RelativeProjector(center).fit(xa[idx])
     rel_b = RelativeProjector(center).fit(xb[idx])
     head = fit_head(make_head, rel_b.transform(xb[train]), prob, train)
-    rep = evaluate_head(head, rel_a.transform(xa[test]), prob, test, **setting.ci())
-    table.add(rep, **key)
-    return Cell(table, idx)
+    cell = Cell(table, idx)
+    cell.score(head, rel_a.transform(xa[test]), prob, test, setting, key)
+    return cell
 
 
 def stitch(
@@ -429,6 +570,8 @@ def stitch(
     n_resamples: int = 1000,
     level: float = 0.95,
     ci_seed: int = 0,
+    ids: Sequence[str] | None = None,
+    predictions: list[dict[str, Any]] | None = None,
 ) -> ResultTable:
     """Score every stitching mode on the test rows; returns a :class:`ResultTable`.
 
@@ -437,11 +580,13 @@ def stitch(
     uncertain label). test/train: row indices or boolean masks (train defaults to the rest).
     ``groups`` (n,): no group on both sides (see :func:`split_rows`). Anchors come from the
     train rows only. ``make_head()`` builds an unfitted head (default
-    :class:`LogisticHead`). Metrics: accuracy, macro-F1, macro-AUROC (+ AUPRC and per-label AUROC
-    for multi-label), each with a percentile-bootstrap CI over the test rows. A loop over
+    :class:`LogisticHead`). Metrics: accuracy, balanced accuracy, macro-F1, macro-AUROC and
+    per-class F1 / AUROC (multi-label: AUPRC and per-label F1 / AUROC), each with a
+    percentile-bootstrap CI over the test rows. A loop over :func:`majority_cell`,
     :func:`baseline_cells`, :func:`aligned_cell` and :func:`relative_cell`: a cell with too few
     anchors, more anchors than train rows, or anchors of too low a rank is an n/a row with the
-    reason in ``note``.
+    reason in ``note``. ``predictions``: a list that receives every scored setting's
+    :func:`prediction_rows` (named by ``ids`` (n,), default the row indices).
     """
     xa = np.asarray(source, dtype=np.float64)
     xb = np.asarray(target, dtype=np.float64)
@@ -459,12 +604,25 @@ def stitch(
     unknown = set(modes) - set(STITCH_MODES)
     if unknown:
         raise InputError(f"unknown modes {sorted(unknown)}: use {', '.join(STITCH_MODES)}")
+    if ids is not None and len(ids) != xa.shape[0]:
+        raise InputError(f"ids has {len(ids)} entries for {xa.shape[0]} rows: pass one id per row")
     tr, te = split_rows(xa.shape[0], test, train, groups=groups)
     _strat_labels(prob, anchor_strategy)
-    setting = CellSetting(source_name, target_name, n_resamples, level, ci_seed)
-    table, head_b = baseline_cells(
+    setting = CellSetting(
+        source_name, target_name, n_resamples, level, ci_seed,
+        None if ids is None else tuple(str(i) for i in ids),
+    )  # fmt: skip
+    sink = [] if predictions is None else predictions
+    table = ResultTable()
+    if "majority" in modes:
+        cell = majority_cell(prob, tr, te, setting=setting)
+        table.extend(cell.table)
+        sink += cell.predictions
+    base, head_b = baseline_cells(
         xa, xb, prob, tr, te, modes=modes, make_head=make_head, setting=setting
     )
+    table.extend(base.table)
+    sink += base.predictions
     for k in anchor_counts:
         for seed in seeds:
             if "aligned" in modes:
@@ -478,12 +636,14 @@ def stitch(
                         drawn=drawn,
                     )  # fmt: skip
                     table.extend(cell.table)
+                    sink += cell.predictions
             if "relative" in modes:
                 cell = relative_cell(
                     xa, xb, prob, tr, te, anchors=k, seed=seed, strategy=anchor_strategy,
                     center=relative_center, make_head=make_head, setting=setting,
                 )  # fmt: skip
                 table.extend(cell.table)
+                sink += cell.predictions
     return table
 
 
