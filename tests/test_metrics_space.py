@@ -361,11 +361,11 @@ def test_both_directions_treat_near_identical_duplicates_alike() -> None:
     assert retrieval_scores(images, texts, ks=(1,))["top1"] < 1.0  # copies compete without
 
 
-def test_text_groups_normalise_case_and_whitespace() -> None:
+def test_text_groups_normalise_case_whitespace_and_punctuation() -> None:
     from semalign.metrics import text_groups
 
-    codes = text_groups(["No acute  disease.", " no acute disease. ", "No acute\tdisease", "x"])
-    np.testing.assert_array_equal(codes, [0, 0, 1, 2])
+    texts = ["No acute  disease.", " no acute disease. ", "1. No acute\tdisease", "x", "acute"]
+    np.testing.assert_array_equal(text_groups(texts), [0, 0, 0, 1, 2])
     with pytest.raises(InputError, match="text 1 is NoneType"):
         text_groups(["a", None])  # type: ignore[list-item]
 

@@ -11,6 +11,7 @@ Cosine similarity of a zero row with anything is taken as 0.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -240,13 +241,27 @@ def retrieval_ranks(
     return outcome.ranks(ties)
 
 
+#: list numbering: a number of one or two digits standing alone before "." or ")" ("1.", "2)",
+#: "(3)"); IU impressions number their items mid-sentence too ("... effusions 2. Abnormal ...")
+_NUMBERING = re.compile(r"(?:^|(?<=\s))\(?\d{1,2}\s*[.)](?=\s|$)")
+#: the IU X-ray de-identification token (any run of four or more X standing for a word)
+_DEID = re.compile(r"\bx{4,}\b", re.IGNORECASE)
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def normalise_text(text: str) -> str:
-    """The key under which two reports count as the same text: lower case, whitespace collapsed."""
-    return " ".join(text.lower().split())
+    """The key under which two reports count as the same text: list numbering ("1.", "2)") and
+    the de-identification token "XXXX" dropped, then lower case, every run of punctuation or
+    whitespace one space, stripped. So "1. Normal chest." equals "normal chest" and
+    "XXXX pneumonia" equals "pneumonia"; "1.5 cm" ("1 5 cm") stays apart from "15 cm", but a
+    count standing alone before a full stop ("rib 5. ") reads as numbering."""
+    text = _DEID.sub(" ", _NUMBERING.sub(" ", text))
+    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
 
 
 def text_groups(texts: Sequence[str]) -> NDArray[np.int64]:
-    """Group codes (n,) of texts: equal after lowercasing, collapsing whitespace and stripping.
+    """Group codes (n,) of texts: equal under :func:`normalise_text` (case, punctuation,
+    whitespace, list numbering and "XXXX" ignored).
 
     Codes number the distinct normalised texts in order of first appearance; pass them as
     ``groups`` to retrieval or a group-aware split so that duplicates are handled explicitly.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -144,12 +144,20 @@ def group_folds(groups: Any = None, n: int | None = None) -> list[Index]:
 
 @dataclass(frozen=True)
 class Dedup:
-    """What deduplication by normalised text did: rows seen, distinct texts, rows dropped."""
+    """What deduplication by normalised text did: rows seen, distinct texts, rows dropped as
+    copies and rows dropped because their text recurs under another class
+    (``conflict_texts`` distinct texts; ``conflicts_by_class``: the rows each class lost).
+    ``merged_near_duplicates``: distinct texts under case and whitespace alone that the full
+    rule (:func:`semalign.metrics.normalise_text`: punctuation, numbering, "XXXX") merged into
+    another."""
 
     records: int
     distinct: int
     dropped_duplicates: int
     dropped_conflicts: int
+    conflict_texts: int = 0
+    conflicts_by_class: dict[str, int] = field(default_factory=dict)
+    merged_near_duplicates: int = 0
 
 
 def dedup_by_text(
@@ -170,13 +178,17 @@ def dedup_by_text(
     for i in sorted(range(len(ids)), key=lambda i: ids[i]):
         groups.setdefault(normalise_text(texts[i]), []).append(i)
     kept: list[int] = []
-    conflicts = 0
+    lost: Counter[str] = Counter()
+    conflict_texts = 0
     for rows in groups.values():
         if classes is not None and len({classes[i] for i in rows}) > 1:
-            conflicts += len(rows)
+            lost.update(str(classes[i]) for i in rows)
+            conflict_texts += 1
         else:
             kept.append(rows[0])
-    n = len(ids)
+    n, conflicts = len(ids), sum(lost.values())
+    plain = len({" ".join(t.lower().split()) for t in texts})
     return np.asarray(kept, dtype=np.int64), Dedup(
-        n, len(groups), n - len(kept) - conflicts, conflicts
-    )
+        n, len(groups), n - len(kept) - conflicts, conflicts, conflict_texts,
+        dict(sorted(lost.items())), plain - len(groups),
+    )  # fmt: skip
