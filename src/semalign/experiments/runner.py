@@ -8,7 +8,11 @@ Output folder layout::
                                                          unpaired pool rows (``unpaired`` only)
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
     OUT/results.json                                     every row above + run metadata,
-                                                         each step's wall time (``timings``)
+                                                         each step's wall time (``timings``),
+                                                         the recipe's text and roots, the
+                                                         models' identities, the environment
+    OUT/splits/<task>.json                               ids of each task's train / test rows,
+                                                         anchors and pools (``published``)
     OUT/report.md  OUT/report.html                       generated from the files above only
 
 Embeddings and the step cache (``STORE/steps/``, one JSON per unit of work) live in the store
@@ -23,6 +27,7 @@ import csv
 import functools
 import io
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -52,6 +57,17 @@ from semalign.experiments.inputs import (
     stitch_data,
 )
 from semalign.experiments.preflight import preflight
+from semalign.experiments.provenance import environment, model_identity
+from semalign.experiments.published import (
+    SPLITS_DIR,
+    check_published,
+    read_splits,
+    retrieval_splits,
+    stitch_splits,
+    take_stitch,
+    write_splits,
+    zeroshot_splits,
+)
 from semalign.experiments.recipe import (
     SPACE_K,
     Headline,
@@ -144,6 +160,17 @@ class _Run:
     extras: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    published: Path | None = None  # a run's splits/ folder: each task's draws must equal its
+    take: bool = False  # stitch tasks take their rows and test split from ``published``
+    splits: dict[str, str] = field(default_factory=dict)  # task -> its splits file under out
+
+    def publish(self, doc: dict[str, Any]) -> None:
+        """Write a task's splits (before any of its units runs); against ``published``, refuse
+        draws that differ from the published ones."""
+        path = write_splits(self.out, doc)
+        self.splits[str(doc["task"])] = str(path.relative_to(self.out))
+        if self.published is not None:
+            check_published(read_splits(self.published, str(doc["task"])), doc)
 
     def dataset(self, alias: str) -> list[Any]:
         if alias not in self.records:
@@ -192,10 +219,15 @@ class _Run:
 
     # ----------------------------------------------------------------- stitching
     def stitch(self, spec: StitchSpec) -> None:
-        data = stitch_data(spec, self.dataset(spec.dataset))
+        if self.take and self.published is not None:
+            doc = read_splits(self.published, spec.name)
+            data = take_stitch(spec, self.dataset(spec.dataset), doc)
+        else:
+            data = stitch_data(spec, self.dataset(spec.dataset))
         emb: dict[str, tuple[str, np.ndarray]] = {}
         for alias in dict.fromkeys(a for p in spec.pairs for a in p):
             emb[alias] = self.embedder.embed(alias, data.items, spec.name)
+        self.publish(stitch_splits(spec, data, {a: x for a, (_, x) in emb.items()}))
         self.meta.setdefault("stitch", {})[spec.name] = {
             "dataset": self.recipe.datasets[spec.dataset].name,
             "section": spec.section,
@@ -391,6 +423,7 @@ class _Run:
         }
         self.meta.setdefault("zeroshot", {})[spec.name] = meta
         if spec.joint:
+            self.publish(zeroshot_splits(spec, ev.items, None, None))
             self.unit(
                 "zeroshot-joint",
                 {**base, **scored},
@@ -407,8 +440,11 @@ class _Run:
         everyone = patient_keys(self.dataset(spec.images), self.dataset(spec.anchor_dataset))
         patients = {i: everyone[i] for i in dict.fromkeys([*ids, *anchors.owner]) if i in everyone}
         if loo:
-            folds = patient_folds(ids, anchors.owner, patients)[0]
+            folds, allowed = patient_folds(ids, anchors.owner, patients)
             meta["folds"] = {"unit": "patient", "n_folds": len(folds), "n_images": len(ids)}
+        else:
+            folds, allowed = [np.arange(len(ids))], [np.ones(len(anchors.owner), bool)]
+        self.publish(zeroshot_splits(spec, ev.items, anchors, (folds, allowed)))
         meta.update(
             n_anchor_pairs=len(anchors.owner),
             anchor_images=len(anchors.images),
@@ -561,6 +597,8 @@ class _Run:
                 emb[alias, items.modality] = self.embedder.embed(alias, items, what)
             return emb[alias, items.modality]
 
+        sources = {a: rows(a, data.source_items())[1] for a, _ in spec.pairs}
+        self.publish(retrieval_splits(spec, data, sources))
         for a, b in spec.pairs:
             (ka, xa), (kb, xb) = rows(a, data.source_items()), rows(b, data.texts)
             common: dict[str, Any] = {"kind": spec.kind, "names": (a, b), "ks": spec.ks}
@@ -686,6 +724,13 @@ def n_units(recipe: Recipe) -> int:
     return n
 
 
+def recipe_text(recipe: Recipe) -> str | None:
+    """The text of the recipe file the run read (None for a recipe built in memory)."""
+    if recipe.path is None or not recipe.path.is_file():
+        return None
+    return recipe.path.read_text(encoding="utf-8")
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     columns = list(dict.fromkeys(k for r in rows for k in r))
@@ -732,13 +777,20 @@ def run_recipe(
     store: str | Path | None = None,
     progress: bool = True,
     report: bool = True,
+    published: str | Path | None = None,
+    take: bool = False,
 ) -> RunSummary:
     """Run every task of ``recipe`` into folder ``out``; see the module docstring for files.
 
     The pre-flight (:func:`semalign.experiments.preflight.preflight`) runs first: any problem of
     the recipe, its roots or its models stops the run, all of them listed, before a model loads.
+    ``published``: a run's ``splits/`` folder; every task's draws (rows, anchors, pools) must
+    equal the ones published there, else the run stops at the first task that differs, before
+    its units run. ``take``: stitch tasks take their rows and test split from there instead of
+    drawing them, whatever the order of the records.
     """
     start = time.perf_counter()
+    text = recipe_text(recipe)  # as read now, should the file change during the run
     checked = preflight(recipe)
     checked.raise_if_failed()
     out = Path(out).expanduser().resolve()
@@ -762,6 +814,9 @@ def run_recipe(
     )
     run.records.update(checked.records)
     run.notices.extend(checked.notices)
+    run.published = None if published is None else Path(published).expanduser().resolve()
+    run.take = take
+    shutil.rmtree(out / SPLITS_DIR, ignore_errors=True)  # a task renamed leaves no stale file
     try:
         for s in recipe.stitch:
             with _task_named("stitch", s.name, run):
@@ -793,8 +848,17 @@ def run_recipe(
             "notes": recipe.notes,
             "path": str(recipe.path) if recipe.path else None,
             "bootstrap": recipe.bootstrap,
+            "text": text,
+            "roots": {a: d.root for a, d in recipe.datasets.items()},
+            "compute": asdict(recipe.compute),
         },
         "tasks": run.meta,
+        "splits": run.splits,
+        "models": {
+            a: model_identity(recipe.encoders[a], recipe.compute, run.embedder.resolved.get(a))
+            for a in sorted(run.embedder.resolved)
+        },
+        "environment": environment(),
         "run": {"store": str(root), "entries": run.embedder.entries},
         "files": sorted(p.name for p in (out / "results").glob("*.csv")),
         "timings": {"seconds": seconds, "tasks": run.embedder.tasks, "steps": run.embedder.steps},
