@@ -105,3 +105,75 @@ def test_permutation_control_of_a_planted_map(stitched):
         null = _one(rows, metric=metric)
         assert null.ci_high < observed
         assert _one(rows, metric=f"{metric}:p").value == pytest.approx(1 / 20)
+
+
+def _zeroshot_planted(seed: int = 0):
+    """40 images of 2 classes, 80 anchor pairs (text = a noisy rotation of the image), two
+    prompts per class placed at the rotated class centres."""
+    from semalign.tasks.zeroshot import PromptEmbeddings
+
+    rng = np.random.default_rng(seed)
+    d = 6
+    y = np.repeat([0, 1], 20)
+    images = 3.0 * np.eye(d)[y] + rng.normal(size=(40, d))
+    rot = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    ya = rng.integers(0, 2, 80)
+    anchor_images = 3.0 * np.eye(d)[ya] + rng.normal(size=(80, d))
+    anchor_texts = anchor_images @ rot + 0.3 * rng.normal(size=(80, d))
+    pos = [(3.0 * np.eye(d)[c] @ rot) + 0.3 * rng.normal(size=(2, d)) for c in range(2)]
+    prompts = PromptEmbeddings(["a", "b"], pos, [np.empty((0, d))] * 2, "planted")
+    owner = [f"anchor{i}" for i in range(80)]
+    ids = [f"img{i}" for i in range(40)]
+    return images, np.array(["a", "b"])[y], ids, prompts, anchor_images, anchor_texts, owner
+
+
+@pytest.fixture(scope="module")
+def zeroshot_rows():
+    from semalign.tasks.zeroshot_folds import zeroshot_method
+
+    images, y, ids, prompts, ai, at, owner = _zeroshot_planted()
+    comparisons = ResultTable()
+    table, _ = zeroshot_method(
+        images, y, None, ids, prompts, ai, at, owner, loo=False, method="orthogonal",
+        scaling="standard", anchors=[12, 40], seeds=[0, 1, 2], rule="argmax", aggregate="mean",
+        temperature=0.05, center_text=True, key={"task": "zeroshot", "source": "i",
+        "target": "t", "setting": "z"}, bootstrap=100, score_at=40, scorings=("cosine", "csls"),
+        csls_k=5, permutations=19, comparisons=comparisons,
+    )  # fmt: skip
+    return table, comparisons
+
+
+def test_zeroshot_seed_means_and_paired_scorings(zeroshot_rows):
+    table, comp = zeroshot_rows
+    for k in (12, 40):
+        for mode in ("unimodal", SHUFFLED):
+            for scoring in ("cosine", "csls@5"):
+                per_seed = [
+                    table.value(mode=mode, scoring=scoring, anchors=k, seed=s, metric=m)
+                    for s in (0, 1, 2)
+                    for m in ("macro_auroc",)
+                ]
+                row = _one(comp, variant=SEED_MEAN, mode=mode, scoring=scoring, anchors=k,
+                           metric="macro_auroc")  # fmt: skip
+                assert row.value == pytest.approx(np.mean(per_seed), abs=1e-12)
+    diff = _one(comp, variant="paired: unimodal (cosine) - unimodal (csls@5)", metric="accuracy")
+    means = [
+        np.mean([table.value(mode="unimodal", scoring=sc, anchors=40, seed=s, metric="accuracy")
+                 for s in (0, 1, 2)])
+        for sc in ("cosine", "csls@5")
+    ]  # fmt: skip
+    assert diff.anchors == 40 and diff.value == pytest.approx(means[0] - means[1], abs=1e-12)
+    assert diff.ci_low <= diff.value <= diff.ci_high
+    # the one-draw control is compared too, on the same images and seeds
+    assert comp.select(variant="paired: unimodal (cosine) - shuffled-anchors (cosine)").rows
+
+
+def test_zeroshot_permutation_control_of_a_planted_map(zeroshot_rows):
+    table, comp = zeroshot_rows
+    rows = comp.select(variant="permutations=19")
+    assert {(r.mode, r.anchors, r.seed, r.scoring) for r in rows} == {(SHUFFLED, 40, 0, "cosine")}
+    observed = _one(rows, metric="macro_auroc:observed").value
+    want = table.value(mode="unimodal", scoring="cosine", anchors=40, seed=0, metric="macro_auroc")
+    assert observed == pytest.approx(want)
+    assert _one(rows, metric="macro_auroc").ci_high < observed
+    assert _one(rows, metric="macro_auroc:p").value == pytest.approx(1 / 20)

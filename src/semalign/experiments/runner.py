@@ -7,6 +7,12 @@ Output folder layout::
     OUT/results/retrieval_pools.csv                      ids of each cell's test, anchor and
                                                          unpaired pool rows (``unpaired`` only)
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
+    OUT/results/stitch_predictions.csv                   per-row predictions of every scored
+                                                         stitching setting (id, y_true, y_pred,
+                                                         score[class] = the head's logits)
+    OUT/results/stitch_confusion.csv                     confusion matrices (true, predicted,
+                                                         count) of the headline map's first
+                                                         seed, the target and majority modes
     OUT/results.json                                     every row above + run metadata,
                                                          each step's wall time (``timings``),
                                                          the recipe's text and roots, the
@@ -79,12 +85,15 @@ from semalign.experiments.recipe import (
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
 from semalign.tasks.results import ResultTable
+from semalign.tasks.stitching import confusion_rows
 from semalign.tasks.zeroshot_folds import patient_folds
 from semalign.threads import blas_policy
 
 RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
 TABLE_OF_TASK = {"retrieve": "retrieval"}  # results file of each row's ``task``
-EXTRA_FILES = ("zeroshot_scores", "pca", "retrieval_pools")
+EXTRA_FILES = (
+    "zeroshot_scores", "pca", "retrieval_pools", units.PREDICTIONS, "stitch_confusion",
+)  # fmt: skip
 
 
 @dataclass
@@ -262,9 +271,17 @@ class _Run:
             "y": digest(data.y.tolist()),
             "test": digest(data.test.tolist()),
             "bootstrap": self.recipe.bootstrap,
+            "ids": digest(list(data.items.ids)),
         }
         if spec.space_sizes:
             self._space_at_sizes(spec, emb)
+        ids = list(data.items.ids)
+        self.unit(
+            "stitch-majority",
+            base,
+            partial(_stitch_unit, units.stitch_majority, spec.name, data.y, data.test,
+                    bootstrap=self.recipe.bootstrap, ids=ids),
+        )  # fmt: skip
         for a, b in spec.pairs:
             (ka, xa), (kb, xb) = emb[a], emb[b]
             names = (a, b)
@@ -275,7 +292,14 @@ class _Run:
                 "stitch-baseline",
                 {**key, "modes": spec.modes},
                 partial(
-                    _stitch_unit, units.stitch_baseline, spec.name, *args, spec.modes, names, bs
+                    _stitch_unit,
+                    units.stitch_baseline,
+                    spec.name,
+                    *args,
+                    spec.modes,
+                    names,
+                    bs,
+                    ids=ids,
                 ),
             )
             common = {
@@ -297,6 +321,7 @@ class _Run:
                             *args,
                             method=method,
                             scaling=scaling,
+                            ids=ids,
                             **common,
                         ),
                     )
@@ -305,8 +330,30 @@ class _Run:
                 self.unit(
                     "stitch-relative",
                     {**key, **relative},
-                    partial(_stitch_unit, units.stitch_relative, spec.name, *args, **relative),
+                    partial(
+                        _stitch_unit, units.stitch_relative, spec.name, *args, ids=ids, **relative
+                    ),
                 )
+        self._confusions(spec)
+
+    def _confusions(self, spec: StitchSpec) -> None:
+        """Confusion matrices (``stitch_confusion``) from the task's prediction rows, classes in
+        the recipe's order: the majority mode, and per pair the target mode and the headline
+        map's first seed."""
+        h = self.meta["stitch"][spec.name].get("headline")
+        wanted: list[dict[str, Any]] = [{"mode": "majority"}]
+        for a, b in spec.pairs:
+            wanted.append({"source": a, "target": b, "mode": "target"})
+            if h is not None:
+                wanted.append(
+                    {"source": a, "target": b, "mode": "aligned", "method": h["method"],
+                     "scaling": h["scaling"], "anchors": h["anchors"], "seed": spec.seeds[0]}
+                )  # fmt: skip
+        preds = [p for p in self.extras.get(units.PREDICTIONS, []) if p["setting"] == spec.name]
+        out = self.extras.setdefault("stitch_confusion", [])
+        for where in wanted:
+            rows = [p for p in preds if all(p.get(k) == v for k, v in where.items())]
+            out += confusion_rows(rows, list(spec.classes))
 
     def _space_at_sizes(self, spec: StitchSpec, emb: dict[str, tuple[str, np.ndarray]]) -> None:
         """Raw-space similarity at each of ``space_sizes`` on all the task's items, once per
@@ -686,7 +733,7 @@ def protocol(spec: ZeroShotSpec) -> str:
 
 
 RELATIVE_MAX = 256
-UNITS_VERSION = 4  # bump when a unit's rows (numbers or columns) change for the same inputs
+UNITS_VERSION = 5  # bump when a unit's rows (numbers or columns) change for the same inputs
 
 
 def _relative_counts(anchors: list[int]) -> list[int]:
@@ -711,7 +758,7 @@ def n_units(recipe: Recipe) -> int:
     for s in recipe.stitch:
         per = 1 + ("relative" in s.modes)
         per += len(distinct_cells(s.methods, s.scalings)[0]) if "aligned" in s.modes else 0
-        n += per * len(s.pairs)
+        n += per * len(s.pairs) + 1  # + the task's majority floor
         n += len({frozenset(p) for p in s.pairs}) if s.space_sizes else 0
     for z in recipe.zeroshot:
         cells = len(distinct_cells(z.methods, z.scalings)[0])

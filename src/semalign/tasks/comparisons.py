@@ -42,6 +42,7 @@ from semalign.metrics.intervals import (
 from semalign.tasks.heads import Head
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import CellSetting, LabelProblem, fit_cell, naive_stitch
+from semalign.tasks.zeroshot import class_indices
 
 __all__ = [
     "COMPARISONS",
@@ -53,6 +54,7 @@ __all__ = [
     "permutation_rows",
     "seed_rows",
     "stitch_comparisons",
+    "zeroshot_comparisons",
 ]
 
 Float = NDArray[np.float64]
@@ -250,5 +252,76 @@ def stitch_comparisons(
         permutation_rows(
             table, observed, shuffled, idx.size, permutations=permutations, n=n, rng_seed=seed,
             metrics=metrics, anchors=headline, **{**key, "seed": seed},
+        )  # fmt: skip
+    return table
+
+
+def _zs_stat(dv: Float, y: Any, mask: Any, classes: Sequence[str], rule: str) -> WeightStat:
+    """The metrics of :func:`semalign.tasks.zeroshot.zeroshot_report` on decision values
+    ``dv`` (n, C) as a weight statistic."""
+    if rule == "argmax":
+        return classification_stat(class_indices(y, classes), dv)
+    return classification_stat(y, dv, task="multilabel", mask=mask, label_names=list(classes))
+
+
+def zeroshot_comparisons(
+    decisions: Mapping[tuple[str, str, int], Sequence[tuple[int, Float]]],
+    y: Any,
+    mask: Any,
+    classes: Sequence[str],
+    rule: str,
+    *,
+    key: Mapping[str, Any],
+    n_resamples: int,
+    headline: int | None = None,
+    control: Callable[[Index], Float] | None = None,
+    control_seed: int = 0,
+    permutations: int = 0,
+) -> ResultTable:
+    """Comparison rows of one zero-shot (method, scaling): ``decisions[mode, scoring, k]`` holds
+    each seed's (seed, decision values (n, C)) over every fold.
+
+    Every (mode, scoring, k): the ``seed-mean`` row. At the ``headline`` k: ``unimodal``
+    (cosine) minus each other mode and scoring, paired on images and seeds (exact McNemar on
+    the first seed for ``argmax``); with ``control`` and ``permutations`` > 0, the
+    shuffled-anchors control: ``control(perm)`` gives the decision values of the first seed's
+    folds with each fold's k anchor pairs re-paired by ``perm`` (k,)."""
+    table = ResultTable()
+    n = int(np.asarray(y).shape[0])
+
+    def scored(mode: str, sc: str, k: int) -> Scored:
+        stats = [_zs_stat(dv, y, mask, classes, rule) for _, dv in decisions[mode, sc, k]]
+        return Scored.seeds(stats, n)
+
+    for (mode, sc, k), runs in decisions.items():
+        if runs:
+            seed_rows(table, scored(mode, sc, k), n_resamples=n_resamples, mode=mode,
+                      scoring=sc, anchors=k, **key)  # fmt: skip
+    if headline is None or not decisions.get(("unimodal", "cosine", headline)):
+        return table
+    ref = ("unimodal", "cosine", headline)
+    a = scored(*ref)
+    truth = class_indices(y, classes) if rule == "argmax" else None
+    first = decisions[ref][0][1]
+    for (mode, sc, k), runs in decisions.items():
+        if k != headline or (mode, sc) == ref[:2] or not runs:
+            continue
+        correct = None
+        if truth is not None:
+            correct = (first.argmax(axis=1) == truth, runs[0][1].argmax(axis=1) == truth)
+        difference_rows(
+            table, a, scored(mode, sc, k), (f"unimodal ({ref[1]})", f"{mode} ({sc})"),
+            n_resamples=n_resamples, correct=correct, mode="unimodal", scoring=ref[1],
+            anchors=headline, **key,
+        )  # fmt: skip
+    if control is not None and permutations > 0:
+
+        def shuffled(perm: Index) -> dict[str, float]:
+            return _point(_zs_stat(control(perm), y, mask, classes, rule), n)
+
+        observed = _point(a.stats[0][0], n)
+        permutation_rows(
+            table, observed, shuffled, headline, permutations=permutations, n=n,
+            rng_seed=control_seed, scoring=ref[1], anchors=headline, seed=control_seed, **key,
         )  # fmt: skip
     return table

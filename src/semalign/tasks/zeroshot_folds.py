@@ -28,6 +28,7 @@ from semalign.align import min_anchors, select_anchors
 from semalign.metrics.classification import Estimate
 from semalign.tasks.asif import ASIF
 from semalign.tasks.comparators import linear_probe_loo, nearest_centroid_loo
+from semalign.tasks.comparisons import zeroshot_comparisons
 from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import group_folds
 from semalign.tasks.stitching import fit_cell, undefined
@@ -266,6 +267,8 @@ def zeroshot_method(
     scorings: Sequence[str] = ("cosine",),
     csls_k: int = 10,
     patients: Mapping[str, str] | None = None,
+    permutations: int = 0,
+    comparisons: ResultTable | None = None,
 ) -> tuple[ResultTable, list[dict[str, Any]]]:
     """Prompt classification through T (mode ``unimodal``) for every anchor count and seed
     (leave one patient out, ``patients`` as in :func:`patient_folds`, or fixed), and its
@@ -280,11 +283,15 @@ def zeroshot_method(
     label-free), so a leave-one-out fold is not a batch of one.
 
     Per-item scores are kept for the first seed at ``score_at`` anchors (default: the most),
-    cosine scoring only.
+    cosine scoring only. ``comparisons`` receives the rows of
+    :func:`semalign.tasks.comparisons.zeroshot_comparisons` (seed means; at ``score_at``, the
+    paired differences and, with ``permutations`` > 0, the shuffled-anchors permutation
+    control on the first seed's draws).
     """
     n = len(ids)
     owners = np.asarray(owner)
     folds, allowed = _folds(ids, owners, loo, patients)
+    decided: dict[tuple[str, str, int], list[tuple[int, Float]]] = {}
     table = ResultTable()
     scores: list[dict[str, Any]] = []
     need = min_anchors(method, scaling, images.shape[1])
@@ -343,12 +350,42 @@ def zeroshot_method(
                     continue
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
                 table.add(rep, n=n, mode=mode, **row_key, **setting)
+                decided.setdefault((mode, row_key["scoring"], int(k)), []).append((seed, dv))
                 keep = seed == seeds[0] and (k == keep_at or (k == most and keep_at > most))
                 if keep and sc == "cosine":
                     scores += score_rows(
                         dv, y, mask, ids, prompts.classes, rule, mode=mode, **setting,
                         **_score_key(key),
                     )  # fmt: skip
+    if comparisons is not None:
+        at = keep_at if keep_at <= most else max((k for k in anchors if k <= most), default=0)
+
+        def control(perm: NDArray[np.int64]) -> Float:
+            """Decision values of the first seed's folds at ``at`` anchors, re-paired."""
+            out = np.full((n, len(prompts.classes)), np.nan)
+            for fold, ok in zip(folds, allowed, strict=True):
+                sel = draw_pairs(owners.size, at, seeds[0], ok)
+                aligner, _ = fit_cell(
+                    anchor_images, anchor_texts, sel, method, scaling, int(seeds[0]),
+                    targets=sel[perm],
+                )  # fmt: skip
+                if aligner is None:
+                    return out
+                center = anchor_texts[sel].mean(axis=0) if center_text else None
+                clf = ZeroShotClassifier(
+                    prompts, rule=rule, aggregate=aggregate, temperature=temperature,
+                    aligner=aligner, center=center,
+                )  # fmt: skip
+                out[fold] = fold_decisions(clf, images, fold)
+            return out
+
+        comparisons.extend(
+            zeroshot_comparisons(
+                decided, y, mask, prompts.classes, rule, n_resamples=bootstrap, headline=at,
+                control=control, control_seed=int(seeds[0]), permutations=permutations,
+                key={**key, "method": method, "scaling": scaling},
+            )
+        )  # fmt: skip
     return table, scores
 
 
