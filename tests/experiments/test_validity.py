@@ -14,7 +14,7 @@ from semalign.data.records import Record
 from semalign.errors import InputError, RankDeficientError
 from semalign.experiments import parse_recipe
 from semalign.experiments.inputs import normalise_text, stitch_data
-from semalign.experiments.report import _stitch_summary
+from semalign.experiments.report.stitching import summary as stitch_summary
 from semalign.experiments.runner import distinct_cells, protocol
 from semalign.tasks.comparators import linear_probe_loo, log_softmax, nearest_centroid_loo
 
@@ -121,19 +121,19 @@ def test_summary_shows_the_declared_headline_not_the_test_best() -> None:
         _row("aligned", "orthogonal", "8", 0.955),
     ]  # fmt: skip
     meta = {"pairs": [["a", "b"]], "headline": dict(HEADLINE)}
-    text = " ".join(_stitch_summary("t", meta, rows))
+    text = " ".join(stitch_summary("t", meta, rows))
     assert "aligned (orthogonal, standard, 64 anchors) 0.600 [0.550, 0.650]" in text
     assert "0.777" not in text and "0.911" not in text and "0.955" not in text
     assert "declared in the recipe" in text
     meta["headline"]["declared"] = False
-    assert "default headline" in " ".join(_stitch_summary("t", meta, rows))
+    assert "default headline" in " ".join(stitch_summary("t", meta, rows))
 
 
 def test_skipped_headline_says_why() -> None:
     row = _row("aligned", "orthogonal", "64", math.nan)
     row["note"] = "skipped: anchors' rank 40 < 385 needed"
     meta = {"pairs": [["a", "b"]], "headline": dict(HEADLINE)}
-    assert "n/a (anchors' rank 40 < 385 needed)" in " ".join(_stitch_summary("t", meta, [row]))
+    assert "n/a (anchors' rank 40 < 385 needed)" in " ".join(stitch_summary("t", meta, [row]))
 
 
 @pytest.mark.parametrize("scaling", ["none", "center", "standard", "center-l2", "std", "l2"])

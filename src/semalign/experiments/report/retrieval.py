@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from semalign.experiments import plots
-from semalign.experiments.report_common import cell, fmt, headline_row, headline_source
+from semalign.experiments.report.common import cell, fmt, headline_row, headline_source
+from semalign.experiments.report.document import Doc
+
+__all__ = ["section", "summary"]
+
 
 COLUMNS = (
     "source", "target", "direction", "mode", "method", "scaling", "scoring", "refinement",
@@ -69,7 +73,7 @@ def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]
     return body
 
 
-def section(doc: Any, name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """Heading, what is retrieved, the Recall@k plot and the first-seed table."""
     doc.h(f"Retrieval: {name}")
     n_test, n_train = meta.get("n_test"), meta.get("n_train")
@@ -188,7 +192,7 @@ def _efficiency_panels(
     return panels
 
 
-def _beyond(doc: Any, meta: dict[str, Any]) -> None:
+def _beyond(doc: Doc, meta: dict[str, Any]) -> None:
     """What CSLS, the refinement on unpaired pools and ASIF are, where the task ran them."""
     k = meta.get("csls_k", 10)
     if "csls" in meta.get("scorings", []):

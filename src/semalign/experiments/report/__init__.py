@@ -1,0 +1,83 @@
+"""The report: Markdown and a self-contained HTML page, generated from the results files only.
+
+``write_report(OUT)`` reads ``OUT/results/*.csv`` and ``OUT/results.json`` (never the models or
+the cache) and writes ``OUT/report.md`` (figures as ``OUT/figures/*.png``) and ``OUT/report.html``
+(the same content, figures embedded as base64 PNG, no external resources).
+
+One module per part: ``document`` (the document model and its Markdown / HTML writers),
+``common`` (reading rows, formatting, headline rows, tables), ``summary``, ``stitching`` (with
+``space``), ``zeroshot`` (with ``scoring``), ``retrieval`` and ``timing``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from semalign.artefacts import atomic_write_bytes
+from semalign.experiments.report import retrieval, stitching, summary, timing, zeroshot
+from semalign.experiments.report.common import fmt, of_task, read_rows
+from semalign.experiments.report.document import Doc
+
+__all__ = ["Doc", "build", "fmt", "read_rows", "write_report"]
+
+
+def build(out: Path) -> tuple[Doc, str]:
+    """The report document built from ``out``'s results files, and its title."""
+    meta = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    res = out / "results"
+    stitch_rows = read_rows(res / "stitch.csv")
+    zs_rows = read_rows(res / "zeroshot.csv")
+    space_rows = read_rows(res / "space.csv")
+    scores = read_rows(res / "zeroshot_scores.csv")
+    pca = read_rows(res / "pca.csv")
+    ret_rows = read_rows(res / "retrieval.csv")
+    recipe = meta.get("recipe", {})
+    title = recipe.get("title") or f"semalign report: {recipe.get('name')}"
+    doc = Doc()
+    doc.h(title, 1)
+    if recipe.get("notes"):
+        doc.p(" ".join(recipe["notes"].split()))
+    doc.p(
+        f"Recipe `{recipe.get('name')}`; {recipe.get('bootstrap')} bootstrap resamples for every "
+        "CI. Every number below is read from `results/*.csv` (see `results.json`)."
+    )
+    tasks = meta.get("tasks", {})
+    summary.section(doc, tasks, stitch_rows, zs_rows, ret_rows)
+    for name, m in tasks.get("stitch", {}).items():
+        stitching.section(
+            doc,
+            name,
+            m,
+            of_task(stitch_rows, name),
+            of_task(space_rows, name),
+            [r for r in pca if r.get("setting") == name],
+        )
+    for name, m in tasks.get("zeroshot", {}).items():
+        zeroshot.section(
+            doc,
+            name,
+            m,
+            of_task(zs_rows, name),
+            [r for r in scores if r.get("setting") == name],
+        )
+    for name, m in tasks.get("retrieval", {}).items():
+        retrieval.section(doc, name, m, of_task(ret_rows, name))
+    doc.h("Files")
+    doc.bullets(f"`results/{f}`" for f in meta.get("files", []))
+    timing.section(doc, meta.get("timings"))
+    return doc, title
+
+
+def write_report(out: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` (+ ``figures/``) and the self-contained ``report.html`` in ``out``."""
+    out = Path(out)
+    doc, title = build(out)
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    for name, png in doc.figures.items():
+        atomic_write_bytes(figures / f"{name}.png", png)
+    md, page = out / "report.md", out / "report.html"
+    atomic_write_bytes(md, doc.markdown().encode("utf-8"))
+    atomic_write_bytes(page, doc.html(title).encode("utf-8"))
+    return md, page

@@ -1,0 +1,140 @@
+"""What the report's sections share: reading a results CSV, number formatting, the task of a
+row, the headline row and how it was chosen, a cell with the reason of an n/a row, and the
+tables of metric cells grouped by setting."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from semalign.experiments.plots import _first_seed, scoring_of
+from semalign.experiments.report.document import Doc
+
+__all__ = [
+    "HEADLINE",
+    "ROW_KEYS",
+    "cell",
+    "fmt",
+    "group",
+    "headline_row",
+    "headline_source",
+    "metric_cells",
+    "of_task",
+    "read_rows",
+    "result_table",
+    "task_of",
+]
+
+HEADLINE = ("accuracy", "macro_f1", "macro_auroc")
+ROW_KEYS = ("source", "target", "mode", "method", "scaling", "anchors", "seed")
+
+
+def _num(text: str) -> float:
+    return float(text) if text not in ("", None) else math.nan
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """A results CSV as dicts; value/ci/score columns as floats (NaN for empty)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    floats = {"value", "ci_low", "ci_high", "score", "y_true", "pc1", "pc2"}
+    return [{k: (_num(v) if k in floats else v) for k, v in r.items()} for r in rows]
+
+
+def fmt(value: float, low: float = math.nan, high: float = math.nan) -> str:
+    """``0.812 [0.701, 0.905]``; ``n/a`` for NaN."""
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+
+
+def task_of(row: dict[str, Any]) -> str:
+    """The task a result row belongs to: its ``setting`` up to the first ``;``."""
+    return str(row["setting"]).split(";")[0]
+
+
+def of_task(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The rows of task ``name``."""
+    return [r for r in rows if task_of(r) == name]
+
+
+def headline_source(meta: dict[str, Any]) -> str:
+    """How the summary's setting was chosen: declared in the recipe, or the recipe's default."""
+    h = meta.get("headline") or {}
+    if h.get("declared"):
+        return "declared in the recipe's `headline`"
+    asked = meta.get("headline_asked_anchors")
+    if asked is not None:
+        return (
+            "the recipe's default headline: its first method and scaling at the largest anchor "
+            f"count the data can fill (the recipe lists up to {asked})"
+        )
+    return "the recipe's default headline: its first method and scaling at its largest anchor count"
+
+
+def headline_row(
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    metric: str,
+    mode: str,
+    scoring: str | None = "cosine",
+    **match: str,
+) -> dict[str, Any] | None:
+    """The first-seed row of ``metric`` at the task's headline (method, scaling, anchors) under
+    ``scoring`` (``cosine``, ``csls``; None: rows of any scoring, already chosen by the caller):
+    fixed by the recipe before any result, never picked on the test rows."""
+    h = meta.get("headline")
+    if not h:
+        return None
+    cand = [
+        r
+        for r in rows
+        if r["mode"] == mode
+        and r["metric"] == metric
+        and r["method"] == h["method"]
+        and r["scaling"] == h["scaling"]
+        and str(r["anchors"]) == str(h["anchors"])
+        and (scoring is None or scoring_of(r) == scoring)
+        and all(r.get(k) == v for k, v in match.items())
+    ]
+    first = _first_seed(cand)
+    return next((r for r in cand if r["seed"] == first), None)
+
+
+def cell(row: dict[str, Any] | None) -> str:
+    """``value [low, high]`` of a row, with the reason where the setting was skipped."""
+    if row is None:
+        return "n/a"
+    note = str(row.get("note") or "").partition("skipped: ")[2]
+    value = fmt(row["value"], row["ci_low"], row["ci_high"])
+    return f"{value} ({note})" if note and value == "n/a" else value
+
+
+def metric_cells(rows: list[dict[str, Any]], metrics: Iterable[str]) -> list[str]:
+    """``value [low, high]`` of each metric in ``rows`` (one setting), empty where missing."""
+    by = {r["metric"]: r for r in rows}
+    cells = []
+    for m in metrics:
+        r = by.get(m)
+        cells.append("" if r is None else fmt(r["value"], r["ci_low"], r["ci_high"]))
+    return cells
+
+
+def group(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[tuple[Any, ...], list[Any]]:
+    """Rows grouped by their values of ``keys``, groups in order of first appearance."""
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return out
+
+
+def result_table(doc: Doc, rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> None:
+    """One line per setting (``ROW_KEYS``), one column per metric."""
+    groups = group(rows, ROW_KEYS)
+    body = [list(k) + metric_cells(g, metrics) for k, g in groups.items()]
+    doc.table(list(ROW_KEYS) + list(metrics), body)
