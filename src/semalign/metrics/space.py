@@ -182,22 +182,34 @@ def retrieval_outcome(
     chunk_size: int | None = None,
     scoring: str = "cosine",
     csls_k: int = 10,
+    distractors: Any = None,
 ) -> RetrievalOutcome:
     """Rank of each query's first hit among all keys by cosine similarity (or CSLS), with ties.
 
     queries, keys: (n, d), paired row by row. ``groups`` (n,): any key whose row shares the
     query's group counts as a hit (e.g. :func:`text_groups` of the reports, so an identical
     report is not a miss); by default only the query's own key is. The same rule serves both
-    directions, so swapping queries and keys treats ties alike. Memory is O(chunk_size * n).
-    ``scoring="csls"`` scores ``2 cos(q_i, k_j) - r_query(k_j)`` (:mod:`semalign.metrics.csls`,
-    ``csls_k`` neighbours; the query-side term is constant per query and is dropped), with the
-    same tie and group rule.
+    directions, so swapping queries and keys treats ties alike. ``distractors`` (m, d): further
+    keys, never a hit (a gallery larger than the queries' partners: items outside the task).
+    Memory is O(chunk_size * (n + m)). ``scoring="csls"`` scores
+    ``2 cos(q_i, k_j) - r_query(k_j)`` (:mod:`semalign.metrics.csls`, ``csls_k`` neighbours;
+    the query-side term is constant per query and is dropped), with the same tie and group rule.
     """
     scoring, csls_k = check_scoring(scoring, csls_k)
     q, k = _paired(queries, keys, ("queries", "keys"), same_width=True)
     n = q.shape[0]
     codes = _group_codes(groups, n)
-    step = _chunk_rows(n, chunk_size)
+    key_codes = codes
+    if distractors is not None:
+        extra = as_float64_2d(distractors, "distractors")
+        if extra.shape[1] != k.shape[1]:
+            raise InputError(
+                f"distractors have {extra.shape[1]} columns, keys {k.shape[1]}: embed them in "
+                "the keys' space"
+            )
+        k = np.vstack([k, extra])
+        key_codes = np.concatenate([codes, codes.max(initial=-1) + 1 + np.arange(len(extra))])
+    step = _chunk_rows(k.shape[0], chunk_size)
     qn, kn = unit_rows(q), unit_rows(k)
     r_query = mean_knn(kn, qn, csls_k, step) if scoring == "csls" else None
     better = np.empty(n, dtype=np.int64)
@@ -208,7 +220,7 @@ def retrieval_outcome(
         scores = qn[start:stop] @ kn.T
         if r_query is not None:
             scores = 2.0 * scores - r_query[None, :]
-        hit = codes[start:stop, None] == codes[None, :]
+        hit = codes[start:stop, None] == key_codes[None, :]
         best = np.where(hit, scores, -np.inf).max(axis=1, keepdims=True)
         tied = np.abs(scores - best) <= TIE_TOL
         better[start:stop] = np.count_nonzero((scores > best + TIE_TOL) & ~hit, axis=1)

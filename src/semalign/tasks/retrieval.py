@@ -6,7 +6,9 @@ Recall@k is the fraction of queries whose first hit ranks within the top k; MRR 
 reciprocal rank of the first hit. A hit is the query's own partner or, with ``groups`` (e.g.
 :func:`semalign.metrics.text_groups` of the reports), any item of its group, in both directions
 alike; ties are broken by a random order and every metric is its expectation over that order
-(a tie is never a free hit). CIs resample the queries (the gallery is fixed).
+(a tie is never a free hit). CIs resample the queries (the gallery is fixed). ``distractors``
+widen the gallery beyond the test rows' partners (items outside the task, embedded by both
+encoders: never queries, never hits), so that Recall@k does not saturate on a small test set.
 ``scoring="csls"`` ranks by CSLS instead (:mod:`semalign.metrics.csls`), which discounts gallery
 hubs; its neighbourhoods are taken over the test queries and gallery, and the same group and tie
 rules apply.
@@ -53,14 +55,18 @@ def retrieval_report(
     seed: int = 0,
     scoring: str = "cosine",
     csls_k: int = 10,
+    distractors: Any = None,
 ) -> dict[str, Estimate]:
     """Recall@k and MRR (with bootstrap CIs) of finding ``keys[i]`` (n, d) from ``queries[i]``,
     ranked by ``scoring`` (cosine or csls with ``csls_k`` neighbours).
 
-    ``groups`` (n,): any key of the query's group is a hit. Ties count as their expectation.
+    ``groups`` (n,): any key of the query's group is a hit. ``distractors`` (m, d): more keys,
+    never a hit. Ties count as their expectation.
     """
     check_ks(ks)
-    outcome = retrieval_outcome(queries, keys, groups=groups, scoring=scoring, csls_k=csls_k)
+    outcome = retrieval_outcome(
+        queries, keys, groups=groups, scoring=scoring, csls_k=csls_k, distractors=distractors
+    )
     per_query = {f"recall@{int(k)}": outcome.recall_at(int(k)) for k in ks}
     per_query["mrr"] = outcome.reciprocal_rank()
 
@@ -109,17 +115,20 @@ def direction_rows(
     ci_seed: int = 0,
     scoring: str = "cosine",
     csls_k: int = 10,
+    distractors: tuple[Any, Any] | None = None,
     **key: Any,
 ) -> None:
     """Add one row per direction to ``table``: image->report ranks ``gallery`` (the test
     reports, n x d) for each ``mapped`` row (the test images in the reports' space, same order);
     report->image the reverse; the ``direction`` and ``scoring`` (``cosine``, ``csls@k``)
-    columns say which."""
+    columns say which. ``distractors``: (mapped, gallery) rows of items outside the task, in
+    the same space, added to the keys of report->image and image->report respectively."""
     for d in directions:
         q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
+        extra = None if distractors is None else distractors[d == "image->report"]
         rep = retrieval_report(
             q, g, ks, groups=groups, n_resamples=n_resamples, level=level, seed=ci_seed,
-            scoring=scoring, csls_k=csls_k,
+            scoring=scoring, csls_k=csls_k, distractors=extra,
         )  # fmt: skip
         table.add(rep, direction=d, scoring=scoring_label(scoring, csls_k), **key)
 
@@ -146,6 +155,7 @@ def retrieve(
     scoring: str = "cosine",
     csls_k: int = 10,
     asif: ASIF | None = None,
+    distractors: tuple[Any, Any] | None = None,
 ) -> ResultTable:
     """Retrieval metrics among the test rows for every map asked for (+ the unaligned control).
 
@@ -156,8 +166,11 @@ def retrieve(
     :func:`semalign.metrics.text_groups` of the reports): items of one group are interchangeable
     hits, and anchors never come from a group with a test row. ``asif``: an unfitted
     :class:`~semalign.tasks.asif.ASIF`, fitted on the same anchors as T, adds mode ``asif`` rows
-    (method ``asif``, its parameters in ``variant``) beside T's. A cell with too few anchors,
-    more anchors than train rows, or anchors of too low a rank gives n/a rows (``note``).
+    (method ``asif``, its parameters in ``variant``) beside T's. ``distractors``: (images
+    (m, d_img), texts (m, d_txt)) of items outside the task, paired row by row: each direction's
+    gallery holds them too (images through the same map), never as queries or hits. A cell with
+    too few anchors, more anchors than train rows, or anchors of too low a rank gives n/a rows
+    (``note``).
     """
     from semalign.metrics.csls import check_scoring
 
@@ -174,6 +187,7 @@ def retrieve(
     if unknown:
         raise InputError(f"unknown directions {sorted(unknown)}: use {', '.join(DIRECTIONS)}")
     tr, te = split_rows(x.shape[0], test, groups=groups)
+    xd, td = _distractors(distractors, x.shape[1], t.shape[1])
     g_te = None if groups is None else np.asarray(groups)[te]
     common: dict[str, Any] = {
         "task": "retrieve", "source": image_name, "target": text_name, "n": int(te.size),
@@ -185,19 +199,23 @@ def retrieve(
     table = ResultTable()
 
     def add_both(
-        mapped: NDArray[np.float64], texts: NDArray[np.float64] | None = None, **key: Any
+        mapped: NDArray[np.float64],
+        texts: NDArray[np.float64] | None = None,
+        extra: tuple[Any, Any] | None = None,
+        **key: Any,
     ) -> None:
         gallery = t[te] if texts is None else texts
         direction_rows(
             table, mapped, gallery, ks=ks, directions=directions, groups=g_te, **opts, **key,
-            **common,
+            distractors=extra, **common,
         )  # fmt: skip
 
     def skip(why: str, **key: Any) -> None:
         skipped_rows(table, why, ks=ks, directions=directions, scoring=label, **key, **common)
 
     if naive:
-        add_both(naive_stitch(x[te], t.shape[1]), mode="naive")
+        extra = None if xd is None else (naive_stitch(xd, t.shape[1]), td)
+        add_both(naive_stitch(x[te], t.shape[1]), extra=extra, mode="naive")
     for k in anchor_counts:
         for seed in seeds:
             anchors = shared = None
@@ -216,7 +234,8 @@ def retrieve(
                 if aligner is None:
                     skip(str(why), **key)
                     continue
-                add_both(aligner.transform(x[te]), **key)
+                extra = None if xd is None else (aligner.transform(xd), td)
+                add_both(aligner.transform(x[te]), extra=extra, **key)
             if asif is not None:
                 key = {"mode": "asif", "method": "asif", "anchors": int(k), "seed": seed}
                 if anchors is None:
@@ -224,8 +243,32 @@ def retrieve(
                     continue
                 fitted = asif.fit(x[anchors], t[anchors])
                 p = fitted.params_
+                extra = None
+                if xd is not None:
+                    extra = (fitted.transform_source(xd), fitted.transform_target(td))
                 add_both(
-                    fitted.transform_source(x[te]), fitted.transform_target(t[te]),
+                    fitted.transform_source(x[te]), fitted.transform_target(t[te]), extra,
                     variant=f"top_k={p['top_k']} power={p['power']:g}", **key,
                 )  # fmt: skip
     return table
+
+
+def _distractors(
+    distractors: tuple[Any, Any] | None, d_img: int, d_txt: int
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
+    """The (images, texts) distractor rows as float64, checked against the task's widths."""
+    if distractors is None:
+        return None, None
+    xd = np.asarray(distractors[0], dtype=np.float64)
+    td = np.asarray(distractors[1], dtype=np.float64)
+    if (
+        xd.ndim != 2
+        or td.ndim != 2
+        or xd.shape[0] != td.shape[0]
+        or ((xd.shape[1], td.shape[1]) != (d_img, d_txt))
+    ):
+        raise InputError(
+            f"distractors have shapes {xd.shape} and {td.shape}: pass (m, {d_img}) source and "
+            f"(m, {d_txt}) target rows, paired row by row"
+        )
+    return xd, td
