@@ -73,12 +73,24 @@ def _run(
     roots: dict[str, str],
     store: Path | None,
     compute: dict[str, Any] | None = None,
+    splits: Path | None = None,
 ) -> None:
     from semalign.experiments import run_recipe
 
     recipe = _load(recipe_path, roots, compute)
     typer.echo(f"running recipe {recipe.name!r} from {recipe.path} into {out.resolve()}")
-    summary = run_recipe(recipe, out, store=store)
+    summary = run_recipe(recipe, out, store=store, published=splits, take=splits is not None)
+    _done(summary)
+
+
+def _reproduce(results: Path, out: Path | None, store: Path | None, splits: Path | None) -> None:
+    from semalign.experiments.reproduce import reproduce
+
+    typer.echo(f"reproducing the run of {results}")
+    _done(reproduce(results, out, store=store, splits=splits))
+
+
+def _done(summary: Any) -> None:
     typer.echo(f"done: {summary.describe()}")
     typer.echo(f"results: {summary.out / 'results'}")
     typer.echo(f"report:  {summary.report_html}")
@@ -86,12 +98,27 @@ def _run(
 
 
 def run(
-    recipe: Path = typer.Argument(..., help="Recipe TOML file (see recipes/demo.toml)."),
+    recipe: Path = typer.Argument(
+        None, help="Recipe TOML file (see recipes/demo.toml); none with --reproduce."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help=OUT_HELP + " Default: ./<recipe name>."),
     root: list[str] = typer.Option(
         [], "--root", help="Dataset folder as ALIAS=PATH (repeatable); overrides the recipe."
     ),
     store: Path = typer.Option(None, help=STORE_HELP),
+    reproduce: Path = typer.Option(
+        None,
+        "--reproduce",
+        help="A run's results.json: run its recorded recipe again (into --out, default "
+        "OUT-reproduced); every split and anchor drawn must equal the ids in OUT/splits, and the "
+        "result rows are compared with the published ones.",
+    ),
+    splits: Path = typer.Option(
+        None,
+        "--splits",
+        help="A run's splits/ folder: stitch tasks take their rows and test split from it (by "
+        "id, whatever the data's order); every other draw must equal the ids published there.",
+    ),
     check: bool = typer.Option(
         False,
         "--check",
@@ -124,10 +151,22 @@ def run(
         "num_workers": num_workers, "executor": executor, "address": address, "workers": workers,
         "num_gpus_per_worker": num_gpus_per_worker, "num_cpus_per_worker": num_cpus_per_worker,
     }  # fmt: skip
+    from semalign.errors import InputError
+
+    if reproduce is not None:
+        if recipe is not None or check or plan or root:
+            raise InputError(
+                "--reproduce reads the recipe, its roots and settings from results.json: pass "
+                "no RECIPE, --root, --check or --plan with it"
+            )
+        _reproduce(reproduce, out, store, splits)
+        return
+    if recipe is None:
+        raise InputError("pass a RECIPE file, or --reproduce OUT/results.json")
     if check or plan:
         _check(recipe, _roots(root), compute, plan, store)
         return
-    _run(recipe, out or Path(recipe.stem), _roots(root), store, compute)
+    _run(recipe, out or Path(recipe.stem), _roots(root), store, compute, splits)
 
 
 def demo(
