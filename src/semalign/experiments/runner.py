@@ -52,6 +52,7 @@ from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
     AnchorSet,
     RetrievalData,
+    StitchData,
     anchor_set,
     anchor_subset,
     drawn_pairs,
@@ -227,12 +228,15 @@ class _Run:
         return out
 
     # ----------------------------------------------------------------- stitching
-    def stitch(self, spec: StitchSpec) -> None:
+    def _stitch_rows(self, spec: StitchSpec) -> StitchData:
+        """The task's rows and test split: drawn, or taken from the published splits."""
         if self.take and self.published is not None:
             doc = read_splits(self.published, spec.name)
-            data = take_stitch(spec, self.dataset(spec.dataset), doc)
-        else:
-            data = stitch_data(spec, self.dataset(spec.dataset))
+            return take_stitch(spec, self.dataset(spec.dataset), doc)
+        return stitch_data(spec, self.dataset(spec.dataset))
+
+    def stitch(self, spec: StitchSpec) -> None:
+        data = self._stitch_rows(spec)
         emb: dict[str, tuple[str, np.ndarray]] = {}
         for alias in dict.fromkeys(a for p in spec.pairs for a in p):
             emb[alias] = self.embedder.embed(alias, data.items, spec.name)
@@ -590,7 +594,7 @@ class _Run:
     def _retrieval_rows(self, spec: RetrievalSpec) -> RetrievalData:
         if spec.items_from is not None:
             src = next(s for s in self.recipe.stitch if s.name == spec.items_from)
-            data = stitch_data(src, self.dataset(src.dataset))
+            data = self._stitch_rows(src)
             return RetrievalData(data.items, None, data.test, data.dedup)
         return retrieval_data(spec, self.dataset(spec.dataset))
 
