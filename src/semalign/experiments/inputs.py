@@ -287,6 +287,48 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     return RetrievalData(text_items, image_items, at, dedup, int(shared))
 
 
+@dataclass(frozen=True)
+class Gallery:
+    """The rest of an ``all-distinct`` retrieval gallery: one item per distinct text outside
+    the task, as texts (what the target encoder embeds) and, for image-report, the frontal
+    image of the same study (what the source encoder embeds; None for report-report, whose
+    source encoder embeds the texts)."""
+
+    texts: Items
+    images: Items | None = None
+
+    def source_items(self) -> Items:
+        """What the source encoder embeds: the images, or the reports themselves."""
+        return self.images if self.images is not None else self.texts
+
+
+def gallery_items(records: list[Record], section: str, kind: str, rows: Items) -> Gallery:
+    """Every distinct ``section`` text of ``records`` outside the task (one per normalised text,
+    the lowest id): none equals the text of any of the task's ``rows`` (its training rows, from
+    which anchors and pools come, and its test rows), so the gallery beyond the test rows holds
+    no anchor, no pool item and no copy of a query's partner. For ``image-report`` only studies
+    with a frontal image count (:func:`semalign.data.pairing.study_pairs`)."""
+    from semalign.data.pairing import study_pairs
+
+    taken = {normalise_text(str(t)) for t in rows.payloads}
+    found: dict[str, tuple[str, str, str | None]] = {}  # key -> (id, text, image path)
+    if kind == "image-report":
+        for p in sorted(study_pairs(records, section=section), key=lambda p: p.id):
+            key = normalise_text(p.text)
+            if key not in taken:
+                found.setdefault(key, (p.id, p.text, str(p.image_path)))
+    else:
+        for r in sorted(records, key=lambda r: r.id):
+            text = r.text(section)
+            if text and (key := normalise_text(text)) not in taken:
+                found.setdefault(key, (r.id, text, None))
+    ids = [v[0] for v in found.values()]
+    texts = Items(ids, [v[1] for v in found.values()], "text")
+    if kind != "image-report":
+        return Gallery(texts)
+    return Gallery(texts, Items(ids, [str(v[2]) for v in found.values()], "image"))
+
+
 def drawn_pairs(spec: ZeroShotSpec, n_pairs: int) -> NDArray[np.int64] | None:
     """Sorted indices of the anchor pairs some (anchor count, seed) cell of ``spec`` draws, so
     that only those are embedded: the draws of the cells

@@ -89,12 +89,22 @@ def relabel_directions(table: ResultTable, kind: str, names: Names) -> ResultTab
 
 
 def retrieval_control(
-    xs: Any, xt: Any, test: Any, *, kind: str, names: Names, ks: Sequence[int], bootstrap: int
+    xs: Any,
+    xt: Any,
+    test: Any,
+    *,
+    kind: str,
+    names: Names,
+    ks: Sequence[int],
+    bootstrap: int,
+    distractors: tuple[Any, Any] | None = None,
 ) -> UnitOutput:
-    """No map: source rows zero-padded or truncated to the target's width (mode ``naive``)."""
+    """No map: source rows zero-padded or truncated to the target's width (mode ``naive``).
+    ``distractors`` (every unit here): (source, target) rows of the gallery beyond the test
+    rows (:func:`semalign.tasks.retrieval.retrieve`)."""
     table = retrieve(
         xs, xt, test=test, anchor_counts=(), ks=ks, naive=True, image_name=names[0],
-        text_name=names[1], n_resamples=bootstrap,
+        text_name=names[1], n_resamples=bootstrap, distractors=distractors,
     )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
 
@@ -115,6 +125,7 @@ def retrieval_method(
     bootstrap: int,
     scoring: str = "cosine",
     csls_k: int = 10,
+    distractors: tuple[Any, Any] | None = None,
 ) -> UnitOutput:
     """Aligned retrieval for one method and scaling at every anchor count and seed, ranked by
     ``scoring`` (:func:`semalign.tasks.retrieval.retrieve`): too few anchors, more than the
@@ -123,6 +134,7 @@ def retrieval_method(
         xs, xt, test=test, methods=[method], scalings=[scaling], anchor_counts=anchors,
         seeds=seeds, anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0],
         text_name=names[1], n_resamples=bootstrap, scoring=scoring, csls_k=csls_k,
+        distractors=distractors,
     )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
 
@@ -145,6 +157,7 @@ def retrieval_refined(
     csls_k: int,
     iterations: int,
     max_pseudo: int | None,
+    distractors: tuple[Any, Any] | None = None,
 ) -> UnitOutput:
     """Retrieval through T refined on each cell's unpaired pools (mode ``refined``, ranked by
     each of ``scorings``): :func:`semalign.tasks.retrieval_refined.refined_cell` at every anchor
@@ -157,7 +170,7 @@ def retrieval_refined(
                     xs, xt, test, method=method, scaling=scaling, anchors=k, seed=seed,
                     strategy=strategy, ks=ks, scorings=scorings, csls_k=csls_k,
                     iterations=iterations, max_pseudo=max_pseudo, n_resamples=bootstrap,
-                    source=names[0], target=names[1],
+                    source=names[0], target=names[1], distractors=distractors,
                 )
             )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
@@ -177,12 +190,13 @@ def retrieval_asif(
     names: Names,
     ks: Sequence[int],
     bootstrap: int,
+    distractors: tuple[Any, Any] | None = None,
 ) -> UnitOutput:
     """ASIF (mode and method ``asif``, cosine of the relative codes) on the anchors T uses at
     every anchor count and seed; ``variant`` records the effective ``top_k`` and ``power``."""
     table = retrieve(
         xs, xt, test=test, methods=(), anchor_counts=anchors, seeds=seeds,
         anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0], text_name=names[1],
-        n_resamples=bootstrap, asif=ASIF(top_k, power),
+        n_resamples=bootstrap, asif=ASIF(top_k, power), distractors=distractors,
     )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
