@@ -231,7 +231,7 @@ def test_refined_rows_equal_a_refinement_on_the_recorded_pools(demo: dict[str, A
     )
     mapped, keys = ref.transform(xa[s["test"]]), xb[s["test"]]
     note = (f" refits={ref.n_iter_} pseudo={ref.pairs_[0].size} "
-            f"pools={s['pool-source'].size}/{s['pool-target'].size}")  # fmt: skip
+            f"pools={s['pool-source'].size}/{s['pool-target'].size} kept={ref.kept_}")  # fmt: skip
     for direction, q, g in (("minilm->e5", mapped, keys), ("e5->minilm", keys, mapped)):
         _check(_rows_of(demo, "refined", f"{direction}{note}", k, seed), q, g)
         rows = _rows_of(demo, "refined", f"{direction} csls@10{note}", k, seed)

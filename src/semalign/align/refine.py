@@ -13,6 +13,18 @@ fixed point, ``converged_ = True``) or after ``iterations`` refits. Safeguards: 
 anchors are always part of every fit (pseudo-pairs never replace them), each pool item is used at
 most once, and pseudo-pairs are bounded by ``max_pseudo`` (default: as many as the smaller pool).
 
+Validation (``holdout > 0``, the default): self-learning can make a map worse than its seed,
+e.g. when no pool item's partner is in the other pool and few anchors leave the seed map too
+weak for mutual neighbours to be right. So a share ``holdout`` of the anchors (chosen by their
+contents, :func:`semalign.align.ridgecv.content_folds`, so not by their order) is held out, the
+refinement runs on the rest, and each refit (the seed map included) is scored on the held-out
+anchors: the mean reciprocal rank of each one's partner among the held-out targets and the
+target pool (cosine of the mapped source; the mean cosine to the partner breaks ties). The
+refinement on all anchors then stops after the
+number of refits with the best score (the most among ties, so a refinement no worse than its
+seed is kept; all of them, up to the fixed point, when the last one scores best); zero refits
+returns the seed map (``kept_ = "seed"``).
+
 The pools must never contain the test items the map is evaluated on: a pseudo-pair on a test item
 is a label leak. The API receives bare arrays, so keeping test items out is the caller's job (the
 benchmark ``benchmarks/bench_refine.py`` asserts it).
@@ -29,11 +41,12 @@ from numpy.typing import NDArray
 
 from semalign.align.aligner import Aligner, NotFittedError
 from semalign.align.io import aligner_payload
+from semalign.align.ridgecv import content_folds
 from semalign.arrays import as_float64_2d
 from semalign.artefacts import write_artefact
 from semalign.errors import InputError
 
-__all__ = ["RefinedAligner", "mutual_csls_pairs"]
+__all__ = ["RefinedAligner", "holdout_score", "mutual_csls_pairs"]
 
 Int = NDArray[np.int64]
 
@@ -66,6 +79,23 @@ def mutual_csls_pairs(
     return rows[order].astype(np.int64), cols[order].astype(np.int64)
 
 
+def holdout_score(
+    mapped: np.ndarray, partners: np.ndarray, distractors: np.ndarray
+) -> tuple[float, float]:
+    """(mean reciprocal rank, mean cosine) of row i of ``partners`` (h, d) for mapped row i
+    (h, d): the rank under cosine among all partners and the ``distractors`` (p, d), ties
+    counting against the partner; the cosine breaks ties between equal ranks."""
+    from semalign.metrics.space import unit_rows
+
+    if mapped.shape[0] == 0:
+        return 0.0, 0.0
+    gallery = unit_rows(np.concatenate([partners, distractors]))
+    sims = unit_rows(mapped) @ gallery.T
+    own = sims[np.arange(mapped.shape[0]), np.arange(mapped.shape[0])]
+    ranks = 1 + np.count_nonzero(sims > own[:, None], axis=1)
+    return float(np.mean(1.0 / ranks)), float(own.mean())
+
+
 class RefinedAligner:
     """An :class:`Aligner` refined by self-learning on unpaired pools (scikit-learn conventions).
 
@@ -74,14 +104,20 @@ class RefinedAligner:
         iterations: most refits after the anchor-only fit (0: no refinement).
         csls_k: neighbours of the CSLS scores that pick pseudo-pairs.
         max_pseudo: bound on pseudo-pairs per refit (default: the smaller pool's size).
-        **aligner_params: other :class:`Aligner` parameters (alpha, seed, ...).
+        holdout: share of the anchors held out to choose the number of refits (0: no
+            validation, run all ``iterations``); at least one anchor is held out and at least
+            two are fitted.
+        **aligner_params: other :class:`Aligner` parameters (alpha, seed, ...); ``seed`` also
+            picks the held-out anchors.
 
     Fitted attributes: ``aligner_`` (the final map), ``n_iter_`` (refits done), ``converged_``,
     ``pseudo_pairs_`` (pseudo-pairs used in each refit), ``pairs_`` ((pool-U rows, pool-V rows)
-    of the last refit), ``n_anchors_`` (the original anchors).
+    of the last refit), ``n_anchors_`` (the original anchors), ``validation_`` (held-out (MRR,
+    mean cosine) of the seed map and of each refit on the other anchors; empty without one),
+    ``kept_`` ("refined", or "seed" when the held-out anchors chose no refit).
     """
 
-    _PARAMS = ("method", "scaling", "iterations", "csls_k", "max_pseudo")
+    _PARAMS = ("method", "scaling", "iterations", "csls_k", "max_pseudo", "holdout")
 
     def __init__(
         self,
@@ -91,6 +127,7 @@ class RefinedAligner:
         iterations: int = 10,
         csls_k: int = 10,
         max_pseudo: int | None = None,
+        holdout: float = 0.25,
         **aligner_params: Any,
     ) -> None:
         self.method = method
@@ -98,6 +135,7 @@ class RefinedAligner:
         self.iterations = iterations
         self.csls_k = csls_k
         self.max_pseudo = max_pseudo
+        self.holdout = holdout
         self.aligner_params = aligner_params
         self._aligner: Aligner | None = None
 
@@ -129,6 +167,9 @@ class RefinedAligner:
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
                 raise InputError(f"{name} is {v!r}: pass a non-negative integer")
         check_scoring("csls", self.csls_k)
+        h = self.holdout
+        if isinstance(h, bool) or not isinstance(h, int | float) or not 0 <= h < 1:
+            raise InputError(f"holdout is {h!r}: pass a share of the anchors in [0, 1)")
 
     def fit(self, X: Any, Y: Any, unpaired: tuple[Any, Any] | None = None) -> RefinedAligner:
         """Fit on anchors X (n, d_s), Y (n, d_t), refined on ``unpaired`` = (U, V).
@@ -140,35 +181,78 @@ class RefinedAligner:
         self._check()
         x = as_float64_2d(X, "source anchors")
         y = as_float64_2d(Y, "target anchors")
-        aligner = Aligner(self.method, self.scaling, **self.aligner_params).fit(x, y)
         self.n_anchors_ = int(x.shape[0])
+        self.validation_: list[tuple[float, float]] = []
+        self.kept_ = "refined"
+        if unpaired is None or self.iterations == 0:
+            self._run(x, y, None, 0)
+            return self
+        u = as_float64_2d(unpaired[0], "unpaired source pool")
+        v = as_float64_2d(unpaired[1], "unpaired target pool")
+        if u.shape[1] != x.shape[1] or v.shape[1] != y.shape[1]:
+            raise InputError(
+                f"unpaired pools have widths ({u.shape[1]}, {v.shape[1]}) but the anchors "
+                f"({x.shape[1]}, {y.shape[1]}): embed the pools with the same two encoders"
+            )
+        refits = self.iterations
+        held = self._held_out(x, y)
+        if held is not None:
+            self.validation_ = [
+                holdout_score(a.transform(x[held]), y[held], v)
+                for a in self._refits(x[~held], y[~held], u, v, self.iterations)
+            ]
+            # ties within rounding; a mean cosine differing by less than 1e-4 is no difference
+            scores = [(round(m, 9), round(c, 4)) for m, c in self.validation_]
+            chosen = max(i for i, s in enumerate(scores) if s >= max(scores))
+            if chosen < len(self.validation_) - 1:  # a later refit scored worse: stop here
+                refits = chosen
+            self.kept_ = "refined" if refits > 0 else "seed"
+        self._run(x, y, (u, v), refits)
+        return self
+
+    def _held_out(self, x: np.ndarray, y: np.ndarray) -> NDArray[np.bool_] | None:
+        """The held-out anchors (n,) of the validation, or None without one."""
+        n = x.shape[0]
+        if self.holdout == 0 or n < 3:
+            return None
+        k = max(2, min(n, round(1.0 / self.holdout)))
+        held = content_folds(x, y, k, int(self.aligner_params.get("seed", 0))) == 0
+        return held if 0 < held.sum() <= n - 2 else None
+
+    def _refits(
+        self, x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray, refits: int
+    ) -> Any:
+        """The seed map on anchors (x, y), then each refit on them plus its pseudo-pairs, until
+        a fixed point or ``refits`` refits; sets the fitted attributes as it goes."""
+        aligner = Aligner(self.method, self.scaling, **self.aligner_params).fit(x, y)
         self.pseudo_pairs_: list[int] = []
         self.pairs_: tuple[Int, Int] = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.converged_ = False
-        if unpaired is not None and self.iterations > 0:
-            u = as_float64_2d(unpaired[0], "unpaired source pool")
-            v = as_float64_2d(unpaired[1], "unpaired target pool")
-            if u.shape[1] != x.shape[1] or v.shape[1] != y.shape[1]:
-                raise InputError(
-                    f"unpaired pools have widths ({u.shape[1]}, {v.shape[1]}) but the anchors "
-                    f"({x.shape[1]}, {y.shape[1]}): embed the pools with the same two encoders"
-                )
-            limit = min(u.shape[0], v.shape[0]) if self.max_pseudo is None else self.max_pseudo
-            previous: set[tuple[int, int]] | None = None
-            for _ in range(self.iterations):
-                rows, cols = mutual_csls_pairs(aligner.transform(u), v, self.csls_k, limit)
-                current = set(zip(rows.tolist(), cols.tolist(), strict=True))
-                if current == previous:
-                    self.converged_ = True
-                    break
-                aligner = Aligner(self.method, self.scaling, **self.aligner_params).fit(
-                    np.concatenate([x, u[rows]]), np.concatenate([y, v[cols]])
-                )
-                self.pseudo_pairs_.append(int(rows.size))
-                self.pairs_ = (rows, cols)
-                previous = current
-        self._aligner = aligner
-        return self
+        yield aligner
+        limit = min(u.shape[0], v.shape[0]) if self.max_pseudo is None else self.max_pseudo
+        previous: set[tuple[int, int]] | None = None
+        for _ in range(refits):
+            rows, cols = mutual_csls_pairs(aligner.transform(u), v, self.csls_k, limit)
+            current = set(zip(rows.tolist(), cols.tolist(), strict=True))
+            if current == previous:
+                self.converged_ = True
+                return
+            aligner = Aligner(self.method, self.scaling, **self.aligner_params).fit(
+                np.concatenate([x, u[rows]]), np.concatenate([y, v[cols]])
+            )
+            self.pseudo_pairs_.append(int(rows.size))
+            self.pairs_ = (rows, cols)
+            previous = current
+            yield aligner
+
+    def _run(
+        self, x: np.ndarray, y: np.ndarray, pools: tuple[np.ndarray, np.ndarray] | None, refits: int
+    ) -> None:
+        """The final map: the last of :meth:`_refits` on all anchors."""
+        empty = np.zeros((0, x.shape[1])), np.zeros((0, y.shape[1]))
+        u, v = pools or empty
+        for aligner in self._refits(x, y, u, v, refits):
+            self._aligner = aligner
 
     @property
     def aligner_(self) -> Aligner:
@@ -200,6 +284,9 @@ class RefinedAligner:
             "max_pseudo": self.max_pseudo,
             "anchors": self.n_anchors_,
             "fit_rows": aligner.n_anchors_,
+            "holdout": self.holdout,
+            "validation": self.validation_,
+            "kept": self.kept_,
         }
 
     def save(

@@ -5,8 +5,9 @@ Rows come from :func:`semalign.tasks.retrieval.retrieve` (task ``retrieve``) or 
 same way (same anchors per seed, same bootstrap, same tie and group rules, the same
 :func:`~semalign.tasks.retrieval.direction_rows` and
 :func:`~semalign.tasks.retrieval.skipped_rows`); columns ``direction`` (query -> key),
-``scoring`` (``cosine``, ``csls@k``), ``variant`` (``refits=R pseudo=P pools=U/V`` for mode
-``refined``, ``top_k=K power=P`` for mode ``asif``) and ``note`` (``skipped: <reason>``).
+``scoring`` (``cosine``, ``csls@k``), ``variant`` (``refits=R pseudo=P pools=U/V
+kept=seed|refined`` for mode ``refined``, ``top_k=K power=P`` for mode ``asif``) and ``note``
+(``skipped: <reason>``).
 For report-report retrieval the directions are named after the encoders
 (``minilm->e5``: a report embedded by minilm, mapped by T into e5's space, looks for the same
 report embedded by e5), for image-report they stay ``image->report`` and ``report->image``.

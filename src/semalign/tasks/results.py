@@ -4,10 +4,10 @@ A row is keyed by ``task, source, target, mode, method, scaling, anchors, seed``
 ``setting``: a recipe's task name, the prompt set) and carries ``metric, value, ci_low, ci_high,
 n``, then four columns that say what the key alone does not: ``direction`` (retrieval: the query
 -> key direction), ``scoring`` (``cosine`` or ``csls@k`` where a scoring applies), ``variant``
-(what a mode varied: ``refits=R pseudo=P pools=U/V``, ``top_k=K power=P``, ``pre-fitted map``)
-and ``note`` (``skipped: <reason>`` on an n/a row). Columns that do not apply to a mode (the
-alignment method of end-to-end stitching) are empty in CSV and null in JSON. Files are written
-atomically.
+(what a mode varied: ``refits=R pseudo=P pools=U/V kept=seed|refined``, ``top_k=K power=P``,
+``pre-fitted map``) and ``note`` (``skipped: <reason>`` on an n/a row). Columns that do not
+apply to a mode (the alignment method of end-to-end stitching) are empty in CSV and null in
+JSON. Files are written atomically.
 
 Comparison rows (``results/comparisons.csv``, :mod:`semalign.tasks.comparisons`) have the same
 columns; ``variant`` names the kind and metric names carry the statistic:
