@@ -80,6 +80,7 @@ def refined_cell(
     n_resamples: int = 1000,
     source: str = "image",
     target: str = "text",
+    distractors: tuple[Any, Any] | None = None,
 ) -> ResultTable:
     """Mode ``refined`` rows of one cell: T fitted on the cell's anchors and refined on its
     unpaired pools, then both directions among the test rows under each of ``scorings``
@@ -87,7 +88,8 @@ def refined_cell(
     map the held-out anchors kept: ``kept=seed`` when every refit scored worse on them than
     the anchor-only map, see :class:`~semalign.align.refine.RefinedAligner`). Too few
     anchors, more than the training rows, empty pools or anchors of too low a rank give n/a
-    rows with the reason."""
+    rows with the reason. ``distractors``: (source, target) rows of items outside the task,
+    added to every gallery as in :func:`semalign.tasks.retrieval.retrieve`."""
     x = np.asarray(xs, dtype=np.float64)
     t = np.asarray(xt, dtype=np.float64)
     n_test = int(np.unique(np.asarray(test)).size)
@@ -122,9 +124,12 @@ def refined_cell(
         f"pools={pools.source.size}/{pools.target.size} kept={refined.kept_}"
     )
     mapped, gallery = refined.transform(x[pools.test]), t[pools.test]
+    extra = None
+    if distractors is not None:
+        extra = (refined.transform(np.asarray(distractors[0], np.float64)), distractors[1])
     for scoring in scorings:
         direction_rows(
             table, mapped, gallery, ks=ks, n_resamples=n_resamples, scoring=scoring,
-            csls_k=csls_k, variant=variant, n=int(pools.test.size), **key,
+            csls_k=csls_k, variant=variant, n=int(pools.test.size), distractors=extra, **key,
         )  # fmt: skip
     return table
