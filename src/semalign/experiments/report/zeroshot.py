@@ -31,9 +31,10 @@ PROTOCOLS = {
     "label-matched": (
         "**Protocol: label-matched anchors — supervised, few-shot, not zero-shot.** Each anchor "
         "pairs an image with a report *of the same label*, so the map is built from the labels "
-        "of the other images: with leave-one-out, every image is classified by a map that saw "
-        "the labels of all the others. Read the numbers against the supervised comparators "
-        "below (same images, same folds, labels used directly), not as zero-shot performance."
+        "of the other images: leaving one patient out, every image is classified by a map that "
+        "saw the labels of all other patients' images. Read the numbers against the "
+        "supervised comparators below (same images, same folds, labels used directly), not as "
+        "zero-shot performance."
     ),
     "zero-shot": (
         "**Protocol: zero-shot.** The anchors are image-report pairs of another collection, "
@@ -46,6 +47,15 @@ PROTOCOLS = {
     ),
 }
 OFFLINE_IMAGES = {"kermany-mini"}  # image datasets that ship offline, with no paired reports
+#: image datasets whose label coincides with where the image came from
+CONFOUNDED = {
+    "kermany-mini": (
+        "**Label and source coincide.** In this set every normal image is a `NORMAL2-IM-*` file "
+        "and every pneumonia image a `person*_bacteria_*` one, so a classifier can tell the "
+        "classes apart by acquisition source alone: the supervised comparators' scores (and "
+        "the map's) may measure the source as much as pneumonia."
+    )
+}
 
 
 def no_true_zero_shot(meta: dict[str, Any]) -> str:
@@ -95,11 +105,19 @@ def section(
             "report(s) per image)."
         )
         if meta.get("split") == "loo":
+            folds = meta.get("folds") or {}
             text += (
-                " Leave-one-out: each image is classified by a map fitted without any anchor "
-                "pair of that image; the scores of all images are then pooled."
+                f" Leave one patient out: {folds.get('n_folds')} folds over "
+                f"{folds.get('n_images')} images; each patient's images are classified by a "
+                "map fitted without any anchor pair of that patient's images; the scores of all "
+                "images are then pooled."
+                if folds.get("unit") == "patient"
+                else " Leave-one-out: each image is classified by a map fitted without any "
+                "anchor pair of that image; the scores of all images are then pooled."
             )
         doc.p(text)
+        if meta.get("images") in CONFOUNDED:
+            doc.p(CONFOUNDED[str(meta.get("images"))])
         if proto in PROTOCOLS:
             doc.p(PROTOCOLS[proto])
         if proto != "zero-shot":
@@ -121,7 +139,7 @@ def section(
                 "*nearest-centroid*: cosine to the class centroids of the other images' "
                 "embeddings; *linear-probe*: a logistic regression on the other images' "
                 "embeddings: supervised, in the image space, with no text and no map, on the "
-                "same leave-one-out folds. "
+                "same folds. "
                 if meta.get("comparators")
                 else ""
             )
