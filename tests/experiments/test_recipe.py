@@ -185,11 +185,10 @@ def test_an_error_inside_run_names_the_task(tmp_path: Path) -> None:
 
 
 def test_permutations_default_and_refusal(tmp_path: Path) -> None:
+    line = "permutations = 20 "
     text = small_demo_text()
-    assert "permutations" not in text and "[experiment]\n" in text
-    assert load_recipe(_write(tmp_path, text)).permutations == 100
-    more = text.replace("[experiment]\n", "[experiment]\npermutations = 37\n", 1)
-    assert load_recipe(_write(tmp_path, more)).permutations == 37
-    bad = text.replace("[experiment]\n", "[experiment]\npermutations = 0\n", 1)
+    assert line in text and load_recipe(_write(tmp_path, text)).permutations == 20
+    assert load_recipe(_write(tmp_path, text.replace(line, "# ", 1))).permutations == 100
+    bad = text.replace(line, "permutations = 0 ", 1)
     with pytest.raises(InputError, match=r"experiment\.permutations must be an integer >= 1"):
         load_recipe(_write(tmp_path, bad))

@@ -7,6 +7,9 @@ Output folder layout::
     OUT/results/retrieval_pools.csv                      ids of each cell's test, anchor and
                                                          unpaired pool rows (``unpaired`` only)
     OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
+    OUT/results/comparisons.csv                          seed means with intervals over seeds
+                                                         and rows, paired differences, the
+                                                         permutation controls (tasks.results)
     OUT/results/stitch_predictions.csv                   per-row predictions of every scored
                                                          stitching setting (id, y_true, y_pred,
                                                          score[class] = the head's logits)
@@ -85,6 +88,7 @@ from semalign.experiments.recipe import (
 )
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
+from semalign.tasks.comparisons import COMPARISONS
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import confusion_rows
 from semalign.tasks.zeroshot_folds import patient_folds
@@ -94,6 +98,7 @@ RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
 TABLE_OF_TASK = {"retrieve": "retrieval"}  # results file of each row's ``task``
 EXTRA_FILES = (
     "zeroshot_scores", "pca", "retrieval_pools", units.PREDICTIONS, "stitch_confusion",
+    COMPARISONS,
 )  # fmt: skip
 
 
@@ -227,6 +232,16 @@ class _Run:
         out["headline"] = None if headline is None else asdict(headline)
         return out
 
+    def _comparisons(self, task: str, name: str, method: str, scaling: str) -> dict[str, Any]:
+        """The comparison settings of a (method, scaling) unit: the headline anchor count
+        (paired differences there) and, for the headline map only, the recipe's permutations
+        (the shuffled-anchors control); none without a headline."""
+        h = self.meta.get(task, {}).get(name, {}).get("headline")
+        if not h:
+            return {"headline": None, "permutations": 0}
+        ours = (h["method"], h["scaling"]) == (method, scaling)
+        return {"headline": h["anchors"], "permutations": self.recipe.permutations if ours else 0}
+
     # ----------------------------------------------------------------- stitching
     def _stitch_rows(self, spec: StitchSpec) -> StitchData:
         """The task's rows and test split: drawn, or taken from the published splits."""
@@ -315,9 +330,10 @@ class _Run:
             }
             if "aligned" in spec.modes:
                 for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
+                    stats = self._comparisons("stitch", spec.name, method, scaling)
                     self.unit(
                         "stitch-method",
-                        {**key, **common, "method": method, "scaling": scaling},
+                        {**key, **common, "method": method, "scaling": scaling, **stats},
                         partial(
                             _stitch_unit,
                             units.stitch_method,
@@ -327,6 +343,7 @@ class _Run:
                             scaling=scaling,
                             ids=ids,
                             **common,
+                            **stats,
                         ),
                     )
             if "relative" in spec.modes:
@@ -562,10 +579,12 @@ class _Run:
                 ),
             )  # fmt: skip
         for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
+            perms = self._comparisons("zeroshot", spec.name, method, scaling)["permutations"]
+            mkey = {"method": method, "scaling": scaling, "score_at": at_k, "center": center}
             self.unit(
                 "zeroshot-method",
-                {**akey, "method": method, "scaling": scaling, "score_at": at_k, "center": center},
-                lambda m=method, s=scaling, at_k=at_k: units.zeroshot_method(  # type: ignore[misc]
+                {**akey, **mkey, "permutations": perms},
+                lambda m=method, s=scaling, at_k=at_k, p=perms: units.zeroshot_method(  # type: ignore[misc]
                     x,
                     ev.y,
                     ev.mask,
@@ -585,6 +604,7 @@ class _Run:
                     bootstrap=bs,
                     score_at=at_k,
                     anchor_labels=anchors.labels if centroid else None,
+                    permutations=p,
                     **zs,
                     **scored,
                 ),

@@ -265,8 +265,12 @@ def zeroshot_comparators(*args: Any, **kw: Any) -> UnitOutput:
 
 
 def zeroshot_method(*args: Any, **kw: Any) -> UnitOutput:
-    """:func:`semalign.tasks.zeroshot_folds.zeroshot_method` as a unit."""
-    return _scored(folds.zeroshot_method(*args, **kw))
+    """:func:`semalign.tasks.zeroshot_folds.zeroshot_method` as a unit; its comparison rows
+    (seed means, paired differences, the permutation control) are extra ``comparisons``."""
+    comparisons = ResultTable()
+    out = _scored(folds.zeroshot_method(*args, comparisons=comparisons, **kw))
+    out.extras[COMPARISONS] = comparisons.to_records()
+    return out
 
 
 def zeroshot_asif(*args: Any, **kw: Any) -> UnitOutput:

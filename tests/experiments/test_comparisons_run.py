@@ -1,0 +1,80 @@
+"""results/comparisons.csv of the demo at test size, recomputed from the per-seed result files:
+seed means, paired differences at the headline anchors, permutation controls of the headline
+map only."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+KEY = ("source", "target", "mode", "method", "scaling", "anchors", "scoring", "direction")
+
+
+def _per_seed(rows: list[dict[str, str]], metric: str) -> dict[tuple[str, ...], list[float]]:
+    out: dict[tuple[str, ...], list[float]] = {}
+    for r in rows:
+        if r["metric"] == metric and r["seed"] != "" and r["value"] != "" and not r["note"]:
+            out.setdefault(tuple(r[k] for k in KEY), []).append(float(r["value"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def comparisons(small_run) -> list[dict[str, str]]:
+    return _csv(small_run.out / "results" / "comparisons.csv")
+
+
+@pytest.mark.parametrize(("task", "file", "metric"), [
+    ("stitch", "stitch", "balanced_accuracy"), ("zeroshot", "zeroshot", "macro_auroc"),
+])  # fmt: skip
+def test_seed_means_are_the_means_of_the_seeds_rows(small_run, comparisons, task, file, metric):
+    per_seed = _per_seed(_csv(small_run.out / "results" / f"{file}.csv"), metric)
+    means = {
+        tuple(r[k] for k in KEY): r
+        for r in comparisons
+        if r["task"] == task and r["variant"] == "seed-mean" and r["metric"] == metric
+    }
+    assert means and set(means) <= set(per_seed)
+    aligned = [k for k in per_seed if k[2] in ("aligned", "unimodal")]
+    assert set(aligned) <= set(means)
+    for k, row in means.items():
+        assert row["seed"] == ""
+        assert float(row["value"]) == pytest.approx(np.mean(per_seed[k]), abs=1e-9)
+        assert float(row["ci_low"]) <= float(row["value"]) <= float(row["ci_high"])
+
+
+def test_paired_differences_and_controls_at_the_headline(small_run, comparisons):
+    stitch = _csv(small_run.out / "results" / "stitch.csv")
+    paired = [r for r in comparisons if r["task"] == "stitch" and r["variant"].startswith("paired")]
+    assert {r["variant"] for r in paired} == {"paired: aligned - target", "paired: aligned - naive"}
+    assert {r["anchors"] for r in paired} == {"72"}
+    per_seed = _per_seed(stitch, "accuracy")
+    for r in paired:
+        if r["metric"] != "accuracy":
+            continue
+        other = r["variant"].split(" - ")[1]
+        base = next(
+            float(s["value"]) for s in stitch
+            if s["mode"] == other and s["metric"] == "accuracy"
+            and (s["source"], s["target"]) == (r["source"], r["target"])
+        )  # fmt: skip
+        a = per_seed[tuple(r[k] if k != "scoring" else "" for k in KEY)]
+        assert float(r["value"]) == pytest.approx(np.mean(a) - base, abs=1e-9)
+    controls = [r for r in comparisons if r["variant"] == "permutations=20"]
+    # the headline map only (orthogonal, standard) at the headline anchors, first seed
+    assert {(r["task"], r["method"], r["scaling"], r["anchors"], r["seed"]) for r in controls} == {
+        ("stitch", "orthogonal", "standard", "72", "0"),
+        ("zeroshot", "orthogonal", "standard", "56", "0"),
+    }
+    for r in controls:
+        assert r["mode"] == "shuffled-anchors"
+        if r["metric"].endswith(":p") and r["value"]:
+            assert 1 / 21 - 1e-12 <= float(r["value"]) <= 1.0
