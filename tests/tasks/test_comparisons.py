@@ -177,3 +177,74 @@ def test_zeroshot_permutation_control_of_a_planted_map(zeroshot_rows):
     assert observed == pytest.approx(want)
     assert _one(rows, metric="macro_auroc").ci_high < observed
     assert _one(rows, metric="macro_auroc:p").value == pytest.approx(1 / 20)
+
+
+@pytest.fixture(scope="module")
+def retrieval_rows():
+    from semalign.tasks.asif import ASIF
+    from semalign.tasks.comparisons import retrieval_comparisons
+    from semalign.tasks.retrieval import retrieve
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(200, 8))
+    t = x @ np.linalg.qr(rng.normal(size=(8, 8)))[0] + 0.4 * rng.normal(size=(200, 8))
+    test = np.arange(150, 200)
+    distractors = (rng.normal(size=(30, 8)), rng.normal(size=(30, 8)))
+    kw = dict(seeds=[0, 1, 2], ks=[1, 5], csls_k=5, distractors=distractors)
+    rows = ResultTable()
+    for sc in ("cosine", "csls"):
+        rows.extend(
+            retrieve(
+                x, t, test=test, methods=["orthogonal"], scalings=["standard"], scoring=sc,
+                n_resamples=0, asif=ASIF(8, 3.0), anchor_counts=[10, 40], **kw,
+            )
+        )  # fmt: skip
+    comp = retrieval_comparisons(
+        x, t, test, method="orthogonal", scaling="standard", scorings=("cosine", "csls"),
+        asif=ASIF(8, 3.0), headline=40, permutations=19, n_resamples=100, anchors=[10, 40], **kw,
+    )  # fmt: skip
+    return rows, comp
+
+
+def test_retrieval_seed_means_equal_the_mean_of_retrieve_rows(retrieval_rows):
+    rows, comp = retrieval_rows
+    for k in (10, 40):
+        for d in ("image->report", "report->image"):
+            for mode, sc in (("aligned", "cosine"), ("aligned", "csls@5"), ("asif", "cosine")):
+                for metric in ("recall@1", "mrr"):
+                    per_seed = [
+                        r.value for r in rows
+                        if (r.mode, r.scoring, r.anchors, r.direction, r.metric)
+                        == (mode, sc, k, d, metric)
+                    ]  # fmt: skip
+                    assert len(per_seed) == 3
+                    row = _one(comp, variant=SEED_MEAN, mode=mode, scoring=sc, anchors=k,
+                               direction=d, metric=metric)  # fmt: skip
+                    assert row.value == pytest.approx(np.mean(per_seed), abs=1e-12)
+
+
+def test_retrieval_paired_differences_and_control(retrieval_rows):
+    rows, comp = retrieval_rows
+    d = "image->report"
+
+    def mean(mode, sc="cosine"):
+        return np.mean([
+            r.value for r in rows
+            if (r.mode, r.scoring, r.anchors, r.direction, r.metric) == (mode, sc, 40, d, "mrr")
+            or (mode == "naive" and (r.mode, r.direction, r.metric, r.scoring) == (
+                "naive", d, "mrr", sc))
+        ])  # fmt: skip
+
+    for other, sc in (("naive", "cosine"), ("asif", "cosine"), ("aligned", "csls@5")):
+        label = f"paired: aligned (cosine) - {other} ({sc})"
+        row = _one(comp, variant=label, direction=d, metric="mrr")
+        assert row.value == pytest.approx(mean("aligned") - mean(other, sc), abs=1e-12)
+    control = comp.select(variant="permutations=19", direction=d)
+    assert _one(control, metric="mrr:observed").value == pytest.approx(
+        next(r.value for r in rows if (r.mode, r.scoring, r.anchors, r.seed, r.direction,
+             r.metric) == ("aligned", "cosine", 40, 0, d, "mrr"))
+    )  # fmt: skip
+    assert _one(control, metric="mrr:p").value == pytest.approx(1 / 20)
+    assert (
+        _one(control, metric="recall@1").ci_high < _one(control, metric="recall@1:observed").value
+    )

@@ -14,9 +14,12 @@ row; ``variant`` says which kind a row is (:mod:`semalign.tasks.results` lists t
                         its central 95% range, ``m:observed`` the setting's value, ``m:p`` the
                         permutation p-value.
 
-Stitching's cell (:func:`stitch_comparisons`) reuses each seed's fitted map and the target head
-(no refit) for the summaries and differences; only the control refits, P times, at one anchor
-count and seed.
+Stitching (:func:`stitch_comparisons`) reuses each seed's fitted map and the target head and
+zero-shot (:func:`zeroshot_comparisons`, called by
+:func:`semalign.tasks.zeroshot_folds.zeroshot_method`) each seed's decision values: no refit
+but the control's, P times, at one anchor count and seed. Retrieval
+(:func:`retrieval_comparisons`) refits T and ASIF on the anchors ``retrieve`` draws (same
+strategy, seeds and train rows), since ``retrieve`` keeps no per-query outcome.
 """
 
 from __future__ import annotations
@@ -35,13 +38,25 @@ from semalign.metrics.intervals import (
     WeightStat,
     classification_stat,
     mcnemar,
+    mean_stat,
     paired_difference,
     permutation_test,
     seed_interval,
 )
+from semalign.metrics.space import retrieval_outcome
+from semalign.tasks.asif import ASIF
 from semalign.tasks.heads import Head
 from semalign.tasks.results import ResultTable
-from semalign.tasks.stitching import CellSetting, LabelProblem, fit_cell, naive_stitch
+from semalign.tasks.retrieval import DIRECTIONS, scoring_label
+from semalign.tasks.splits import split_rows
+from semalign.tasks.stitching import (
+    CellSetting,
+    LabelProblem,
+    count_reason,
+    draw_anchors,
+    fit_cell,
+    naive_stitch,
+)
 from semalign.tasks.zeroshot import class_indices
 
 __all__ = [
@@ -52,6 +67,7 @@ __all__ = [
     "paired_label",
     "permutation_label",
     "permutation_rows",
+    "retrieval_comparisons",
     "seed_rows",
     "stitch_comparisons",
     "zeroshot_comparisons",
@@ -325,3 +341,159 @@ def zeroshot_comparisons(
             rng_seed=control_seed, scoring=ref[1], anchors=headline, seed=control_seed, **key,
         )  # fmt: skip
     return table
+
+
+def _query_values(
+    mapped: Float,
+    gallery: Float,
+    extra: tuple[Float | None, Float | None],
+    *,
+    ks: Sequence[int],
+    scoring: str,
+    csls_k: int,
+) -> dict[str, dict[str, Float]]:
+    """Per direction, each query's recall@k and reciprocal rank (n,) (the values
+    :func:`semalign.tasks.retrieval.retrieval_report` averages); ``extra``: the distractor keys
+    of report->image (mapped) and image->report (gallery)."""
+    out = {}
+    for d in DIRECTIONS:
+        q, g = (mapped, gallery) if d == "image->report" else (gallery, mapped)
+        o = retrieval_outcome(
+            q, g, scoring=scoring, csls_k=csls_k, distractors=extra[d == "image->report"]
+        )
+        values = {f"recall@{int(k)}": o.recall_at(int(k)) for k in ks}
+        values["mrr"] = o.reciprocal_rank()
+        out[d] = values
+    return out
+
+
+def retrieval_comparisons(
+    xs: Any,
+    xt: Any,
+    test: Any,
+    *,
+    method: str,
+    scaling: str,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str = "random",
+    ks: Sequence[int] = (1, 5, 10),
+    scorings: Sequence[str] = ("cosine",),
+    csls_k: int = 10,
+    asif: ASIF | None = None,
+    distractors: tuple[Any, Any] | None = None,
+    headline: int | None = None,
+    permutations: int = 0,
+    n_resamples: int = 1000,
+    names: tuple[str, str] = ("image", "text"),
+) -> ResultTable:
+    """Comparison rows of retrieval through T (``method``, ``scaling``) on the anchors
+    :func:`semalign.tasks.retrieval.retrieve` draws (same strategy, seeds, train rows).
+
+    Every anchor count, direction and scoring: the ``seed-mean`` row of T (and of ``asif`` on
+    the same anchors). At the ``headline`` count, per direction: T (cosine) minus T under each
+    other scoring, minus ASIF and minus the unaligned control (``naive``), paired on queries
+    (and seeds); with ``permutations`` > 0, the shuffled-anchors control of T (cosine) on the
+    first seed's anchors. Rows are the queries (the gallery is fixed)."""
+    x = np.asarray(xs, dtype=np.float64)
+    t = np.asarray(xt, dtype=np.float64)
+    tr, te = split_rows(x.shape[0], test)
+    n = int(te.size)
+    xd = None if distractors is None else np.asarray(distractors[0], dtype=np.float64)
+    td = None if distractors is None else np.asarray(distractors[1], dtype=np.float64)
+    base: dict[str, Any] = {"task": "retrieve", "source": names[0], "target": names[1]}
+    opts: dict[str, Any] = {"ks": ks, "csls_k": csls_k}
+
+    def through(aligner: Any) -> tuple[Float, tuple[Float | None, Float | None]]:
+        return aligner.transform(x[te]), (None if xd is None else aligner.transform(xd), td)
+
+    # (mode, scoring label, k) -> per seed: direction -> metric -> (n,)
+    runs: dict[tuple[str, str, int], list[dict[str, dict[str, Float]]]] = {}
+    first: dict[int, tuple[int, Index]] = {}
+    for k in anchors:
+        for seed in seeds:
+            if count_reason(method, scaling, x.shape[1], int(k), int(tr.size)) is not None:
+                continue
+            idx = draw_anchors(x, int(k), strategy, int(seed), tr)
+            aligner, _ = fit_cell(x, t, idx, method, scaling, int(seed))
+            if aligner is None:
+                continue
+            first.setdefault(int(k), (int(seed), idx))
+            mapped, extra = through(aligner)
+            for sc in scorings:
+                values = _query_values(mapped, t[te], extra, scoring=sc, **opts)
+                runs.setdefault(("aligned", scoring_label(sc, csls_k), int(k)), []).append(values)
+            if asif is not None:
+                fitted = asif.fit(x[idx], t[idx])
+                codes = (
+                    None if xd is None else fitted.transform_source(xd),
+                    None if td is None else fitted.transform_target(td),
+                )
+                values = _query_values(
+                    fitted.transform_source(x[te]), fitted.transform_target(t[te]), codes,
+                    scoring="cosine", **opts,
+                )  # fmt: skip
+                runs.setdefault(("asif", "cosine", int(k)), []).append(values)
+    table = ResultTable()
+
+    def scored(per_seed: Sequence[dict[str, dict[str, Float]]], d: str) -> Scored:
+        return Scored.seeds([mean_stat(v[d]) for v in per_seed], n)
+
+    for (mode, sc, k), per_seed in runs.items():
+        m_key = {"method": method, "scaling": scaling} if mode == "aligned" else {"method": mode}
+        for d in DIRECTIONS:
+            seed_rows(table, scored(per_seed, d), n_resamples=n_resamples, mode=mode,
+                      scoring=sc, anchors=k, direction=d, **m_key, **base)  # fmt: skip
+    if headline is None or not runs.get(("aligned", "cosine", headline)):
+        return table
+    ref = ("aligned", "cosine", headline)
+    naive_extra = (None if xd is None else naive_stitch(xd, t.shape[1]), td)
+    naive = _query_values(naive_stitch(x[te], t.shape[1]), t[te], naive_extra,
+                          scoring="cosine", **opts)  # fmt: skip
+    others = {
+        f"{mode} ({sc})": per_seed
+        for (mode, sc, k), per_seed in runs.items()
+        if k == headline and (mode, sc) != ("aligned", "cosine")
+    }
+    others["naive (cosine)"] = [naive]
+    ref_runs = runs[ref]
+    key = {**base, "mode": "aligned", "method": method, "scaling": scaling, "scoring": "cosine",
+           "anchors": headline}  # fmt: skip
+    for d in DIRECTIONS:
+        for label, per_seed in others.items():
+            difference_rows(
+                table, scored(ref_runs, d), scored(per_seed, d), ("aligned (cosine)", label),
+                n_resamples=n_resamples, direction=d, **key,
+            )  # fmt: skip
+    if permutations > 0:
+        seed, idx = first[headline]
+        memo: dict[bytes, dict[str, dict[str, float]]] = {}
+
+        def shuffled(perm: Index) -> dict[str, dict[str, float]]:
+            if perm.tobytes() not in memo:
+                aligner, _ = fit_cell(x, t, idx, method, scaling, seed, targets=idx[perm])
+                if aligner is None:
+                    nan = {m: float("nan") for m in ref_runs[0][DIRECTIONS[0]]}
+                    memo[perm.tobytes()] = {d: nan for d in DIRECTIONS}
+                else:
+                    mapped, extra = through(aligner)
+                    values = _query_values(mapped, t[te], extra, scoring="cosine", **opts)
+                    memo[perm.tobytes()] = {
+                        d: {m: float(v.mean()) for m, v in values[d].items()} for d in DIRECTIONS
+                    }
+            return memo[perm.tobytes()]
+
+        for d in DIRECTIONS:
+            observed = {m: float(v.mean()) for m, v in ref_runs[0][d].items()}
+            permutation_rows(
+                table, observed, partial(_direction_of, shuffled, d), idx.size,
+                permutations=permutations, n=n, rng_seed=seed, direction=d,
+                **{**key, "seed": seed},
+            )  # fmt: skip
+    return table
+
+
+def _direction_of(
+    statistic: Callable[[Index], Mapping[str, Mapping[str, float]]], direction: str, perm: Index
+) -> Mapping[str, float]:
+    return statistic(perm)[direction]
