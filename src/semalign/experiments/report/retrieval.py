@@ -35,10 +35,12 @@ def refinement_of(row: dict[str, Any]) -> str:
 
 
 def metrics_of(rows: list[dict[str, Any]]) -> list[str]:
-    """recall@k columns in increasing k, then MRR."""
+    """The table's columns: the smallest-k recall and MRR first (the figures that still
+    separate methods when a large k saturates), then the other recall@k in increasing k."""
     names = {r["metric"] for r in rows}
     ks = sorted(int(m.split("@")[1]) for m in names if m.startswith("recall@"))
-    return [f"recall@{k}" for k in ks] + (["mrr"] if "mrr" in names else [])
+    recalls = [f"recall@{k}" for k in ks]
+    return recalls[:1] + (["mrr"] if "mrr" in names else []) + recalls[1:]
 
 
 def _first_seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,7 +88,7 @@ def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
             f"the `{meta.get('section')}` sections of {source}, {n_test} test reports; the map "
             f"T is fitted on anchors drawn from the other {n_train} reports only. In direction "
             "`a->b` (map `a` → `b`) a report embedded by `a` and mapped by T looks for the same "
-            "report embedded by `b` among all test reports; `b->a` is the reverse, both ranked "
+            f"report embedded by `b` {gallery_phrase(meta)}; `b->a` is the reverse, both ranked "
             "by cosine in `b`'s space. This is a sanity check of the map (does T put a report "
             "next to itself?), **not clinical image→report retrieval**, which needs paired images "
             "and reports such as MIMIC-CXR (the paper recipe has that task)."
@@ -95,11 +97,12 @@ def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
         doc.p(
             f"**What is retrieved.** Image→report: a study's frontal image, embedded by the "
             f"image encoder and mapped by T into the text encoder's space ({encoders}), looks "
-            f"for its own `{meta.get('section')}` report among the {n_test} test reports; "
+            f"for its own `{meta.get('section')}` report {gallery_phrase(meta)}; "
             f"report→image is the reverse. T is fitted on anchor pairs from the other {n_train}"
             " studies only."
         )
-    chance = f" (chance Recall@1 = 1/{n_test} = {1 / n_test:.3f})" if n_test else ""
+    size = (meta.get("gallery") or {}).get("size") or n_test
+    chance = f" (chance Recall@1 = 1/{size} = {1 / size:.3f})" if size else ""
     dd, shared = meta.get("dedup_counts"), meta.get("dropped_shared_train")
     if dd and not meta.get("items_from"):
         doc.p(
@@ -151,6 +154,18 @@ def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
     doc.h("Results (first seed)", 3)
     doc.p(f"Every seed is in `results/retrieval.csv` (seeds {meta.get('seeds')}).")
     doc.table([*COLUMNS, *metrics], table_rows(_first_seed_rows(rows), metrics))
+
+
+def gallery_phrase(meta: dict[str, Any]) -> str:
+    """Where a query looks: the test rows, or the all-distinct gallery and what it holds."""
+    g = meta.get("gallery") or {}
+    if g.get("kind") != "all-distinct":
+        return f"among the {meta.get('n_test')} test rows"
+    return (
+        f"among a gallery of {g.get('size')}: the {meta.get('n_test')} test rows and "
+        f"{g.get('distractors')} other distinct `{meta.get('section')}` texts of the dataset "
+        "(gallery `all-distinct`: no anchor, no pool item, no copy of a task text; never a hit)"
+    )
 
 
 def _headline_scoring(meta: dict[str, Any]) -> str:
