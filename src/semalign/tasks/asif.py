@@ -32,9 +32,11 @@ from semalign.align._arrays import check_paired
 from semalign.align.ridgecv import content_folds
 from semalign.arrays import as_float64_2d
 from semalign.errors import InputError
+from semalign.metrics.classification import Estimate
 from semalign.metrics.space import retrieval_ranks, unit_rows
+from semalign.tasks.results import ResultTable
 
-__all__ = ["ASIF", "AsifSweep", "asif_variant"]
+__all__ = ["ASIF", "AsifSweep", "asif_variant", "sweep_rows"]
 
 Float = NDArray[np.float64]
 
@@ -204,3 +206,19 @@ class AsifSweep:
         best = int(np.argmax(np.round([r["score"] for r in records], 12)))
         records[best]["chosen"] = True
         return ASIF(*self.grid[best]), records
+
+
+def sweep_rows(table: ResultTable, records: Sequence[dict[str, Any]], **key: Any) -> None:
+    """Add :meth:`AsifSweep.select`'s records to ``table`` under ``key``: mode ``asif-sweep``,
+    metric ``held_out_mrr`` (no CI), ``n`` the held-out pairs, ``variant`` the setting and
+    ``note`` ``chosen`` on the one kept."""
+    base = {**key, "mode": "asif-sweep", "method": "asif"}
+    base.pop("n", None)
+    for rec in records:
+        table.add(
+            {"held_out_mrr": Estimate(float(rec["score"]))},
+            n=int(rec["held_out"]),
+            variant=str(rec["variant"]),
+            note="chosen" if rec["chosen"] else "",
+            **base,
+        )

@@ -27,7 +27,7 @@ from semalign.align import AnchorSet
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, bootstrap_ci
 from semalign.metrics.space import check_ks, retrieval_outcome
-from semalign.tasks.asif import ASIF
+from semalign.tasks.asif import ASIF, AsifSweep, asif_variant, sweep_rows
 from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import split_rows
 from semalign.tasks.stitching import count_reason, draw_anchors, fit_cell, naive_stitch
@@ -154,7 +154,7 @@ def retrieve(
     ci_seed: int = 0,
     scoring: str = "cosine",
     csls_k: int = 10,
-    asif: ASIF | None = None,
+    asif: ASIF | AsifSweep | None = None,
     distractors: tuple[Any, Any] | None = None,
 ) -> ResultTable:
     """Retrieval metrics among the test rows for every map asked for (+ the unaligned control).
@@ -166,7 +166,9 @@ def retrieve(
     :func:`semalign.metrics.text_groups` of the reports): items of one group are interchangeable
     hits, and anchors never come from a group with a test row. ``asif``: an unfitted
     :class:`~semalign.tasks.asif.ASIF`, fitted on the same anchors as T, adds mode ``asif`` rows
-    (method ``asif``, its parameters in ``variant``) beside T's. ``distractors``: (images
+    (method ``asif``, its parameters in ``variant``) beside T's; an
+    :class:`~semalign.tasks.asif.AsifSweep` chooses them per draw on held-out anchors (its
+    settings' scores as mode ``asif-sweep`` rows). ``distractors``: (images
     (m, d_img), texts (m, d_txt)) of items outside the task, paired row by row: each direction's
     gallery holds them too (images through the same map), never as queries or hits. A cell with
     too few anchors, more anchors than train rows, or anchors of too low a rank gives n/a rows
@@ -241,14 +243,20 @@ def retrieve(
                 if anchors is None:
                     skip(f"only {tr.size} train rows", **key)
                     continue
-                fitted = asif.fit(x[anchors], t[anchors])
-                p = fitted.params_
+                model, variant = asif, ""
+                if isinstance(asif, AsifSweep):
+                    model, sweep = asif.select(x[anchors], t[anchors], seed=seed)
+                    sweep_rows(table, sweep, **key, **common)
+                    variant = " (chosen on held-out anchors)"
+                assert isinstance(model, ASIF)
+                fitted = model.fit(x[anchors], t[anchors])
+                variant = asif_variant(fitted.params_) + variant
                 extra = None
                 if xd is not None:
                     extra = (fitted.transform_source(xd), fitted.transform_target(td))
                 add_both(
                     fitted.transform_source(x[te]), fitted.transform_target(t[te]), extra,
-                    variant=f"top_k={p['top_k']} power={p['power']:g}", **key,
+                    variant=variant, **key,
                 )  # fmt: skip
     return table
 
