@@ -14,7 +14,7 @@ from semalign.metrics.classification import classification_report
 from semalign.metrics.csls import csls_from_similarities
 from semalign.metrics.similarity import similarity_report
 from semalign.metrics.space import knn_jaccard, linear_cka
-from semalign.tasks.asif import ASIF
+from semalign.tasks.asif import ASIF, AsifSweep, asif_variant
 from semalign.tasks.comparators import log_softmax
 from semalign.tasks.zeroshot import PromptEmbeddings
 
@@ -116,6 +116,40 @@ def test_asif_rows_equal_a_direct_asif_computation_on_the_same_anchors() -> None
     assert _metrics(out.table, "asif", "cosine", k)["macro_auroc"] == pytest.approx(
         want["macro_auroc"].value
     )
+
+
+def test_asif_sweep_chooses_per_fold_on_that_folds_anchors() -> None:
+    """select = held-out-anchors: each fold's setting is the one AsifSweep picks on that fold's
+    own anchor pairs; the rows equal a direct computation with those settings."""
+    images, y, ids, prompts, ai, at, owner = _planted(1)
+    k = 12
+    grid = dict(top_k=[3, 8], power=[1.0, 3.0], center=[False, True])
+    out = zeroshot_asif(
+        images, y, None, ids, prompts, ai, at, owner, loo=True, anchors=[k], seeds=[0],
+        rule="argmax", aggregate="logit-mean", temperature=T, key=KEY, bootstrap=0, score_at=k,
+        select="held-out-anchors", **grid,
+    )  # fmt: skip
+    owners = np.asarray(owner)
+    d = np.empty((9, 3))
+    chosen = []
+    for i in range(9):
+        sel = select_anchors(owners.size, k, seed=0, exclude=owners == ids[i])
+        model, _ = AsifSweep(**grid).select(ai[sel], at[sel], 0)  # type: ignore[arg-type]
+        chosen.append((model.top_k, model.power, model.center))
+        asif = model.fit(ai[sel], at[sel])
+        sims = [asif.similarity(images[i : i + 1], p).mean() for p in prompts.positive]
+        d[i] = log_softmax(np.array(sims)[None, :] / T)[0]
+    scores = {(r["id"], r["class"]): r["score"] for r in out.extras["scores"]}
+    got = np.array([[scores[ids[i], c] for c in CLASSES] for i in range(9)])
+    assert np.allclose(got, d)
+    swept = [r for r in out.table if r.mode == "asif-sweep"]
+    assert len(swept) == 8
+    counts = {r.variant: r.note for r in swept}
+    for setting in set(chosen):
+        name = asif_variant({"top_k": setting[0], "power": setting[1], "center": setting[2]})
+        assert counts[name] == f"chosen in {chosen.count(setting)}/9 folds"
+    assert all(r.variant.startswith("settings chosen per fold") for r in out.table
+               if r.mode == "asif")  # fmt: skip
 
 
 def test_space_rows_equal_similarity_report_on_the_same_subsamples() -> None:

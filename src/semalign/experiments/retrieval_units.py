@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.experiments.cache import UnitOutput
-from semalign.tasks.asif import ASIF
+from semalign.tasks.asif import asif_model
 from semalign.tasks.results import ResultTable
 from semalign.tasks.retrieval import DIRECTIONS, retrieve
 from semalign.tasks.retrieval_refined import POOL_ROLES, Pools, refined_cell, unpaired_pools
@@ -182,8 +182,8 @@ def retrieval_asif(
     xt: Any,
     test: Any,
     *,
-    top_k: int,
-    power: float,
+    top_k: int | Sequence[int],
+    power: float | Sequence[float],
     anchors: Sequence[int],
     seeds: Sequence[int],
     strategy: str,
@@ -192,12 +192,17 @@ def retrieval_asif(
     ks: Sequence[int],
     bootstrap: int,
     distractors: tuple[Any, Any] | None = None,
+    center: bool | Sequence[bool] = False,
+    select: str | None = None,
 ) -> UnitOutput:
     """ASIF (mode and method ``asif``, cosine of the relative codes) on the anchors T uses at
-    every anchor count and seed; ``variant`` records the effective ``top_k`` and ``power``."""
+    every anchor count and seed; ``variant`` records the effective ``top_k`` and ``power``
+    (chosen per draw on held-out anchors with ``select``, see
+    :func:`semalign.tasks.asif.asif_model`; the sweep as mode ``asif-sweep`` rows)."""
     table = retrieve(
         xs, xt, test=test, methods=(), anchor_counts=anchors, seeds=seeds,
         anchor_strategy=strategy, ks=ks, naive=False, image_name=names[0], text_name=names[1],
-        n_resamples=bootstrap, asif=ASIF(top_k, power), distractors=distractors,
+        n_resamples=bootstrap, asif=asif_model(top_k, power, center, select),
+        distractors=distractors,
     )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))

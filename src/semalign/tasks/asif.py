@@ -36,7 +36,9 @@ from semalign.metrics.classification import Estimate
 from semalign.metrics.space import retrieval_ranks, unit_rows
 from semalign.tasks.results import ResultTable
 
-__all__ = ["ASIF", "AsifSweep", "asif_variant", "sweep_rows"]
+__all__ = [
+    "ASIF", "SELECT", "AsifSweep", "asif_model", "asif_variant", "fold_means", "sweep_rows",
+]  # fmt: skip
 
 Float = NDArray[np.float64]
 
@@ -211,7 +213,7 @@ class AsifSweep:
 def sweep_rows(table: ResultTable, records: Sequence[dict[str, Any]], **key: Any) -> None:
     """Add :meth:`AsifSweep.select`'s records to ``table`` under ``key``: mode ``asif-sweep``,
     metric ``held_out_mrr`` (no CI), ``n`` the held-out pairs, ``variant`` the setting and
-    ``note`` ``chosen`` on the one kept."""
+    ``note`` ``chosen`` on the one kept (or the record's own ``note``)."""
     base = {**key, "mode": "asif-sweep", "method": "asif"}
     base.pop("n", None)
     for rec in records:
@@ -219,6 +221,51 @@ def sweep_rows(table: ResultTable, records: Sequence[dict[str, Any]], **key: Any
             {"held_out_mrr": Estimate(float(rec["score"]))},
             n=int(rec["held_out"]),
             variant=str(rec["variant"]),
-            note="chosen" if rec["chosen"] else "",
+            note=str(rec.get("note", "chosen" if rec["chosen"] else "")),
             **base,
         )
+
+
+SELECT: tuple[str, ...] = ("held-out-anchors",)
+"""How :func:`asif_model` chooses among several settings."""
+
+
+def asif_model(
+    top_k: int | Sequence[int],
+    power: float | Sequence[float],
+    center: bool | Sequence[bool] = False,
+    select: str | None = None,
+) -> ASIF | AsifSweep:
+    """An :class:`ASIF` of one setting, or with ``select = "held-out-anchors"`` an
+    :class:`AsifSweep` over the given values (a single value is a one-value list)."""
+
+    def values(v: Any) -> list[Any]:
+        return list(v) if isinstance(v, list | tuple) else [v]
+
+    if select is None:
+        if any(isinstance(v, list | tuple) for v in (top_k, power, center)):
+            raise InputError(
+                "ASIF got several values of top_k, power or center but no way to choose: "
+                f"give one value each, or select = {SELECT[0]!r}"
+            )
+        return ASIF(int(top_k), float(power), bool(center))  # type: ignore[arg-type]
+    if select not in SELECT:
+        raise InputError(f"unknown ASIF select {select!r}: use {', '.join(SELECT)}")
+    return AsifSweep(values(top_k), values(power), values(center))
+
+
+def fold_means(swept: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One record per setting from :meth:`AsifSweep.select`'s records of several folds: the
+    mean score and held-out count, ``note`` how many folds chose it."""
+    out = []
+    for i, first in enumerate(swept[0]):
+        recs = [fold[i] for fold in swept]
+        chosen = sum(bool(r["chosen"]) for r in recs)
+        out.append({
+            "variant": first["variant"],
+            "score": float(np.mean([r["score"] for r in recs])),
+            "held_out": round(float(np.mean([r["held_out"] for r in recs]))),
+            "chosen": chosen > 0,
+            "note": f"chosen in {chosen}/{len(recs)} folds" if chosen else "",
+        })  # fmt: skip
+    return out

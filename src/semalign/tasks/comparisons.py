@@ -44,7 +44,7 @@ from semalign.metrics.intervals import (
     seed_interval,
 )
 from semalign.metrics.space import retrieval_outcome
-from semalign.tasks.asif import ASIF
+from semalign.tasks.asif import ASIF, AsifSweep
 from semalign.tasks.heads import Head
 from semalign.tasks.results import ResultTable
 from semalign.tasks.retrieval import DIRECTIONS, scoring_label
@@ -380,7 +380,7 @@ def retrieval_comparisons(
     ks: Sequence[int] = (1, 5, 10),
     scorings: Sequence[str] = ("cosine",),
     csls_k: int = 10,
-    asif: ASIF | None = None,
+    asif: ASIF | AsifSweep | None = None,
     distractors: tuple[Any, Any] | None = None,
     headline: int | None = None,
     permutations: int = 0,
@@ -424,7 +424,12 @@ def retrieval_comparisons(
                 values = _query_values(mapped, t[te], extra, scoring=sc, **opts)
                 runs.setdefault(("aligned", scoring_label(sc, csls_k), int(k)), []).append(values)
             if asif is not None:
-                fitted = asif.fit(x[idx], t[idx])
+                model = (
+                    asif.select(x[idx], t[idx], int(seed))[0]
+                    if isinstance(asif, AsifSweep)
+                    else asif
+                )  # the setting retrieve() chose on this draw
+                fitted = model.fit(x[idx], t[idx])
                 codes = (
                     None if xd is None else fitted.transform_source(xd),
                     None if td is None else fitted.transform_target(td),

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from semalign.align import min_anchors, select_anchors
 from semalign.metrics.classification import Estimate
-from semalign.tasks.asif import ASIF
+from semalign.tasks.asif import ASIF, AsifSweep, asif_model, fold_means, sweep_rows
 from semalign.tasks.comparators import linear_probe_loo, nearest_centroid_loo
 from semalign.tasks.comparisons import zeroshot_comparisons
 from semalign.tasks.results import ResultTable
@@ -417,8 +417,8 @@ def zeroshot_asif(
     loo: bool,
     anchors: Sequence[int],
     seeds: Sequence[int],
-    top_k: int,
-    power: float,
+    top_k: int | Sequence[int],
+    power: float | Sequence[float],
     rule: str,
     aggregate: str,
     temperature: float,
@@ -428,12 +428,18 @@ def zeroshot_asif(
     scorings: Sequence[str] = ("cosine",),
     csls_k: int = 10,
     patients: Mapping[str, str] | None = None,
+    center: bool | Sequence[bool] = False,
+    select: str | None = None,
 ) -> tuple[ResultTable, list[dict[str, Any]]]:
     """The ASIF baseline (mode ``asif``, Norelli et al. 2023) on the folds and anchor pairs of
     :func:`zeroshot_method` (same draw per anchor count, seed and fold): images become their
     sparsified similarities to the fold's anchor images, prompts theirs to its anchor reports,
-    and the prompt rule (aggregate, temperature, scoring) runs on those codes. No map, no
-    centring. Per-item scores as in :func:`zeroshot_method` (cosine only)."""
+    and the prompt rule (aggregate, temperature, scoring) runs on those codes. No map. With
+    ``select = "held-out-anchors"`` the settings (lists of ``top_k``, ``power``, ``center``)
+    are chosen per fold on that fold's own anchor pairs (:class:`~semalign.tasks.asif.AsifSweep`;
+    the held-out image's pairs are never among them): ``variant`` says so, and mode
+    ``asif-sweep`` rows give each setting's held-out MRR averaged over the folds and how many
+    folds chose it. Per-item scores as in :func:`zeroshot_method` (cosine only)."""
     n = len(ids)
     owners = np.asarray(owner)
     folds, allowed = _folds(ids, owners, loo, patients)
@@ -441,15 +447,22 @@ def zeroshot_asif(
     keep_at = score_at if score_at is not None else max(anchors)
     table = ResultTable()
     scores: list[dict[str, Any]] = []
+    spec = asif_model(top_k, power, center, select)
     for k in anchors:
         for seed in seeds:
             setting: dict[str, Any] = {"anchors": int(k), "seed": int(seed)}
             d = {sc: np.empty((n, len(prompts.classes))) for sc in scorings}
+            swept: list[list[dict[str, Any]]] = []
             for fold, ok in zip(folds, allowed, strict=True):
                 if k > most:
                     break
                 sel = draw_pairs(owners.size, k, seed, ok)
-                asif = ASIF(top_k, power).fit(anchor_images[sel], anchor_texts[sel])
+                model = spec
+                if isinstance(spec, AsifSweep):
+                    model, records = spec.select(anchor_images[sel], anchor_texts[sel], seed)
+                    swept.append(records)
+                assert isinstance(model, ASIF)
+                asif = model.fit(anchor_images[sel], anchor_texts[sel])
                 codes = asif.transform_source(images)
                 rel = asif_prompts(asif, prompts)
                 for sc in scorings:
@@ -458,8 +471,12 @@ def zeroshot_asif(
                         scoring=sc, csls_k=csls_k,
                     )  # fmt: skip
                     d[sc][fold] = fold_decisions(clf, codes, fold)
+            if swept:
+                sweep_rows(table, fold_means(swept), n=n, **key, **setting)
             for sc, dv in d.items():
                 row_key = scored_key(key, sc, csls_k)
+                if swept:
+                    row_key["variant"] = "settings chosen per fold on held-out anchors"
                 if k > most:
                     nan, note = _skip(f"only {most} anchors available", ("accuracy", "macro_auroc"))
                     table.add(nan, n=n, mode="asif", note=note, **row_key, **setting)
