@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.experiments.cache import UnitOutput
+from semalign.tasks import comparisons
 from semalign.tasks.asif import asif_model
 from semalign.tasks.results import ResultTable
 from semalign.tasks.retrieval import DIRECTIONS, retrieve
@@ -36,6 +37,7 @@ __all__ = [
     "direction_names",
     "relabel_directions",
     "retrieval_asif",
+    "retrieval_comparisons",
     "retrieval_control",
     "retrieval_method",
     "retrieval_pools",
@@ -206,3 +208,37 @@ def retrieval_asif(
         distractors=distractors,
     )  # fmt: skip
     return UnitOutput(relabel_directions(table, kind, names))
+
+
+def retrieval_comparisons(
+    xs: Any,
+    xt: Any,
+    test: Any,
+    *,
+    method: str,
+    scaling: str,
+    anchors: Sequence[int],
+    seeds: Sequence[int],
+    strategy: str,
+    kind: str,
+    names: Names,
+    ks: Sequence[int],
+    bootstrap: int,
+    scorings: Sequence[str],
+    csls_k: int,
+    asif: dict[str, Any] | None,
+    headline: int | None,
+    permutations: int,
+    distractors: tuple[Any, Any] | None = None,
+) -> UnitOutput:
+    """Extra ``comparisons`` of the headline map
+    (:func:`semalign.tasks.comparisons.retrieval_comparisons`): seed means of T and ASIF,
+    paired differences at the headline anchors and the permutation control."""
+    table = comparisons.retrieval_comparisons(
+        xs, xt, test, method=method, scaling=scaling, anchors=anchors, seeds=seeds,
+        strategy=strategy, ks=ks, scorings=scorings, csls_k=csls_k,
+        asif=None if asif is None else asif_model(**asif), distractors=distractors,
+        headline=headline, permutations=permutations, n_resamples=bootstrap, names=names,
+    )  # fmt: skip
+    rows = relabel_directions(table, kind, names).to_records()
+    return UnitOutput(extras={comparisons.COMPARISONS: rows})

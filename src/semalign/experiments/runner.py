@@ -242,6 +242,14 @@ class _Run:
         ours = (h["method"], h["scaling"]) == (method, scaling)
         return {"headline": h["anchors"], "permutations": self.recipe.permutations if ours else 0}
 
+    def _headline_comparisons(self, task: str, name: str) -> dict[str, Any] | None:
+        """The headline map's method, scaling and comparison settings, None without one."""
+        h = self.meta.get(task, {}).get(name, {}).get("headline")
+        if not h:
+            return None
+        return {"method": h["method"], "scaling": h["scaling"],
+                **self._comparisons(task, name, h["method"], h["scaling"])}  # fmt: skip
+
     # ----------------------------------------------------------------- stitching
     def _stitch_rows(self, spec: StitchSpec) -> StitchData:
         """The task's rows and test split: drawn, or taken from the published splits."""
@@ -724,6 +732,19 @@ class _Run:
                             **fit, **common,
                         ),
                     )  # fmt: skip
+            stats = self._headline_comparisons("retrieval", spec.name)
+            if stats is not None:
+                asif_kw = None if spec.asif is None else asdict(spec.asif)
+                extra = {"scorings": spec.scorings, "csls_k": spec.csls_k, "asif": asif_kw,
+                         **stats}  # fmt: skip
+                self.unit(
+                    "retrieval-comparisons",
+                    {**key, **fit, **extra},
+                    partial(
+                        _stitch_unit, retrieval_units.retrieval_comparisons, spec.name, xa, xb,
+                        data.test, bootstrap=bs, **extra, **fit, **common,
+                    ),
+                )  # fmt: skip
             if spec.asif is not None:
                 asif = asdict(spec.asif)
                 self.unit(
@@ -789,7 +810,7 @@ def n_units(recipe: Recipe) -> int:
         n += 1 if z.joint else bool(z.comparators) + cells + (z.asif is not None)
     for r in recipe.retrieval:
         cells = len(distinct_cells(r.methods, r.scalings)[0])
-        per = 1 + cells * len(r.scorings) + (r.asif is not None)
+        per = 2 + cells * len(r.scorings) + (r.asif is not None)  # + the comparisons
         per += 0 if r.unpaired is None else 1 + cells
         n += per * len(r.pairs)
     return n
