@@ -200,16 +200,25 @@ def _where(kind: str, keys: Sequence[str]) -> str:
     return " ".join([*keys[:1], *rest])
 
 
+#: Top-level keys compared first: the rows before the anchors drawn from them.
+FIRST = ("task", "kind", "images", "pairs", "train", "test", "anchors", "pools")
+
+
+def _rank(key: Any, keys: tuple[str, ...]) -> int:
+    return FIRST.index(key) if not keys and key in FIRST else len(FIRST)
+
+
 def first_difference(
     published: Any, drawn: Any, kind: str = "", keys: tuple[str, ...] = ()
 ) -> str | None:
-    """Where ``drawn`` first departs from ``published`` (keys in sorted order), e.g.
+    """Where ``drawn`` first departs from ``published`` (rows, then anchors and pools, then
+    the other keys, each level in sorted order), e.g.
     ``anchors source=minilm k=16 seed=0: item 3 is 'a', published 'b'``; None if equal.
     ``kind``: the task kind (stitch, zeroshot, retrieval), read from ``published`` if absent."""
     if not keys and isinstance(published, dict):
         kind = kind or str(published.get("kind", ""))
     if isinstance(published, dict) and isinstance(drawn, dict):
-        for key in sorted(set(published) | set(drawn), key=str):
+        for key in sorted(set(published) | set(drawn), key=lambda k: (_rank(k, keys), str(k))):
             here = (*keys, str(key))
             if key not in published or key not in drawn:
                 what = "not published" if key not in published else "not drawn"
