@@ -82,3 +82,26 @@ def test_paired_differences_and_controls_at_the_headline(small_run, comparisons)
         assert r["mode"] == "shuffled-anchors"
         if r["metric"].endswith(":p") and r["value"]:
             assert 1 / 21 - 1e-12 <= float(r["value"]) <= 1.0
+
+
+def test_report_shows_seed_means_differences_and_p_values(small_run, comparisons):
+    text = (small_run.out / "report.md").read_text(encoding="utf-8")
+    for task in ("iu-stitch", "kermany-label-matched", "iu-retrieval"):
+        assert f"### Across seeds, paired differences and the control: {task}" in text
+    # the stitching summary line per pair: the seed mean, its interval and the control's p
+    for pair in (("minilm", "e5"), ("e5", "minilm")):
+        mean = next(
+            r for r in comparisons
+            if r["task"] == "stitch" and r["variant"] == "seed-mean" and r["anchors"] == "72"
+            and r["metric"] == "balanced_accuracy" and r["method"] == "orthogonal"
+            and r["scaling"] == "standard" and (r["source"], r["target"]) == pair
+        )  # fmt: skip
+        p = next(
+            r for r in comparisons
+            if r["task"] == "stitch" and r["metric"] == "balanced_accuracy:p"
+            and (r["source"], r["target"]) == pair
+        )  # fmt: skip
+        interval = f"{float(mean['value']):.3f} [{float(mean['ci_low']):.3f}, "
+        line = next(x for x in text.splitlines() if x.startswith(f"- **iu-stitch** ({pair[0]}->"))
+        assert interval in line and f"p = {float(p['value']):.3f}" in line
+    assert "| e5->minilm | aligned - naive |" in text

@@ -6,7 +6,8 @@ the cache) and writes ``OUT/report.md`` (figures as ``OUT/figures/*.png``) and `
 
 One module per part: ``document`` (the document model and its Markdown / HTML writers),
 ``common`` (reading rows, formatting, headline rows, tables), ``summary``, ``stitching`` (with
-``space``), ``zeroshot`` (with ``scoring``), ``retrieval`` and ``timing``.
+``space``), ``zeroshot`` (with ``scoring``), ``retrieval``, ``comparisons`` (each task's means
+over seeds, paired differences and permutation control) and ``timing``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import json
 from pathlib import Path
 
 from semalign.artefacts import atomic_write_bytes
-from semalign.experiments.report import retrieval, stitching, summary, timing, zeroshot
+from semalign.experiments.report import (
+    comparisons,
+    retrieval,
+    stitching,
+    summary,
+    timing,
+    zeroshot,
+)
 from semalign.experiments.report.common import fmt, of_task, read_rows
 from semalign.experiments.report.document import Doc
 
@@ -32,6 +40,7 @@ def build(out: Path) -> tuple[Doc, str]:
     scores = read_rows(res / "zeroshot_scores.csv")
     pca = read_rows(res / "pca.csv")
     ret_rows = read_rows(res / "retrieval.csv")
+    comp_rows = read_rows(res / "comparisons.csv")
     recipe = meta.get("recipe", {})
     title = recipe.get("title") or f"semalign report: {recipe.get('name')}"
     doc = Doc()
@@ -43,7 +52,7 @@ def build(out: Path) -> tuple[Doc, str]:
         "CI. Every number below is read from `results/*.csv` (see `results.json`)."
     )
     tasks = meta.get("tasks", {})
-    summary.section(doc, tasks, stitch_rows, zs_rows, ret_rows)
+    summary.section(doc, tasks, stitch_rows, zs_rows, ret_rows, comp_rows)
     for name, m in tasks.get("stitch", {}).items():
         stitching.section(
             doc,
@@ -53,6 +62,7 @@ def build(out: Path) -> tuple[Doc, str]:
             of_task(space_rows, name),
             [r for r in pca if r.get("setting") == name],
         )
+        comparisons.section(doc, name, m, of_task(comp_rows, name), "stitch")
     for name, m in tasks.get("zeroshot", {}).items():
         zeroshot.section(
             doc,
@@ -61,8 +71,10 @@ def build(out: Path) -> tuple[Doc, str]:
             of_task(zs_rows, name),
             [r for r in scores if r.get("setting") == name],
         )
+        comparisons.section(doc, name, m, of_task(comp_rows, name), "zeroshot")
     for name, m in tasks.get("retrieval", {}).items():
         retrieval.section(doc, name, m, of_task(ret_rows, name))
+        comparisons.section(doc, name, m, of_task(comp_rows, name), "retrieval")
     doc.h("Files")
     doc.bullets(f"`results/{f}`" for f in meta.get("files", []))
     timing.section(doc, meta.get("timings"))
