@@ -237,6 +237,8 @@ def retrieve(
                     skip(str(why), **key)
                     continue
                 extra = None if xd is None else (aligner.transform(xd), td)
+                if aligner.cv_ is not None:  # ridge-cv: the penalty its anchors chose
+                    key["variant"] = f"alpha={aligner.alpha_:.3g} (cross-validated)"
                 add_both(aligner.transform(x[te]), extra=extra, **key)
             if asif is not None:
                 key = {"mode": "asif", "method": "asif", "anchors": int(k), "seed": seed}

@@ -35,11 +35,12 @@ def build(out: Path) -> tuple[Doc, str]:
     meta = json.loads((out / "results.json").read_text(encoding="utf-8"))
     res = out / "results"
     stitch_rows = read_rows(res / "stitch.csv")
-    zs_rows = read_rows(res / "zeroshot.csv")
+    # mode asif-sweep rows (ASIF's held-out choice of settings) stay in the CSVs, not in tables
+    zs_rows = [r for r in read_rows(res / "zeroshot.csv") if r["mode"] != "asif-sweep"]
     space_rows = read_rows(res / "space.csv")
     scores = read_rows(res / "zeroshot_scores.csv")
     pca = read_rows(res / "pca.csv")
-    ret_rows = read_rows(res / "retrieval.csv")
+    ret_rows = [r for r in read_rows(res / "retrieval.csv") if r["mode"] != "asif-sweep"]
     comp_rows = read_rows(res / "comparisons.csv")
     recipe = meta.get("recipe", {})
     title = recipe.get("title") or f"semalign report: {recipe.get('name')}"

@@ -7,6 +7,7 @@ from typing import Any
 from semalign.experiments import plots
 from semalign.experiments.report.common import cell, fmt, headline_row, headline_source
 from semalign.experiments.report.document import Doc
+from semalign.experiments.report.maps import rank_na, what_maps_are
 
 __all__ = ["section", "summary"]
 
@@ -126,10 +127,17 @@ def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
         "target's width, no map. *aligned*: T fitted on k anchors. Recall@k: fraction of "
         "queries whose own key ranks in the top k (a tie counts as its expectation over a "
         f"random order of the tied keys); MRR: mean reciprocal rank{chance}. 95% "
-        "percentile-bootstrap CIs over queries. `n/a`: a method not determined by so few "
-        "anchors (affine needs d + 1) or more anchors than training rows."
+        "percentile-bootstrap CIs over queries. `n/a`: a map the anchors do not determine "
+        "(too few anchors, e.g. affine below d + 1, or anchors whose numerical rank is below "
+        "d; each row's reason is in its `note`), or more anchors than training rows."
     )
+    maps = what_maps_are(meta.get("methods", []), meta.get("scalings", []))
+    if maps:
+        doc.p(maps)
+    for sentence in rank_na(r for r in rows if r["mode"] == "aligned"):
+        doc.p(sentence)
     _beyond(doc, meta)
+    _refined_kept(doc, rows)
     h = meta.get("headline") or {}
     scoring = _headline_scoring(meta)
     metrics = metrics_of(rows)
@@ -207,6 +215,21 @@ def _efficiency_panels(
     return panels
 
 
+def _refined_kept(doc: Doc, rows: list[dict[str, Any]]) -> None:
+    """How many (anchor count, seed) cells the held-out anchors kept the seed map in."""
+    cells = {(r["anchors"], r["seed"]): r.get("variant", "") for r in rows
+             if r["mode"] == "refined" and r.get("variant")}  # fmt: skip
+    seed = sorted({int(float(a)) for (a, _), v in cells.items() if "kept=seed" in v})
+    if cells:
+        where = f" (at {', '.join(map(str, seed))} anchors)" if seed else ""
+        doc.p(
+            f"Stopping rule: in {sum('kept=seed' in v for v in cells.values())} of {len(cells)} "
+            f"(anchor count, seed) cells{where} the refits scored worse than the anchor-only "
+            "map on held-out anchors, so the refined rows there are the anchor-only map "
+            "(`kept=seed` in `variant`)."
+        )
+
+
 def _beyond(doc: Doc, meta: dict[str, Any]) -> None:
     """What CSLS, the refinement on unpaired pools and ASIF are, where the task ran them."""
     k = meta.get("csls_k", 10)
@@ -231,6 +254,10 @@ def _beyond(doc: Doc, meta: dict[str, Any]) -> None:
             "pool are taken as pseudo-pairs and T is refitted on the anchors plus the "
             f"pseudo-pairs, at most {u.get('iterations')} times, stopping early when the "
             f"pseudo-pairs repeat; at most {bound} pseudo-pairs, and the anchors always stay. "
+            "A quarter of the anchors is held out first and the refinement run on the rest: "
+            "the number of refits kept is the one that ranks the held-out pairs best (zero: "
+            "the anchor-only map), because with no partner of a pool item in the other pool "
+            "the pseudo-pairs can pull T away from the anchors at few anchors. "
             "The pools, per anchor count and seed: the training rows not drawn as anchors, "
             "split by a seeded shuffle into two halves, the source encoder seeing only the "
             "first and the target encoder only the second, so no pool item's partner is in the "
@@ -239,7 +266,20 @@ def _beyond(doc: Doc, meta: dict[str, Any]) -> None:
             f"{shown}. Column `refinement`: refits run, pseudo-pairs in the final fit."
         )
     a = meta.get("asif")
-    if a:
+    if a and a.get("select"):
+        doc.p(
+            "**ASIF** (Norelli et al. 2023; mode and method `asif`): no map; each item is "
+            "described by its cosines to its own encoder's anchors (the same anchors as T), "
+            "keeping the top k raised to a power p, optionally after subtracting each side's "
+            "anchor mean, and the two sides are compared by the cosine of these codes. Its "
+            f"settings (top_k in {a.get('top_k')}, power in {a.get('power')}, centring in "
+            f"{a.get('center')}) are chosen on every draw of anchors without test rows: a "
+            "quarter of the anchors is held out, every setting is fitted on the rest, and the "
+            "one whose held-out pairs find each other best (mean reciprocal rank) scores the "
+            "test rows; each setting's held-out score is a mode `asif-sweep` row, the chosen "
+            "one noted `chosen`, and the `variant` of the ASIF rows names the setting used."
+        )
+    elif a:
         doc.p(
             "**ASIF** (Norelli et al. 2023; mode and method `asif`): no map; each item is "
             "described by its cosines to its own encoder's anchors (the same anchors as T), "

@@ -41,13 +41,27 @@ def section(doc: Doc, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
             "cosine."
         )
     asif = meta.get("asif")
-    if asif:
-        used = ", ".join(f"{a} anchors: top_k {t}" for a, t in asif.get("top_k_used", {}).items())
-        supervised = (
-            " These anchors are label-matched, so ASIF is exactly as supervised as T here."
-            if meta.get("protocol") == "label-matched"
-            else ""
+    supervised = (
+        " These anchors are label-matched, so ASIF is exactly as supervised as T here."
+        if meta.get("protocol") == "label-matched"
+        else ""
+    )
+    if asif and asif.get("select"):
+        doc.p(
+            "**ASIF** (Norelli et al. 2023): no map; each image is represented by its cosines "
+            "to the fold's anchor images, each prompt by its cosines to the same pairs' anchor "
+            "reports, kept at the top_k largest and raised to a power, optionally after "
+            "subtracting each side's anchor mean; the two codes are compared by cosine with the "
+            "same prompt rule, on the same folds, anchor draws and seeds as T. The setting "
+            f"(top_k in {asif.get('top_k')}, power in {asif.get('power')}, centring in "
+            f"{asif.get('center')}) is chosen in every fold on that fold's own anchor pairs, "
+            "never the held-out image's: a quarter of them is held out and the setting whose "
+            "held-out pairs find each other best (mean reciprocal rank) is used; the mode "
+            f"`asif-sweep` rows of `results/zeroshot.csv` give each setting's held-out score "
+            f"and how many folds chose it.{supervised}"
         )
+    elif asif:
+        used = ", ".join(f"{a} anchors: top_k {t}" for a, t in asif.get("top_k_used", {}).items())
         doc.p(
             "**ASIF** (Norelli et al. 2023): no map; each image is represented by its cosines "
             "to the fold's anchor images, each prompt by its cosines to the same pairs' anchor "
