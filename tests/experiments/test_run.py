@@ -51,12 +51,14 @@ def _md_tables(text: str) -> list[list[list[str]]]:
 
 def test_results_files(small_run) -> None:
     res = small_run.out / "results"
-    for name in ("stitch", "zeroshot", "space", "zeroshot_scores", "pca", "retrieval"):
+    for name in ("stitch", "zeroshot", "space", "zeroshot_scores", "pca", "retrieval",
+                 "stitch_predictions", "stitch_confusion"):  # fmt: skip
         assert (res / f"{name}.csv").is_file(), name
     stitch = _csv(res / "stitch.csv")
     modes = {r["mode"] for r in stitch}
-    assert modes == {"end-to-end", "target", "naive", "aligned", "relative"}
-    both = {(r["source"], r["target"]) for r in stitch}
+    assert modes == {"majority", "end-to-end", "target", "naive", "aligned", "relative"}
+    assert {(r["source"], r["target"]) for r in stitch if r["mode"] == "majority"} == {("", "")}
+    both = {(r["source"], r["target"]) for r in stitch if r["mode"] != "majority"}
     assert both == {("minilm", "e5"), ("e5", "minilm")}
     acc = {(r["source"], r["mode"], r["method"], r["anchors"], r["seed"]): _num(r["value"])
            for r in stitch if r["metric"] == "accuracy"}  # fmt: skip
@@ -205,9 +207,10 @@ def test_summary_is_the_headline_cell(small_run) -> None:
     for src, tgt in (("minilm", "e5"), ("e5", "minilm")):
         (row,) = [r for r in rows if (r["source"], r["target"], r["mode"], r["method"],
                   r["anchors"], r["seed"], r["metric"]) == (src, tgt, "aligned", "orthogonal",
-                  "72", "0", "accuracy")]  # fmt: skip
+                  "72", "0", "balanced_accuracy")]  # fmt: skip
         value = fmt(_num(row["value"]), _num(row["ci_low"]), _num(row["ci_high"]))
         assert f"aligned (orthogonal, standard, 72 anchors) {value}" in summary
+    assert summary.count("balanced accuracy: majority floor 0.250") == 2
 
 
 def test_html_is_self_contained(small_run) -> None:

@@ -76,7 +76,8 @@ def _curve(ax: Any, rows: list[dict[str, Any]], metric: str, label: str, color: 
 
 
 def anchor_curves(rows: list[dict[str, Any]], metric: str = "accuracy") -> bytes | None:
-    """Stitching accuracy vs anchors, one panel per encoder pair."""
+    """Stitching ``metric`` vs anchors, one panel per encoder pair, with the end-to-end, target,
+    naive and majority rows of the pair as horizontal lines."""
     pairs = _pairs(rows)
     if not pairs or not any(r["mode"] in ("aligned", "relative") for r in rows):
         return None
@@ -98,6 +99,7 @@ def anchor_curves(rows: list[dict[str, Any]], metric: str = "accuracy") -> bytes
             ("end-to-end", "--", "#333333"),
             ("target", ":", "#333333"),
             ("naive", "--", GREY),
+            ("majority", "-.", GREY),
         ):
             hit = [r for r in sub if r["mode"] == mode and r["metric"] == metric]
             if hit:

@@ -1,5 +1,10 @@
 """The report's stitching section and summary lines, from ``results/stitch.csv`` (and the task's
-``space.csv`` and ``pca.csv`` rows) only."""
+``space.csv``, ``pca.csv`` and ``stitch_confusion.csv`` rows) only.
+
+The lead figure is the task's headline metric (``headline.metric``, default balanced accuracy:
+the mean recall over classes, which always answering the most frequent class cannot lift above
+1/K); every table shows it first, beside accuracy, macro-F1 and macro-AUROC, with the majority
+floor (mode ``majority``, one row per task: empty source and target)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from typing import Any
 from semalign.experiments import plots
 from semalign.experiments.report import space as space_part
 from semalign.experiments.report.common import (
-    HEADLINE,
     cell,
     headline_row,
     headline_source,
@@ -16,7 +20,92 @@ from semalign.experiments.report.common import (
 )
 from semalign.experiments.report.document import Doc
 
-__all__ = ["section", "summary"]
+__all__ = ["lead_metric", "section", "summary"]
+
+METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "macro_auroc")
+FLOOR = "majority"
+
+
+def lead_metric(meta: dict[str, Any]) -> str:
+    """The metric the task's summary reports: the recipe's ``headline.metric`` (declared before
+    any result), balanced accuracy by default."""
+    return str((meta.get("headline") or {}).get("metric") or "balanced_accuracy")
+
+
+def _metrics(meta: dict[str, Any]) -> tuple[str, ...]:
+    lead = lead_metric(meta)
+    return (lead, *(m for m in METRICS if m != lead))
+
+
+def _floor(rows: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r["mode"] == FLOOR and r["metric"] == metric), None)
+
+
+def _matrix(
+    conf: list[dict[str, Any]], **where: Any
+) -> tuple[list[str], dict[tuple[str, str], int]]:
+    """Classes (in file order) and counts of the confusion rows matching ``where``."""
+    sub = [r for r in conf if all(str(r.get(k)) == str(v) for k, v in where.items())]
+    classes = list(dict.fromkeys(r["true"] for r in sub))
+    return classes, {(r["true"], r["predicted"]): int(r["count"]) for r in sub}
+
+
+def _floor_paragraph(
+    doc: Doc, meta: dict[str, Any], rows: list[dict[str, Any]], conf: list[dict[str, Any]]
+) -> None:
+    """The majority floor and why the lead metric is the one imbalance cannot flatter."""
+    lead = lead_metric(meta)
+    classes, counts = _matrix(conf, mode=FLOOR)
+    answered = [c for c in classes if any(counts.get((t, c), 0) for t in classes)]
+    said = f"`{answered[0]}`" if len(answered) == 1 else "the most frequent class"
+    acc, bal = _floor(rows, "accuracy"), _floor(rows, "balanced_accuracy")
+    if acc is None:
+        return
+    doc.p(
+        f"**Floor.** Always answering {said}, the training rows' most frequent class (mode "
+        f"*majority*), scores accuracy {cell(acc)} but balanced accuracy {cell(bal)} "
+        f"(1/{len(classes) or 'K'}) and macro-F1 {cell(_floor(rows, 'macro_f1'))}: with "
+        f"imbalanced classes accuracy rewards the majority answer, so the lead figure is `{lead}` "
+        f"({_metric_source(meta)}). "
+        "Balanced accuracy is the mean over classes of recall; per-class F1 and AUROC "
+        "(one-vs-rest) are in `results/stitch.csv`, every test row's prediction and logits in "
+        "`results/stitch_predictions.csv`."
+    )
+
+
+def _per_class(
+    doc: Doc, meta: dict[str, Any], rows: list[dict[str, Any]], conf: list[dict[str, Any]]
+) -> None:
+    """Per-class F1 of the target and the headline map, then the headline map's confusion
+    matrix, per pair (first seed)."""
+    h = meta.get("headline") or {}
+    if not h:
+        return
+    for a, b in meta.get("pairs", []):
+        where = {"source": a, "target": b, "mode": "aligned", "method": h["method"],
+                 "scaling": h["scaling"], "anchors": h["anchors"]}  # fmt: skip
+        classes, counts = _matrix(conf, **where)
+        if not classes:
+            continue
+        doc.h(f"Per class: `{a}` → `{b}` at the headline map", 3)
+        body = []
+        for c in classes:
+            tgt = next((r for r in rows if r["mode"] == "target" and r["source"] == a
+                        and r["target"] == b and r["metric"] == f"f1[{c}]"), None)  # fmt: skip
+            ali = headline_row(rows, meta, f"f1[{c}]", "aligned", source=a, target=b)
+            auc = headline_row(rows, meta, f"auroc[{c}]", "aligned", source=a, target=b)
+            support = sum(counts.get((c, q), 0) for q in classes)
+            body.append([c, str(support), cell(tgt), cell(ali), cell(auc)])
+        doc.table(["class", "test rows", "F1 target", "F1 aligned", "AUROC aligned"], body)
+        doc.p(
+            f"Confusion matrix of the headline map ({h['method']}, {h['scaling']}, "
+            f"{h['anchors']} anchors, first seed): rows are the true class, columns the "
+            "predicted one (`results/stitch_confusion.csv`)."
+        )
+        doc.table(
+            ["true / predicted", *classes],
+            [[t, *(str(counts.get((t, q), 0)) for q in classes)] for t in classes],
+        )
 
 
 def section(
@@ -26,9 +115,14 @@ def section(
     rows: list[dict[str, Any]],
     space: list[dict[str, Any]],
     pca: list[dict[str, Any]],
+    confusion: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Heading, the data and classes, the modes, the curves, the headline table, space
-    similarity, the PCA panels, every row, then the raw-space section at several sizes."""
+    """Heading, the data and classes, the modes, the floor, the curves, the headline table,
+    per-class F1 and the confusion matrix of the headline map, space similarity, the PCA
+    panels, every row, then the raw-space section at several sizes."""
+    conf = confusion or []
+    metrics = _metrics(meta)
+    lead = metrics[0]
     doc.h(f"Stitching: {name}")
     counts = meta.get("class_counts", {})
     classes = meta.get("classes", {})
@@ -78,7 +172,8 @@ def section(
         ],
     )
     doc.p(
-        "**Modes.** *end-to-end*: a head trained on the source encoder's own training rows (the "
+        "**Modes.** *majority*: always the most frequent class of the training rows, no encoder "
+        "(the floor). *end-to-end*: a head trained on the source encoder's own training rows (the "
         "source's reference). *target*: the target encoder's head on its own test rows (the "
         "ceiling of the borrowed head). *naive*: source embeddings fed to the target's head with "
         "no map (zero-padded or truncated). *aligned*: source embeddings mapped by T, fitted on "
@@ -90,19 +185,26 @@ def section(
         "a method that is not determined by so few anchors (affine and linear need d + 1) or "
         "whose anchors' numerical rank is too low (the reason is in `results/stitch.csv`)."
     )
+    _floor_paragraph(doc, meta, rows, conf)
+    floor = [r for r in rows if r["mode"] == FLOOR]
+    paired = [r for r in rows if r["mode"] != FLOOR]
+    per_pair = [
+        {**r, "source": a, "target": b} for a, b in meta.get("pairs", []) for r in floor
+    ]  # the floor drawn in every pair's panel
     doc.figure(
         f"{name}-anchors",
-        plots.anchor_curves(rows),
-        "Accuracy vs number of anchors per method (first seed: line and 95% CI band; "
-        "other seeds: dots); dashed lines: end-to-end, target, naive.",
+        plots.anchor_curves(paired + per_pair, metric=lead),
+        f"`{lead}` vs number of anchors per method (first seed: line and 95% CI band; other "
+        "seeds: dots); horizontal lines: end-to-end (dark, dashed), target (dark, dotted), "
+        "naive (grey, dashed), majority floor (grey, dash-dot).",
     )
     doc.figure(
         f"{name}-modes",
-        plots.mode_bars(rows),
-        "Accuracy by mode per encoder pair; aligned and relative at the most anchors, "
+        plots.mode_bars(paired, metric=lead),
+        f"`{lead}` by mode per encoder pair; aligned and relative at the most anchors, "
         "first seed; error bars are 95% CIs.",
     )
-    fixed = [r for r in rows if r["mode"] in ("end-to-end", "target", "naive")]
+    fixed = [r for r in rows if r["mode"] in (FLOOR, "end-to-end", "target", "naive")]
     first = plots._first_seed(rows)
     top = [
         r
@@ -110,7 +212,8 @@ def section(
         if r["mode"] in ("aligned", "relative") and (first is None or r["seed"] == first)
     ]
     doc.h("Headline table (first seed)", 3)
-    result_table(doc, fixed + top, HEADLINE)
+    result_table(doc, fixed + top, metrics)
+    _per_class(doc, meta, rows, conf)
     sizes = [r for r in space if r["mode"] == space_part.SAMPLE_SIZE]
     space = [r for r in space if r["mode"] != space_part.SAMPLE_SIZE]
     if space:
@@ -126,35 +229,50 @@ def section(
         )
     doc.h("All rows", 3)
     doc.p("Every setting of every seed (the same rows as `results/stitch.csv`).")
-    result_table(doc, rows, HEADLINE)
+    result_table(doc, rows, metrics)
     if sizes:
         space_part.sizes_section(doc, name, meta, sizes)
 
 
 def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """Per pair: accuracy end-to-end, naive, at the headline map and of the target; then how
-    the headline was chosen."""
+    """Per pair: the lead metric (``headline.metric``) of the majority floor, end-to-end, naive,
+    the headline map and the target, then accuracy beside it; then how the headline was
+    chosen."""
     out = []
     h = meta.get("headline") or {}
+    lead = lead_metric(meta)
     for a, b in meta.get("pairs", []):
 
-        def acc(mode: str, a: str = a, b: str = b) -> str:
+        def at(mode: str, metric: str = lead, a: str = a, b: str = b) -> str:
             hit = [
                 r
                 for r in rows
                 if r["mode"] == mode
                 and r["source"] == a
                 and r["target"] == b
-                and r["metric"] == "accuracy"
+                and r["metric"] == metric
             ]
             return cell(hit[0]) if hit else "n/a"
 
-        row = headline_row(rows, meta, "accuracy", "aligned", source=a, target=b)
+        row = headline_row(rows, meta, lead, "aligned", source=a, target=b)
+        acc = headline_row(rows, meta, "accuracy", "aligned", source=a, target=b)
         out.append(
-            f"{name}, `{a}` → `{b}` accuracy: end-to-end {acc('end-to-end')}, naive "
-            f"{acc('naive')}, aligned ({h.get('method')}, {h.get('scaling')}, "
-            f"{h.get('anchors')} anchors) {cell(row)}, target {acc('target')}."
+            f"{name}, `{a}` → `{b}` {lead.replace('_', ' ')}: majority floor "
+            f"{cell(_floor(rows, lead))}, end-to-end {at('end-to-end')}, naive {at('naive')}, "
+            f"aligned ({h.get('method')}, {h.get('scaling')}, {h.get('anchors')} anchors) "
+            f"{cell(row)}, target {at('target')}. Accuracy: floor "
+            f"{cell(_floor(rows, 'accuracy'))}, aligned {cell(acc)}, target "
+            f"{at('target', 'accuracy')}."
         )
     if out:
-        out.append(f"{name}: the aligned setting above is {headline_source(meta)}.")
+        out.append(
+            f"{name}: the aligned setting above is {headline_source(meta)}; the metric "
+            f"`{lead}` is {_metric_source(meta)}."
+        )
     return out
+
+
+def _metric_source(meta: dict[str, Any]) -> str:
+    if (meta.get("headline") or {}).get("metric"):
+        return "declared in the recipe's `headline.metric`"
+    return "the default for stitching"
