@@ -6,7 +6,8 @@ the cache) and writes ``OUT/report.md`` (figures as ``OUT/figures/*.png``) and `
 
 One module per part: ``document`` (the document model and its Markdown / HTML writers),
 ``common`` (reading rows, formatting, headline rows, tables), ``summary``, ``stitching`` (with
-``space``), ``zeroshot`` (with ``scoring``), ``retrieval``, ``reproducibility`` (splits files,
+``space``), ``zeroshot`` (with ``scoring``), ``retrieval``, ``comparisons`` (each task's means
+over seeds, paired differences and permutation control), ``reproducibility`` (splits files,
 encoders, environment) and ``timing``.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from semalign.artefacts import atomic_write_bytes
 from semalign.experiments.report import (
+    comparisons,
     reproducibility,
     retrieval,
     stitching,
@@ -35,12 +37,14 @@ def build(out: Path) -> tuple[Doc, str]:
     meta = json.loads((out / "results.json").read_text(encoding="utf-8"))
     res = out / "results"
     stitch_rows = read_rows(res / "stitch.csv")
-    zs_rows = read_rows(res / "zeroshot.csv")
+    # mode asif-sweep rows (ASIF's held-out choice of settings) stay in the CSVs, not in tables
+    zs_rows = [r for r in read_rows(res / "zeroshot.csv") if r["mode"] != "asif-sweep"]
     space_rows = read_rows(res / "space.csv")
     scores = read_rows(res / "zeroshot_scores.csv")
     pca = read_rows(res / "pca.csv")
     confusion = read_rows(res / "stitch_confusion.csv")
-    ret_rows = read_rows(res / "retrieval.csv")
+    ret_rows = [r for r in read_rows(res / "retrieval.csv") if r["mode"] != "asif-sweep"]
+    comp_rows = read_rows(res / "comparisons.csv")
     recipe = meta.get("recipe", {})
     title = recipe.get("title") or f"semalign report: {recipe.get('name')}"
     doc = Doc()
@@ -52,7 +56,7 @@ def build(out: Path) -> tuple[Doc, str]:
         "CI. Every number below is read from `results/*.csv` (see `results.json`)."
     )
     tasks = meta.get("tasks", {})
-    summary.section(doc, tasks, stitch_rows, zs_rows, ret_rows)
+    summary.section(doc, tasks, stitch_rows, zs_rows, ret_rows, comp_rows)
     for name, m in tasks.get("stitch", {}).items():
         stitching.section(
             doc,
@@ -63,6 +67,7 @@ def build(out: Path) -> tuple[Doc, str]:
             [r for r in pca if r.get("setting") == name],
             [r for r in confusion if r.get("setting") == name],
         )
+        comparisons.section(doc, name, m, of_task(comp_rows, name), "stitch")
     for name, m in tasks.get("zeroshot", {}).items():
         zeroshot.section(
             doc,
@@ -71,8 +76,10 @@ def build(out: Path) -> tuple[Doc, str]:
             of_task(zs_rows, name),
             [r for r in scores if r.get("setting") == name],
         )
+        comparisons.section(doc, name, m, of_task(comp_rows, name), "zeroshot")
     for name, m in tasks.get("retrieval", {}).items():
         retrieval.section(doc, name, m, of_task(ret_rows, name))
+        comparisons.section(doc, name, m, of_task(comp_rows, name), "retrieval")
     doc.h("Files")
     doc.bullets(f"`results/{f}`" for f in meta.get("files", []))
     reproducibility.section(doc, meta)
