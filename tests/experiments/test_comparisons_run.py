@@ -105,3 +105,29 @@ def test_report_shows_seed_means_differences_and_p_values(small_run, comparisons
         line = next(x for x in text.splitlines() if x.startswith(f"- **iu-stitch** ({pair[0]}->"))
         assert interval in line and f"p = {float(p['value']):.3f}" in line
     assert "| e5->minilm | aligned - naive |" in text
+
+
+def test_anchor_efficiency_band_is_the_seed_mean_interval(monkeypatch):
+    import matplotlib.axes
+
+    from semalign.experiments import plots
+
+    bands = []
+
+    def record(self, x, lo, hi, **kw):
+        bands.append((x, lo, hi))
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", record)
+
+    def row(k, seed, value, variant="", lo=float("nan"), hi=float("nan")):
+        return {"metric": "recall@1", "anchors": str(k), "seed": seed, "value": value,
+                "ci_low": lo, "ci_high": hi, "variant": variant}  # fmt: skip
+
+    seeds = [row(k, s, v, lo=0.0, hi=1.0) for k in (8, 32) for s, v in (("0", 0.2), ("1", 0.4))]
+    means = [row(8, "", 0.3, "seed-mean", 0.1, 0.5), row(32, "", 0.3, "seed-mean", 0.15, 0.45)]
+    assert plots.anchor_efficiency([("p", {"T": seeds + means})]) is not None
+    assert bands == [([8, 32], [0.1, 0.15], [0.5, 0.45])]
+    bands.clear()
+    # per-seed rows alone: the line, but no band (their CIs are no interval of the mean)
+    assert plots.anchor_efficiency([("p", {"T": seeds})]) is not None
+    assert bands == []

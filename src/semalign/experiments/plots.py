@@ -478,8 +478,10 @@ def anchor_efficiency(
     panels: list[tuple[str, dict[str, list[dict[str, Any]]]]], metric: str = "recall@1"
 ) -> bytes | None:
     """``metric`` vs anchors, one panel per (title, {line label: rows}): each line the mean over
-    seeds, its band the per-seed 95% CI bounds averaged over seeds; a line labelled
-    ``unaligned`` (one row, no anchors) is drawn as a dotted horizontal line."""
+    seeds; where a line's rows hold its ``seed-mean`` rows (``results/comparisons.csv``), their
+    values and their interval over seeds and test rows draw the line and its band (no band
+    otherwise); a line labelled ``unaligned`` (one row, no anchors) is drawn as a dotted
+    horizontal line."""
     if not any(rows for _, lines in panels for rows in lines.values()):
         return None
     plt = _plt()
@@ -491,19 +493,25 @@ def anchor_efficiency(
                 if pts:
                     ax.axhline(pts[0]["value"], ls=":", color=GREY, lw=1.1, label=label)
                 continue
+            means = {int(r["anchors"]): r for r in pts if r.get("variant") == "seed-mean"}
             by: dict[int, list[dict[str, Any]]] = {}
             for r in pts:
-                by.setdefault(int(r["anchors"]), []).append(r)
-            if not by:
+                if r.get("variant") != "seed-mean":
+                    by.setdefault(int(r["anchors"]), []).append(r)
+            x = sorted(set(by) | set(means))
+            if not x:
                 continue
-            x = sorted(by)
             color = COLORS[i % len(COLORS)]
-            mean = [float(np.mean([r["value"] for r in by[k]])) for k in x]
+            mean = [
+                means[k]["value"] if k in means else float(np.mean([r["value"] for r in by[k]]))
+                for k in x
+            ]
             ax.plot(x, mean, "-o", color=color, label=label, ms=3.5, lw=1.6)
-            lo = [float(np.mean([r["ci_low"] for r in by[k]])) for k in x]
-            hi = [float(np.mean([r["ci_high"] for r in by[k]])) for k in x]
-            if not any(math.isnan(v) for v in lo + hi):
-                ax.fill_between(x, lo, hi, color=color, alpha=0.12, lw=0)
+            if set(means) == set(x):
+                lo = [means[k]["ci_low"] for k in x]
+                hi = [means[k]["ci_high"] for k in x]
+                if not any(math.isnan(v) for v in lo + hi):
+                    ax.fill_between(x, lo, hi, color=color, alpha=0.12, lw=0)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("anchors")
         ax.set_ylabel(metric)

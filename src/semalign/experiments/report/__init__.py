@@ -43,8 +43,8 @@ def build(out: Path) -> tuple[Doc, str]:
     scores = read_rows(res / "zeroshot_scores.csv")
     pca = read_rows(res / "pca.csv")
     confusion = read_rows(res / "stitch_confusion.csv")
-    ret_rows = [r for r in read_rows(res / "retrieval.csv") if r["mode"] != "asif-sweep"]
     comp_rows = read_rows(res / "comparisons.csv")
+    ret_rows = [r for r in read_rows(res / "retrieval.csv") if r["mode"] != "asif-sweep"]
     recipe = meta.get("recipe", {})
     title = recipe.get("title") or f"semalign report: {recipe.get('name')}"
     doc = Doc()
@@ -78,7 +78,7 @@ def build(out: Path) -> tuple[Doc, str]:
         )
         comparisons.section(doc, name, m, of_task(comp_rows, name), "zeroshot")
     for name, m in tasks.get("retrieval", {}).items():
-        retrieval.section(doc, name, m, of_task(ret_rows, name))
+        retrieval.section(doc, name, m, of_task(ret_rows, name), of_task(comp_rows, name))
         comparisons.section(doc, name, m, of_task(comp_rows, name), "retrieval")
     doc.h("Files")
     doc.bullets(f"`results/{f}`" for f in meta.get("files", []))

@@ -76,8 +76,16 @@ def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]
     return body
 
 
-def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """Heading, what is retrieved, the Recall@k plot and the first-seed table."""
+def section(
+    doc: Doc,
+    name: str,
+    meta: dict[str, Any],
+    rows: list[dict[str, Any]],
+    means: list[dict[str, Any]] | None = None,
+) -> None:
+    """Heading, what is retrieved, the Recall@k plot and the first-seed table; ``means``: the
+    task's rows of ``results/comparisons.csv``, whose seed means and intervals draw the
+    anchor-efficiency figure."""
     doc.h(f"Retrieval: {name}")
     n_test, n_train = meta.get("n_test"), meta.get("n_train")
     encoders = ", ".join(f"`{k}` = {v}" for k, v in meta.get("encoders", {}).items())
@@ -152,12 +160,13 @@ def section(doc: Doc, name: str, meta: dict[str, Any], rows: list[dict[str, Any]
     if len(_variants(meta)) > 1:
         doc.figure(
             f"{name}-anchor-efficiency",
-            plots.anchor_efficiency(_efficiency_panels(rows, meta)),
+            plots.anchor_efficiency(_efficiency_panels(rows, meta, means or [])),
             f"Anchor efficiency: Recall@1 vs number of anchors for T ({h.get('method')}, "
             f"{h.get('scaling')}) under each scoring, with and without refinement on the "
             "unpaired pools, and ASIF on the same anchors; each line is the mean over seeds "
-            f"{meta.get('seeds')}, its band the per-seed 95% bootstrap CIs averaged over seeds; "
-            "dotted: the unaligned control.",
+            f"{meta.get('seeds')}, its band the 95% interval that resamples seeds and test "
+            "queries (`results/comparisons.csv`; refined lines have no band); dotted: the "
+            "unaligned control.",
         )
     doc.h("Results (first seed)", 3)
     doc.p(f"Every seed is in `results/retrieval.csv` (seeds {meta.get('seeds')}).")
@@ -197,13 +206,16 @@ def _variants(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _efficiency_panels(
-    rows: list[dict[str, Any]], meta: dict[str, Any]
+    rows: list[dict[str, Any]], meta: dict[str, Any], means: list[dict[str, Any]]
 ) -> list[tuple[str, dict[str, list[dict[str, Any]]]]]:
-    """Per (pair, direction): the headline method's rows of every variant, and the control."""
+    """Per (pair, direction): the headline method's rows of every variant (with their
+    ``seed-mean`` rows from ``means``), and the control."""
     h = meta.get("headline") or {}
     panels = []
+    seed_means = [r for r in means if r.get("variant") == "seed-mean"]
     for a, b, d in dict.fromkeys((r["source"], r["target"], plots._direction(r)) for r in rows):
-        sub = [r for r in rows if (r["source"], r["target"], plots._direction(r)) == (a, b, d)]
+        sub = [r for r in rows + seed_means
+               if (r["source"], r["target"], plots._direction(r)) == (a, b, d)]  # fmt: skip
         lines = {
             label: [r for r in sub if r["mode"] == mode and scoring_of(r) == s
                     and (mode == "asif" or (r["method"], r["scaling"]) == (h.get("method"),
