@@ -139,12 +139,20 @@ def section(
     dd = meta.get("dedup_counts")
     if dd:
         doc.p(
-            f"**Duplicates.** Items are deduplicated by normalised text (lower case, whitespace "
-            f"collapsed): {dd['records']} single-class records hold {dd['distinct']} distinct "
-            f"texts; {dd['dropped_duplicates']} repeated copies were dropped, and "
+            "**Duplicates.** Items are deduplicated by normalised text (case, punctuation, "
+            "whitespace, list numbering and the de-identification token XXXX ignored, so "
+            '"Normal chest" is "1. Normal chest."'
+            + (
+                f"; {dd['merged_near_duplicates']} texts that differ only so were merged"
+                if "merged_near_duplicates" in dd
+                else ""
+            )
+            + f"): {dd['records']} single-class records hold {dd['distinct']} distinct texts; "
+            f"{dd['dropped_duplicates']} repeated copies were dropped, and "
             f"{dd['dropped_conflicts']} records whose text recurs under another class were "
-            f"left out. The {meta.get('n_items')} items used are {meta.get('distinct_texts')} "
-            "distinct texts."
+            f"left out{_conflicts(dd)}. The {meta.get('n_items')} items used are "
+            f"{meta.get('distinct_texts')} distinct texts, and no test text equals a training "
+            "text."
         )
     elif meta.get("distinct_texts") is not None:
         doc.p(
@@ -276,3 +284,17 @@ def _metric_source(meta: dict[str, Any]) -> str:
     if (meta.get("headline") or {}).get("metric"):
         return "declared in the recipe's `headline.metric`"
     return "the default for stitching"
+
+
+def _conflicts(dd: dict[str, Any]) -> str:
+    """What dropping texts that recur under another class cost each class."""
+    lost = dd.get("conflicts_by_class") or {}
+    if not lost:
+        return ""
+    worst = max(lost, key=lambda c: lost[c])
+    return (
+        f" ({dd.get('conflict_texts')} texts whose label is ambiguous; records lost per class: "
+        + ", ".join(f"{c} {n}" for c, n in lost.items())
+        + f"): `{worst}` loses most, its phrasings that also close other classes' reports "
+        "leave the task and its remaining items are the less stereotyped ones"
+    )
