@@ -131,3 +131,29 @@ def test_anchor_efficiency_band_is_the_seed_mean_interval(monkeypatch):
     # per-seed rows alone: the line, but no band (their CIs are no interval of the mean)
     assert plots.anchor_efficiency([("p", {"T": seeds})]) is not None
     assert bands == []
+
+
+def test_stitch_anchor_curves_band_is_the_seed_mean_interval(monkeypatch):
+    import matplotlib.axes
+
+    from semalign.experiments import plots
+
+    bands = []
+
+    def record(self, x, lo, hi, **kw):
+        bands.append((list(x), list(lo), list(hi)))
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", record)
+
+    def row(k, seed, value, variant="", lo=0.0, hi=1.0):
+        return {"source": "a", "target": "b", "mode": "aligned", "method": "orthogonal",
+                "metric": "accuracy", "anchors": str(k), "seed": seed, "value": value,
+                "ci_low": lo, "ci_high": hi, "variant": variant}  # fmt: skip
+
+    seeds = [row(k, s, v) for k in (8, 32) for s, v in (("0", 0.2), ("1", 0.4))]
+    means = [row(8, "", 0.3, "seed-mean", 0.1, 0.5), row(32, "", 0.3, "seed-mean", 0.2, 0.4)]
+    assert plots.anchor_curves(seeds + means) is not None
+    assert bands == [([8, 32], [0.1, 0.2], [0.5, 0.4])]
+    bands.clear()
+    assert plots.anchor_curves(seeds) is not None  # no seed means: the first seed and its CI
+    assert bands == [([8, 32], [0.0, 0.0], [1.0, 1.0])]

@@ -52,8 +52,23 @@ def _first_seed(rows: list[dict[str, Any]]) -> str | None:
 
 
 def _curve(ax: Any, rows: list[dict[str, Any]], metric: str, label: str, color: str) -> None:
-    """Line + CI band for the first seed, dots for the other seeds."""
+    """Line + band: the ``seed-mean`` rows (mean over seeds, interval over seeds and test rows)
+    where ``rows`` hold them, else the first seed and its CI; dots for every other seed."""
     pts = [r for r in rows if r["metric"] == metric and not math.isnan(r["value"])]
+    means = sorted(
+        (r for r in pts if r.get("variant") == "seed-mean"), key=lambda r: int(r["anchors"])
+    )
+    pts = [r for r in pts if r.get("variant") != "seed-mean"]
+    if means:
+        x = [int(r["anchors"]) for r in means]
+        ax.plot(x, [r["value"] for r in means], "-o", color=color, label=label, ms=3.5, lw=1.6)
+        lo, hi = [r["ci_low"] for r in means], [r["ci_high"] for r in means]
+        if not any(math.isnan(v) for v in lo + hi):
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+        if pts:
+            xs = [int(r["anchors"]) for r in pts]
+            ax.plot(xs, [r["value"] for r in pts], ".", color=color, alpha=0.5, ms=4)
+        return
     if not pts:
         return
     first = _first_seed(pts)

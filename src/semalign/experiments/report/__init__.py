@@ -66,6 +66,7 @@ def build(out: Path) -> tuple[Doc, str]:
             of_task(space_rows, name),
             [r for r in pca if r.get("setting") == name],
             [r for r in confusion if r.get("setting") == name],
+            of_task(comp_rows, name),
         )
         comparisons.section(doc, name, m, of_task(comp_rows, name), "stitch")
     for name, m in tasks.get("zeroshot", {}).items():

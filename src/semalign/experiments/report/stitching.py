@@ -116,10 +116,12 @@ def section(
     space: list[dict[str, Any]],
     pca: list[dict[str, Any]],
     confusion: list[dict[str, Any]] | None = None,
+    means: list[dict[str, Any]] | None = None,
 ) -> None:
     """Heading, the data and classes, the modes, the floor, the curves, the headline table,
     per-class F1 and the confusion matrix of the headline map, space similarity, the PCA
-    panels, every row, then the raw-space section at several sizes."""
+    panels, every row, then the raw-space section at several sizes. ``means``: the task's rows
+    of ``results/comparisons.csv``, whose seed means and intervals draw the anchor curves."""
     conf = confusion or []
     metrics = _metrics(meta)
     lead = metrics[0]
@@ -199,12 +201,19 @@ def section(
     per_pair = [
         {**r, "source": a, "target": b} for a, b in meta.get("pairs", []) for r in floor
     ]  # the floor drawn in every pair's panel
+    seed_means = [r for r in means or [] if r.get("variant") == "seed-mean"]
+    line = (
+        "mean over seeds: line, and its 95% interval over seeds and test rows: band "
+        "(`results/comparisons.csv`); every seed: dots; relative: first seed and its CI"
+        if seed_means
+        else "first seed: line and 95% CI band; other seeds: dots"
+    )
     doc.figure(
         f"{name}-anchors",
-        plots.anchor_curves(paired + per_pair, metric=lead),
-        f"`{lead}` vs number of anchors per method (first seed: line and 95% CI band; other "
-        "seeds: dots); horizontal lines: end-to-end (dark, dashed), target (dark, dotted), "
-        "naive (grey, dashed), majority floor (grey, dash-dot).",
+        plots.anchor_curves(paired + per_pair + seed_means, metric=lead),
+        f"`{lead}` vs number of anchors per method ({line}); horizontal lines: end-to-end "
+        "(dark, dashed), target (dark, dotted), naive (grey, dashed), majority floor (grey, "
+        "dash-dot).",
     )
     doc.figure(
         f"{name}-modes",
