@@ -350,3 +350,34 @@ def test_report_says_what_each_encoder_is(runs: dict[str, Path]) -> None:
     assert "intfloat/multilingual-e5-small" in e5 and "4-bit quantised" in e5
     assert "prefix 'query: '" in e5
     assert "`splits/st.json`" in part and f"numpy {np.__version__}" in part
+
+
+def test_taken_anchors_are_the_ones_fitted(runs: dict[str, Path]) -> None:
+    """Published anchors with one id replaced: ``take`` fits the maps on them (the "after"
+    space row equals a map fitted on the edited ids), and publishes them as taken."""
+    import tomllib
+
+    data = tomllib.loads(RECIPE)
+    del data["zeroshot"], data["retrieval"]
+    recipe = parse_recipe(data)
+    copy = _tampered(runs, "edited-anchors")
+    path = copy / "splits" / "st.json"
+    doc = _json(path)
+    anchors = doc["anchors"]["minilm"]["16"]["0"]
+    spare = next(i for i in doc["train"] if i not in anchors)
+    anchors[0] = spare
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    out = runs["base"] / "edited-out"
+    run_recipe(recipe, out, store=runs["store"], progress=False, report=False,
+               published=copy / "splits", take=True)  # fmt: skip
+    assert _json(out / "splits" / "st.json")["anchors"] == doc["anchors"]
+    xa, xb = _rows(out, "minilm", doc["test"]), _rows(out, "e5", doc["test"])
+    t = Aligner("orthogonal", "standard", seed=0).fit(
+        _rows(out, "minilm", anchors), _rows(out, "e5", anchors)
+    )
+    mapped = t.transform(xa)
+    cos = np.sum(mapped * xb, 1) / np.linalg.norm(mapped, axis=1) / np.linalg.norm(xb, axis=1)
+    after = {"source": "minilm", "target": "e5", "metric": "cosine", "mode": "after"}
+    got = _value(_csv(out / "results" / "space.csv"), **after)
+    assert got == pytest.approx(float(cos.mean()), abs=1e-9)
+    assert got != _value(_csv(runs["first"] / "results" / "space.csv"), **after)

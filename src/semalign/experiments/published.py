@@ -53,14 +53,29 @@ def _sources(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(a for a, _ in pairs))
 
 
-def stitch_splits(spec: StitchSpec, data: StitchData, x: Mapping[str, Any]) -> dict[str, Any]:
+Taken = dict[str, list[int]]  # "k/seed" -> anchor rows of one source encoder
+
+
+def stitch_splits(
+    spec: StitchSpec,
+    data: StitchData,
+    x: Mapping[str, Any],
+    taken: Mapping[str, Taken] | None = None,
+) -> dict[str, Any]:
     """The published splits of stitch task ``spec``: ``x`` maps each source alias to its (n, d)
-    embeddings of ``data.items`` (anchor strategies such as ``kmeans++`` read them)."""
+    embeddings of ``data.items`` (anchor strategies such as ``kmeans++`` read them); ``taken``
+    (source alias -> :data:`Taken`): anchors taken from a published file instead of drawn."""
     train, test = split_rows(len(data.items), data.test)
     prob = label_problem(data.y)
     anchors: dict[str, Any] = {}
     for a in _sources(spec.pairs):
         xa = np.asarray(x[a])
+        if taken is not None:
+            anchors[a] = {}
+            for cell, rows in taken[a].items():
+                count, draw = cell.split("/")
+                anchors[a].setdefault(count, {})[draw] = _ids(data.items, rows)
+            continue
         anchors[a] = {}
         for k in (k for k in spec.anchors if k <= train.size):
             anchors[a][str(k)] = {}
@@ -247,6 +262,32 @@ def check_published(published: Mapping[str, Any], drawn: Mapping[str, Any]) -> N
             "or the published splits changed; restore them, or pass --splits to take the "
             "published ones"
         )
+
+
+def take_anchors(spec: StitchSpec, data: StitchData, doc: Mapping[str, Any]) -> dict[str, Taken]:
+    """Per source alias of ``spec``, the rows of ``data`` of the anchors ``doc`` publishes for
+    each (anchor count, seed) cell; refused if one is not a training row of ``data``."""
+    train = set(split_rows(len(data.items), data.test)[0].tolist())
+    at = {i: r for r, i in enumerate(data.items.ids)}
+    out: dict[str, Taken] = {}
+    for a in _sources(spec.pairs):
+        cells = (doc.get("anchors") or {}).get(a)
+        if cells is None:
+            raise InputError(
+                f"published splits of {spec.name!r} have no anchors for source encoder {a!r}: "
+                "publish them from a run with the same pairs"
+            )
+        out[a] = {}
+        for k, by_seed in cells.items():
+            for seed, ids in by_seed.items():
+                rows = [at.get(i, -1) for i in ids]
+                if any(r not in train for r in rows):
+                    raise InputError(
+                        f"published anchors of {spec.name!r} ({a}, k={k}, seed={seed}) name an "
+                        "item that is not a training row: restore the splits file"
+                    )
+                out[a][f"{k}/{seed}"] = rows
+    return out
 
 
 def take_stitch(spec: StitchSpec, records: list[Record], doc: Mapping[str, Any]) -> StitchData:

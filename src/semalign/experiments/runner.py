@@ -74,6 +74,7 @@ from semalign.experiments.published import (
     read_splits,
     retrieval_splits,
     stitch_splits,
+    take_anchors,
     take_stitch,
     write_splits,
     zeroshot_splits,
@@ -263,7 +264,10 @@ class _Run:
         emb: dict[str, tuple[str, np.ndarray]] = {}
         for alias in dict.fromkeys(a for p in spec.pairs for a in p):
             emb[alias] = self.embedder.embed(alias, data.items, spec.name)
-        self.publish(stitch_splits(spec, data, {a: x for a, (_, x) in emb.items()}))
+        taken = None
+        if self.take and self.published is not None:
+            taken = take_anchors(spec, data, read_splits(self.published, spec.name))
+        self.publish(stitch_splits(spec, data, {a: x for a, (_, x) in emb.items()}, taken))
         self.meta.setdefault("stitch", {})[spec.name] = {
             "dataset": self.recipe.datasets[spec.dataset].name,
             "section": spec.section,
@@ -335,6 +339,7 @@ class _Run:
                 "strategy": spec.anchor_strategy,
                 "names": names,
                 "bootstrap": bs,
+                **({} if taken is None else {"taken": taken[a]}),
             }
             if "aligned" in spec.modes:
                 for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:

@@ -20,12 +20,13 @@ probabilities or log-probabilities that saturate to ties.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from semalign.align import AnchorSet
 from semalign.experiments.cache import UnitOutput
 from semalign.metrics.classification import Estimate
 from semalign.metrics.space import space_report
@@ -121,9 +122,11 @@ def stitch_method(
     ids: Sequence[str] | None = None,
     headline: int | None = None,
     permutations: int = 0,
+    taken: Mapping[str, Sequence[int]] | None = None,
 ) -> UnitOutput:
     """Aligned stitching for one method and scaling at every anchor count and seed
-    (:func:`semalign.tasks.stitching.aligned_cell`).
+    (:func:`semalign.tasks.stitching.aligned_cell`); ``taken`` ("k/seed" -> anchor rows):
+    published anchors used instead of the cells' own draws.
 
     One target head serves every map; CIs are bootstrapped for the first seed (the other seeds
     show the spread over anchor draws). Space metrics and PCA at the most anchors, first seed.
@@ -145,6 +148,7 @@ def stitch_method(
                 xa, xb, prob, tr, te, head, method=method, scaling=scaling, anchors=k,
                 seed=seed, strategy=strategy, setting=setting,
                 n_resamples=bootstrap if seed == seeds[0] else 0,
+                drawn=_taken(xa, xb, taken, k, seed),
             )  # fmt: skip
             table.extend(cell.table)
             cells.append(cell)
@@ -200,19 +204,34 @@ def stitch_relative(
     names: tuple[str, str],
     bootstrap: int,
     ids: Sequence[str] | None = None,
+    taken: Mapping[str, Sequence[int]] | None = None,
 ) -> UnitOutput:
-    """Relative representations (:func:`semalign.tasks.stitching.relative_cell`); first seed."""
+    """Relative representations (:func:`semalign.tasks.stitching.relative_cell`); first seed;
+    ``taken`` as in :func:`stitch_method`."""
     prob, tr, te = _problem(xa.shape[0], y, test)
     setting = _setting(names, bootstrap, ids)
     table = ResultTable()
     cells = []
     for k in anchors:
+        given = _taken(xa, xb, taken, k, seeds[0])
         cell = relative_cell(
-            xa, xb, prob, tr, te, anchors=k, seed=seeds[0], strategy=strategy, setting=setting
-        )
+            xa, xb, prob, tr, te, anchors=k, seed=seeds[0], strategy=strategy, setting=setting,
+            idx=None if given is None else given[0],
+        )  # fmt: skip
         table.extend(cell.table)
         cells.append(cell)
     return UnitOutput(table, _predicted(cells))
+
+
+def _taken(
+    xa: Float, xb: Float, taken: Mapping[str, Sequence[int]] | None, k: int, seed: int
+) -> tuple[Index, AnchorSet] | None:
+    """The published anchor rows of cell (``k``, ``seed``) and their pairs, if taken."""
+    rows = None if taken is None else taken.get(f"{int(k)}/{int(seed)}")
+    if rows is None:
+        return None
+    idx = np.asarray(rows, dtype=np.int64)
+    return idx, AnchorSet(xa[idx], xb[idx])
 
 
 def _pca2(fit_on: Float) -> tuple[Float, Float]:

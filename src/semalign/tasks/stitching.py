@@ -525,10 +525,11 @@ def relative_cell(
     center: bool = True,
     make_head: Callable[[], Head] = LogisticHead,
     setting: CellSetting = CellSetting(),
+    idx: Index | None = None,
 ) -> Cell:
     """One relative-representation cell (mode ``relative``): a head trained on B's cosines to
     the anchors, applied to A's cosines to the same anchors; an n/a row when ``anchors``
-    exceeds the train rows."""
+    exceeds the train rows. ``idx``: the anchor rows to use instead of drawing them."""
     key: dict[str, Any] = {
         **setting.key(test), "mode": "relative", "method": "cosine", "anchors": int(anchors),
         "seed": int(seed),
@@ -538,7 +539,9 @@ def relative_cell(
         note = f"skipped: only {train.size} train rows"
         table.add(undefined(_metric_names(prob, train)), note=note, **key)
         return Cell(table)
-    idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, _strat_labels(prob, strategy))
+    if idx is None:
+        labels = _strat_labels(prob, strategy)
+        idx = draw_anchors(xa, int(anchors), strategy, int(seed), train, labels)
     rel_a = RelativeProjector(center).fit(xa[idx])
     rel_b = RelativeProjector(center).fit(xb[idx])
     head = fit_head(make_head, rel_b.transform(xb[train]), prob, train)
