@@ -157,3 +157,31 @@ def test_stitch_anchor_curves_band_is_the_seed_mean_interval(monkeypatch):
     bands.clear()
     assert plots.anchor_curves(seeds) is not None  # no seed means: the first seed and its CI
     assert bands == [([8, 32], [0.0, 0.0], [1.0, 1.0])]
+
+
+def test_zeroshot_t_against_asif_and_comparators(small_run, comparisons):
+    zs = _csv(small_run.out / "results" / "zeroshot.csv")
+
+    def value(mode: str, **where: str) -> float:
+        hits = [
+            float(r["value"]) for r in zs
+            if r["mode"] == mode and r["metric"] == "macro_auroc" and r["scoring"] in ("", "cosine")
+            and all(r[k] == v for k, v in where.items())
+        ]  # fmt: skip
+        assert len(hits) == 1, (mode, where)
+        return hits[0]
+
+    t = value("unimodal", method="orthogonal", scaling="standard", anchors="56", seed="0")
+    others = {
+        "asif": value("asif", anchors="56", seed="0"),
+        "nearest-centroid": value("nearest-centroid"),
+        "linear-probe": value("linear-probe"),
+    }
+    for mode, v in others.items():
+        (row,) = [
+            r for r in comparisons
+            if r["task"] == "zeroshot" and r["variant"] == f"paired: unimodal - {mode}"
+            and r["metric"] == "macro_auroc"
+        ]  # fmt: skip
+        assert float(row["value"]) == pytest.approx(t - v, abs=1e-9)
+        assert row["note"].startswith("per-item scores of seed 0")

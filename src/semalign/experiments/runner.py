@@ -89,7 +89,7 @@ from semalign.experiments.recipe import (
 )
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
-from semalign.tasks.comparisons import COMPARISONS
+from semalign.tasks.comparisons import COMPARISONS, score_differences
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import confusion_rows
 from semalign.tasks.zeroshot_folds import patient_folds
@@ -622,6 +622,12 @@ class _Run:
                     **scored,
                 ),
             )
+        if meta.get("headline"):  # T against ASIF and the comparators, from per-item scores
+            mine = [r for r in self.extras.get("zeroshot_scores", []) if r["setting"] == spec.name]
+            diffs = score_differences(
+                mine, rule=spec.rule, headline=meta["headline"], n_resamples=bs, key=key
+            )
+            self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
 
     # ----------------------------------------------------------------- retrieval
     def _retrieval_rows(self, spec: RetrievalSpec) -> RetrievalData:

@@ -25,6 +25,7 @@ strategy, seeds and train rows), since ``retrieve`` keeps no per-query outcome.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -61,6 +62,7 @@ from semalign.tasks.zeroshot import class_indices
 
 __all__ = [
     "COMPARISONS",
+    "SCORED_MODES",
     "SEED_MEAN",
     "SHUFFLED",
     "difference_rows",
@@ -68,6 +70,7 @@ __all__ = [
     "permutation_label",
     "permutation_rows",
     "retrieval_comparisons",
+    "score_differences",
     "seed_rows",
     "stitch_comparisons",
     "zeroshot_comparisons",
@@ -502,3 +505,76 @@ def _direction_of(
     statistic: Callable[[Index], Mapping[str, Mapping[str, float]]], direction: str, perm: Index
 ) -> Mapping[str, float]:
     return statistic(perm)[direction]
+
+
+SCORED_MODES = ("asif", "nearest-centroid", "linear-probe")
+"""Zero-shot modes compared with T from their per-item scores (other units than T's)."""
+
+
+def score_differences(
+    scores: Sequence[Mapping[str, Any]],
+    *,
+    rule: str,
+    headline: Mapping[str, Any],
+    n_resamples: int,
+    key: Mapping[str, Any],
+) -> ResultTable:
+    """``paired: unimodal - M`` rows at the headline for the modes of :data:`SCORED_MODES`,
+    from the per-item score rows (``zeroshot_scores``: ``id``, ``class``, ``y_true``,
+    ``score``) kept for T's first seed at the headline anchors, ASIF's on the same draw and
+    the comparators' (no seed): paired on images, one seed each (exact McNemar for
+    ``argmax``)."""
+    table = ResultTable()
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for r in scores:
+        groups.setdefault((r["mode"], r["method"], r["scaling"], r["anchors"]), []).append(r)
+    ref_key = ("unimodal", headline["method"], headline["scaling"], headline["anchors"])
+    if ref_key not in groups:
+        return table
+    ids = list(dict.fromkeys(r["id"] for r in groups[ref_key]))
+    classes = list(dict.fromkeys(r["class"] for r in groups[ref_key]))
+
+    def matrices(rows: Sequence[Mapping[str, Any]]) -> tuple[Float, Float] | None:
+        at = {(r["id"], r["class"]): r for r in rows}
+        if {i for i, _ in at} != set(ids):
+            return None
+        d = np.full((len(ids), len(classes)), np.nan)
+        t = np.full((len(ids), len(classes)), np.nan)
+        for (i, c), r in at.items():
+            d[ids.index(i), classes.index(c)] = float(r["score"])
+            t[ids.index(i), classes.index(c)] = float(r["y_true"])
+        return d, t
+
+    def stat(d: Float, t: Float) -> WeightStat:
+        if rule == "argmax":
+            return classification_stat(np.nanargmax(t, axis=1), d)
+        return classification_stat(
+            t, np.nan_to_num(d), task="multilabel", mask=~np.isnan(t), label_names=classes
+        )
+
+    ref = matrices(groups[ref_key])
+    if ref is None:
+        return table
+    n = len(ids)
+    a = Scored.seeds([stat(*ref)], n)
+    seed = next((r["seed"] for r in groups[ref_key]), None)
+    for (mode, _, _, anchors), rows in groups.items():
+        if mode not in SCORED_MODES or anchors not in (None, "", headline["anchors"]):
+            continue
+        other = matrices(rows)
+        if other is None:
+            continue
+        correct = None
+        if rule == "argmax":
+            truth = np.nanargmax(ref[1], axis=1)
+            correct = (ref[0].argmax(axis=1) == truth, other[0].argmax(axis=1) == truth)
+        difference_rows(
+            table, a, Scored.seeds([stat(*other)], n), ("unimodal", mode),
+            n_resamples=n_resamples, correct=correct, mode="unimodal",
+            method=headline["method"], scaling=headline["scaling"], anchors=headline["anchors"],
+            scoring="cosine", **key,
+        )  # fmt: skip
+    head = f"per-item scores of seed {seed}"
+    return ResultTable(
+        replace(row, note=f"{head}; {row.note}" if row.note else head) for row in table.rows
+    )
