@@ -381,3 +381,41 @@ def test_taken_anchors_are_the_ones_fitted(runs: dict[str, Path]) -> None:
     got = _value(_csv(out / "results" / "space.csv"), **after)
     assert got == pytest.approx(float(cos.mean()), abs=1e-9)
     assert got != _value(_csv(runs["first"] / "results" / "space.csv"), **after)
+
+
+def test_zeroshot_pairs_are_the_pairs_embedded() -> None:
+    """Split "none": the published pairs are exactly those the runner embeds
+    (:func:`semalign.experiments.inputs.drawn_pairs`), each cell's draw named by its ids."""
+    from semalign.experiments.inputs import AnchorSet, drawn_pairs
+    from semalign.experiments.published import zeroshot_splits
+    from semalign.store.items import Items
+    from semalign.tasks.zeroshot_folds import draw_pairs
+
+    data = {
+        "datasets": {"imgs": {"name": "kermany-mini"}, "anchors": {"name": "kermany-mini"}},
+        "encoders": {"img": {"model": "efficientnet-lite0"}, "txt": {"model": "minilm"}},
+        "zeroshot": [{
+            "name": "zs", "images": "imgs", "labels": ["Pneumonia"], "prompts": "biovil-pneumonia",
+            "rule": "pos-neg", "image_encoder": "img", "text_encoder": "txt",
+            "anchor_dataset": "anchors", "pairing": "study", "split": "none",
+            "anchors": [16, 64, 5000], "seeds": [0, 1], "methods": ["orthogonal"],
+        }],
+    }  # fmt: skip
+    spec = parse_recipe(data).zeroshot[0]
+    n_pairs = 400
+    images = Items([f"i{k:03d}" for k in range(n_pairs)], ["p"] * n_pairs, "image")
+    reports = Items([f"r{k:03d}" for k in range(n_pairs)], ["t"] * n_pairs, "text")
+    rows = np.arange(n_pairs, dtype=np.int64)
+    anchors = AnchorSet(images, reports, rows, rows[::-1].copy(), images.ids,
+                        np.zeros((n_pairs, 1)))  # fmt: skip
+    evaluated = Items(["e0", "e1"], ["x", "y"], "image")
+    folds = ([np.arange(2)], [np.ones(n_pairs, bool)])
+    doc = zeroshot_splits(spec, evaluated, anchors, folds)
+    embedded = drawn_pairs(spec, n_pairs)
+    assert embedded is not None
+    assert doc["pairs"] == [[f"i{i:03d}", f"r{n_pairs - 1 - i:03d}"] for i in embedded.tolist()]
+    assert sorted(doc["anchors"]) == ["16", "64"]  # 5000 > the 400 pairs: no cell draws
+    for k in (16, 64):
+        for seed in (0, 1):
+            named = [doc["pairs"][p][0] for p in doc["anchors"][str(k)][str(seed)]]
+            assert named == [f"i{i:03d}" for i in draw_pairs(n_pairs, k, seed).tolist()]

@@ -5,9 +5,10 @@ Each file names the rows the task's numbers were computed on, by item id:
 - stitch: ``train`` and ``test`` ids (``split_seed``), and ``anchors[source][k][seed]`` the ids
   of the anchors every (anchor count, seed) cell draws from the train rows for that source
   encoder (the relative-representation cells use the first seed's).
-- zeroshot: the evaluated ``images``, every anchor ``pairs`` entry ``[image id, report id]`` and
-  ``anchors[k][seed]`` the indices into ``pairs`` each cell draws; under leave-one-patient-out
-  ``anchors[k][seed][fold]`` per fold (the fold named by its held-out image ids).
+- zeroshot: the evaluated ``images``, the anchor ``pairs`` some cell draws (``[image id,
+  report id]``, in the order of the task's pair list) and ``anchors[k][seed]`` the indices into
+  ``pairs`` each cell draws; under leave-one-patient-out ``anchors[k][seed][fold]`` per fold
+  (the fold named by its held-out image ids).
 - retrieval: ``train`` and ``test`` ids, ``anchors[source][k][seed]`` and, with unpaired pools,
   ``pools[source][k][seed]`` = ``{"source": ids, "target": ids}``.
 
@@ -134,24 +135,29 @@ def zeroshot_splits(
     if anchors is None or folds is None:  # a dual encoder: no map, no anchors
         return out
     n_pairs = len(anchors.owner)
-    out["pairs"] = [
-        [o, anchors.reports.ids[int(r)]]
-        for o, r in zip(anchors.owner, anchors.report_row.tolist(), strict=True)
-    ]
     rows, allowed = folds
-    loo = spec.split == "loo"
-    draws: dict[str, Any] = {}
+    draws: dict[tuple[str, str, str], NDArray[np.int64]] = {}
     for k in spec.anchors:
         if any(k > int(ok.sum()) for ok in allowed):
             continue
-        draws[str(k)] = {}
         for seed in spec.seeds:
-            per = {
-                " ".join(_ids(images, f)): draw_pairs(n_pairs, k, seed, ok).tolist()
-                for f, ok in zip(rows, allowed, strict=True)
-            }
-            draws[str(k)][str(seed)] = per if loo else next(iter(per.values()))
-    out["anchors"] = draws
+            for f, ok in zip(rows, allowed, strict=True):
+                draws[str(k), str(seed), " ".join(_ids(images, f))] = draw_pairs(
+                    n_pairs, k, seed, ok
+                )
+    used = np.unique(np.concatenate([*draws.values(), np.zeros(0, np.int64)]))
+    out["pairs"] = [
+        [anchors.owner[i], anchors.reports.ids[int(anchors.report_row[i])]] for i in used.tolist()
+    ]
+    cells: dict[str, Any] = {}
+    for (count, draw, fold), idx in draws.items():
+        at = np.searchsorted(used, idx).tolist()
+        by_seed = cells.setdefault(count, {})
+        if spec.split == "loo":
+            by_seed.setdefault(draw, {})[fold] = at
+        else:
+            by_seed[draw] = at
+    out["anchors"] = cells
     return out
 
 
