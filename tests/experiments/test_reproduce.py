@@ -419,3 +419,12 @@ def test_zeroshot_pairs_are_the_pairs_embedded() -> None:
         for seed in (0, 1):
             named = [doc["pairs"][p][0] for p in doc["anchors"][str(k)][str(seed)]]
             assert named == [f"i{i:03d}" for i in draw_pairs(n_pairs, k, seed).tolist()]
+
+
+def test_cli_asks_for_a_recipe_or_results(tmp_path: Path) -> None:
+    fails_cleanly(run("run"), "pass a RECIPE file, or --reproduce")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE, encoding="utf-8")
+    fails_cleanly(run("run", str(recipe), "--reproduce", str(tmp_path / "results.json")),
+                  "--reproduce reads the recipe")  # fmt: skip
+    fails_cleanly(run("run", "--reproduce", str(tmp_path / "results.json")), "results.json")
