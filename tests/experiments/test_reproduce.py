@@ -428,3 +428,27 @@ def test_cli_asks_for_a_recipe_or_results(tmp_path: Path) -> None:
     fails_cleanly(run("run", str(recipe), "--reproduce", str(tmp_path / "results.json")),
                   "--reproduce reads the recipe")  # fmt: skip
     fails_cleanly(run("run", "--reproduce", str(tmp_path / "results.json")), "results.json")
+
+
+def test_hub_model_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model's commit comes from the HF cache's refs (planted here), pooling from the
+    catalog, prefix and revision from the recipe's options."""
+    from semalign.experiments import provenance
+    from semalign.experiments.recipe import Compute, EncoderSpec
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--microsoft--rad-dino"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}", encoding="utf-8")
+    assert provenance.hub_commit("microsoft/rad-dino", None, tmp_path) == commit
+    assert provenance.hub_commit("microsoft/other", None, tmp_path) is None
+    real = provenance.hub_commit
+    monkeypatch.setattr(provenance, "hub_commit", lambda m, r: real(m, r, tmp_path))
+    spec = EncoderSpec("rad", "rad-dino", {"precision": "float32"}, None)
+    m = provenance.model_identity(spec, Compute())
+    assert (m["source"], m["hub_id"], m["commit"]) == ("hub", "microsoft/rad-dino", commit)
+    assert (m["pooling"], m["precision"], m["quantisation"]) == ("cls", "float32", None)
+    text = EncoderSpec("t", "bert-base", {"prefix": "query: "}, None)
+    assert provenance.model_identity(text, Compute())["prefix"] == "query: "

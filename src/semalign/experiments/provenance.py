@@ -62,13 +62,16 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def hub_commit(model_id: str, revision: str | None) -> str | None:
-    """The commit of ``model_id`` at ``revision`` in the local HF cache (no network), or None."""
+def hub_commit(
+    model_id: str, revision: str | None, cache_dir: str | Path | None = None
+) -> str | None:
+    """The commit of ``model_id`` at ``revision`` in the local HF cache (``cache_dir``, default
+    the hub's own) without network, or None when the cache does not hold it."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - transformers brings it
         return None
-    found = try_to_load_from_cache(model_id, "config.json", revision=revision)
+    found = try_to_load_from_cache(model_id, "config.json", cache_dir=cache_dir, revision=revision)
     if not isinstance(found, str):
         return None
     parts = Path(found).parts
