@@ -12,7 +12,7 @@ from semalign.experiments import recipe_path
 # (pattern, replacement) applied to the demo recipe to make the test-size recipe
 SHRINK = [
     (r"bootstrap = 500", "bootstrap = 50"),
-    (r"permutations = 200", "permutations = 20"),
+    (r"permutations = 100 ", "permutations = 20 "),
     (r"max_per_class = 600", "max_per_class = 25"),
     (r"anchors = \[16, 32, 64, 128, 256, 512\]", "anchors = [8, 32, 72]"),
     (
