@@ -452,3 +452,12 @@ def test_hub_model_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert (m["pooling"], m["precision"], m["quantisation"]) == ("cls", "float32", None)
     text = EncoderSpec("t", "bert-base", {"prefix": "query: "}, None)
     assert provenance.model_identity(text, Compute())["prefix"] == "query: "
+
+
+def test_a_run_cannot_take_the_splits_it_overwrites(runs: dict[str, Path]) -> None:
+    copy = _tampered(runs, "own-splits")
+    before = (copy / "splits" / "st.json").read_bytes()
+    with pytest.raises(InputError, match="this run's own output folder"):
+        run_recipe(load_recipe(runs["base"] / "tiny.toml"), copy, store=runs["store"],
+                   progress=False, report=False, published=copy / "splits", take=True)  # fmt: skip
+    assert (copy / "splits" / "st.json").read_bytes() == before

@@ -919,6 +919,11 @@ def run_recipe(
     run.notices.extend(checked.notices)
     run.published = None if published is None else Path(published).expanduser().resolve()
     run.take = take
+    if run.published == out / SPLITS_DIR:
+        raise InputError(
+            f"the published splits {run.published} are this run's own output folder: copy them "
+            "elsewhere or pass another --out"
+        )
     shutil.rmtree(out / SPLITS_DIR, ignore_errors=True)  # a task renamed leaves no stale file
     try:
         for s in recipe.stitch:
