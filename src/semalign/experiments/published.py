@@ -15,7 +15,8 @@ Each file names the rows the task's numbers were computed on, by item id:
 Only counts the training rows can fill are listed (larger ones are n/a rows in the results).
 :func:`first_difference` names where a re-drawn split departs from a published one
 (``semalign run --reproduce``); :func:`take_stitch` rebuilds a stitch task's rows and test split
-from a published file, whatever the order of the records (``--splits``).
+from a published file, found by id among the records whatever their order, and
+:func:`take_anchors` its anchors (``--splits``).
 """
 
 from __future__ import annotations
