@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from semalign.align import Aligner, load_aligner, read_metadata
-from semalign.align.refine import RefinedAligner, holdout_score
+from semalign.align.refine import RefinedAligner, choose_refits, holdout_score
 from semalign.errors import InputError
 
 
@@ -138,3 +138,13 @@ def test_holdout_score_against_a_direct_rank_count() -> None:
     ranks = [1 + sum(sims[i, j] > sims[i, i] for j in range(15)) for i in range(6)]
     assert mrr == pytest.approx(np.mean([1 / r for r in ranks]))
     assert cos == pytest.approx(np.mean(np.diag(sims)))
+
+
+def test_choose_refits_needs_no_loss_in_either_direction() -> None:
+    seed = (0.5, 0.7, 0.6)
+    # the last refit helps one direction and hurts the other: the seed map stays
+    assert choose_refits([seed, (0.6, 0.69, 0.7), (0.9, 0.6, 0.8)]) == 0
+    # both directions no worse: the best sum, then the later one on a tie
+    assert choose_refits([seed, (0.6, 0.7, 0.7), (0.7, 0.8, 0.7), (0.7, 0.8, 0.7)]) == 3
+    assert choose_refits([seed, (0.5, 0.7, 0.6)]) == 1  # no worse: kept
+    assert choose_refits([seed, (0.5, 0.7, 0.5)]) == 0  # the cosine breaks the tie

@@ -18,12 +18,14 @@ e.g. when no pool item's partner is in the other pool and few anchors leave the 
 weak for mutual neighbours to be right. So a share ``holdout`` of the anchors (chosen by their
 contents, :func:`semalign.align.ridgecv.content_folds`, so not by their order) is held out, the
 refinement runs on the rest, and each refit (the seed map included) is scored on the held-out
-anchors: the mean reciprocal rank of each one's partner among the held-out targets and the
-target pool (cosine of the mapped source; the mean cosine to the partner breaks ties). The
-refinement on all anchors then stops after the
-number of refits with the best score (the most among ties, so a refinement no worse than its
-seed is kept; all of them, up to the fixed point, when the last one scores best); zero refits
-returns the seed map (``kept_ = "seed"``).
+anchors in both directions: the mean reciprocal rank of each one's partner among the held-out
+targets and the target pool (mapped source as query), and of each mapped source among the
+mapped held-out sources and the mapped source pool (target as query). A refit is admissible
+only if it is no worse than the seed map in either direction (a refinement can help one
+direction and hurt the other); among the admissible ones, including the seed map, the
+refinement on all anchors stops after the number of refits with the best sum of the two (the
+mean cosine to the partner breaks ties, then the most refits; all of them, up to the fixed
+point, when the last one is chosen); zero refits returns the seed map (``kept_ = "seed"``).
 
 The pools must never contain the test items the map is evaluated on: a pseudo-pair on a test item
 is a label leak. The API receives bare arrays, so keeping test items out is the caller's job (the
@@ -46,7 +48,7 @@ from semalign.arrays import as_float64_2d
 from semalign.artefacts import write_artefact
 from semalign.errors import InputError
 
-__all__ = ["RefinedAligner", "holdout_score", "mutual_csls_pairs"]
+__all__ = ["RefinedAligner", "choose_refits", "holdout_score", "mutual_csls_pairs"]
 
 Int = NDArray[np.int64]
 
@@ -96,6 +98,18 @@ def holdout_score(
     return float(np.mean(1.0 / ranks)), float(own.mean())
 
 
+def choose_refits(scores: list[tuple[float, float, float]]) -> int:
+    """The number of refits to keep from held-out (forward MRR, backward MRR, mean cosine) of
+    the seed map (first) and each refit: among those no worse than the seed map in either
+    direction, the best sum of the two MRRs, then the best cosine, then the most refits (ties
+    within rounding; cosines closer than 1e-4 are equal)."""
+    r = [(round(f, 9), round(b, 9), round(c, 4)) for f, b, c in scores]
+    ok = [i for i, (f, b, _) in enumerate(r) if f >= r[0][0] and b >= r[0][1]]
+    key = {i: (round(r[i][0] + r[i][1], 9), r[i][2]) for i in ok}
+    best = max(key.values())
+    return max(i for i in ok if key[i] >= best)
+
+
 class RefinedAligner:
     """An :class:`Aligner` refined by self-learning on unpaired pools (scikit-learn conventions).
 
@@ -112,8 +126,9 @@ class RefinedAligner:
 
     Fitted attributes: ``aligner_`` (the final map), ``n_iter_`` (refits done), ``converged_``,
     ``pseudo_pairs_`` (pseudo-pairs used in each refit), ``pairs_`` ((pool-U rows, pool-V rows)
-    of the last refit), ``n_anchors_`` (the original anchors), ``validation_`` (held-out (MRR,
-    mean cosine) of the seed map and of each refit on the other anchors; empty without one),
+    of the last refit), ``n_anchors_`` (the original anchors), ``validation_`` (held-out
+    (forward MRR, backward MRR, mean cosine) of the seed map and of each refit on the other
+    anchors; empty without one),
     ``kept_`` ("refined", or "seed" when the held-out anchors chose no refit).
     """
 
@@ -182,7 +197,7 @@ class RefinedAligner:
         x = as_float64_2d(X, "source anchors")
         y = as_float64_2d(Y, "target anchors")
         self.n_anchors_ = int(x.shape[0])
-        self.validation_: list[tuple[float, float]] = []
+        self.validation_: list[tuple[float, float, float]] = []
         self.kept_ = "refined"
         if unpaired is None or self.iterations == 0:
             self._run(x, y, None, 0)
@@ -197,14 +212,13 @@ class RefinedAligner:
         refits = self.iterations
         held = self._held_out(x, y)
         if held is not None:
-            self.validation_ = [
-                holdout_score(a.transform(x[held]), y[held], v)
-                for a in self._refits(x[~held], y[~held], u, v, self.iterations)
-            ]
-            # ties within rounding; a mean cosine differing by less than 1e-4 is no difference
-            scores = [(round(m, 9), round(c, 4)) for m, c in self.validation_]
-            chosen = max(i for i, s in enumerate(scores) if s >= max(scores))
-            if chosen < len(self.validation_) - 1:  # a later refit scored worse: stop here
+            for a in self._refits(x[~held], y[~held], u, v, self.iterations):
+                mapped = a.transform(x[held])
+                fwd, cos = holdout_score(mapped, y[held], v)
+                back, _ = holdout_score(y[held], mapped, a.transform(u))
+                self.validation_.append((fwd, back, cos))
+            chosen = choose_refits(self.validation_)
+            if chosen < len(self.validation_) - 1:  # a later refit was not chosen: stop here
                 refits = chosen
             self.kept_ = "refined" if refits > 0 else "seed"
         self._run(x, y, (u, v), refits)
