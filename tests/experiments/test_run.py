@@ -188,9 +188,12 @@ def test_report_numbers_come_from_results(small_run) -> None:
             assert cell == sizes[(*row[:3], metric)]
             checked += 1
     assert "## Space similarity: iu-stitch" in md and "These metrics drift with n" in md
-    # every "value [low, high]" anywhere in the report (summary included) is a results row
+    # every "value [low, high]" anywhere in the report (summary included) is a results row,
+    # seed means, paired differences and null ranges included (results/comparisons.csv)
     quoted = set(re.findall(r"-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]", md))
-    assert quoted and quoted <= set(cells.values()) | set(sizes.values())
+    comparisons = {fmt(_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]))
+                   for r in _csv(res / "comparisons.csv")}  # fmt: skip
+    assert quoted and quoted <= set(cells.values()) | set(sizes.values()) | comparisons
     assert "Scoring (cosine, CSLS) and the ASIF baseline" in md
     assert "ASIF is exactly as supervised as T here" in md and "transductive but label-free" in md
     assert "Limits" in md and "16 images" in md
