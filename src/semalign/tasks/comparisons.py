@@ -17,7 +17,9 @@ row; ``variant`` says which kind a row is (:mod:`semalign.tasks.results` lists t
 Stitching (:func:`stitch_comparisons`) reuses each seed's fitted map and the target head and
 zero-shot (:func:`zeroshot_comparisons`, called by
 :func:`semalign.tasks.zeroshot_folds.zeroshot_method`) each seed's decision values: no refit
-but the control's, P times, at one anchor count and seed. Retrieval
+but the control's, P times, at one anchor count and seed. T against ASIF and the zero-shot
+comparators (:func:`score_differences`) pairs the per-item scores kept at the headline (one
+seed: the first). Retrieval
 (:func:`retrieval_comparisons`) refits T and ASIF on the anchors ``retrieve`` draws (same
 strategy, seeds and train rows), since ``retrieve`` keeps no per-query outcome.
 """
