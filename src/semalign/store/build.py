@@ -8,7 +8,7 @@ Layout under a store ``ROOT``::
     <encoder>-<key[:16]>/manifest.json            written last: its chunks (sha256, sizes), the
                                                   ids in item order, skipped items
     <encoder>-<key[:16]>/usage.json               created, last used, by which recipes/commands
-                                                  (store/housekeeping.py)
+                                                  (store/usage.py)
 
 The *space* is the encoder fingerprint and modality (everything that changes the numbers, apart
 from the items). Items are grouped into chunks in id order with a content-defined boundary rule:
@@ -73,7 +73,7 @@ STOP_AFTER_ENV = "SEMALIGN_STORE_STOP_AFTER_CHUNKS"
 PAUSE_AFTER_ENV = "SEMALIGN_STORE_PAUSE_AFTER_CHUNKS"
 #: In each ``chunks/<space16>/`` folder: every build into that space holds a shared ``flock`` on
 #: this file from its first chunk check to its manifest; ``store gc`` deletes chunks of a space
-#: only while it holds the exclusive lock (store/housekeeping.py), so no chunk a build has seen
+#: only while it holds the exclusive lock (store/gc.py), so no chunk a build has seen
 #: is deleted under it.
 SPACE_LOCK = ".writers.lock"
 
