@@ -67,6 +67,7 @@ def embed(
     """
     from semalign.cli._inputs import at_least
     from semalign.store import embed_to_store, open_store
+    from semalign.store.executor import EXECUTORS
     from semalign.store.fingerprints import resolve_encoder
 
     at_least(batch_size, 1, "--batch-size")
@@ -85,7 +86,7 @@ def embed(
         "num_workers": num_workers,
         "decode": decode,
     }
-    if executor not in ("local", "ray"):
+    if executor not in EXECUTORS:
         from semalign.errors import InputError
 
         raise InputError(f"executor {executor!r} is unknown: use 'local' or 'ray'")

@@ -307,12 +307,13 @@ def retrieve(
     """
     from semalign.experiments.retrieval_units import relabel_directions
     from semalign.tasks.asif import ASIF
+    from semalign.tasks.retrieval import KINDS
     from semalign.tasks.retrieval import retrieve as run_retrieve
 
     _check_resamples(resamples)
     (ri, rt), table = pair([_rows(images, "images"), _rows(texts, "texts")], labels, intersect_ids)
     kind = kind or ("report-report" if ri.modality == rt.modality == "text" else "image-report")
-    if kind not in ("image-report", "report-report"):
+    if kind not in KINDS:
         raise InputError(f"--kind {kind!r} must be image-report or report-report")
     if table is not None:
         test = table.test_rows(split_column, test_value, test_fraction, split_seed)

@@ -22,6 +22,9 @@ from semalign.data.records import Record, Section
 from semalign.data.views import is_frontal
 from semalign.errors import InputError
 
+PAIRINGS: tuple[str, ...] = ("study", "label-matched")
+"""How anchor pairs are formed: :func:`study_pairs` or :func:`label_matched_pairs`."""
+
 
 @dataclass(frozen=True)
 class AnchorPair:

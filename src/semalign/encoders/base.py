@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -23,7 +23,22 @@ from semalign.errors import InputError
 ENCODER_CODE_VERSION = "1"
 
 Modality = Literal["text", "image"]
+MODALITIES: tuple[str, ...] = get_args(Modality)
 Item = str | os.PathLike[str] | np.ndarray  # a text, or an image path / array
+
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
+"""Compute precisions of the torch backends (``auto``: the device's fastest safe one)."""
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+"""Device kinds (``auto``: cuda, then mps, then cpu); ``cuda`` takes an index, ``cuda:1``."""
+DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
+
+
+def is_device_name(device: object) -> bool:
+    """Whether ``device`` is a kind of :data:`DEVICES`, optionally with a ``:N`` index."""
+    if not isinstance(device, str):
+        return False
+    kind, colon, index = device.partition(":")
+    return kind in DEVICES and (not colon or index.isdigit())
 
 
 @runtime_checkable

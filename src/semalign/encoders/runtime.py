@@ -13,11 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from semalign.encoders.base import EmbedOutcome, as_embeddings
+from semalign.encoders.base import DEVICES_HELP, PRECISIONS, EmbedOutcome, as_embeddings
 from semalign.encoders.images import read_image
 from semalign.errors import InputError
-
-PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 
 
 def select_device(device: str = "auto") -> torch.device:
@@ -32,9 +30,7 @@ def select_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        raise InputError(
-            f"device {device!r} is not valid: use auto, cpu, cuda, cuda:N or mps"
-        ) from exc
+        raise InputError(f"device {device!r} is not valid: use {DEVICES_HELP}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device!r} requested but CUDA is not available: use --device cpu")
     return dev

@@ -15,6 +15,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+"""Who computes the chunks: :class:`LocalExecutor` (this process) or the Ray executor
+(:class:`semalign.distributed.RayExecutor`, actors holding the model)."""
+
 
 @dataclass(frozen=True)
 class ChunkJob:

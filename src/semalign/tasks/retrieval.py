@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from semalign.align import ANCHOR_STRATEGIES as ALIGN_STRATEGIES
 from semalign.align import AnchorSet
 from semalign.errors import InputError
 from semalign.metrics.classification import Estimate, bootstrap_ci
@@ -33,7 +34,9 @@ from semalign.tasks.splits import split_rows
 from semalign.tasks.stitching import count_reason, draw_anchors, fit_cell, naive_stitch
 
 __all__ = [
+    "ANCHOR_STRATEGIES",
     "DIRECTIONS",
+    "KINDS",
     "direction_rows",
     "metric_names",
     "retrieval_report",
@@ -42,6 +45,12 @@ __all__ = [
 ]
 
 DIRECTIONS: tuple[str, ...] = ("image->report", "report->image")
+KINDS: tuple[str, ...] = ("image-report", "report-report")
+"""What a row pairs: a study's image and its report, or one report seen by two text encoders
+(whose directions are then named after the encoders)."""
+ANCHOR_STRATEGIES: tuple[str, ...] = tuple(s for s in ALIGN_STRATEGIES if s != "stratified")
+"""Anchor strategies of :func:`retrieve`: those of :func:`semalign.align.select_anchors` but
+``stratified`` (retrieval rows carry no labels)."""
 
 
 def retrieval_report(

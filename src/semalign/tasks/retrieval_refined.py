@@ -24,10 +24,13 @@ from semalign.tasks.retrieval import direction_rows, scoring_label, skipped_rows
 from semalign.tasks.splits import split_rows
 from semalign.tasks.stitching import count_reason, draw_anchors, rank_reason
 
-__all__ = ["POOL_ROLES", "Pools", "refined_cell", "unpaired_pools"]
+__all__ = ["POOLS", "POOL_ROLES", "Pools", "refined_cell", "unpaired_pools"]
 
 Index = NDArray[np.int64]
 POOL_ROLES = ("test", "anchors", "pool-source", "pool-target")
+POOLS: tuple[str, ...] = ("train-rest",)
+"""Where the unpaired pools come from: ``train-rest``, the training rows not drawn as anchors
+(:func:`unpaired_pools`)."""
 
 
 @dataclass(frozen=True)

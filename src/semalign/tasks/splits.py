@@ -21,9 +21,24 @@ from numpy.typing import NDArray
 from semalign.errors import InputError
 from semalign.metrics.space import normalise_text
 
-__all__ = ["Dedup", "dedup_by_text", "group_folds", "group_split", "row_index", "split_rows"]
+__all__ = [
+    "DEDUPS",
+    "TEST_SPLITS",
+    "Dedup",
+    "dedup_by_text",
+    "group_folds",
+    "group_split",
+    "row_index",
+    "split_rows",
+]
 
 Index = NDArray[np.int64]
+
+DEDUPS: tuple[str, ...] = ("text", "none")
+"""Deduplication of text rows: ``text`` (:func:`dedup_by_text`) or ``none``."""
+TEST_SPLITS: tuple[str, ...] = ("official", "random")
+"""Where test rows come from: the rows a dataset marks ``test`` (``Record.split``), or
+``random``, a seeded :func:`group_split` of whole groups."""
 
 
 def row_index(sel: Any, n: int, name: str) -> Index:

@@ -38,6 +38,7 @@ __all__ = [
     "CENTROID",
     "COMPARATOR_FUNCTIONS",
     "SHUFFLED",
+    "SPLITS",
     "anchor_centroid_scores",
     "asif_prompts",
     "draw_pairs",
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 Float = NDArray[np.float64]
+
+SPLITS: tuple[str, ...] = ("loo", "none")
+"""Folds of a zero-shot task: ``loo``, one patient each (:func:`patient_folds`), or ``none``,
+one fold of every image."""
 
 
 def draw_pairs(n_pairs: int, k: int, seed: int, allowed: Any = None) -> NDArray[np.int64]:
