@@ -58,6 +58,7 @@ OWNERS: dict[str, tuple[Any, str]] = {
     "RETRIEVAL_SPLITS": (splits, "TEST_SPLITS"),
     "DEDUPS": (splits, "DEDUPS"),
     "POOLS": (retrieval_refined, "POOLS"),
+    "GALLERIES": (retrieval, "GALLERIES"),
     "EXECUTORS": (executor, "EXECUTORS"),
     "PRECISIONS": (encoders_base, "PRECISIONS"),
     "DEVICES_HELP": (encoders_base, "DEVICES_HELP"),
@@ -87,6 +88,7 @@ KEYS: list[tuple[tuple[Any, ...], tuple[str, ...], bool]] = [
     (("retrieval", 0, "scoring"), csls.SCORINGS, True),
     (("retrieval", 0, "dedup"), splits.DEDUPS, False),
     (("retrieval", 0, "unpaired", "pool"), retrieval_refined.POOLS, False),
+    (("retrieval", 0, "gallery"), retrieval.GALLERIES, False),
     (("compute", "executor"), executor.EXECUTORS, False),
     (("compute", "precision"), encoders_base.PRECISIONS, False),
 ]

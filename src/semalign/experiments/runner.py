@@ -60,6 +60,7 @@ from semalign.experiments.inputs import (
     anchor_subset,
     drawn_pairs,
     eval_images,
+    gallery_items,
     normalise_text,
     patient_keys,
     read_records,
@@ -639,6 +640,14 @@ class _Run:
 
     def retrieval(self, spec: RetrievalSpec) -> None:
         data = self._retrieval_rows(spec)
+        gallery = None
+        gallery_meta: dict[str, Any] = {"kind": spec.gallery, "size": int(data.test.size)}
+        if spec.gallery == "all-distinct":
+            records = self.dataset(spec.dataset)
+            gallery = gallery_items(records, spec.section, spec.kind, data.texts)
+            gallery_meta.update(
+                size=int(data.test.size) + len(gallery.texts), distractors=len(gallery.texts)
+            )
         # the same items (and so the same store entries) as the stitch task when items_from is set
         what = spec.items_from or spec.name
         n, n_test = len(data.texts), int(data.test.size)
@@ -653,6 +662,7 @@ class _Run:
             "n_train": n - n_test,
             "dedup_counts": None if data.dedup is None else asdict(data.dedup),
             "dropped_shared_train": data.dropped_shared,
+            "gallery": gallery_meta,
             "distinct_test_texts": len(
                 {normalise_text(str(data.texts.payloads[i])) for i in data.test.tolist()}
             ),
@@ -680,6 +690,15 @@ class _Run:
         }
         bs = self.recipe.bootstrap
         emb: dict[tuple[str, str], tuple[str, np.ndarray]] = {}
+        gallery_emb: dict[tuple[str, str], tuple[str, np.ndarray]] = {}
+
+        def in_gallery(alias: str, items: Items) -> tuple[str, np.ndarray]:
+            # the distractors of an all-distinct gallery, embedded once per encoder
+            if (alias, items.modality) not in gallery_emb:
+                gallery_emb[alias, items.modality] = self.embedder.embed(
+                    alias, items, f"{what}-gallery"
+                )
+            return gallery_emb[alias, items.modality]
 
         def rows(alias: str, items: Items) -> tuple[str, np.ndarray]:
             # read once per task: an encoder may serve several pairs (both ways for report-report)
@@ -695,6 +714,11 @@ class _Run:
             key = {
                 "a": ka, "b": kb, "test": digest(data.test.tolist()), "bootstrap": bs, **common
             }  # fmt: skip
+            if gallery is not None:  # every unit ranks among the test rows and the distractors
+                kga, xga = in_gallery(a, gallery.source_items())
+                kgb, xgb = in_gallery(b, gallery.texts)
+                key["gallery"] = [kga, kgb]
+                common = {**common, "distractors": (xga, xgb)}
             self.unit(
                 "retrieval-control",
                 key,

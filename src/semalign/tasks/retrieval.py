@@ -36,6 +36,7 @@ from semalign.tasks.stitching import count_reason, draw_anchors, fit_cell, naive
 __all__ = [
     "ANCHOR_STRATEGIES",
     "DIRECTIONS",
+    "GALLERIES",
     "KINDS",
     "direction_rows",
     "metric_names",
@@ -49,6 +50,10 @@ KINDS: tuple[str, ...] = ("image-report", "report-report")
 """What a row pairs: a study's image and its report, or one report seen by two text encoders
 (whose directions are then named after the encoders)."""
 ANCHOR_STRATEGIES: tuple[str, ...] = tuple(s for s in ALIGN_STRATEGIES if s != "stratified")
+GALLERIES: tuple[str, ...] = ("test", "all-distinct")
+"""What a query is ranked among: ``test``, the test rows' partners only, or ``all-distinct``,
+those and every distinct text of the dataset outside the task as ``distractors``
+(:func:`semalign.experiments.inputs.gallery_items`), so that Recall@k does not saturate."""
 """Anchor strategies of :func:`retrieve`: those of :func:`semalign.align.select_anchors` but
 ``stratified`` (retrieval rows carry no labels)."""
 

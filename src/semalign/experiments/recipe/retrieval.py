@@ -22,6 +22,7 @@ from semalign.experiments.recipe.fields import (
 from semalign.experiments.recipe.schema import RetrievalSpec, StitchSpec, UnpairedSpec
 from semalign.experiments.recipe.vocabulary import (
     DEDUPS,
+    GALLERIES,
     METHODS,
     POOLS,
     RETRIEVAL_KINDS,
@@ -57,6 +58,7 @@ _RETRIEVAL = (
     "csls_k",
     "unpaired",
     "asif",
+    "gallery",
 )
 _UNPAIRED = ("pool", "iterations", "max_pseudo")
 
@@ -136,4 +138,5 @@ def parse_retrieval(
         csls_k=csls_k,
         unpaired=_unpaired(t, where),
         asif=asif(t, where),
+        gallery=choice(t, "gallery", where, GALLERIES, "test"),
     )

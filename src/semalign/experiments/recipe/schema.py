@@ -170,7 +170,9 @@ class RetrievalSpec:
 
     ``kind`` image-report: a study's image (source) and its report (target). report-report: the
     same report seen by two text encoders. ``items_from`` names a text stitch task whose items and
-    test split are reused (no new embedding); otherwise rows come from ``dataset``.
+    test split are reused (no new embedding); otherwise rows come from ``dataset``. ``gallery``:
+    ``test`` (queries ranked among the test rows) or ``all-distinct`` (and every distinct text of
+    the dataset outside the task).
     """
 
     name: str
@@ -196,6 +198,7 @@ class RetrievalSpec:
     csls_k: int = 10
     unpaired: UnpairedSpec | None = None
     asif: AsifSpec | None = None
+    gallery: str = "test"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ implements it, in the library's order (error messages list them in that order)::
     methods, scalings           METHODS, SCALINGS           semalign.align
     stitch anchor_strategy      ANCHOR_STRATEGIES           semalign.align.anchors
     retrieval anchor_strategy   RETRIEVAL_STRATEGIES        semalign.tasks.retrieval
+    retrieval gallery           GALLERIES                   semalign.tasks.retrieval
     modes, head                 STITCH_MODES, HEADS         semalign.tasks.stitching
     modality                    MODALITIES                  semalign.encoders.base
     section                     SECTIONS                    semalign.data.records
@@ -36,6 +37,7 @@ from semalign.metrics.csls import SCORINGS
 from semalign.store.executor import EXECUTORS
 from semalign.tasks.comparators import COMPARATORS
 from semalign.tasks.retrieval import ANCHOR_STRATEGIES as RETRIEVAL_STRATEGIES
+from semalign.tasks.retrieval import GALLERIES
 from semalign.tasks.retrieval import KINDS as RETRIEVAL_KINDS
 from semalign.tasks.retrieval_refined import POOLS
 from semalign.tasks.splits import DEDUPS
@@ -51,6 +53,7 @@ __all__ = [
     "DEDUPS",
     "DEVICES_HELP",
     "EXECUTORS",
+    "GALLERIES",
     "HEADS",
     "METHODS",
     "MODALITIES",
