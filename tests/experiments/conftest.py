@@ -16,7 +16,7 @@ SHRINK = [
     (r"max_per_class = 600", "max_per_class = 25"),
     (r"anchors = \[16, 32, 64, 128, 256, 512\]", "anchors = [8, 32, 72]"),
     (
-        r"seeds = \[0, 1, 2\]\nmethods = \[\"orthogonal\", \"affine\", \"linear\"\]",
+        r"seeds = \[0, 1, 2\]\nmethods = \[\"orthogonal\", \"affine\", \"linear\", \"ridge-cv\"\]",
         'seeds = [0, 1]\nmethods = ["orthogonal", "affine"]',
     ),
     (r"anchors = \[8, 16, 32, 56\]", "anchors = [8, 56]"),

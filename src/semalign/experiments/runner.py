@@ -550,10 +550,12 @@ class _Run:
             ),
         )
         if spec.asif is not None:
+            top_k = spec.asif.top_k  # a tuple when the settings are chosen on held-out anchors
             meta["asif"] = {
-                "top_k": spec.asif.top_k,
-                "power": spec.asif.power,
-                "top_k_used": {str(k): min(spec.asif.top_k, k) for k in spec.anchors},
+                **asdict(spec.asif),
+                "top_k_used": {str(k): min(top_k, k) for k in spec.anchors}
+                if isinstance(top_k, int)
+                else None,
             }
         if spec.comparators:
             self.unit(
@@ -583,6 +585,8 @@ class _Run:
         center = spec.center_text
         if spec.asif is not None:
             asif: dict[str, Any] = {"top_k": spec.asif.top_k, "power": spec.asif.power}
+            if spec.asif.select is not None or spec.asif.center:
+                asif.update(center=spec.asif.center, select=spec.asif.select)
             self.unit(
                 "zeroshot-asif",
                 {**akey, "asif": asif, "score_at": at_k},

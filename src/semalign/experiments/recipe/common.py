@@ -12,12 +12,12 @@ from semalign.encoders.names import model_modality
 from semalign.errors import InputError
 from semalign.experiments.recipe.fields import check_keys, choice, choices, integer, ref, table
 from semalign.experiments.recipe.schema import AsifSpec, DatasetSpec, EncoderSpec, Headline
-from semalign.experiments.recipe.vocabulary import SCORINGS
+from semalign.experiments.recipe.vocabulary import ASIF_SELECT, SCORINGS
 
 __all__ = ["Defined", "asif", "headline", "pairs", "role", "scorings"]
 
 _HEADLINE = ("method", "scaling", "anchors")
-_ASIF = ("top_k", "power")
+_ASIF = ("top_k", "power", "center", "select")
 
 
 @dataclass(frozen=True)
@@ -68,17 +68,46 @@ def scorings(t: Mapping[str, Any], where: str) -> tuple[list[str], int]:
 
 
 def asif(t: Mapping[str, Any], where: str) -> AsifSpec | None:
-    """``asif = { top_k = 800, power = 8 }`` (either key may be left out), or None."""
+    """``asif = { top_k = 800, power = 8, center = false }`` (each key may be left out), or
+    None; with ``select = "held-out-anchors"`` each may be a list of values, chosen among on
+    held-out anchors of every draw."""
     raw = t.get("asif")
     if raw is None:
         return None
     a = table(raw, f"{where}asif")
     w = f"{where}asif."
     check_keys(a, _ASIF, w)
-    power = a.get("power", 8.0)
-    if isinstance(power, bool) or not isinstance(power, int | float) or not 0 < power < 1e6:
-        raise InputError(f"recipe: {w}power = {power!r} must be a positive number below 1e6")
-    return AsifSpec(integer(a, "top_k", w, 800, 1), float(power))
+    select = choice(a, "select", w, ASIF_SELECT, ASIF_SELECT[0]) if "select" in a else None
+    values = {}
+    for key, default in (("top_k", 800), ("power", 8.0), ("center", False)):
+        v = a.get(key, default)
+        listed = isinstance(v, list)
+        if listed and select is None:
+            raise InputError(
+                f"recipe: {w}{key} lists several values but asif has no select: give one "
+                f"value, or add select = {ASIF_SELECT[0]!r} to choose on held-out anchors"
+            )
+        items = v if listed else [v]
+        if not items:
+            raise InputError(f"recipe: {w}{key} must list at least one value")
+        values[key] = [_asif_value(key, x, w) for x in items]
+    if select is None:
+        return AsifSpec(values["top_k"][0], values["power"][0], values["center"][0])
+    return AsifSpec(tuple(values["top_k"]), tuple(values["power"]), tuple(values["center"]), select)
+
+
+def _asif_value(key: str, v: Any, where: str) -> Any:
+    """One ASIF setting: top_k an integer >= 1, power a positive number below 1e6, center
+    true or false."""
+    if key == "top_k":
+        return integer({key: v}, key, where, None, 1)
+    if key == "center":
+        if not isinstance(v, bool):
+            raise InputError(f"recipe: {where}center must be true or false (or a list of them)")
+        return v
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e6:
+        raise InputError(f"recipe: {where}power = {v!r} must be a positive number below 1e6")
+    return float(v)
 
 
 def pairs(t: Mapping[str, Any], where: str, encoders: Mapping[str, Any]) -> list[tuple[str, str]]:

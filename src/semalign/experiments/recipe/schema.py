@@ -29,11 +29,16 @@ SPACE_K = 10  # neighbours of the k-NN space metrics at several sample sizes
 
 @dataclass(frozen=True)
 class AsifSpec:
-    """ASIF baseline settings (:class:`semalign.tasks.asif.ASIF`): anchors kept per item and
-    the power applied to their similarities; ``top_k`` is capped at the anchor count."""
+    """ASIF baseline settings (:class:`semalign.tasks.asif.ASIF`): anchors kept per item, the
+    power applied to their similarities and whether each side's anchor mean is subtracted
+    first; ``top_k`` is capped at the anchor count. With ``select = "held-out-anchors"`` each
+    is a tuple of values and every draw of anchors chooses among them on its own held-out
+    anchors, never on test rows (:class:`semalign.tasks.asif.AsifSweep`)."""
 
-    top_k: int = 800
-    power: float = 8.0
+    top_k: int | tuple[int, ...] = 800
+    power: float | tuple[float, ...] = 8.0
+    center: bool | tuple[bool, ...] = False
+    select: str | None = None
 
 
 @dataclass(frozen=True)

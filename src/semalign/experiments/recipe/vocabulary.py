@@ -19,6 +19,7 @@ implements it, in the library's order (error messages list them in that order)::
     retrieval kind              RETRIEVAL_KINDS             semalign.tasks.retrieval
     retrieval split, dedup      RETRIEVAL_SPLITS, DEDUPS    semalign.tasks.splits
     unpaired pool               POOLS                       semalign.tasks.retrieval_refined
+    asif select                 ASIF_SELECT                 semalign.tasks.asif
     compute executor            EXECUTORS                   semalign.store.executor
     compute device, precision   DEVICES_HELP, PRECISIONS    semalign.encoders.base
 
@@ -35,6 +36,7 @@ from semalign.data.records import SECTIONS
 from semalign.encoders.base import DEVICES_HELP, MODALITIES, PRECISIONS, is_device_name
 from semalign.metrics.csls import SCORINGS
 from semalign.store.executor import EXECUTORS
+from semalign.tasks.asif import SELECT as ASIF_SELECT
 from semalign.tasks.comparators import COMPARATORS
 from semalign.tasks.retrieval import ANCHOR_STRATEGIES as RETRIEVAL_STRATEGIES
 from semalign.tasks.retrieval import GALLERIES
@@ -49,6 +51,7 @@ from semalign.tasks.zeroshot_folds import SPLITS as ZEROSHOT_SPLITS
 __all__ = [
     "AGGREGATES",
     "ANCHOR_STRATEGIES",
+    "ASIF_SELECT",
     "COMPARATORS",
     "DEDUPS",
     "DEVICES_HELP",
