@@ -46,6 +46,7 @@ OWNERS: dict[str, tuple[Any, str]] = {
     "RETRIEVAL_STRATEGIES": (retrieval, "ANCHOR_STRATEGIES"),
     "STITCH_MODES": (stitching, "STITCH_MODES"),
     "HEADS": (stitching, "HEADS"),
+    "STITCH_HEADLINE_METRICS": (stitching, "HEADLINE_METRICS"),
     "MODALITIES": (encoders_base, "MODALITIES"),
     "SECTIONS": (records, "SECTIONS"),
     "PAIRINGS": (pairing, "PAIRINGS"),

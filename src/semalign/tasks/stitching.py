@@ -55,6 +55,7 @@ from semalign.tasks.results import ResultTable
 from semalign.tasks.splits import group_split, split_rows
 
 __all__ = [
+    "HEADLINE_METRICS",
     "HEADS",
     "STITCH_MODES",
     "Cell",
@@ -80,6 +81,11 @@ STITCH_MODES: tuple[str, ...] = (
 )  # fmt: skip
 
 HEADS: tuple[str, ...] = (LogisticHead.kind,)
+HEADLINE_METRICS: tuple[str, ...] = (
+    "balanced_accuracy", "accuracy", "macro_f1", "macro_auroc",
+)  # fmt: skip
+"""Metrics a summary may lead with (a multi-class cell's; the first is the default: balanced
+accuracy, which always answering the most frequent class cannot lift above 1/K)."""
 """Heads a stitching task fits by name (a recipe's ``head``): the ``make_head`` default."""
 
 Float = NDArray[np.float64]

@@ -37,27 +37,34 @@ def headline(
     scalings: list[str],
     anchors: list[int],
     scorings: list[str] | None = None,
+    metrics: tuple[str, ...] | None = None,
 ) -> Headline:
     """``headline = {method, scaling, anchors}`` (+ ``scoring`` where the task has
-    ``scorings``): each must be one of the task's own values."""
+    ``scorings``, + ``metric`` where it has ``metrics``, the metric its summary leads with;
+    unset, the task's default): each must be one of the task's own values."""
     raw = t.get("headline")
     first = scorings[0] if scorings else "cosine"
     if raw is None:
         return Headline(methods[0], scalings[0], max(anchors), declared=False, scoring=first)
     h = table(raw, f"{where}headline")
     w = f"{where}headline."
-    check_keys(h, _HEADLINE + (("scoring",) if scorings else ()), w)
+    extra = (("scoring",) if scorings else ()) + (("metric",) if metrics else ())
+    check_keys(h, _HEADLINE + extra, w)
     anchors_k = integer(h, "anchors", w, max(anchors), 1)
     if anchors_k not in anchors:
         raise InputError(
             f"recipe: {w}anchors = {anchors_k} is not one of {where}anchors ({anchors}): pick one"
         )
+    metric = None
+    if metrics and "metric" in h:
+        metric = choice(h, "metric", w, list(metrics), metrics[0])
     return Headline(
         choice(h, "method", w, methods, methods[0]),
         choice(h, "scaling", w, scalings, scalings[0]),
         anchors_k,
         declared=True,
         scoring=choice(h, "scoring", w, scorings, first) if scorings else first,
+        metric=metric,
     )
 
 

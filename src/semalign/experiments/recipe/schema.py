@@ -54,6 +54,7 @@ class Headline:
     anchors: int
     declared: bool
     scoring: str = "cosine"
+    metric: str | None = None  # the metric the summary leads with; None: the task's default
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from semalign.experiments.recipe.vocabulary import (
     SECTIONS,
     STITCH_MODES,
 )
+from semalign.experiments.recipe.vocabulary import STITCH_HEADLINE_METRICS as HEADLINE_METRICS
 
 __all__ = ["parse_stitch"]
 
@@ -119,7 +120,7 @@ def parse_stitch(t: dict[str, Any], i: int, defined: Defined) -> StitchSpec:
         test_fraction=number(t, "test_fraction", where, 0.2, 0.0, 1.0),
         split_seed=integer(t, "split_seed", where, 0),
         dedup=dedup,
-        headline=headline(t, where, methods, scalings, anchors),
+        headline=headline(t, where, methods, scalings, anchors, metrics=HEADLINE_METRICS),
         space_sizes=_space_sizes(t, where),
         space_repeats=integer(t, "space_repeats", where, 10, 2),
     )

@@ -9,6 +9,7 @@ implements it, in the library's order (error messages list them in that order)::
     retrieval anchor_strategy   RETRIEVAL_STRATEGIES        semalign.tasks.retrieval
     retrieval gallery           GALLERIES                   semalign.tasks.retrieval
     modes, head                 STITCH_MODES, HEADS         semalign.tasks.stitching
+    stitch headline.metric      STITCH_HEADLINE_METRICS     semalign.tasks.stitching
     modality                    MODALITIES                  semalign.encoders.base
     section                     SECTIONS                    semalign.data.records
     pairing                     PAIRINGS                    semalign.data.pairing
@@ -44,6 +45,7 @@ from semalign.tasks.retrieval import KINDS as RETRIEVAL_KINDS
 from semalign.tasks.retrieval_refined import POOLS
 from semalign.tasks.splits import DEDUPS
 from semalign.tasks.splits import TEST_SPLITS as RETRIEVAL_SPLITS
+from semalign.tasks.stitching import HEADLINE_METRICS as STITCH_HEADLINE_METRICS
 from semalign.tasks.stitching import HEADS, STITCH_MODES
 from semalign.tasks.zeroshot import AGGREGATES, RULES
 from semalign.tasks.zeroshot_folds import SPLITS as ZEROSHOT_SPLITS
@@ -70,6 +72,7 @@ __all__ = [
     "SCALINGS",
     "SCORINGS",
     "SECTIONS",
+    "STITCH_HEADLINE_METRICS",
     "STITCH_MODES",
     "ZEROSHOT_SPLITS",
     "is_device_name",
