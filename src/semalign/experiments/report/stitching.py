@@ -19,6 +19,7 @@ from semalign.experiments.report.common import (
     result_table,
 )
 from semalign.experiments.report.document import Doc
+from semalign.experiments.report.maps import rank_na, what_maps_are
 
 __all__ = ["lead_metric", "section", "summary"]
 
@@ -195,6 +196,11 @@ def section(
         "a method that is not determined by so few anchors (affine and linear need d + 1) or "
         "whose anchors' numerical rank is too low (the reason is in `results/stitch.csv`)."
     )
+    maps = what_maps_are(meta.get("methods", []), meta.get("scalings", []))
+    if maps:
+        doc.p(maps)
+    for sentence in rank_na(r for r in rows if r["mode"] == "aligned"):
+        doc.p(sentence)
     _floor_paragraph(doc, meta, rows, conf)
     floor = [r for r in rows if r["mode"] == FLOOR]
     paired = [r for r in rows if r["mode"] != FLOOR]
