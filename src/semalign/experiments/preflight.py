@@ -26,12 +26,15 @@ from semalign.experiments.inputs import (
     anchor_subset,
     drawn_pairs,
     eval_images,
+    gallery_items,
+    patient_keys,
     read_records,
     retrieval_data,
     stitch_data,
 )
 from semalign.experiments.recipe import Compute, Recipe
 from semalign.store.items import Items
+from semalign.tasks.zeroshot_folds import patient_folds
 
 _WEIGHTS = (
     "model.safetensors",
@@ -297,6 +300,7 @@ def preflight(recipe: Recipe) -> Preflight:
         if notice:
             found.notices.append(notice)
     reports_needed: set[str] = set()
+    stitch_items: dict[str, Items] = {}  # what a retrieval task with items_from reuses
     for s in recipe.stitch:
         records = _read(recipe, s.dataset, found)
         if records is None:
@@ -310,6 +314,7 @@ def preflight(recipe: Recipe) -> Preflight:
         except SemalignError as exc:
             found.problems.append(f"[[stitch]] {s.name!r}: {exc}")
             continue
+        stitch_items[s.name] = data.items
         n_train = len(data.items) - int(data.test.size)
         _too_many(f"[[stitch]] {s.name!r}", s.anchors, n_train, "training rows", found)
         for alias in dict.fromkeys(a for p in s.pairs for a in p):
@@ -324,6 +329,7 @@ def preflight(recipe: Recipe) -> Preflight:
             )
     for z in recipe.zeroshot:
         records = _read(recipe, z.images, found)
+        ev = None
         if records is not None:
             try:
                 ev = eval_images(z, records)
@@ -357,7 +363,14 @@ def preflight(recipe: Recipe) -> Preflight:
         except SemalignError as exc:
             found.problems.append(f"[[zeroshot]] {z.name!r}: {exc}")
             continue
-        _too_many(f"[[zeroshot]] {z.name!r}", z.anchors, len(pairs.owner), "anchor pairs", found)
+        have, what = len(pairs.owner), "anchor pairs"
+        if z.split == "loo" and ev is not None and records is not None:
+            # a fold may use only the pairs of the other patients' images
+            patients = patient_keys(records, anchors)
+            allowed = patient_folds(ev.items.ids, pairs.owner, patients)[1]
+            have = min(int(a.sum()) for a in allowed)
+            what = "anchor pairs in the smallest leave-one-patient-out fold"
+        _too_many(f"[[zeroshot]] {z.name!r}", z.anchors, have, what, found)
         drawn = drawn_pairs(z, len(pairs.owner))
         a_images, a_reports = (pairs.images, pairs.reports) if drawn is None else (
             anchor_subset(pairs, drawn)[:2])  # fmt: skip
@@ -381,6 +394,13 @@ def preflight(recipe: Recipe) -> Preflight:
         except SemalignError as exc:
             found.problems.append(f"[[retrieval]] {t.name!r}: {exc}")
             continue
+        rows = data_r.texts if data_r is not None else stitch_items.get(str(t.items_from))
+        if t.gallery == "all-distinct" and rows is not None:
+            gallery = gallery_items(records, t.section, t.kind, rows)
+            for a, b in t.pairs:
+                found.embeds.append(Embedding(t.name, a, f"{t.dataset} gallery sources",
+                                              gallery.source_items()))  # fmt: skip
+                found.embeds.append(Embedding(t.name, b, f"{t.dataset} gallery", gallery.texts))
         if data_r is not None:
             n_train = len(data_r.texts) - int(data_r.test.size)
             _too_many(f"[[retrieval]] {t.name!r}", t.anchors, n_train, "training rows", found)
