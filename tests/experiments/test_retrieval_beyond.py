@@ -158,19 +158,22 @@ def _cells(rows: list[dict[str, str]], mode: str) -> set[tuple[str, ...]]:
 def test_every_variant_has_its_rows(demo: dict[str, Any]) -> None:
     rows = demo["rows"]
     dirs = ("minilm->e5", "e5->minilm")
+    methods = ("orthogonal", "affine", "ridge-cv")
     grid = {(d + tag, m, str(k), str(s)) for d in dirs for tag in ("", " csls@10")
-            for m in ("orthogonal", "affine") for k in ANCHORS for s in SEEDS}  # fmt: skip
+            for m in methods for k in ANCHORS for s in SEEDS}  # fmt: skip
     assert _cells(rows, "aligned") == grid
     assert _cells(rows, "refined") == grid
     asif = {(d, "asif", str(k), str(s)) for d in dirs for k in ANCHORS for s in SEEDS}
     assert _cells(rows, "asif") == asif
-    assert {(r["anchors"], r["variant"]) for r in rows if r["mode"] == "asif"} == {
-        (str(k), f"top_k={k} power=8")
-        for k in ANCHORS  # effective top_k = min(800, anchors)
-    }
+    # ASIF's setting is chosen per draw on held-out anchors: one chosen sweep row per cell
+    assert all(r["variant"].endswith("(chosen on held-out anchors)")
+               for r in rows if r["mode"] == "asif")  # fmt: skip
+    chosen = [(r["anchors"], r["seed"]) for r in rows
+              if r["mode"] == "asif-sweep" and r["note"] == "chosen"]  # fmt: skip
+    assert sorted(chosen) == sorted((str(k), str(s)) for k in ANCHORS for s in SEEDS)
     assert {r["setting"] for r in rows} == {TASK}
     assert len(_cells(rows, "naive")) == 2
-    assert {r["n"] for r in rows} == {"20"}
+    assert {r["n"] for r in rows if r["mode"] != "asif-sweep"} == {"20"}
     # affine needs 385 anchors: undefined with and without refinement, with the reason
     assert all(r["value"] == "" and r["note"] == "skipped: needs >= 385 anchors"
                for r in rows if r["method"] == "affine")  # fmt: skip
@@ -240,14 +243,17 @@ def test_refined_rows_equal_a_refinement_on_the_recorded_pools(demo: dict[str, A
 
 @pytest.mark.parametrize("k", ANCHORS)
 def test_asif_rows_equal_a_direct_asif(demo: dict[str, Any], k: int) -> None:
-    from semalign.tasks.asif import ASIF
+    from semalign.tasks.asif import AsifSweep, asif_variant
 
     xa, xb, seed = demo["xa"], demo["xb"], 2
     s = _split(demo, k, seed)
-    asif = ASIF(top_k=800, power=8).fit(xa[s["anchors"]], xb[s["anchors"]])
+    xs, xt = xa[s["anchors"]], xb[s["anchors"]]
+    sweep = AsifSweep([16, 32, 64, 128, 256], [1.0, 4.0, 8.0], [False, True])
+    asif = sweep.select(xs, xt, seed)[0].fit(xs, xt)  # the demo's grid, on the cell's anchors
+    variant = asif_variant(asif.params_) + " (chosen on held-out anchors)"
     q, g = asif.transform_source(xa[s["test"]]), asif.transform_target(xb[s["test"]])
     for direction, a, b in (("minilm->e5", q, g), ("e5->minilm", g, q)):
-        _check(_rows_of(demo, "asif", f"{direction} top_k={k} power=8", k, seed), a, b)
+        _check(_rows_of(demo, "asif", f"{direction} {variant}", k, seed), a, b)
 
 
 def test_report_shows_the_variants(small_run) -> None:
