@@ -15,7 +15,7 @@ import numpy as np
 from clitools import TIMEOUT
 from semalign.experiments import load_recipe
 from semalign.experiments.embedding import Embedder
-from semalign.experiments.inputs import read_records, stitch_data
+from semalign.experiments.inputs import gallery_items, read_records, stitch_data
 from semalign.tasks import retrieve, stitch
 
 MODES = ("end-to-end", "target", "naive", "aligned", "relative")
@@ -117,6 +117,14 @@ def test_retrieval_rows_from_api_and_recipe_agree(small_run, small_recipe, store
     rows = [r for r in _rows(small_run.out / "results" / "retrieval.csv", a, b)
             if r["mode"] in ("naive", "aligned")]  # fmt: skip
     names = {"image->report": f"{a}->{b}", "report->image": f"{b}->{a}"}
+    distractors = None
+    if spec.gallery == "all-distinct":  # the recipe ranks among the test rows and the rest
+        records = read_records(recipe.datasets[spec.dataset])
+        gallery = gallery_items(records, spec.section, spec.kind, data.items)
+        emb = Embedder(store, recipe.encoders)
+        what = f"{spec.items_from}-gallery"
+        distractors = (emb.embed(a, gallery.texts, what)[1], emb.embed(b, gallery.texts, what)[1])
+        assert not emb.loaded and len(gallery.texts) > 0
     api: dict[tuple, dict] = {}
     for scoring in spec.scorings:
         table = retrieve(
@@ -124,6 +132,7 @@ def test_retrieval_rows_from_api_and_recipe_agree(small_run, small_recipe, store
             anchor_counts=list(spec.anchors), seeds=list(spec.seeds),
             anchor_strategy=spec.anchor_strategy, ks=list(spec.ks), n_resamples=recipe.bootstrap,
             scoring=scoring, csls_k=spec.csls_k, naive=scoring == "cosine",
+            distractors=distractors,
         )  # fmt: skip
         for r in table.to_records():
             r["direction"] = names[r["direction"]]
