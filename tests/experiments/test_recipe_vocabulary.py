@@ -20,6 +20,7 @@ import semalign.encoders.base as encoders_base
 import semalign.experiments.recipe as recipe_pkg
 import semalign.metrics.csls as csls
 import semalign.store.executor as executor
+import semalign.tasks.asif as asif
 import semalign.tasks.comparators as comparators
 import semalign.tasks.retrieval_refined as retrieval_refined
 import semalign.tasks.splits as splits
@@ -47,6 +48,7 @@ OWNERS: dict[str, tuple[Any, str]] = {
     "STITCH_MODES": (stitching, "STITCH_MODES"),
     "HEADS": (stitching, "HEADS"),
     "STITCH_HEADLINE_METRICS": (stitching, "HEADLINE_METRICS"),
+    "ASIF_SELECT": (asif, "SELECT"),
     "MODALITIES": (encoders_base, "MODALITIES"),
     "SECTIONS": (records, "SECTIONS"),
     "PAIRINGS": (pairing, "PAIRINGS"),

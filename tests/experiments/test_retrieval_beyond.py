@@ -18,6 +18,7 @@ import pytest
 from clitools import fails_cleanly, run
 from semalign.errors import InputError
 from semalign.experiments import load_recipe, parse_recipe, run_recipe
+from semalign.experiments.grid import distinct_cells
 from semalign.experiments.recipe import AsifSpec, UnpairedSpec
 
 TASK = "iu-retrieval"
@@ -102,14 +103,20 @@ def test_cli_refuses_a_bad_key_before_any_work(tmp_path: Path) -> None:
 def demo(small_run, small_recipe: Path, store: Path) -> dict[str, Any]:
     """The small demo's retrieval rows, recorded pools, metadata and embeddings (from the store)."""
     from semalign.experiments.embedding import Embedder
-    from semalign.experiments.inputs import read_records, stitch_data
+    from semalign.experiments.inputs import gallery_items, read_records, stitch_data
 
     recipe = load_recipe(small_recipe)
     st = recipe.stitch[0]
-    data = stitch_data(st, read_records(recipe.datasets[st.dataset]))
+    records = read_records(recipe.datasets[st.dataset])
+    data = stitch_data(st, records)
     emb = Embedder(store, recipe.encoders)
     xa = emb.embed("minilm", data.items, st.name)[1]
     xb = emb.embed("e5", data.items, st.name)[1]
+    spec = recipe.retrieval[0]
+    assert spec.gallery == "all-distinct"  # every query also ranks these distractors
+    gallery = gallery_items(records, spec.section, spec.kind, data.items).texts
+    ga = emb.embed("minilm", gallery, f"{st.name}-gallery")[1]
+    gb = emb.embed("e5", gallery, f"{st.name}-gallery")[1]
     assert not emb.loaded  # read back, not re-embedded
     res = small_run.out / "results"
     pools: dict[tuple[int, int], dict[str, list[str]]] = {}
@@ -119,7 +126,8 @@ def demo(small_run, small_recipe: Path, store: Path) -> dict[str, Any]:
     meta = json.loads((small_run.out / "results.json").read_text())["tasks"]["retrieval"][TASK]
     return {
         "rows": _csv(res / "retrieval.csv"), "pools": pools, "meta": meta, "data": data,
-        "xa": xa, "xb": xb, "row": {i: j for j, i in enumerate(data.items.ids)},
+        "xa": xa, "xb": xb, "ga": ga, "gb": gb,
+        "row": {i: j for j, i in enumerate(data.items.ids)},
         "recipe": recipe,
     }  # fmt: skip
 
@@ -198,10 +206,14 @@ def _split(demo: dict[str, Any], k: int, seed: int) -> dict[str, np.ndarray]:
     return {role: np.array([demo["row"][i] for i in ids]) for role, ids in cell.items()}
 
 
-def _check(rows: dict[str, float], queries: np.ndarray, keys: np.ndarray, **score: Any) -> None:
+def _check(
+    rows: dict[str, float], queries: np.ndarray, keys: np.ndarray, extra: np.ndarray, **score: Any
+) -> None:
+    """The rows equal a direct ranking of ``queries`` among ``keys`` and the distractors
+    ``extra`` (the gallery beyond the test rows, in the keys' space)."""
     from semalign.metrics.space import retrieval_outcome
 
-    out = retrieval_outcome(queries, keys, **score)
+    out = retrieval_outcome(queries, keys, distractors=extra, **score)
     for j in (1, 5, 10):
         assert rows[f"recall@{j}"] == pytest.approx(float(out.recall_at(j).mean()), abs=1e-12)
     assert rows["mrr"] == pytest.approx(float(out.reciprocal_rank().mean()), abs=1e-12)
@@ -215,11 +227,14 @@ def test_csls_rows_equal_a_direct_computation(demo: dict[str, Any], k: int) -> N
     s = _split(demo, k, seed)  # the recorded anchors are the ones plain T was fitted on
     t = Aligner("orthogonal", "standard", seed=seed).fit(xa[s["anchors"]], xb[s["anchors"]])
     mapped, keys = t.transform(xa[s["test"]]), xb[s["test"]]
-    for direction, q, g in (("minilm->e5", mapped, keys), ("e5->minilm", keys, mapped)):
+    ga, gb = t.transform(demo["ga"]), demo["gb"]
+    for direction, q, g, e in (
+        ("minilm->e5", mapped, keys, gb), ("e5->minilm", keys, mapped, ga)
+    ):  # fmt: skip
         csls = _rows_of(demo, "aligned", f"{direction} csls@10", k, seed)
-        _check(csls, q, g, scoring="csls", csls_k=10)
+        _check(csls, q, g, e, scoring="csls", csls_k=10)
         plain = _rows_of(demo, "aligned", direction, k, seed)
-        _check(plain, q, g)
+        _check(plain, q, g, e)
 
 
 @pytest.mark.parametrize("k", ANCHORS)
@@ -235,10 +250,13 @@ def test_refined_rows_equal_a_refinement_on_the_recorded_pools(demo: dict[str, A
     mapped, keys = ref.transform(xa[s["test"]]), xb[s["test"]]
     note = (f" refits={ref.n_iter_} pseudo={ref.pairs_[0].size} "
             f"pools={s['pool-source'].size}/{s['pool-target'].size} kept={ref.kept_}")  # fmt: skip
-    for direction, q, g in (("minilm->e5", mapped, keys), ("e5->minilm", keys, mapped)):
-        _check(_rows_of(demo, "refined", f"{direction}{note}", k, seed), q, g)
+    ga, gb = ref.transform(demo["ga"]), demo["gb"]
+    for direction, q, g, e in (
+        ("minilm->e5", mapped, keys, gb), ("e5->minilm", keys, mapped, ga)
+    ):  # fmt: skip
+        _check(_rows_of(demo, "refined", f"{direction}{note}", k, seed), q, g, e)
         rows = _rows_of(demo, "refined", f"{direction} csls@10{note}", k, seed)
-        _check(rows, q, g, scoring="csls", csls_k=10)
+        _check(rows, q, g, e, scoring="csls", csls_k=10)
 
 
 @pytest.mark.parametrize("k", ANCHORS)
@@ -252,8 +270,9 @@ def test_asif_rows_equal_a_direct_asif(demo: dict[str, Any], k: int) -> None:
     asif = sweep.select(xs, xt, seed)[0].fit(xs, xt)  # the demo's grid, on the cell's anchors
     variant = asif_variant(asif.params_) + " (chosen on held-out anchors)"
     q, g = asif.transform_source(xa[s["test"]]), asif.transform_target(xb[s["test"]])
-    for direction, a, b in (("minilm->e5", q, g), ("e5->minilm", g, q)):
-        _check(_rows_of(demo, "asif", f"{direction} {variant}", k, seed), a, b)
+    qe, ge = asif.transform_source(demo["ga"]), asif.transform_target(demo["gb"])
+    for direction, a, b, e in (("minilm->e5", q, g, ge), ("e5->minilm", g, q, qe)):
+        _check(_rows_of(demo, "asif", f"{direction} {variant}", k, seed), a, b, e)
 
 
 def test_report_shows_the_variants(small_run) -> None:
@@ -283,14 +302,18 @@ def test_step_cache_tells_the_settings_apart(
         assert summary.models_loaded == []
         return summary.steps_computed, _csv(out / "results" / "retrieval.csv")
 
-    # cosine only: its units are the ones already computed; no CSLS row left
+    # per pair: one refined unit per distinct (method, scaling) and one comparisons unit (the
+    # headline's seed means and paired differences, keyed by the scorings, csls_k and ASIF)
+    cells = len(distinct_cells(spec.methods, spec.scalings)[0])
+    assert len(spec.pairs) == 1 and cells >= 2
+    # cosine only: the refined units and the comparisons; no CSLS row left
     n, rows = steps(scorings=["cosine"])
-    assert n == 2 and not any("csls@" in r["scoring"] for r in rows)  # the refined units
-    # a new csls_k: both methods' CSLS units and both refined units
+    assert n == cells + 1 and not any("csls@" in r["scoring"] for r in rows)
+    # a new csls_k: every method's CSLS unit, every refined unit and the comparisons
     n, rows = steps(csls_k=5)
-    assert n == 4 and any(r["scoring"] == "csls@5" for r in rows)
-    assert steps(unpaired=replace(spec.unpaired, iterations=2))[0] == 2  # the refined units
-    n, rows = steps(asif=AsifSpec(top_k=800, power=4.0))  # the ASIF unit only
-    assert n == 1 and any("power=4" in r["variant"] for r in rows)
-    n, rows = steps(unpaired=None, asif=None)
-    assert n == 0 and {r["mode"] for r in rows} == {"naive", "aligned"}
+    assert n == 2 * cells + 1 and any(r["scoring"] == "csls@5" for r in rows)
+    assert steps(unpaired=replace(spec.unpaired, iterations=2))[0] == cells  # the refined units
+    n, rows = steps(asif=AsifSpec(top_k=800, power=4.0))  # the ASIF unit and the comparisons
+    assert n == 2 and any("power=4" in r["variant"] for r in rows)
+    n, rows = steps(unpaired=None, asif=None)  # the comparisons only (no ASIF difference)
+    assert n == 1 and {r["mode"] for r in rows} == {"naive", "aligned"}
