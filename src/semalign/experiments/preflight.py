@@ -153,7 +153,7 @@ def check_model(alias: str, model: str, options: dict[str, Any]) -> tuple[str | 
             if importlib.util.find_spec(module) is None:
                 return (
                     f"{where} needs {module}, which is not installed here: pip install {pip} "
-                    "(the torchvision built for your torch; see the README's BiomedCLIP section)",
+                    "(the torchvision built for your torch; see docs/openclip.md)",
                     None,
                 )
         repo = hub_id.removeprefix("hf-hub:")
@@ -301,6 +301,7 @@ def preflight(recipe: Recipe) -> Preflight:
             found.notices.append(notice)
     reports_needed: set[str] = set()
     stitch_items: dict[str, Items] = {}  # what a retrieval task with items_from reuses
+    stitch_train: dict[str, int] = {}  # and its training rows (where its anchors come from)
     for s in recipe.stitch:
         records = _read(recipe, s.dataset, found)
         if records is None:
@@ -316,6 +317,7 @@ def preflight(recipe: Recipe) -> Preflight:
             continue
         stitch_items[s.name] = data.items
         n_train = len(data.items) - int(data.test.size)
+        stitch_train[s.name] = n_train
         _too_many(f"[[stitch]] {s.name!r}", s.anchors, n_train, "training rows", found)
         for alias in dict.fromkeys(a for p in s.pairs for a in p):
             found.embeds.append(Embedding(s.name, alias, f"{s.dataset} {s.modality}s", data.items))
@@ -408,10 +410,13 @@ def preflight(recipe: Recipe) -> Preflight:
                 found.embeds.append(Embedding(t.name, a, f"{t.dataset} {t.kind} sources",
                                               data_r.source_items()))  # fmt: skip
                 found.embeds.append(Embedding(t.name, b, f"{t.dataset} reports", data_r.texts))
-            cells = len(distinct_cells(t.methods, t.scalings)[0])
-            refined = 2 if t.unpaired is not None else 1
-            found.fits[t.name] = _fits(len(t.pairs), cells * refined, t.anchors, len(t.seeds),
-                                       n_train)  # fmt: skip
+        elif str(t.items_from) in stitch_train:
+            n_train = stitch_train[str(t.items_from)]
+        else:
+            continue
+        cells = len(distinct_cells(t.methods, t.scalings)[0])
+        refined = 2 if t.unpaired is not None else 1
+        found.fits[t.name] = _fits(len(t.pairs), cells * refined, t.anchors, len(t.seeds), n_train)
     for alias in sorted(reports_needed):
         records = found.records.get(alias)
         problem = None if records is None else _with_reports(recipe, alias, records)
