@@ -148,3 +148,15 @@ def test_choose_refits_needs_no_loss_in_either_direction() -> None:
     assert choose_refits([seed, (0.6, 0.7, 0.7), (0.7, 0.8, 0.7), (0.7, 0.8, 0.7)]) == 3
     assert choose_refits([seed, (0.5, 0.7, 0.6)]) == 1  # no worse: kept
     assert choose_refits([seed, (0.5, 0.7, 0.5)]) == 0  # the cosine breaks the tie
+
+
+def test_a_method_the_holdout_would_starve_runs_unvalidated() -> None:
+    # affine in 16 dimensions needs 17 anchors: 20 fit it, the 15 left after a quarter is held
+    # out do not, so the refinement runs unchecked (as with holdout=0) instead of failing
+    xa, ya, u, v, _, _ = rotation_pools(3, anchors=20)
+    ref = RefinedAligner("affine", "none", iterations=3).fit(xa, ya, unpaired=(u, v))
+    assert ref.kept_ == "unvalidated" and ref.validation_ == []
+    free = RefinedAligner("affine", "none", iterations=3, holdout=0).fit(xa, ya, unpaired=(u, v))
+    np.testing.assert_array_equal(ref.aligner_.weight_, free.aligner_.weight_)
+    with pytest.raises(InputError, match="needs at least 17 anchors"):
+        RefinedAligner("affine", "none", iterations=3).fit(xa[:16], ya[:16], unpaired=(u, v))

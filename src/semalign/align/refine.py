@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semalign.align.aligner import Aligner, NotFittedError
+from semalign.align.aligner import Aligner, NotFittedError, min_anchors
 from semalign.align.io import aligner_payload
 from semalign.align.ridgecv import content_folds
 from semalign.arrays import as_float64_2d
@@ -129,7 +129,9 @@ class RefinedAligner:
     of the last refit), ``n_anchors_`` (the original anchors), ``validation_`` (held-out
     (forward MRR, backward MRR, mean cosine) of the seed map and of each refit on the other
     anchors; empty without one),
-    ``kept_`` ("refined", or "seed" when the held-out anchors chose no refit).
+    ``kept_`` ("refined", or "seed" when the held-out anchors chose no refit, or
+    "unvalidated" when the method cannot be fitted on the anchors left after the hold-out, so
+    all ``iterations`` run unchecked).
     """
 
     _PARAMS = ("method", "scaling", "iterations", "csls_k", "max_pseudo", "holdout")
@@ -211,6 +213,8 @@ class RefinedAligner:
             )
         refits = self.iterations
         held = self._held_out(x, y)
+        if held is not None and self._unfittable(x[~held]):
+            held, self.kept_ = None, "unvalidated"  # the seed map needs every anchor
         if held is not None:
             for a in self._refits(x[~held], y[~held], u, v, self.iterations):
                 mapped = a.transform(x[held])
@@ -223,6 +227,11 @@ class RefinedAligner:
             self.kept_ = "refined" if refits > 0 else "seed"
         self._run(x, y, (u, v), refits)
         return self
+
+    def _unfittable(self, x: np.ndarray) -> bool:
+        """Whether the seed map cannot be fitted on the anchors left after the hold-out (too
+        few rows for the method, e.g. affine with n * 3/4 <= d); the rank is left to the fit."""
+        return x.shape[0] < min_anchors(self.method, self.scaling, x.shape[1])
 
     def _held_out(self, x: np.ndarray, y: np.ndarray) -> NDArray[np.bool_] | None:
         """The held-out anchors (n,) of the validation, or None without one."""
