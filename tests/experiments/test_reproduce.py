@@ -452,6 +452,16 @@ def test_hub_model_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert (m["pooling"], m["precision"], m["quantisation"]) == ("cls", "float32", None)
     text = EncoderSpec("t", "bert-base", {"prefix": "query: "}, None)
     assert provenance.model_identity(text, Compute())["prefix"] == "query: "
+    # a dual encoder's tower: the catalog's open_clip hub id (hf-hub: prefix, no config.json)
+    clip = "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
+    snap = tmp_path / f"models--{clip.replace('/', '--')}" / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (snap / "open_clip_config.json").write_text("{}", encoding="utf-8")
+    (snap.parent.parent / "refs").mkdir()
+    (snap.parent.parent / "refs" / "main").write_text(commit, encoding="utf-8")
+    m = provenance.model_identity(EncoderSpec("bc", "biomedclip:image", {}, None), Compute())
+    assert (m["tower"], m["hub_id"], m["commit"]) == ("image", clip, commit)
+    assert real("biomedclip:image", None, tmp_path) is None  # not a repository id
 
 
 def test_a_run_cannot_take_the_splits_it_overwrites(runs: dict[str, Path]) -> None:

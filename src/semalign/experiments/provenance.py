@@ -20,6 +20,7 @@ from typing import Any
 
 from semalign import __version__
 from semalign.encoders.catalog import REGISTRY
+from semalign.encoders.names import split_tower
 from semalign.experiments.recipe import Compute, EncoderSpec
 
 #: Distributions whose versions are recorded (those absent here are left out).
@@ -62,20 +63,30 @@ def _version(dist: str) -> str | None:
         return None
 
 
+#: files one of which every hub model the encoders load has (transformers, open_clip)
+CONFIG_FILES = ("config.json", "open_clip_config.json")
+
+
 def hub_commit(
     model_id: str, revision: str | None, cache_dir: str | Path | None = None
 ) -> str | None:
-    """The commit of ``model_id`` at ``revision`` in the local HF cache (``cache_dir``, default
-    the hub's own) without network, or None when the cache does not hold it."""
+    """The commit of hub repository ``model_id`` (``org/name``; open_clip's ``hf-hub:`` prefix
+    allowed) at ``revision`` in the local HF cache (``cache_dir``, default the hub's own),
+    without network; None when the cache does not hold it or the id is not a hub id."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - transformers brings it
         return None
-    found = try_to_load_from_cache(model_id, "config.json", cache_dir=cache_dir, revision=revision)
-    if not isinstance(found, str):
-        return None
-    parts = Path(found).parts
-    return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+    repo = model_id.removeprefix("hf-hub:")
+    for name in CONFIG_FILES:
+        try:
+            found = try_to_load_from_cache(repo, name, cache_dir=cache_dir, revision=revision)
+        except ValueError:  # not a repository id (huggingface_hub's HFValidationError)
+            return None
+        if isinstance(found, str):
+            parts = Path(found).parts
+            return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+    return None
 
 
 def _field(encoder: Any, name: str) -> Any:
@@ -86,9 +97,11 @@ def _field(encoder: Any, name: str) -> Any:
 def model_identity(spec: EncoderSpec, compute: Compute, encoder: Any = None) -> dict[str, Any]:
     """The identity of encoder ``spec`` (its resolved ``encoder`` gives the fingerprint)."""
     options = {**compute.encoder_options(), **spec.options}
-    catalog = REGISTRY.get(spec.model)
+    base, tower = split_tower(spec.model)
+    catalog = REGISTRY.get(base)
     out: dict[str, Any] = {
         "model": spec.model,
+        "tower": tower,
         "backend": catalog.backend if catalog else "hub or local folder",
         "description": catalog.description if catalog else None,
         "options": dict(spec.options),
@@ -112,13 +125,13 @@ def model_identity(spec: EncoderSpec, compute: Compute, encoder: Any = None) -> 
             prefix=prefix,
         )
         return out
-    model_id = catalog.model if catalog else spec.model
+    model_id = catalog.model if catalog else base
     revision = options.get("revision")
     local = Path(model_id).expanduser().exists()
     defaults = catalog.options if catalog else {}
     out.update(
         source="local folder" if local else "hub",
-        hub_id=None if local else model_id,
+        hub_id=None if local else model_id.removeprefix("hf-hub:"),
         path=str(Path(model_id).expanduser().resolve()) if local else None,
         revision=revision,
         commit=None if local else hub_commit(model_id, revision),
