@@ -76,7 +76,9 @@ def test_text_stitching_aligned_is_far_above_naive(rehearsed: Layout) -> None:
         for r in _rows(rehearsed, "stitch")
         if r["setting"].startswith("stitch-text-mimic") and r["metric"] == "accuracy"
     ]
-    pairs = {(r["source"], r["target"]) for r in rows}
+    floor = [_value(r) for r in rows if r["mode"] == "majority"]  # no encoder: no pair
+    assert len(floor) == 1
+    pairs = {(r["source"], r["target"]) for r in rows if r["mode"] != "majority"}
     assert len(pairs) == 4
     for source, target in pairs:
         mine = [r for r in rows if (r["source"], r["target"]) == (source, target)]
@@ -88,6 +90,7 @@ def test_text_stitching_aligned_is_far_above_naive(rehearsed: Layout) -> None:
         ]
         assert naive and aligned
         assert np.nanmean(aligned) > naive[0] + 0.15, (source, target, aligned, naive)
+        assert np.nanmean(aligned) > floor[0], (source, target, aligned, floor)
 
 
 # Cosines of images against class prompts computed straight from the planted checkpoints, with
