@@ -3,7 +3,7 @@
 Stitching units: per task ``majority`` (the floor: always the most frequent training class);
 per encoder pair ``baseline`` (end-to-end, target, naive + space similarity before alignment),
 one per ``(method, scaling)`` (aligned at every anchor count and seed + space similarity after
-alignment + 2-D PCA of the anchors), ``relative`` and, per unordered pair, the raw spaces'
+alignment + 2-D PCA of the test rows), ``relative`` and, per unordered pair, the raw spaces'
 similarity at several sample sizes. Every scored stitching setting keeps its per-row
 predictions (extra ``stitch_predictions``). Zero-shot units: the supervised ``comparators``
 (leave-one-out on the image embeddings), one per ``(method, scaling)`` (through T, with the
@@ -163,7 +163,7 @@ def stitch_method(
     ).to_records()  # fmt: skip
     if fitted:
         k = max(fitted)
-        idx, aligner = fitted[k]
+        _, aligner = fitted[k]
         rep_space = space_report(aligner.transform(xa[te]), xb[te], xa[te])
         _space_rows(
             table,
@@ -177,12 +177,14 @@ def stitch_method(
             anchors=k,
             seed=seeds[0],
         )
-        shown = idx[:PCA_POINTS]
+        shown = pca_subset(te, PCA_POINTS)
         extras["pca"] = pca_rows(
             xa[shown],
             xb[shown],
             aligner.transform(xa[shown]),
             np.asarray(y)[shown],
+            fit=(xa[tr], xb[tr]),
+            rows="test",
             source=names[0],
             target=names[1],
             method=method,
@@ -235,24 +237,47 @@ def _taken(
 
 
 def _pca2(fit_on: Float) -> tuple[Float, Float]:
+    """Mean (d,) and the first two principal axes (d, 2) of ``fit_on`` (n, d)."""
     mean = fit_on.mean(axis=0)
     _, _, vt = np.linalg.svd(fit_on - mean, full_matrices=False)
     return mean, vt[:2].T
 
 
-def pca_rows(xs: Float, xt: Float, xa: Float, labels: Any, **key: Any) -> list[dict[str, Any]]:
-    """2-D PCA coordinates: source in its own basis; target and aligned in the target's basis."""
-    rows: list[dict[str, Any]] = []
-    ms, bs = _pca2(xs)
-    mt, bt = _pca2(xt)
-    for role, x, mean, basis in (
+def pca_subset(rows: Index, most: int) -> Index:
+    """At most ``most`` of ``rows``, evenly spread over them (all of them when so few)."""
+    if rows.size <= most:
+        return rows
+    return rows[np.linspace(0, rows.size - 1, most).round().astype(np.int64)]
+
+
+def pca_rows(
+    xs: Float,
+    xt: Float,
+    xa: Float,
+    labels: Any,
+    *,
+    fit: tuple[Float, Float] | None = None,
+    rows: str = "anchors",
+    **key: Any,
+) -> list[dict[str, Any]]:
+    """2-D PCA coordinates of the same items in three roles: ``source`` (xs) in the source's
+    basis; ``target`` (xt) and ``aligned`` (xa = T(xs)) in the target's basis. ``fit``:
+    (source rows, target rows) the two bases are fitted on (column ``basis`` = ``train``);
+    None: each basis is fitted on the points themselves (``basis`` = ``shown``). ``rows``
+    names the points (column ``rows``; ``test``: held-out rows); ``row`` is the item's
+    position among them, the same in every role."""
+    out: list[dict[str, Any]] = []
+    ms, bs = _pca2(xs if fit is None else fit[0])
+    mt, bt = _pca2(xt if fit is None else fit[1])
+    basis = "shown" if fit is None else "train"
+    for role, x, mean, axes in (
         ("source", xs, ms, bs),
         ("target", xt, mt, bt),
         ("aligned", xa, mt, bt),
     ):
-        xy = (x - mean) @ basis
+        xy = (x - mean) @ axes
         for i in range(x.shape[0]):
-            rows.append(
+            out.append(
                 {
                     **key,
                     "role": role,
@@ -260,9 +285,11 @@ def pca_rows(xs: Float, xt: Float, xa: Float, labels: Any, **key: Any) -> list[d
                     "label": str(np.asarray(labels)[i]),
                     "pc1": float(xy[i, 0]),
                     "pc2": float(xy[i, 1]),
+                    "rows": rows,
+                    "basis": basis,
                 }
             )
-    return rows
+    return out
 
 
 # --------------------------------------------------------------------------- zero-shot
