@@ -62,10 +62,11 @@ def test_summary_leads_with_the_declared_metric() -> None:
     meta = {"pairs": [["a", "b"]], "headline": {"method": "orthogonal", "scaling": "standard",
             "anchors": 64, "declared": True, "metric": "macro_f1"}}  # fmt: skip
     line, source = report_stitching.summary("t", meta, rows)
-    assert "`a` → `b` macro f1: majority floor 0.160, end-to-end 0.640" in line
-    assert "aligned (orthogonal, standard, 64 anchors) 0.640" in line
-    assert "Accuracy: floor 0.470, aligned 0.850" in line
+    assert "`a` → `b`, macro f1: aligned (orthogonal, standard, 64 anchors) 0.640" in line
+    assert "end-to-end 0.640" in line and "majority floor 0.160" in line
+    assert "0.850" not in line and "0.470" not in line  # accuracy is not the lead
     assert "declared in the recipe's `headline.metric`" in source
     meta["headline"]["metric"] = None
     line, source = report_stitching.summary("t", meta, rows)
-    assert "balanced accuracy: majority floor 0.250" in line and "the default" in source
+    assert "balanced accuracy: aligned" in line and "majority floor 0.250" in line
+    assert "the default" in source

@@ -277,10 +277,14 @@ def test_asif_rows_equal_a_direct_asif(demo: dict[str, Any], k: int) -> None:
 
 def test_report_shows_the_variants(small_run) -> None:
     md = small_run.report_md.read_text(encoding="utf-8")
-    section = md.split(f"## Retrieval: {TASK}", 1)[1]
+    appendix = (small_run.out / "appendix.md").read_text(encoding="utf-8")
+    section = appendix.split(f"## Retrieval: {TASK}", 1)[1]
     disjoint = "the pools share no row with the test set, the anchors or each other"
     for text in ("**CSLS**", "**Refinement on unpaired pools**", "**ASIF**", disjoint):
         assert text in section, text
+    body = md.split(f"## Retrieval: {TASK}", 1)[1]
+    for text in ("*CSLS*", "*refined*", "*ASIF*", "Stopping rule:"):
+        assert text in body, text
     assert (small_run.out / "figures" / f"{TASK}-anchor-efficiency.png").is_file()
     summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
     assert "refined + CSLS" in summary and "ASIF" in summary

@@ -69,7 +69,7 @@ def test_confusion_file_and_report_count_the_headline_predictions(files, small_r
     _, preds, conf, meta = files
     h = meta["headline"]
     classes = list(meta["classes"])
-    md = small_run.report_md.read_text(encoding="utf-8")
+    md = (small_run.out / "appendix.md").read_text(encoding="utf-8")
     for a, b in meta["pairs"]:
         key = (a, b, "aligned", h["method"], h["scaling"], str(h["anchors"]), str(meta["seeds"][0]))
         p = preds[key]

@@ -2,7 +2,9 @@
 
 ``write_report(OUT)`` reads ``OUT/results/*.csv`` and ``OUT/results.json`` (never the models or
 the cache) and writes ``OUT/report.md`` (figures as ``OUT/figures/*.png``) and ``OUT/report.html``
-(the same content, figures embedded as base64 PNG, no external resources).
+(the same content, figures embedded as base64 PNG, no external resources): the main body, with
+each task's headline table, figures and reading; and ``OUT/appendix.md`` / ``appendix.html``,
+every per-seed and per-setting table.
 
 One module per part: ``document`` (the document model and its Markdown / HTML writers),
 ``common`` (reading rows, formatting, headline rows, tables), ``summary``, ``stitching`` (with
@@ -27,9 +29,11 @@ from semalign.experiments.report import (
     zeroshot,
 )
 from semalign.experiments.report.common import fmt, of_task, read_rows
-from semalign.experiments.report.document import Doc
+from semalign.experiments.report.document import Block, Doc
 
-__all__ = ["Doc", "build", "fmt", "read_rows", "write_report"]
+__all__ = ["APPENDIX", "Doc", "build", "fmt", "read_rows", "write_report"]
+
+APPENDIX = "appendix"  # the appendix's file stem: OUT/appendix.md and OUT/appendix.html
 
 
 def build(out: Path) -> tuple[Doc, str]:
@@ -53,7 +57,10 @@ def build(out: Path) -> tuple[Doc, str]:
         doc.p(" ".join(recipe["notes"].split()))
     doc.p(
         f"Recipe `{recipe.get('name')}`; {recipe.get('bootstrap')} bootstrap resamples for every "
-        "CI. Every number below is read from `results/*.csv` (see `results.json`)."
+        "CI. Every number below is read from `results/*.csv` (see `results.json`). Each task "
+        "has one headline table, its figures and one paragraph on what it shows and what it "
+        "cannot; every seed, anchor count and setting, the per-class tables, the statistics "
+        f"tables and the longer method descriptions are in the [appendix]({APPENDIX}.md)."
     )
     tasks = meta.get("tasks", {})
     summary.section(doc, tasks, stitch_rows, zs_rows, ret_rows, comp_rows)
@@ -68,7 +75,7 @@ def build(out: Path) -> tuple[Doc, str]:
             [r for r in confusion if r.get("setting") == name],
             of_task(comp_rows, name),
         )
-        comparisons.section(doc, name, m, of_task(comp_rows, name), "stitch")
+        comparisons.section(doc.appendix, name, m, of_task(comp_rows, name), "stitch")
     for name, m in tasks.get("zeroshot", {}).items():
         zeroshot.section(
             doc,
@@ -76,11 +83,12 @@ def build(out: Path) -> tuple[Doc, str]:
             m,
             of_task(zs_rows, name),
             [r for r in scores if r.get("setting") == name],
+            of_task(comp_rows, name),
         )
-        comparisons.section(doc, name, m, of_task(comp_rows, name), "zeroshot")
+        comparisons.section(doc.appendix, name, m, of_task(comp_rows, name), "zeroshot")
     for name, m in tasks.get("retrieval", {}).items():
         retrieval.section(doc, name, m, of_task(ret_rows, name), of_task(comp_rows, name))
-        comparisons.section(doc, name, m, of_task(comp_rows, name), "retrieval")
+        comparisons.section(doc.appendix, name, m, of_task(comp_rows, name), "retrieval")
     doc.h("Files")
     doc.bullets(f"`results/{f}`" for f in meta.get("files", []))
     reproducibility.section(doc, meta)
@@ -89,14 +97,21 @@ def build(out: Path) -> tuple[Doc, str]:
 
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` (+ ``figures/``) and the self-contained ``report.html`` in ``out``."""
+    """Write ``report.md`` (+ ``figures/``) and the self-contained ``report.html`` in ``out``,
+    and the appendix beside them (``appendix.md``, ``appendix.html``)."""
     out = Path(out)
     doc, title = build(out)
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
-    for name, png in doc.figures.items():
+    for name, png in {**doc.figures, **doc.appendix.figures}.items():
         atomic_write_bytes(figures / f"{name}.png", png)
     md, page = out / "report.md", out / "report.html"
-    atomic_write_bytes(md, doc.markdown().encode("utf-8"))
-    atomic_write_bytes(page, doc.html(title).encode("utf-8"))
+    appendix = doc.appendix
+    appendix.blocks.insert(0, Block("heading", f"Appendix: {title}", 1))
+    appendix.blocks.insert(
+        1, Block("text", "The tables behind the [report](report.md), task by task.")
+    )
+    for doc_, stem, head in ((doc, "report", title), (appendix, APPENDIX, f"Appendix: {title}")):
+        atomic_write_bytes(out / f"{stem}.md", doc_.markdown().encode("utf-8"))
+        atomic_write_bytes(out / f"{stem}.html", doc_.html(head).encode("utf-8"))
     return md, page

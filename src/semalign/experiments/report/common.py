@@ -17,11 +17,13 @@ __all__ = [
     "HEADLINE",
     "ROW_KEYS",
     "cell",
+    "estimate",
     "fmt",
     "group",
     "headline_row",
     "headline_source",
     "metric_cells",
+    "na_sentences",
     "of_task",
     "read_rows",
     "result_table",
@@ -133,8 +135,73 @@ def group(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[tuple[Any, 
     return out
 
 
+def _is_na(rows: list[dict[str, Any]]) -> bool:
+    return all(math.isnan(r["value"]) for r in rows)
+
+
+def na_sentences(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
+    """One sentence per kind of setting (``keys`` without anchors and seed) that has rows with
+    no value at all: at which anchor counts and seeds, and why (each row's ``skipped:``
+    reason); settings with the same reasons share one sentence, their differing keys listed."""
+    setting = tuple(k for k in keys if k not in ("anchors", "seed"))
+    by_reason: dict[str, list[tuple[Any, ...]]] = {}
+    for key, g in group(rows, setting).items():
+        cells = group(g, ("anchors", "seed"))
+        empty = {k: v for k, v in cells.items() if _is_na(v)}
+        if not empty:
+            continue
+        reasons: dict[str, list[str]] = {}
+        for (anchors, _), v in empty.items():
+            why = str(v[0].get("note") or "").partition("skipped: ")[2] or "no value"
+            counts = reasons.setdefault(why, [])
+            if str(anchors) not in counts:
+                counts.append(str(anchors))
+        scope = "every" if len(empty) == len(cells) else f"{len(empty)} of {len(cells)}"
+        tail = f"({scope} anchor count and seed): " + "; ".join(
+            f"{why} (at {', '.join(a or 'any' for a in at)} anchors)" for why, at in reasons.items()
+        )
+        by_reason.setdefault(tail, []).append(key)
+    out = []
+    for tail, settings in by_reason.items():
+        named = []
+        for i, k in enumerate(setting):
+            values = [v for v in dict.fromkeys(s[i] for s in settings) if v != ""]
+            if values:
+                named.append(f"{k} " + " / ".join(f"`{v}`" for v in values))
+        out.append(f"n/a for {', '.join(named)} {tail}.")
+    return out
+
+
+def estimate(
+    means: list[dict[str, Any]], rows: list[dict[str, Any]], metric: str, **match: Any
+) -> tuple[str, str]:
+    """The cell of ``metric`` for the setting ``match``: its mean over seeds with the interval
+    over seeds and test rows (a ``seed-mean`` row of ``means``), else the first seed's row of
+    ``rows`` with its CI; and which of the two it is (``mean over seeds (sd x)``, ``seed s``, or
+    ``single run`` for a setting with no seed)."""
+
+    def hit(r: dict[str, Any], m: str = metric) -> bool:
+        return r["metric"] == m and all(str(r.get(k, "")) == str(v) for k, v in match.items())
+
+    means = [r for r in means if r.get("variant") == "seed-mean"]
+    mean = next((r for r in means if hit(r)), None)
+    if mean is not None and not math.isnan(mean["value"]):
+        sd = next((r["value"] for r in means if hit(r, f"{metric}:seed-sd")), math.nan)
+        what = "mean over seeds" + ("" if math.isnan(sd) else f" (sd {sd:.3f})")
+        return fmt(mean["value"], mean["ci_low"], mean["ci_high"]), what
+    cand = [r for r in rows if hit(r)]
+    first = _first_seed(cand)
+    row = next((r for r in cand if first is None or r["seed"] == first), None)
+    if row is None:
+        return cell(row), ""
+    return cell(row), ("single run" if row["seed"] == "" else f"seed {row['seed']}")
+
+
 def result_table(doc: Doc, rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> None:
-    """One line per setting (``ROW_KEYS``), one column per metric."""
+    """One line per setting (``ROW_KEYS``), one column per metric; settings with no value at
+    all are left out of the table and said in one sentence each (:func:`na_sentences`)."""
     groups = group(rows, ROW_KEYS)
-    body = [list(k) + metric_cells(g, metrics) for k, g in groups.items()]
+    body = [list(k) + metric_cells(g, metrics) for k, g in groups.items() if not _is_na(g)]
     doc.table(list(ROW_KEYS) + list(metrics), body)
+    for sentence in na_sentences(rows, ROW_KEYS):
+        doc.p(sentence)

@@ -132,18 +132,20 @@ def section(
     if body:
         cols = ["setting"] if kind != "zeroshot" else []
         doc.table([*cols, "metric", "mean over seeds [95% interval]", "seeds: range (sd)"], body)
-    paired: dict[tuple[str, str], dict[str, Any]] = {}
+    paired: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in rows:
         if r["variant"].startswith("paired: "):
-            paired.setdefault((r["variant"][8:], _where(r, kind)), {})[r["metric"]] = r
+            method = " ".join(x for x in (r["method"], r["scaling"]) if x)
+            key = (r["variant"][8:], _where(r, kind), method)
+            paired.setdefault(key, {})[r["metric"]] = r
     if paired:
         mcnemar = any("accuracy:mcnemar-p" in v for v in paired.values())
-        cols = [*(["setting"] if kind != "zeroshot" else []), "A - B", *shown]
+        cols = [*(["setting"] if kind != "zeroshot" else []), "A - B", "A's map", *shown]
         body = []
-        for (label, direction), by in paired.items():
+        for (label, direction, method), by in paired.items():
             cells = [fmt(by[m]["value"], by[m]["ci_low"], by[m]["ci_high"]) if m in by else ""
                      for m in shown]  # fmt: skip
-            line = [*([direction] if kind != "zeroshot" else []), label, *cells]
+            line = [*([direction] if kind != "zeroshot" else []), label, method, *cells]
             if mcnemar:
                 p = by.get("accuracy:mcnemar-p")
                 line.append("" if p is None else f"{p['value']:.3g}")

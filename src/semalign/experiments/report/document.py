@@ -1,11 +1,13 @@
 """The report's document model: headings, paragraphs, lists, tables and figures, written out as
 Markdown (figures as ``figures/NAME.png``) or as one self-contained HTML page (figures embedded
-as base64 PNG, no external resources)."""
+as base64 PNG, no external resources). A report is two documents: the main body (``Doc``) and
+its appendix (``Doc.appendix``), where every per-seed and per-setting table goes."""
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,11 @@ class Block:
 class Doc:
     """The blocks of the report in order, and the PNG bytes of its figures by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, appendix: bool = True) -> None:
         self.blocks: list[Block] = []
         self.figures: dict[str, bytes] = {}
+        #: the appendix document (the appendix's own appendix is itself)
+        self.appendix: Doc = Doc(appendix=False) if appendix else self
 
     def h(self, text: str, level: int = 2) -> None:
         self.blocks.append(Block("heading", text, level))
@@ -101,9 +105,18 @@ class Doc:
         return "\n".join(parts) + "\n"
 
 
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
 def _inline(text: str) -> str:
-    """Escape, then render Markdown ``code``, **bold** and *italic* spans."""
-    out = html.escape(text)
+    """Escape, then render Markdown ``code``, **bold** and *italic* spans and ``[text](file)``
+    links to relative files (a link to ``NAME.md`` goes to the page ``NAME.html``)."""
+
+    def link(m: re.Match[str]) -> str:
+        href = re.sub(r"\.md$", ".html", m.group(2))
+        return f'<a href="{href}">{m.group(1)}</a>'
+
+    out = _LINK.sub(link, html.escape(text))
     for mark, tag in (("`", "code"), ("**", "strong"), ("*", "em")):
         pieces = out.split(mark)
         if len(pieces) % 2 == 1:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from semalign.experiments import plots
-from semalign.experiments.report.common import cell, fmt, headline_row, headline_source
+from semalign.experiments.report.common import (
+    cell,
+    estimate,
+    fmt,
+    headline_source,
+    na_sentences,
+)
 from semalign.experiments.report.document import Doc
 from semalign.experiments.report.maps import rank_na, what_maps_are
 
@@ -68,6 +75,8 @@ def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]
     body = []
     for group in sorted(groups, key=order):
         by = groups[group]
+        if all(math.isnan(r["value"]) for r in by.values()):
+            continue  # said in one sentence (common.na_sentences)
         cells = [
             fmt(by[m]["value"], by[m]["ci_low"], by[m]["ci_high"]) if m in by else "n/a"
             for m in metrics
@@ -144,7 +153,11 @@ def section(
         doc.p(maps)
     for sentence in rank_na(r for r in rows if r["mode"] == "aligned"):
         doc.p(sentence)
-    _beyond(doc, meta)
+    keyed = [{**r, "scoring": scoring_of(r)} for r in rows]
+    for sentence in na_sentences(keyed, ("direction", "mode", "method", "scaling", "scoring",
+                                          "anchors", "seed")):  # fmt: skip
+        doc.p(sentence)
+    _briefly(doc, meta)
     _refined_kept(doc, rows)
     h = meta.get("headline") or {}
     scoring = _headline_scoring(meta)
@@ -168,9 +181,128 @@ def section(
             "queries (`results/comparisons.csv`; refined lines have no band); dotted: the "
             "unaligned control.",
         )
-    doc.h("Results (first seed)", 3)
-    doc.p(f"Every seed is in `results/retrieval.csv` (seeds {meta.get('seeds')}).")
-    doc.table([*COLUMNS, *metrics], table_rows(_first_seed_rows(rows), metrics))
+    _headline_table(doc, meta, rows, means or [], metrics)
+    _reading(doc, meta, means or [])
+    app = doc.appendix
+    app.h(f"Retrieval: {name}")
+    _beyond(app, meta)
+    app.h(f"Every row: {name}", 3)
+    app.p(
+        f"Every seed (seeds {meta.get('seeds')}), as in `results/retrieval.csv`; settings with "
+        "no value at all are the n/a sentences of the main section."
+    )
+    app.table([*COLUMNS, *metrics], table_rows(rows, metrics))
+
+
+def _headline_table(
+    doc: Doc,
+    meta: dict[str, Any],
+    rows: list[dict[str, Any]],
+    means: list[dict[str, Any]],
+    metrics: list[str],
+) -> None:
+    """At the headline anchor count, one line per setting (the control, T of every method and
+    scoring, the headline method refined, ASIF), Recall@1 and MRR per direction: the mean over
+    seeds with its interval over seeds and queries where the comparisons have it, else the
+    first seed."""
+    h = meta.get("headline") or {}
+    if not h:
+        return
+    keyed = [{**r, "scoring": scoring_of(r)} for r in rows]
+    lead = metrics[:2]  # recall@smallest k and MRR; larger k saturate (appendix)
+    directions = list(dict.fromkeys((r["source"], r["target"], plots._direction(r))
+                                    for r in keyed if r["mode"] in MODES))  # fmt: skip
+    settings = dict.fromkeys(
+        (r["mode"], r["method"], r["scaling"], r["scoring"])
+        for r in keyed if r["mode"] in MODES
+        and (r["mode"] == "naive" or str(r["anchors"]) == str(h["anchors"]))
+        and (r["mode"] != "refined" or r["method"] == h["method"])
+    )  # fmt: skip
+    body = []
+    for mode, method, scaling, sc in sorted(
+        settings, key=lambda k: (MODES.index(k[0]), k[1] != h["method"], k[1], k[3] != "cosine")
+    ):
+        cells = []
+        for a, b, d in directions:
+            match = {"source": a, "target": b, "direction": d, "mode": mode, "method": method,
+                     "scaling": scaling, "scoring": sc}  # fmt: skip
+            if mode != "naive":
+                match["anchors"] = h["anchors"]
+            cells += [estimate(means, keyed, m, **match) for m in lead]
+        if all(c.startswith("n/a") for c, _ in cells):
+            continue
+        seeds = {w for _, w in cells if w}
+        what = "mean over seeds" if all(w.startswith("mean") for w in seeds) and seeds else (
+            ", ".join(sorted(seeds)))  # fmt: skip
+        body.append([mode, method, sc, what, *(c for c, _ in cells)])
+    doc.h(f"Headline table: {h['anchors']} anchors", 3)
+    doc.p(
+        "Each setting at the headline anchor count, Recall@1 and MRR per direction: the mean "
+        "over the anchor seeds with the 95% interval that resamples seeds and queries "
+        "(`results/comparisons.csv`), or the first seed with its bootstrap CI over queries where "
+        "only one seed is summarised (*estimate*). Recall@5 and @10, every seed and anchor count "
+        "are in the appendix."
+    )
+    doc.table(
+        ["mode", "method", "scoring", "estimate",
+         *(f"{m} {d}" for _, _, d in directions for m in lead)],
+        body,
+    )  # fmt: skip
+
+
+def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> None:
+    """What the paired differences at the headline show, and what this task cannot."""
+    diffs: dict[str, list[str]] = {}
+    for r in means:
+        v = str(r.get("variant", ""))
+        if v.startswith("paired: ") and r["metric"] == "recall@1":
+            label = v[8:].replace("aligned (cosine) - ", "T − ")
+            diffs.setdefault(str(r["direction"]), []).append(
+                f"{label} {fmt(r['value'], r['ci_low'], r['ci_high'])}"
+            )
+    text = "**What it shows and what it cannot.** "
+    if diffs:
+        text += (
+            "Recall@1 differences paired on queries (and seeds where both share the anchor "
+            "draws): " + "; ".join(f"{d}: " + ", ".join(v) for d, v in diffs.items()) + ". "
+        )
+    size = (meta.get("gallery") or {}).get("size") or meta.get("n_test")
+    text += (
+        f"Each query has one right key among {size}; with {meta.get('n_test')} queries one "
+        f"query moves Recall@1 by {100 / max(int(meta.get('n_test') or 1), 1):.1f} points."
+    )
+    if meta.get("kind") == "report-report":
+        text += (
+            " Both sides are the same report text, so this measures whether T puts a report "
+            "next to itself, an easier task than finding an image's report."
+        )
+    doc.p(text)
+
+
+def _briefly(doc: Doc, meta: dict[str, Any]) -> None:
+    """One sentence each on CSLS, the refinement and ASIF, where the task ran them (the full
+    descriptions are in the appendix)."""
+    parts = []
+    if "csls" in meta.get("scorings", []):
+        parts.append(
+            f"*CSLS* (csls@{meta.get('csls_k', 10)}) rescores the same map's cosines to discount "
+            "hubs"
+        )
+    if meta.get("unpaired"):
+        parts.append(
+            "*refined* refits T on mutual nearest neighbours of two disjoint unpaired pools "
+            "(no pool item's partner is in the other pool) and keeps a refit only if it ranks "
+            "a held-out quarter of the anchors no worse than the anchor-only map"
+        )
+    a = meta.get("asif")
+    if a:
+        parts.append(
+            "*ASIF* (no map) runs at the setting chosen on held-out anchors of every draw"
+            if a.get("select")
+            else f"*ASIF* (no map) runs at top_k {a.get('top_k')}, power {a.get('power')}"
+        )
+    if parts:
+        doc.p("; ".join(parts) + ". Each is described in full in the appendix.")
 
 
 def gallery_phrase(meta: dict[str, Any]) -> str:
@@ -303,40 +435,55 @@ def _beyond(doc: Doc, meta: dict[str, Any]) -> None:
         )
 
 
-def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """Per pair and direction: Recall@1 of the control and of the recipe's headline map (under
-    the headline scoring), then the other variants at the headline anchor count."""
+def summary(
+    name: str,
+    meta: dict[str, Any],
+    rows: list[dict[str, Any]],
+    means: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Per pair and direction, one line: Recall@1 of the recipe's headline map (under the
+    headline scoring; its mean over seeds where ``means``, the task's comparisons rows, have
+    it), then the other variants at the headline anchor count, the unaligned control, the
+    paired difference to ASIF and the permutation p."""
     out = []
-    first = _first_seed_rows(rows)
+    comp = means or []
     h = meta.get("headline") or {}
     scoring = _headline_scoring(meta)
-    for r0 in (r for r in first if r["mode"] == "naive" and r["metric"] == "recall@1"):
+    keyed = [{**r, "scoring": scoring_of(r)} for r in rows]
+    size = (meta.get("gallery") or {}).get("size") or meta.get("n_test")
+    for r0 in (r for r in _first_seed_rows(rows) if r["mode"] == "naive"
+               and r["metric"] == "recall@1"):  # fmt: skip
         a, b, d = r0["source"], r0["target"], plots._direction(r0)
-        same = [r for r in rows if plots._direction(r) == d]
-        plain = [r for r in same if scoring_of(r) == scoring]
-        row = headline_row(plain, meta, "recall@1", "aligned", None, source=a, target=b)
+        at = {"source": a, "target": b, "direction": d, "anchors": h.get("anchors")}
+
+        def est(mode: str, sc: str, at: dict[str, Any] = at) -> str:
+            extra = {"method": h.get("method"), "scaling": h.get("scaling")}
+            value, how = estimate(comp, keyed, "recall@1", mode=mode, scoring=sc, **at,
+                                  **({} if mode == "asif" else extra))  # fmt: skip
+            return value + (f" ({how})" if how.startswith("mean") else "")
+
         shown = "" if scoring == "cosine" else f", {scoring}"
-        out.append(
-            f"{name}, {d} (map `{a}` → `{b}`) Recall@1: unaligned {cell(r0)}, aligned "
-            f"({h.get('method')}, {h.get('anchors')} anchors{shown}) {cell(row)} (n = "
-            f"{r0['n']} queries)."
+        line = (
+            f"**{name}**, {d} (map `{a}` → `{b}`), Recall@1 among {size} keys: aligned "
+            f"({h.get('method')}, {h.get('anchors')} anchors{shown}) {est('aligned', scoring)}"
         )
-        others = []
         for label, mode, s in _variants(meta):
-            if (mode, s) == ("aligned", scoring):
-                continue
-            cand = [r for r in same if scoring_of(r) == s]
-            hit = headline_row(
-                [{**r, "method": h.get("method"), "scaling": h.get("scaling")} for r in cand]
-                if mode == "asif" else cand, meta, "recall@1", mode, None, source=a, target=b,
-            )  # fmt: skip
-            others.append(f"{label} {cell(hit)}")
-        if others:
-            out.append(
-                f"{name}, {d} Recall@1 at the same {h.get('anchors')} anchors and seed: "
-                + ", ".join(others)
-                + "."
-            )
+            if (mode, s) != ("aligned", scoring):
+                line += f"; {label} {est(mode, s)}"
+        line += f"; unaligned {cell(r0)}"
+        p = next(
+            (
+                r["value"]
+                for r in comp
+                if str(r.get("variant", "")).startswith("permutations=")
+                and r["metric"] == "recall@1:p"
+                and r["direction"] == d
+            ),
+            None,
+        )
+        if p is not None:
+            line += f"; shuffled-anchors control p = {p:.3f}"
+        out.append(line + f" (n = {r0['n']} queries).")
     if out:
         out.append(f"{name}: the aligned setting above is {headline_source(meta)}.")
     return out

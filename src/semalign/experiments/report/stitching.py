@@ -13,9 +13,13 @@ from typing import Any
 from semalign.experiments import plots
 from semalign.experiments.report import space as space_part
 from semalign.experiments.report.common import (
+    ROW_KEYS,
     cell,
+    estimate,
+    fmt,
     headline_row,
     headline_source,
+    na_sentences,
     result_table,
 )
 from semalign.experiments.report.document import Doc
@@ -201,6 +205,8 @@ def section(
         doc.p(maps)
     for sentence in rank_na(r for r in rows if r["mode"] == "aligned"):
         doc.p(sentence)
+    for sentence in na_sentences(rows, ROW_KEYS):
+        doc.p(sentence)
     _floor_paragraph(doc, meta, rows, conf)
     floor = [r for r in rows if r["mode"] == FLOOR]
     paired = [r for r in rows if r["mode"] != FLOOR]
@@ -219,24 +225,25 @@ def section(
         plots.anchor_curves(paired + per_pair + seed_means, metric=lead),
         f"`{lead}` vs number of anchors per method ({line}); horizontal lines: end-to-end "
         "(dark, dashed), target (dark, dotted), naive (grey, dashed), majority floor (grey, "
-        "dash-dot).",
+        "dash-dot), each named in the legend.",
     )
+    ks = [plots.mode_bar_anchors(paired, a, b, lead) for a, b in meta.get("pairs", [])]
+    at = sorted({k for k in ks if k is not None})
     doc.figure(
         f"{name}-modes",
         plots.mode_bars(paired, metric=lead),
-        f"`{lead}` by mode per encoder pair; aligned and relative at the most anchors, "
-        "first seed; error bars are 95% CIs.",
+        f"`{lead}` by mode per encoder pair. Aligned (per method) and relative are compared at "
+        "one anchor count, the largest at which both have a first-seed value ("
+        + (" / ".join(map(str, at)) or "none")
+        + " anchors; named in the title and under each pair); end-to-end, naive and target "
+        "use no anchors. Error bars are 95% CIs; `n/a` marks a method with no value at that "
+        "count.",
     )
-    fixed = [r for r in rows if r["mode"] in (FLOOR, "end-to-end", "target", "naive")]
-    first = plots._first_seed(rows)
-    top = [
-        r
-        for r in rows
-        if r["mode"] in ("aligned", "relative") and (first is None or r["seed"] == first)
-    ]
-    doc.h("Headline table (first seed)", 3)
-    result_table(doc, fixed + top, metrics)
-    _per_class(doc, meta, rows, conf)
+    _headline_table(doc, meta, rows, means or [], metrics)
+    _reading(doc, meta, means or [], conf)
+    app = doc.appendix
+    app.h(f"Stitching: {name}")
+    _per_class(app, meta, rows, conf)
     sizes = [r for r in space if r["mode"] == space_part.SAMPLE_SIZE]
     space = [r for r in space if r["mode"] != space_part.SAMPLE_SIZE]
     if space:
@@ -245,48 +252,182 @@ def section(
         doc.figure(
             f"{name}-pca",
             plots.pca_panels(pca),
-            "2-D PCA of anchors: the source space (its own basis), and the target "
-            "space with the aligned source anchors projected on the target's basis; "
-            "colours are classes; grey segments join a few aligned anchors to their "
-            "targets.",
+            "2-D PCA of held-out test rows (up to 200, spread evenly over the test split), "
+            "for the map fitted on the most anchors, first seed. Left: the source's test "
+            "embeddings in the PCA basis fitted on the source's training rows. Right: the "
+            "target's test embeddings (o) and the same items' source embeddings mapped by T "
+            "(x), both in the basis fitted on the target's training rows. Colours are "
+            "classes; grey segments join the first 40 mapped points to their own target "
+            "embeddings.",
         )
-    doc.h("All rows", 3)
-    doc.p("Every setting of every seed (the same rows as `results/stitch.csv`).")
-    result_table(doc, rows, metrics)
+    app.h(f"Every row: {name}", 3)
+    app.p(
+        "Every setting of every seed (the rows of `results/stitch.csv`); a setting with no "
+        "value at any anchor count or seed is one sentence below the table."
+    )
+    result_table(app, rows, metrics)
     if sizes:
         space_part.sizes_section(doc, name, meta, sizes)
 
 
-def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """Per pair: the lead metric (``headline.metric``) of the majority floor, end-to-end, naive,
-    the headline map and the target, then accuracy beside it; then how the headline was
-    chosen."""
+def _headline_table(
+    doc: Doc,
+    meta: dict[str, Any],
+    rows: list[dict[str, Any]],
+    means: list[dict[str, Any]],
+    metrics: tuple[str, ...],
+) -> None:
+    """Per encoder pair: the floor, end-to-end, target and naive, then every method at the
+    headline anchor count and scaling (mean over seeds with its interval over seeds and test
+    rows where the comparisons have it), and relative at its largest anchor count."""
+    h = meta.get("headline") or {}
+    if not h:
+        return
+    body = []
+    relative = [int(r["anchors"]) for r in rows if r["mode"] == "relative" and r["anchors"]]
+    rel_k = max((k for k in relative if k <= int(h["anchors"])), default=None)
+    for a, b in meta.get("pairs", []):
+        settings: list[tuple[str, str, Any, dict[str, Any]]] = [
+            (FLOOR, "", "", {"mode": FLOOR}),
+            *((m, "", "", {"mode": m, "source": a, "target": b})
+              for m in ("end-to-end", "target", "naive")),
+            *(("aligned", m, h["anchors"], {"mode": "aligned", "source": a, "target": b,
+               "method": m, "scaling": h["scaling"], "anchors": h["anchors"]})
+              for m in meta.get("methods", [])),
+        ]  # fmt: skip
+        if rel_k is not None:
+            settings.append(("relative", "cosine", rel_k, {"mode": "relative", "source": a,
+                             "target": b, "anchors": rel_k}))  # fmt: skip
+        for mode, method, k, match in settings:
+            cells = [estimate(means, rows, m, **match) for m in metrics]
+            if all(c.startswith("n/a") for c, _ in cells):
+                continue
+            what = cells[0][1]
+            body.append([f"{a} → {b}", mode, method, str(k), what, *(c for c, _ in cells)])
+    doc.h(f"Headline table: {h['anchors']} anchors, scaling `{h['scaling']}`", 3)
+    doc.p(
+        "Each method at the headline anchor count: the mean over the anchor seeds with the 95% "
+        "interval that resamples seeds and test rows (`results/comparisons.csv`), or the first "
+        "seed with its bootstrap CI over test rows where only one seed is scored (relative: "
+        "first seed at its largest anchor count). The settings with no value are the n/a "
+        "sentences above; every seed and anchor count is in the appendix."
+    )
+    doc.table(["pair", "mode", "method", "anchors", "estimate", *metrics], body)
+
+
+def _reading(
+    doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]], conf: list[dict[str, Any]]
+) -> None:
+    """One paragraph: what the headline comparison shows (paired difference to the target,
+    permutation p) and what this task cannot show (test size, the smallest class)."""
+    h = meta.get("headline") or {}
+    lead = lead_metric(meta)
+    shows = []
+    for a, b in meta.get("pairs", []):
+        at = {"source": a, "target": b, "anchors": h.get("anchors"), "method": h.get("method")}
+        diff = _comp(means, "paired: aligned - target", lead, **at)
+        p = _comp(means, "permutations=", f"{lead}:p", **at)
+        if diff is None:
+            continue
+        text = f"`{a}` → `{b}`: aligned minus target {_fmt_row(diff)}"
+        if p is not None:
+            text += f", shuffled-anchors p = {p['value']:.3f}"
+        shows.append(text)
+    support = _smallest_class(conf)
+    n_test = meta.get("n_test")
+    cannot = (
+        f"One test split of {n_test} rows"
+        if not meta.get("split_seeds")
+        else f"{len(meta['split_seeds'])} test splits of {n_test} rows"
+    )
+    text = "**What it shows and what it cannot.** "
+    if shows:
+        text += (
+            f"At the headline ({h.get('method')}, {h.get('anchors')} anchors) the borrowed head "
+            f"on mapped embeddings against the target's own embeddings, in `{lead}` paired on "
+            "test rows and seeds: " + "; ".join(shows) + ". An interval that covers 0 means "
+            "these test rows cannot tell the map from the target encoder itself. "
+        )
+    text += (
+        f"{cannot}; the classes' labels come from the dataset's own annotations"
+        + (f", and the smallest class has {support[1]} test rows (`{support[0]}`), so its "
+           "per-class F1 and the macro averages move by whole steps with one row"
+           if support else "")
+        + ". The heads are the target encoder's, trained once per pair; a different head "
+        "(or more test rows) could rank close methods differently."
+    )  # fmt: skip
+    doc.p(text)
+
+
+def _comp(
+    means: list[dict[str, Any]], variant: str, metric: str, **match: Any
+) -> dict[str, Any] | None:
+    """The comparisons row whose ``variant`` starts with ``variant``, of ``metric``, at
+    ``match``."""
+    return next(
+        (
+            r
+            for r in means
+            if str(r.get("variant", "")).startswith(variant)
+            and r["metric"] == metric
+            and all(str(r.get(k, "")) == str(v) for k, v in match.items())
+        ),
+        None,
+    )
+
+
+def _fmt_row(r: dict[str, Any]) -> str:
+    return fmt(r["value"], r["ci_low"], r["ci_high"])
+
+
+def _smallest_class(conf: list[dict[str, Any]]) -> tuple[str, int] | None:
+    """The class with the fewest test rows and their count (from the majority floor's
+    confusion rows: every test row once), if known."""
+    classes, counts = _matrix(conf, mode=FLOOR)
+    support = {c: sum(counts.get((c, q), 0) for q in classes) for c in classes}
+    return min(support.items(), key=lambda kv: kv[1]) if support else None
+
+
+def summary(
+    name: str,
+    meta: dict[str, Any],
+    rows: list[dict[str, Any]],
+    means: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Per pair, one line: the lead metric (``headline.metric``) of the headline map (its mean
+    over seeds with the interval over seeds and test rows where ``means``, the task's
+    ``results/comparisons.csv`` rows, have it; else the first seed) beside the target,
+    end-to-end, naive and the majority floor, the paired difference to the target and the
+    permutation p; then how the headline and metric were chosen."""
     out = []
     h = meta.get("headline") or {}
     lead = lead_metric(meta)
+    comp = means or []
     for a, b in meta.get("pairs", []):
 
-        def at(mode: str, metric: str = lead, a: str = a, b: str = b) -> str:
-            hit = [
-                r
-                for r in rows
-                if r["mode"] == mode
-                and r["source"] == a
-                and r["target"] == b
-                and r["metric"] == metric
-            ]
+        def at(mode: str, a: str = a, b: str = b) -> str:
+            hit = [r for r in rows if r["mode"] == mode and r["source"] == a
+                   and r["target"] == b and r["metric"] == lead]  # fmt: skip
             return cell(hit[0]) if hit else "n/a"
 
-        row = headline_row(rows, meta, lead, "aligned", source=a, target=b)
-        acc = headline_row(rows, meta, "accuracy", "aligned", source=a, target=b)
-        out.append(
-            f"{name}, `{a}` → `{b}` {lead.replace('_', ' ')}: majority floor "
-            f"{cell(_floor(rows, lead))}, end-to-end {at('end-to-end')}, naive {at('naive')}, "
-            f"aligned ({h.get('method')}, {h.get('scaling')}, {h.get('anchors')} anchors) "
-            f"{cell(row)}, target {at('target')}. Accuracy: floor "
-            f"{cell(_floor(rows, 'accuracy'))}, aligned {cell(acc)}, target "
-            f"{at('target', 'accuracy')}."
+        match = {"mode": "aligned", "source": a, "target": b, "method": h.get("method"),
+                 "scaling": h.get("scaling"), "anchors": h.get("anchors")}  # fmt: skip
+        value, what = estimate(comp, rows, lead, **match)
+        line = (
+            f"**{name}**, `{a}` → `{b}`, {lead.replace('_', ' ')}: aligned ({h.get('method')}, "
+            f"{h.get('scaling')}, {h.get('anchors')} anchors) {value}"
+            + (f" ({what})" if what else "")
+            + f"; target {at('target')}, end-to-end {at('end-to-end')}, naive {at('naive')}, "
+            f"majority floor {cell(_floor(rows, lead))}"
         )
+        at_h = {k: v for k, v in match.items() if k != "mode"}
+        diff = _comp(comp, "paired: aligned - target", lead, **at_h)
+        if diff is not None:
+            line += f"; aligned − target {_fmt_row(diff)}"
+        p = _comp(comp, "permutations=", f"{lead}:p", **at_h)
+        if p is not None:
+            line += f"; shuffled-anchors control p = {p['value']:.3f}"
+        out.append(line + ".")
     if out:
         out.append(
             f"{name}: the aligned setting above is {headline_source(meta)}; the metric "

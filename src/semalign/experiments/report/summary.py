@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from semalign.experiments.report import comparisons, retrieval, stitching, zeroshot
+from semalign.experiments.report import retrieval, stitching, zeroshot
 from semalign.experiments.report.common import of_task
 from semalign.experiments.report.document import Doc
 
@@ -26,14 +26,11 @@ def section(
     lines = []
     comp = comp_rows or []
     for name, m in tasks.get("stitch", {}).items():
-        lines += stitching.summary(name, m, of_task(stitch_rows, name))
-        lines += comparisons.summary(name, m, of_task(comp, name), "stitch")
+        lines += stitching.summary(name, m, of_task(stitch_rows, name), of_task(comp, name))
     for name, m in tasks.get("zeroshot", {}).items():
-        lines += zeroshot.summary(name, m, of_task(zs_rows, name))
-        lines += comparisons.summary(name, m, of_task(comp, name), "zeroshot")
+        lines += zeroshot.summary(name, m, of_task(zs_rows, name), of_task(comp, name))
     for name, m in tasks.get("retrieval", {}).items():
-        lines += retrieval.summary(name, m, of_task(ret_rows, name))
-        lines += comparisons.summary(name, m, of_task(comp, name), "retrieval")
+        lines += retrieval.summary(name, m, of_task(ret_rows, name), of_task(comp, name))
     if lines:
         doc.h("Summary")
         doc.bullets(lines)

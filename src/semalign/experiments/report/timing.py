@@ -8,6 +8,8 @@ from semalign.experiments.report.document import Doc
 
 __all__ = ["section"]
 
+TOP = 8  # steps always listed; beyond them only those of at least 1% of the run
+
 
 def section(doc: Doc, timings: dict[str, Any] | None) -> None:
     """Where the time went: the run's steps from ``results.json`` ``timings``, grouped by task
@@ -38,7 +40,10 @@ def section(doc: Doc, timings: dict[str, Any] | None) -> None:
         "rather than being read back from the store or the step cache."
     )
     share = (lambda x: f"{100 * x / total:.0f}%") if total > 0 else (lambda x: "")
-    doc.table(
-        ["task", "step", "seconds", "share", "computed / steps"],
-        [[task, kind, f"{sec:.2f}", share(sec), n] for sec, task, kind, n in rows],
-    )
+    shown = [r for i, r in enumerate(rows) if i < TOP or (total > 0 and r[0] >= total / 100)]
+    body = [[task, kind, f"{sec:.2f}", share(sec), n] for sec, task, kind, n in shown]
+    rest = rows[len(shown) :]
+    if rest:
+        sec = sum(r[0] for r in rest)
+        body.append(["", f"{len(rest)} smaller steps", f"{sec:.2f}", share(sec), ""])
+    doc.table(["task", "step", "seconds", "share", "computed / steps"], body)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from semalign.experiments import plots
@@ -12,10 +13,13 @@ from semalign.experiments.report.common import (
     HEADLINE,
     ROW_KEYS,
     cell,
+    estimate,
+    fmt,
     group,
     headline_row,
     headline_source,
     metric_cells,
+    na_sentences,
 )
 from semalign.experiments.report.document import Doc
 
@@ -79,9 +83,12 @@ def section(
     meta: dict[str, Any],
     rows: list[dict[str, Any]],
     scores: list[dict[str, Any]],
+    means: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Heading, the images, prompts, anchors and protocol, the rows, the curves, ROC and
-    confusion figures, the scoring part where the task ran CSLS or ASIF, every row."""
+    """Heading, the images, prompts, anchors and protocol, the rows, the headline table, the
+    curves, ROC and confusion figures, what it shows and cannot; in the appendix the scoring
+    part where the task ran CSLS or ASIF, and every row. ``means``: the task's rows of
+    ``results/comparisons.csv``."""
     proto = str(meta.get("protocol", ""))
     title = {"label-matched": "Prompt classification, label-matched anchors"}.get(proto)
     doc.h(f"{title or 'Zero-shot'}: {name}")
@@ -155,17 +162,36 @@ def section(
         )
     for note in meta.get("coincide", []):
         doc.p(f"*Note.* {note}.")
+    if meta.get("asif") or "csls" in meta.get("scoring", []):
+        doc.p(
+            "**CSLS and ASIF.** "
+            + ("CSLS rescoring uses the batch of evaluated images, unlabelled (transductive but "
+               "label-free). " if "csls" in meta.get("scoring", []) else "")
+            + ("ASIF (Norelli et al. 2023, no map) runs at a setting chosen in every fold on "
+               "that fold's own anchor pairs (a held-out quarter of them), never on the "
+               "evaluated images. " if (meta.get("asif") or {}).get("select") else "")
+            + "How each scores, and their values at every anchor count, are in the appendix."
+        )  # fmt: skip
     doc.figure(
         f"{name}-anchors",
         plots.zeroshot_curves(rows),
-        "AUROC (macro) vs number of anchors (first seed, 95% CI band; other seeds as "
-        "dots); dashed: comparators with no map.",
+        "AUROC (macro) vs number of anchor pairs (first seed: line and 95% CI band; other "
+        "seeds: dots). Colour marks the series (grey: the shuffled-anchors control); cosine "
+        "scoring is a solid line with circles, CSLS a dashed line with squares; dash-dot "
+        "horizontal lines: comparators with no map (nearest-centroid, linear-probe; multimodal "
+        "for a joint encoder); dotted grey line: chance (AUROC 0.5).",
     )
     doc.figure(
         f"{name}-roc",
-        plots.roc_curves(scores, rows),
-        "ROC curves per label at the headline anchor count (first seed), for the control and "
-        "the comparators; AUROC in the legend, from results/zeroshot.csv.",
+        plots.roc_curves(scores, rows, rule=meta.get("rule")),
+        "ROC curves per label at the headline anchor count (first seed, cosine scoring), one "
+        "per scored setting. Each legend entry gives its curve's AUROC from "
+        "`results/zeroshot.csv` (the label's `auroc[label]` row, or `macro_auroc` when the "
+        "task has a single label); an entry marked '(from scores)' has no such row and gives "
+        "the area under the drawn curve, from the same `results/zeroshot_scores.csv` scores. "
+        "Under the argmax rule each curve ranks a class's log-odds against the other classes, "
+        "as the macro AUROC does; under pos-neg, each label's decision value. Dotted diagonal: "
+        "chance.",
     )
     doc.figure(
         f"{name}-confusion",
@@ -173,14 +199,107 @@ def section(
         "Confusion matrix at the headline anchor count (first seed): argmax over classes, or "
         "a positive decision value for the positive-vs-negative rule.",
     )
+    comp = means or []
+    _headline_table(doc, meta, rows, comp)
+    _reading(doc, meta, comp)
+    app = doc.appendix
+    app.h(f"{title or 'Zero-shot'}: {name}")
     if len(meta.get("scoring", ["cosine"])) > 1 or meta.get("asif"):
-        scoring_part.section(doc, meta, rows)
-    doc.h("Results", 3)
+        scoring_part.section(app, meta, rows)
+    app.h(f"Every row: {name}", 3)
     per_label = sorted({r["metric"] for r in rows if r["metric"].startswith("auroc[")})
     metrics = (*HEADLINE, *per_label)
-    groups = group([{**r, "scoring": scoring_of(r)} for r in rows], (*ROW_KEYS, "scoring"))
-    body = [list(k) + metric_cells(g, metrics) for k, g in groups.items()]
-    doc.table([*ROW_KEYS, "scoring", *metrics], body)
+    keyed = [{**r, "scoring": scoring_of(r)} for r in rows]
+    groups = group(keyed, (*ROW_KEYS, "scoring"))
+    body = [list(k) + metric_cells(g, metrics) for k, g in groups.items()
+            if not all(math.isnan(r["value"]) for r in g)]  # fmt: skip
+    app.table([*ROW_KEYS, "scoring", *metrics], body)
+    for sentence in na_sentences(keyed, (*ROW_KEYS, "scoring")):
+        app.p(sentence)
+
+
+#: the rows of a zero-shot headline table: (mode, scoring) at the headline anchors, in order
+LEAD_ROWS = (
+    ("unimodal", "cosine"), ("unimodal", "csls"), (SHUFFLED, "cosine"),
+    ("anchor-centroid", "cosine"), ("asif", "cosine"), ("nearest-centroid", "cosine"),
+    ("linear-probe", "cosine"),
+)  # fmt: skip
+
+
+def _headline_table(
+    doc: Doc, meta: dict[str, Any], rows: list[dict[str, Any]], means: list[dict[str, Any]]
+) -> None:
+    """T with prompts (cosine, CSLS), the control, the anchor centroids, ASIF and the supervised
+    comparators at the headline anchor count: the mean over seeds with its interval where the
+    comparisons have it, else the first seed (comparators: one run, no seed)."""
+    h = meta.get("headline") or {}
+    if not h or meta.get("joint"):
+        return
+    body = []
+    for mode, sc in LEAD_ROWS:
+        cand = [r for r in rows if r["mode"] == mode and scoring_of(r).split("@")[0] == sc]
+        if not cand:
+            continue
+        scoring = scoring_of(cand[0])
+        match: dict[str, Any] = {"mode": mode, "scoring": scoring}
+        if mode not in ("nearest-centroid", "linear-probe"):
+            match["anchors"] = h["anchors"]
+        if mode not in ("asif", "nearest-centroid", "linear-probe"):
+            match.update(method=h["method"], scaling=h["scaling"])
+        mine = [{**r, "scoring": scoring_of(r)} for r in cand]
+        cells = [estimate(means, mine, m, **match) for m in HEADLINE_ZS]
+        if all(c.startswith("n/a") for c, _ in cells):
+            continue
+        body.append([mode, scoring, str(match.get("anchors", "")), cells[0][1],
+                     *(c for c, _ in cells)])  # fmt: skip
+    doc.h(f"Headline table: {h['anchors']} anchors, `{h['method']}`", 3)
+    doc.p(
+        "Every setting at the headline anchor count: the mean over the anchor seeds with the 95% "
+        "interval that resamples seeds and images (`results/comparisons.csv`), or the first "
+        "seed with its bootstrap CI where only one seed is summarised; the supervised "
+        "comparators run once (no anchors, no seed). Every seed and anchor count is in the "
+        "appendix."
+    )
+    doc.table(["mode", "scoring", "anchors", "estimate", *HEADLINE_ZS], body)
+
+
+HEADLINE_ZS = ("macro_auroc", "accuracy", "macro_f1")
+
+
+def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> None:
+    """What the headline comparisons show (T minus each comparator, the permutation p) and
+    what this task cannot show."""
+    h = meta.get("headline") or {}
+    if not h or meta.get("joint"):
+        return
+    diffs = []
+    for r in means:
+        v = str(r.get("variant", ""))
+        if v.startswith("paired: ") and r["metric"] == "macro_auroc":
+            diffs.append(f"{v[8:]} {fmt(r['value'], r['ci_low'], r['ci_high'])}")
+    p = next((r["value"] for r in means if str(r.get("variant", "")).startswith("permutations=")
+              and r["metric"] == "macro_auroc:p"), None)  # fmt: skip
+    text = "**What it shows and what it cannot.** "
+    if diffs:
+        text += (
+            f"Paired on images (and seeds where both share the anchor draws), macro AUROC at "
+            f"{h['anchors']} anchors: " + "; ".join(diffs) + ". "
+        )
+    if p is not None:
+        text += f"The shuffled-anchors permutation control gives p = {p:.3f}. "
+    n = int(meta.get("n_images") or 0)
+    text += (
+        f"With {n} images every interval is wide: an interval that covers 0 says these images "
+        "cannot rank the two settings, not that they are equal."
+    )
+    if meta.get("protocol") == "label-matched":
+        text += (
+            " The anchors carry the labels, so T is compared with supervised comparators, not "
+            "with zero-shot methods."
+        )
+    if meta.get("images") in CONFOUNDED:
+        text += " Label and acquisition source coincide here (see above)."
+    doc.p(text)
 
 
 def _first_seed_at(rows: list[dict[str, Any]], mode: str, anchors: Any) -> dict[str, Any] | None:
@@ -198,10 +317,17 @@ def _first_seed_at(rows: list[dict[str, Any]], mode: str, anchors: Any) -> dict[
     return next((r for r in cand if r["seed"] == first), None)
 
 
-def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """AUROC at the headline map beside the shuffled-anchors control, the anchor centroids,
-    CSLS, ASIF and the supervised comparators, whichever the task ran; or the joint space."""
-    out = []
+def summary(
+    name: str,
+    meta: dict[str, Any],
+    rows: list[dict[str, Any]],
+    means: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """One line: AUROC at the headline map (mean over seeds where ``means``, the task's
+    ``results/comparisons.csv`` rows, have it) beside the shuffled-anchors control, the anchor
+    centroids, CSLS, ASIF and the supervised comparators, whichever the task ran, and the
+    permutation p; or the joint space."""
+    comp = means or []
 
     def auroc(mode: str) -> dict[str, Any] | None:
         return next(
@@ -217,24 +343,36 @@ def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> list
         return [f"{name}, multimodal (joint space, no map): AUROC {cell(auroc('multimodal'))}."]
     h = meta.get("headline") or {}
     what = PROTOCOL_SHORT.get(str(meta.get("protocol")), "through T")
+    keyed = [{**r, "scoring": scoring_of(r)} for r in rows]
+    at: dict[str, Any] = {
+        "method": h.get("method"),
+        "scaling": h.get("scaling"),
+        "anchors": h.get("anchors"),
+    }
+
+    def est(mode: str, scoring: str = "cosine", **match: Any) -> str:
+        value, how = estimate(comp, keyed, "macro_auroc", mode=mode, scoring=scoring, **match)
+        return value + (f" ({how})" if how.startswith("mean") else "")
+
     row = headline_row(rows, meta, "macro_auroc", "unimodal")
-    shuffled = headline_row(rows, meta, "macro_auroc", SHUFFLED)
     text = (
-        f"{name}, prompts through T fitted on {what} ({h.get('method')}, {h.get('anchors')} "
-        f"anchors, {headline_source(meta)}): AUROC {cell(row)}; shuffled-anchors control "
-        f"{cell(shuffled)}"
+        f"**{name}**, prompts through T fitted on {what} ({h.get('method')}, {h.get('anchors')} "
+        f"anchors, {headline_source(meta)}): AUROC {est('unimodal', **at)}; shuffled-anchors "
+        f"control {est(SHUFFLED, **at)}"
     )
     if meta.get("protocol") == "label-matched":
-        centroid = headline_row(rows, meta, "macro_auroc", "anchor-centroid")
-        text += f"; the same map with no prompts (anchor-centroid) {cell(centroid)}"
+        text += f"; the same map with no prompts (anchor-centroid) {est('anchor-centroid', **at)}"
     if "csls" in meta.get("scoring", []):
-        csls = headline_row(rows, meta, "macro_auroc", "unimodal", scoring="csls")
-        text += f"; with CSLS scoring {cell(csls)}"
+        k = meta.get("csls_k", 10)
+        text += f"; with CSLS scoring {est('unimodal', f'csls@{k}', **at)}"
     if meta.get("asif"):
-        asif = _first_seed_at(rows, "asif", h.get("anchors"))
-        text += f"; ASIF on the same anchors {cell(asif)}"
+        text += f"; ASIF on the same anchors {est('asif', anchors=h.get('anchors'))}"
     comps = [f"{c} {cell(auroc(c))}" for c in meta.get("comparators", [])]
     if comps:
         text += "; supervised comparators on the same folds: " + ", ".join(comps)
-    out.append(text + f" (n = {row['n'] if row else meta.get('n_images')}).")
+    p = next((r["value"] for r in comp if str(r.get("variant", "")).startswith("permutations=")
+              and r["metric"] == "macro_auroc:p"), None)  # fmt: skip
+    if p is not None:
+        text += f"; permutation control p = {p:.3f}"
+    out = [text + f" (n = {row['n'] if row else meta.get('n_images')})."]
     return out
