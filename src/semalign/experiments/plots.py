@@ -344,45 +344,60 @@ _PCA_BASIS = {"train": "PCA of its training rows", "shown": "PCA of the points s
 
 
 def pca_panels_figure(rows: list[dict[str, Any]]) -> Any | None:
-    """The figure of :func:`pca_panels` (a matplotlib Figure; the caller closes it)."""
-    combos = list(dict.fromkeys((r["source"], r["target"], r["method"]) for r in rows))
-    if not combos:
+    """The figure of :func:`pca_panels` (a matplotlib Figure; the caller closes it): one row
+    per encoder pair, the source panel first, then one target panel per method."""
+    pairs = list(dict.fromkeys((r["source"], r["target"]) for r in rows))
+    if not pairs:
         return None
+    methods = {
+        p: list(dict.fromkeys(r["method"] for r in rows if (r["source"], r["target"]) == p))
+        for p in pairs
+    }
+    cols = 1 + max(len(m) for m in methods.values())
     plt = _plt()
-    fig, axes = plt.subplots(len(combos), 2, figsize=(9.6, 3.8 * len(combos)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(pairs), cols, figsize=(3.9 * cols, 3.6 * len(pairs)), squeeze=False
+    )
     classes = sorted({r["label"] for r in rows})
     color = {c: COLORS[i % len(COLORS)] for i, c in enumerate(classes)}
-    for (a, b, m), (ax1, ax2) in zip(combos, axes, strict=True):
-        sub = [r for r in rows if (r["source"], r["target"], r["method"]) == (a, b, m)]
-        role = {k: [r for r in sub if r["role"] == k] for k in ("source", "target", "aligned")}
-        # rows written before the ``rows``/``basis`` columns existed are the fitted anchors
-        which = _PCA_ROWS.get(str(sub[0].get("rows") or "anchors"), str(sub[0].get("rows")))
-        basis = _PCA_BASIS.get(str(sub[0].get("basis") or "shown"), str(sub[0].get("basis")))
-        k = sub[0].get("anchors", "")
-        for c in classes:
-            _scatter(ax1, role["source"], c, s=9, color=color[c], label=c, alpha=0.8)
-        ax1.set_title(f"source {a}: {which}\n({basis})", fontsize=8.5)
-        t = {r["row"]: r for r in role["target"]}
-        for r in role["aligned"][:PCA_SEGMENTS]:
-            if r["row"] in t:
-                ax2.plot(
-                    [r["pc1"], t[r["row"]]["pc1"]],
-                    [r["pc2"], t[r["row"]]["pc2"]],
-                    color=GREY,
-                    lw=0.5,
-                    alpha=0.6,
-                )
-        for c in classes:
-            _scatter(ax2, role["target"], c, s=10, color=color[c], marker="o", alpha=0.55)
-            _scatter(ax2, role["aligned"], c, s=14, color=color[c], marker="x", alpha=0.9, lw=0.8)
-        ax2.set_title(
-            f"target {b} (o) and T({a}) by {m}, {k} anchors (x): {which}\n({b}'s {basis})",
-            fontsize=8.5,
-        )
-        for ax in (ax1, ax2):
+    for (a, b), row_axes in zip(pairs, axes, strict=True):
+        for ax in row_axes[1 + len(methods[a, b]) :]:
+            ax.set_visible(False)
+        for i, m in enumerate(methods[a, b]):
+            sub = [r for r in rows if (r["source"], r["target"], r["method"]) == (a, b, m)]
+            role = {k: [r for r in sub if r["role"] == k] for k in ("source", "target", "aligned")}
+            # rows written before the ``rows``/``basis`` columns existed are the fitted anchors
+            which = _PCA_ROWS.get(str(sub[0].get("rows") or "anchors"), str(sub[0].get("rows")))
+            basis = _PCA_BASIS.get(str(sub[0].get("basis") or "shown"), str(sub[0].get("basis")))
+            k = sub[0].get("anchors", "")
+            if i == 0:  # the source's points do not depend on the method
+                ax1 = row_axes[0]
+                for c in classes:
+                    _scatter(ax1, role["source"], c, s=9, color=color[c], label=c, alpha=0.8)
+                ax1.set_title(f"source {a}: {which}\n({basis})", fontsize=8.5)
+                ax1.legend(fontsize=7.5, frameon=False)
+            ax2 = row_axes[1 + i]
+            t = {r["row"]: r for r in role["target"]}
+            for r in role["aligned"][:PCA_SEGMENTS]:
+                if r["row"] in t:
+                    ax2.plot(
+                        [r["pc1"], t[r["row"]]["pc1"]],
+                        [r["pc2"], t[r["row"]]["pc2"]],
+                        color=GREY,
+                        lw=0.5,
+                        alpha=0.6,
+                    )
+            for c in classes:
+                _scatter(ax2, role["target"], c, s=10, color=color[c], marker="o", alpha=0.55)
+                _scatter(ax2, role["aligned"], c, s=14, color=color[c], marker="x", alpha=0.9,
+                         lw=0.8)  # fmt: skip
+            ax2.set_title(
+                f"target {b} (o), T({a}) by {m},\n{k} anchors (x): {which} ({b}'s {basis})",
+                fontsize=8,
+            )
+        for ax in row_axes:
             ax.set_xlabel("PC1")
             ax.set_ylabel("PC2")
-        ax1.legend(fontsize=7.5, frameon=False)
     fig.tight_layout()
     return fig
 
