@@ -26,3 +26,13 @@ def test_what_maps_are_says_partial_isometry_and_affine_under_standard() -> None
     assert "T is a general affine map" in text
     assert "least squares with a bias, a general" not in text  # only the task's own methods
     assert what_maps_are([], []) == ""
+
+
+def test_a_map_described_once_is_pointed_back_to() -> None:
+    said: set[str] = set()
+    first = what_maps_are(["orthogonal", "affine"], ["standard"], said)
+    assert "`orthogonal` is Procrustes" in first and "under scaling `standard`" in first
+    again = what_maps_are(["orthogonal", "ridge-cv"], ["standard"], said)
+    assert "`orthogonal` is" not in again and "`ridge-cv` is" in again
+    assert "(the others as described above)" in again
+    assert what_maps_are(["affine"], ["standard"], said) == "What each map is: as described above."

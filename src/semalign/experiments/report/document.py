@@ -32,6 +32,8 @@ class Doc:
         self.figures: dict[str, bytes] = {}
         #: the appendix document (the appendix's own appendix is itself)
         self.appendix: Doc = Doc(appendix=False) if appendix else self
+        #: names of the maps and scalings already described (report.maps.what_maps_are)
+        self.described: set[str] = set()
 
     def h(self, text: str, level: int = 2) -> None:
         self.blocks.append(Block("heading", text, level))

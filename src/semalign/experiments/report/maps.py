@@ -50,14 +50,24 @@ _SCALINGS = {
 }
 
 
-def what_maps_are(methods: Iterable[str], scalings: Iterable[str]) -> str:
-    """One paragraph: each method and scaling of a task, as a map."""
-    parts = [_MAPS[m] for m in dict.fromkeys(methods) if m in _MAPS]
-    parts += [_SCALINGS[s] for s in dict.fromkeys(scalings) if s in _SCALINGS]
-    if not parts:
+def what_maps_are(
+    methods: Iterable[str], scalings: Iterable[str], described: set[str] | None = None
+) -> str:
+    """One paragraph: each method and scaling of a task, as a map. Those in ``described``
+    (names said earlier in the same document; the set is updated) are pointed back to."""
+    said = set() if described is None else described
+    names = [m for m in dict.fromkeys(methods) if m in _MAPS]
+    names += [s for s in dict.fromkeys(scalings) if s in _SCALINGS]
+    new = [n for n in names if n not in said]
+    said.update(names)
+    parts = [_MAPS.get(n) or _SCALINGS[n] for n in new]
+    if not names:
         return ""
+    if not parts:
+        return "What each map is: as described above."
     text = "; ".join(parts)
-    return f"What each map is: {text}."
+    before = " (the others as described above)" if len(new) < len(names) else ""
+    return f"What each map is{before}: {text}."
 
 
 _RANK = re.compile(r"anchors' rank (\d+) < (\d+) needed")

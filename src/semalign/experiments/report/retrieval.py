@@ -148,7 +148,7 @@ def section(
         "(too few anchors, e.g. affine below d + 1, or anchors whose numerical rank is below "
         "d; each row's reason is in its `note`), or more anchors than training rows."
     )
-    maps = what_maps_are(meta.get("methods", []), meta.get("scalings", []))
+    maps = what_maps_are(meta.get("methods", []), meta.get("scalings", []), doc.described)
     if maps:
         doc.p(maps)
     for sentence in rank_na(r for r in rows if r["mode"] == "aligned"):

@@ -200,7 +200,7 @@ def section(
         "a method that is not determined by so few anchors (affine and linear need d + 1) or "
         "whose anchors' numerical rank is too low (the reason is in `results/stitch.csv`)."
     )
-    maps = what_maps_are(meta.get("methods", []), meta.get("scalings", []))
+    maps = what_maps_are(meta.get("methods", []), meta.get("scalings", []), doc.described)
     if maps:
         doc.p(maps)
     for sentence in rank_na(r for r in rows if r["mode"] == "aligned"):
