@@ -161,11 +161,16 @@ def retrieval_refined(
     iterations: int,
     max_pseudo: int | None,
     distractors: tuple[Any, Any] | None = None,
+    headline: int | None = None,
 ) -> UnitOutput:
     """Retrieval through T refined on each cell's unpaired pools (mode ``refined``, ranked by
     each of ``scorings``): :func:`semalign.tasks.retrieval_refined.refined_cell` at every anchor
-    count and seed; the same anchors, test rows and bootstrap as :func:`retrieval_method`."""
+    count and seed; the same anchors, test rows and bootstrap as :func:`retrieval_method`.
+    At the ``headline`` count (the headline map's unit only), extra ``comparisons``: T (cosine)
+    minus each seed's refined map under each scoring
+    (:func:`semalign.tasks.comparisons.refined_comparisons`, from the maps fitted here)."""
     table = ResultTable()
+    maps: list[Any] = []
     for k in anchors:
         for seed in seeds:
             table.extend(
@@ -174,9 +179,18 @@ def retrieval_refined(
                     strategy=strategy, ks=ks, scorings=scorings, csls_k=csls_k,
                     iterations=iterations, max_pseudo=max_pseudo, n_resamples=bootstrap,
                     source=names[0], target=names[1], distractors=distractors,
+                    fitted=maps if headline is not None and int(k) == int(headline) else None,
                 )
             )  # fmt: skip
-    return UnitOutput(relabel_directions(table, kind, names))
+    out = UnitOutput(relabel_directions(table, kind, names))
+    if maps:
+        rows = comparisons.refined_comparisons(
+            xs, xt, test, maps, method=method, scaling=scaling, anchors=int(headline or 0),
+            ks=ks, scorings=scorings, csls_k=csls_k, distractors=distractors,
+            n_resamples=bootstrap, names=names,
+        )  # fmt: skip
+        out.extras[comparisons.COMPARISONS] = relabel_directions(rows, kind, names).to_records()
+    return out
 
 
 def retrieval_asif(
@@ -230,15 +244,18 @@ def retrieval_comparisons(
     headline: int | None,
     permutations: int,
     distractors: tuple[Any, Any] | None = None,
+    others: Sequence[Sequence[str]] = (),
 ) -> UnitOutput:
     """Extra ``comparisons`` of the headline map
     (:func:`semalign.tasks.comparisons.retrieval_comparisons`): seed means of T and ASIF,
-    paired differences at the headline anchors and the permutation control."""
+    paired differences at the headline anchors (to the other scorings, ASIF, the unaligned
+    control and each (method, scaling) of ``others``) and the permutation control."""
     table = comparisons.retrieval_comparisons(
         xs, xt, test, method=method, scaling=scaling, anchors=anchors, seeds=seeds,
         strategy=strategy, ks=ks, scorings=scorings, csls_k=csls_k,
         asif=None if asif is None else asif_model(**asif), distractors=distractors,
         headline=headline, permutations=permutations, n_resamples=bootstrap, names=names,
+        others=[(str(m), str(s)) for m, s in others],
     )  # fmt: skip
     rows = relabel_directions(table, kind, names).to_records()
     return UnitOutput(extras={comparisons.COMPARISONS: rows})

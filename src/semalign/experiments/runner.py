@@ -6,7 +6,8 @@ Output folder layout::
     OUT/results/retrieval.csv                            recall@k and MRR (task ``retrieve``)
     OUT/results/retrieval_pools.csv                      ids of each cell's test, anchor and
                                                          unpaired pool rows (``unpaired`` only)
-    OUT/results/zeroshot_scores.csv  pca.csv             per-item scores and 2-D coordinates
+    OUT/results/zeroshot_scores.csv  pca.csv             per-item scores (headline anchors,
+                                                         every seed) and 2-D coordinates
     OUT/results/comparisons.csv                          seed means with intervals over seeds
                                                          and rows, paired differences, the
                                                          permutation controls (tasks.results)
@@ -90,7 +91,11 @@ from semalign.experiments.recipe import (
 )
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
-from semalign.tasks.comparisons import COMPARISONS, score_differences
+from semalign.tasks.comparisons import (
+    COMPARISONS,
+    score_differences,
+    stitch_method_differences,
+)
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import confusion_rows
 from semalign.tasks.zeroshot_folds import patient_folds
@@ -370,6 +375,13 @@ class _Run:
                     ),
                 )
         self._confusions(spec)
+        h = self.meta["stitch"][spec.name].get("headline")
+        if h is not None:  # the headline map against the other maps and relative, from predictions
+            preds = [p for p in self.extras.get(units.PREDICTIONS, []) if p["setting"] == spec.name]
+            diffs = stitch_method_differences(
+                preds, headline=h, n_resamples=self.recipe.bootstrap, setting=spec.name
+            )
+            self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
 
     def _confusions(self, spec: StitchSpec) -> None:
         """Confusion matrices (``stitch_confusion``) from the task's prediction rows, classes in
@@ -760,22 +772,27 @@ class _Run:
                     "scorings": spec.scorings, "csls_k": spec.csls_k,
                     "iterations": u.iterations, "max_pseudo": u.max_pseudo,
                 }  # fmt: skip
+                h = self._headline_comparisons("retrieval", spec.name)
                 for method, scaling in cells:
+                    # the headline map's unit also pairs T with its refinement at that count
+                    ours = h is not None and (h["method"], h["scaling"]) == (method, scaling)
+                    at = {"headline": h["headline"] if h is not None and ours else None}
                     self.unit(
                         "retrieval-refined",
                         {**key, **fit, **refine, "pool": u.pool, "method": method,
-                         "scaling": scaling},
+                         "scaling": scaling, **at},
                         partial(
                             _stitch_unit, retrieval_units.retrieval_refined, spec.name, xa, xb,
                             data.test, method=method, scaling=scaling, bootstrap=bs, **refine,
-                            **fit, **common,
+                            **fit, **common, **at,
                         ),
                     )  # fmt: skip
             stats = self._headline_comparisons("retrieval", spec.name)
             if stats is not None:
                 asif_kw = None if spec.asif is None else asdict(spec.asif)
+                others = [list(c) for c in cells if c != (stats["method"], stats["scaling"])]
                 extra = {"scorings": spec.scorings, "csls_k": spec.csls_k, "asif": asif_kw,
-                         **stats}  # fmt: skip
+                         "others": others, **stats}  # fmt: skip
                 self.unit(
                     "retrieval-comparisons",
                     {**key, **fit, **extra},
@@ -817,7 +834,7 @@ def protocol(spec: ZeroShotSpec) -> str:
 
 
 RELATIVE_MAX = 256
-UNITS_VERSION = 5  # bump when a unit's rows (numbers or columns) change for the same inputs
+UNITS_VERSION = 6  # bump when a unit's rows (numbers or columns) change for the same inputs
 
 
 def _relative_counts(anchors: list[int]) -> list[int]:

@@ -17,9 +17,9 @@ columns; ``variant`` names the kind and metric names carry the statistic:
                        ``m:seed-min``, ``m:seed-max``; ``seed`` empty;
   ``paired: A - B``    on A's key (e.g. ``paired: aligned - target``): ``m`` = mean of A minus
                        mean of B on the same rows, with the paired bootstrap interval;
-                       ``accuracy:mcnemar-p`` (exact McNemar, first seed; b and c in ``note``;
-                       zero-shot T against ASIF and the comparators: one seed, ``note`` says
-                       which);
+                       ``accuracy:mcnemar-p`` (exact McNemar, first seed; b and c in ``note``,
+                       after the seeds paired where they are not all of A's); the rows that
+                       exist: :mod:`semalign.tasks.comparisons`;
   ``permutations=P``   mode ``shuffled-anchors``, the seed whose anchors were re-paired: ``m`` =
                        the null mean with its 2.5-97.5 percentiles, ``m:observed``, ``m:p``
                        = (1 + #{null >= observed}) / (1 + P).

@@ -84,6 +84,7 @@ def refined_cell(
     source: str = "image",
     target: str = "text",
     distractors: tuple[Any, Any] | None = None,
+    fitted: list[tuple[int, Index, RefinedAligner]] | None = None,
 ) -> ResultTable:
     """Mode ``refined`` rows of one cell: T fitted on the cell's anchors and refined on its
     unpaired pools, then both directions among the test rows under each of ``scorings``
@@ -92,7 +93,9 @@ def refined_cell(
     the anchor-only map, see :class:`~semalign.align.refine.RefinedAligner`). Too few
     anchors, more than the training rows, empty pools or anchors of too low a rank give n/a
     rows with the reason. ``distractors``: (source, target) rows of items outside the task,
-    added to every gallery as in :func:`semalign.tasks.retrieval.retrieve`."""
+    added to every gallery as in :func:`semalign.tasks.retrieval.retrieve`. ``fitted``, when
+    given, receives (seed, anchor rows, refined map) of a cell that fitted one (for
+    :func:`semalign.tasks.comparisons.refined_comparisons`)."""
     x = np.asarray(xs, dtype=np.float64)
     t = np.asarray(xt, dtype=np.float64)
     n_test = int(np.unique(np.asarray(test)).size)
@@ -122,6 +125,8 @@ def refined_cell(
         refined.fit(x[a], t[a], unpaired=(x[pools.source], t[pools.target]))
     except RankDeficientError as exc:
         return skipped(rank_reason(exc))
+    if fitted is not None:
+        fitted.append((int(seed), a, refined))
     variant = (
         f"refits={refined.n_iter_} pseudo={refined.pairs_[0].size} "
         f"pools={pools.source.size}/{pools.target.size} kept={refined.kept_}"

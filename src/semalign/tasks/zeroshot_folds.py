@@ -9,7 +9,9 @@ anchor pairs), ``multimodal`` (a dual encoder's joint space) and the supervised 
 patient each under leave-one-out (:func:`patient_folds`: all of its images held out, and every
 anchor pair owned by one of them left out), else one fold of every image. Each
 function returns its result rows (n/a rows with the reason where a cell cannot be run) and the
-per-item scores kept for ROC curves and confusion matrices (cosine scoring only).
+per-item scores at the headline anchors, every seed (cosine scoring only), kept for ROC curves and
+confusion matrices (first seed) and for the paired differences of T against ASIF and the
+comparators (every seed).
 
 Decision values keep their order (:meth:`ZeroShotClassifier.decision_values`); metrics come from
 :func:`semalign.tasks.zeroshot.zeroshot_report`; maps are fitted by
@@ -287,11 +289,12 @@ def zeroshot_method(
     every evaluated image mapped by the fold's map, the held-out image included (transductive,
     label-free), so a leave-one-out fold is not a batch of one.
 
-    Per-item scores are kept for the first seed at ``score_at`` anchors (default: the most),
-    cosine scoring only. ``comparisons`` receives the rows of
-    :func:`semalign.tasks.comparisons.zeroshot_comparisons` (seed means; at ``score_at``, the
-    paired differences and, with ``permutations`` > 0, the shuffled-anchors permutation
-    control on the first seed's draws).
+    Per-item scores are kept for every seed at ``score_at`` anchors (default: the most),
+    cosine scoring only (column ``seed``: ROC curves and confusion matrices take the first,
+    :func:`semalign.tasks.comparisons.score_differences` every one). ``comparisons`` receives
+    the rows of :func:`semalign.tasks.comparisons.zeroshot_comparisons` (seed means; at
+    ``score_at``, the paired differences and, with ``permutations`` > 0, the shuffled-anchors
+    permutation control on the first seed's draws).
     """
     n = len(ids)
     owners = np.asarray(owner)
@@ -356,7 +359,7 @@ def zeroshot_method(
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
                 table.add(rep, n=n, mode=mode, **row_key, **setting)
                 decided.setdefault((mode, row_key["scoring"], int(k)), []).append((seed, dv))
-                keep = seed == seeds[0] and (k == keep_at or (k == most and keep_at > most))
+                keep = k == keep_at or (k == most and keep_at > most)
                 if keep and sc == "cosine":
                     scores += score_rows(
                         dv, y, mask, ids, prompts.classes, rule, mode=mode, **setting,
@@ -488,7 +491,7 @@ def zeroshot_asif(
                     continue
                 rep = _report(dv, y, mask, prompts.classes, rule, bootstrap)
                 table.add(rep, n=n, mode="asif", **row_key, **setting)
-                keep = seed == seeds[0] and (k == keep_at or (k == most and keep_at > most))
+                keep = k == keep_at or (k == most and keep_at > most)
                 if keep and sc == "cosine":
                     scores += score_rows(
                         dv, y, mask, ids, prompts.classes, rule, mode="asif", method=None,
