@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +90,10 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
         chosen += [(recs[i], cls) for i in order]
     chosen.sort(key=lambda rc: rc[0].id)
     y = np.array([c for _, c in chosen])
-    keys = [normalise_text(texts[r.id]) if text_mode else r.id for r, _ in chosen]
-    test = group_split(keys, spec.test_fraction, y=y, seed=spec.split_seed)[1]
     payloads = [texts[r.id] if text_mode else str(r.image_path) for r, _ in chosen]
     items = Items([r.id for r, _ in chosen], payloads, spec.modality)
+    keys = split_keys(items)
+    test = group_split(keys, spec.test_fraction, y=y, seed=spec.split_seed)[1]
     return StitchData(
         items,
         y,
@@ -103,6 +103,26 @@ def stitch_data(spec: StitchSpec, records: list[Record]) -> StitchData:
         dedup,
         len(set(keys)) if text_mode else None,
     )
+
+
+def split_keys(items: Items) -> list[str]:
+    """The groups a stitch task's test split keeps whole: a text's normalised form (one text
+    never on both sides), an image's id."""
+    if items.modality == "text":
+        return [normalise_text(str(p)) for p in items.payloads]
+    return list(items.ids)
+
+
+def stitch_splits_data(spec: StitchSpec, data: StitchData) -> list[StitchData]:
+    """``data`` (:func:`stitch_data`: rows kept and capped with ``split_seed``, the first of
+    ``split_seeds``) once per test split of ``spec.splits``: the same items, each seed's
+    stratified :func:`~semalign.tasks.splits.group_split` as ``test`` (the first is ``data``)."""
+    out = [data]
+    keys = split_keys(data.items)
+    for seed in spec.splits[1:]:
+        test = group_split(keys, spec.test_fraction, y=data.y, seed=seed)[1]
+        out.append(replace(data, test=test))
+    return out
 
 
 @dataclass(frozen=True)
@@ -285,6 +305,12 @@ def retrieval_data(spec: RetrievalSpec, records: list[Record]) -> RetrievalData:
     text_items = Items(kept_ids, [texts[i] for i in keep], "text")
     image_items = None if paths is None else Items(kept_ids, [paths[i] for i in keep], "image")
     return RetrievalData(text_items, image_items, at, dedup, int(shared))
+
+
+def retrieval_splits_data(spec: RetrievalSpec, records: list[Record]) -> list[RetrievalData]:
+    """:func:`retrieval_data` once per seed of ``spec.splits``: each seed draws its own random
+    test split and its own ``max_test`` / ``max_train`` subsets, so the rows kept may differ."""
+    return [retrieval_data(replace(spec, split_seed=seed), records) for seed in spec.splits]
 
 
 @dataclass(frozen=True)

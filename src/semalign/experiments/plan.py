@@ -61,13 +61,15 @@ class Plan:
                else "")
         )  # fmt: skip
         out.append("tasks (maps fitted: pair x method x scaling x anchors x seed; cached units):")
+        splits = {t.name: len(t.splits) for t in [*self.recipe.stitch, *self.recipe.retrieval]}
         for name, units in self.units.items():
             fits = self.checked.fits.get(name)
             if fits is None:
                 out.append(f"  {name}: no map (joint space); {units} unit(s)")
                 continue
             skipped = f" ({fits.skipped} n/a: too few anchors)" if fits.skipped else ""
-            out.append(f"  {name}: {fits.cells} fit(s){skipped}; {units} unit(s)")
+            over = f" over {splits[name]} test splits" if splits.get(name, 1) > 1 else ""
+            out.append(f"  {name}: {fits.cells} fit(s){over}{skipped}; {units} unit(s)")
         out += [f"note: {n}" for n in self.checked.notices]
         return out
 

@@ -22,6 +22,7 @@ from semalign.data.records import Record
 from semalign.errors import InputError, SemalignError
 from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
+    Gallery,
     anchor_set,
     anchor_subset,
     drawn_pairs,
@@ -29,10 +30,11 @@ from semalign.experiments.inputs import (
     gallery_items,
     patient_keys,
     read_records,
-    retrieval_data,
+    retrieval_splits_data,
     stitch_data,
+    stitch_splits_data,
 )
-from semalign.experiments.recipe import Compute, Recipe
+from semalign.experiments.recipe import Compute, Recipe, RetrievalSpec
 from semalign.store.items import Items
 from semalign.tasks.zeroshot_folds import patient_folds
 
@@ -65,9 +67,14 @@ class Fits:
     skipped: int
 
 
-def _fits(pairs: int, cells: int, anchors: list[int], seeds: int, available: int) -> Fits:
-    total = pairs * cells * len(anchors) * seeds
-    return Fits(total, pairs * cells * seeds * sum(k > available for k in anchors))
+def _fits(
+    pairs: int, cells: int, anchors: list[int], seeds: int, available: int | list[int]
+) -> Fits:
+    """The cells of every test split: ``available`` training rows, one count per split."""
+    per_split = [available] if isinstance(available, int) else available
+    total = pairs * cells * len(anchors) * seeds * len(per_split)
+    over = sum(k > n for n in per_split for k in anchors)
+    return Fits(total, pairs * cells * seeds * over)
 
 
 @dataclass
@@ -276,6 +283,13 @@ def _with_reports(recipe: Recipe, alias: str, records: list[Record]) -> str | No
     )
 
 
+def _gallery_embeds(t: RetrievalSpec, gallery: Gallery, found: Preflight) -> None:
+    for a, b in t.pairs:
+        found.embeds.append(Embedding(t.name, a, f"{t.dataset} gallery sources",
+                                      gallery.source_items()))  # fmt: skip
+        found.embeds.append(Embedding(t.name, b, f"{t.dataset} gallery", gallery.texts))
+
+
 def preflight(recipe: Recipe) -> Preflight:
     """Every problem of ``recipe`` on this machine and its roots, one line each; see module."""
     found = Preflight()
@@ -312,17 +326,18 @@ def preflight(recipe: Recipe) -> Preflight:
                 continue
         try:
             data = stitch_data(s, records)
+            trains = [len(d.items) - int(d.test.size) for d in stitch_splits_data(s, data)]
         except SemalignError as exc:
             found.problems.append(f"[[stitch]] {s.name!r}: {exc}")
             continue
         stitch_items[s.name] = data.items
-        n_train = len(data.items) - int(data.test.size)
+        n_train = trains[0]  # a retrieval task with items_from reuses the first split
         stitch_train[s.name] = n_train
-        _too_many(f"[[stitch]] {s.name!r}", s.anchors, n_train, "training rows", found)
+        _too_many(f"[[stitch]] {s.name!r}", s.anchors, min(trains), "training rows", found)
         for alias in dict.fromkeys(a for p in s.pairs for a in p):
             found.embeds.append(Embedding(s.name, alias, f"{s.dataset} {s.modality}s", data.items))
         cells = len(distinct_cells(s.methods, s.scalings)[0]) if "aligned" in s.modes else 0
-        found.fits[s.name] = _fits(len(s.pairs), cells, s.anchors, len(s.seeds), n_train)
+        found.fits[s.name] = _fits(len(s.pairs), cells, s.anchors, len(s.seeds), trains)
         over = [m for m in s.space_sizes if m > len(data.items)]
         if over:
             found.notices.append(
@@ -392,31 +407,34 @@ def preflight(recipe: Recipe) -> Preflight:
         if _with_reports(recipe, t.dataset, records):
             continue
         try:
-            data_r = retrieval_data(t, records) if t.items_from is None else None
+            parts = retrieval_splits_data(t, records) if t.items_from is None else []
         except SemalignError as exc:
             found.problems.append(f"[[retrieval]] {t.name!r}: {exc}")
             continue
-        rows = data_r.texts if data_r is not None else stitch_items.get(str(t.items_from))
-        if t.gallery == "all-distinct" and rows is not None:
-            gallery = gallery_items(records, t.section, t.kind, rows)
-            for a, b in t.pairs:
-                found.embeds.append(Embedding(t.name, a, f"{t.dataset} gallery sources",
-                                              gallery.source_items()))  # fmt: skip
-                found.embeds.append(Embedding(t.name, b, f"{t.dataset} gallery", gallery.texts))
-        if data_r is not None:
-            n_train = len(data_r.texts) - int(data_r.test.size)
-            _too_many(f"[[retrieval]] {t.name!r}", t.anchors, n_train, "training rows", found)
-            for a, b in t.pairs:
-                found.embeds.append(Embedding(t.name, a, f"{t.dataset} {t.kind} sources",
-                                              data_r.source_items()))  # fmt: skip
-                found.embeds.append(Embedding(t.name, b, f"{t.dataset} reports", data_r.texts))
-        elif str(t.items_from) in stitch_train:
-            n_train = stitch_train[str(t.items_from)]
+        if not parts and str(t.items_from) in stitch_items:
+            if t.gallery == "all-distinct":
+                rows = stitch_items[str(t.items_from)]
+                _gallery_embeds(t, gallery_items(records, t.section, t.kind, rows), found)
+            available: int | list[int] = stitch_train[str(t.items_from)]
+        elif parts:
+            trains = [len(d.texts) - int(d.test.size) for d in parts]
+            _too_many(f"[[retrieval]] {t.name!r}", t.anchors, min(trains), "training rows", found)
+            for data_r in parts:  # the rows of each test split (the same when one)
+                if t.gallery == "all-distinct":
+                    _gallery_embeds(t, gallery_items(records, t.section, t.kind, data_r.texts),
+                                    found)  # fmt: skip
+                for a, b in t.pairs:
+                    found.embeds.append(Embedding(t.name, a, f"{t.dataset} {t.kind} sources",
+                                                  data_r.source_items()))  # fmt: skip
+                    found.embeds.append(Embedding(t.name, b, f"{t.dataset} reports", data_r.texts))
+            available = trains
         else:
             continue
         cells = len(distinct_cells(t.methods, t.scalings)[0])
         refined = 2 if t.unpaired is not None else 1
-        found.fits[t.name] = _fits(len(t.pairs), cells * refined, t.anchors, len(t.seeds), n_train)
+        found.fits[t.name] = _fits(
+            len(t.pairs), cells * refined, t.anchors, len(t.seeds), available
+        )
     for alias in sorted(reports_needed):
         records = found.records.get(alias)
         problem = None if records is None else _with_reports(recipe, alias, records)

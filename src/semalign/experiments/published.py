@@ -12,6 +12,11 @@ Each file names the rows the task's numbers were computed on, by item id:
 - retrieval: ``train`` and ``test`` ids, ``anchors[source][k][seed]`` and, with unpaired pools,
   ``pools[source][k][seed]`` = ``{"source": ids, "target": ids}``.
 
+A task with several test splits (``split_seeds``) writes the keys its splits share once, then
+``split_seeds`` (in the recipe's order, the headline split first) and ``splits[seed]``: that
+split's ``train``, ``test``, ``anchors`` (and ``pools``) as above (:func:`with_splits`,
+:func:`split_docs`).
+
 Only counts the training rows can fill are listed (larger ones are n/a rows in the results).
 :func:`first_difference` names where a re-drawn split departs from a published one
 (``semalign run --reproduce``); :func:`take_stitch` rebuilds a stitch task's rows and test split
@@ -92,6 +97,45 @@ def stitch_splits(
         "anchor_strategy": spec.anchor_strategy, "train": _ids(data.items, train),
         "test": _ids(data.items, test), "anchors": anchors,
     }  # fmt: skip
+
+
+SPLIT_KEYS = ("split_seed", "train", "test", "anchors", "pools")
+"""The keys of a published file that differ from one test split to another."""
+
+
+def with_splits(seeds: Sequence[int] | None, docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A task's published file from the file of each of its test splits ``docs``: the one
+    file as it is for one split (``seeds`` None); for several, the keys they share once,
+    ``split_seeds`` and ``splits`` = {seed: that split's ``train``, ``test``, ``anchors`` (and
+    ``pools``)}."""
+    if seeds is None:
+        (doc,) = docs
+        return dict(doc)
+    out = {k: v for k, v in docs[0].items() if k not in SPLIT_KEYS}
+    out["split_seeds"] = [int(s) for s in seeds]
+    out["splits"] = {
+        str(s): {k: d[k] for k in SPLIT_KEYS[1:] if k in d}
+        for s, d in zip(seeds, docs, strict=True)
+    }
+    return out
+
+
+def split_docs(doc: Mapping[str, Any]) -> list[tuple[int | None, dict[str, Any]]]:
+    """Each test split of a published file: its seed (None for a file of one split) and the
+    file of that split alone (the shared keys with its ``train``, ``test``, ``anchors``...)."""
+    if "splits" not in doc:
+        return [(None, dict(doc))]
+    shared = {k: v for k, v in doc.items() if k not in ("split_seeds", "splits")}
+    out: list[tuple[int | None, dict[str, Any]]] = []
+    for seed in doc.get("split_seeds") or []:
+        part = doc["splits"].get(str(seed)) if isinstance(doc["splits"], dict) else None
+        if not isinstance(part, dict):
+            raise InputError(
+                f"published splits of {doc.get('task')!r} list split seed {seed} but hold no "
+                "split under it: restore the file"
+            )
+        out.append((int(seed), {**shared, **part}))
+    return out
 
 
 def retrieval_splits(
@@ -217,17 +261,24 @@ LEVELS = {
 
 
 def _where(kind: str, keys: Sequence[str]) -> str:
+    if len(keys) >= 2 and keys[0] == "splits":  # one of several test splits: split=<seed> ...
+        inner = _where(kind, keys[2:])
+        return f"split={keys[1]}" + (f" {inner}" if inner else "")
     names = LEVELS.get((kind, keys[0]), ()) if keys else ()
     rest = [f"{names[i]}={k}" if i < len(names) else k for i, k in enumerate(keys[1:])]
     return " ".join([*keys[:1], *rest])
 
 
 #: Top-level keys compared first: the rows before the anchors drawn from them.
-FIRST = ("task", "kind", "images", "pairs", "train", "test", "anchors", "pools")
+FIRST = (
+    "task", "kind", "split_seeds", "images", "pairs", "splits", "train", "test", "anchors",
+    "pools",
+)  # fmt: skip
 
 
 def _rank(key: Any, keys: tuple[str, ...]) -> int:
-    return FIRST.index(key) if not keys and key in FIRST else len(FIRST)
+    top = not keys or (len(keys) == 2 and keys[0] == "splits")  # a file, or one of its splits
+    return FIRST.index(key) if top and key in FIRST else len(FIRST)
 
 
 def first_difference(

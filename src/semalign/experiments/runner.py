@@ -25,6 +25,10 @@ Output folder layout::
                                                          anchors and pools (``published``)
     OUT/report.md  OUT/report.html                       generated from the files above only
 
+A task with ``split_seeds`` runs every unit once per test split; its rows (and extra rows) carry
+``split``, the split's seed, and its ``seed-mean`` rows cover every (split, seed)
+(:mod:`semalign.experiments.split_means`); the first split is the headline's.
+
 Embeddings and the step cache (``STORE/steps/``, one JSON per unit of work) live in the store
 (``--store``, ``experiment.store``, ``$SEMALIGN_STORE`` or ``~/.cache/semalign/store``), shared
 between runs, ``--out`` folders and recipes.
@@ -55,6 +59,7 @@ from semalign.experiments.embedding import Embedder, default_store
 from semalign.experiments.grid import distinct_cells
 from semalign.experiments.inputs import (
     AnchorSet,
+    Gallery,
     RetrievalData,
     StitchData,
     anchor_set,
@@ -65,8 +70,9 @@ from semalign.experiments.inputs import (
     normalise_text,
     patient_keys,
     read_records,
-    retrieval_data,
+    retrieval_splits_data,
     stitch_data,
+    stitch_splits_data,
 )
 from semalign.experiments.preflight import preflight
 from semalign.experiments.provenance import environment, model_identity
@@ -75,9 +81,11 @@ from semalign.experiments.published import (
     check_published,
     read_splits,
     retrieval_splits,
+    split_docs,
     stitch_splits,
     take_anchors,
     take_stitch,
+    with_splits,
     write_splits,
     zeroshot_splits,
 )
@@ -89,10 +97,12 @@ from semalign.experiments.recipe import (
     StitchSpec,
     ZeroShotSpec,
 )
+from semalign.experiments.split_means import split_seed_means
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
 from semalign.tasks.comparisons import (
     COMPARISONS,
+    SEED_MEAN,
     score_differences,
     stitch_method_differences,
 )
@@ -199,10 +209,22 @@ class _Run:
             self.records[alias] = read_records(self.recipe.datasets[alias])
         return self.records[alias]
 
-    def unit(self, kind: str, key: dict[str, Any], compute: Callable[[], UnitOutput]) -> None:
+    def unit(
+        self,
+        kind: str,
+        key: dict[str, Any],
+        compute: Callable[[], UnitOutput],
+        split: int | None = None,
+        drop: tuple[str, ...] = (),
+    ) -> None:
+        """Run (or reuse) a unit and keep its rows and extras; ``split``: the seed of the test
+        split it scored, written on each of them (a task with ``split_seeds``); ``drop``:
+        extras not kept (the PCA of a split other than the first)."""
         start, before = time.perf_counter(), self.cache.computed
         out = self.cache.get(kind, {**key, "units": UNITS_VERSION}, compute)
         self.embedder.step(kind, str(key.get("method", "")), start, self.cache.computed > before)
+        if split is not None:
+            out = _in_split(out, split, drop)
         for r in out.table:
             name = TABLE_OF_TASK.get(r.task, r.task)
             self.tables.setdefault(name, ResultTable()).rows.append(r)
@@ -258,22 +280,44 @@ class _Run:
                 **self._comparisons(task, name, h["method"], h["scaling"])}  # fmt: skip
 
     # ----------------------------------------------------------------- stitching
-    def _stitch_rows(self, spec: StitchSpec) -> StitchData:
-        """The task's rows and test split: drawn, or taken from the published splits."""
+    def _stitch_rows(self, spec: StitchSpec) -> list[StitchData]:
+        """The task's rows and test split, one per split seed (the same items in each): drawn,
+        or taken from the published splits."""
         if self.take and self.published is not None:
-            doc = read_splits(self.published, spec.name)
-            return take_stitch(spec, self.dataset(spec.dataset), doc)
-        return stitch_data(spec, self.dataset(spec.dataset))
+            parts = split_docs(read_splits(self.published, spec.name))
+            seeds = [s for s, _ in parts if s is not None] or None
+            if seeds != spec.split_seeds:
+                raise InputError(
+                    f"the published splits of {spec.name!r} have split seeds {seeds or 'none'}, "
+                    f"the recipe {spec.split_seeds or 'none'}: take the splits of a run of this "
+                    "recipe"
+                )
+            records = self.dataset(spec.dataset)
+            out = [take_stitch(spec, records, doc) for _, doc in parts]
+            if any(list(d.items.ids) != list(out[0].items.ids) for d in out):
+                raise InputError(
+                    f"the published splits of {spec.name!r} do not split the same items: "
+                    "restore the file"
+                )
+            return out
+        return stitch_splits_data(spec, stitch_data(spec, self.dataset(spec.dataset)))
 
     def stitch(self, spec: StitchSpec) -> None:
-        data = self._stitch_rows(spec)
+        splits = self._stitch_rows(spec)
+        data = splits[0]  # the headline split; every split has the same items
         emb: dict[str, tuple[str, np.ndarray]] = {}
         for alias in dict.fromkeys(a for p in spec.pairs for a in p):
             emb[alias] = self.embedder.embed(alias, data.items, spec.name)
-        taken = None
+        takens: list[dict[str, Any] | None] = [None] * len(splits)
         if self.take and self.published is not None:
-            taken = take_anchors(spec, data, read_splits(self.published, spec.name))
-        self.publish(stitch_splits(spec, data, {a: x for a, (_, x) in emb.items()}, taken))
+            parts = split_docs(read_splits(self.published, spec.name))
+            takens = [take_anchors(spec, d, doc) for d, (_, doc) in zip(splits, parts, strict=True)]
+        x = {a: e for a, (_, e) in emb.items()}
+        docs = [
+            stitch_splits(replace(spec, split_seed=seed), d, x, taken)
+            for seed, d, taken in zip(spec.splits, splits, takens, strict=True)
+        ]
+        self.publish(with_splits(spec.split_seeds, docs))
         self.meta.setdefault("stitch", {})[spec.name] = {
             "dataset": self.recipe.datasets[spec.dataset].name,
             "section": spec.section,
@@ -304,20 +348,51 @@ class _Run:
             "space_repeats": spec.space_repeats,
             "space_k": SPACE_K,
         }
+        if spec.split_seeds:  # several test splits: n_test above is the first's
+            self.meta["stitch"][spec.name].update(
+                split_seeds=spec.split_seeds, n_test_per_split=[int(d.test.size) for d in splits]
+            )
+        if spec.space_sizes:
+            self._space_at_sizes(spec, emb)
+        for i, (part, taken) in enumerate(zip(splits, takens, strict=True)):
+            split = spec.split_seeds[i] if spec.split_seeds else None
+            self._stitch_split(spec, part, emb, taken, split, first=i == 0)
+        if spec.split_seeds:
+            self._split_seed_means(spec)
+        self._confusions(spec)
+        h = self.meta["stitch"][spec.name].get("headline")
+        if h is not None:  # the headline map against the other maps and relative, from predictions
+            preds = [p for p in self.extras.get(units.PREDICTIONS, []) if p["setting"] == spec.name]
+            diffs = stitch_method_differences(
+                preds, headline=h, n_resamples=self.recipe.bootstrap, setting=spec.name
+            )
+            self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
+
+    def _stitch_split(
+        self,
+        spec: StitchSpec,
+        data: StitchData,
+        emb: dict[str, tuple[str, np.ndarray]],
+        taken: dict[str, Any] | None,
+        split: int | None,
+        first: bool,
+    ) -> None:
+        """Every unit of the task on one test split (``split``: its seed where the task has
+        several; the shuffled-anchors control and the PCA on the ``first`` split only)."""
         base = {
             "y": digest(data.y.tolist()),
             "test": digest(data.test.tolist()),
             "bootstrap": self.recipe.bootstrap,
             "ids": digest(list(data.items.ids)),
         }
-        if spec.space_sizes:
-            self._space_at_sizes(spec, emb)
+        tag: dict[str, Any] = {"split": split, "drop": () if first else ("pca",)}
         ids = list(data.items.ids)
         self.unit(
             "stitch-majority",
             base,
             partial(_stitch_unit, units.stitch_majority, spec.name, data.y, data.test,
                     bootstrap=self.recipe.bootstrap, ids=ids),
+            **tag,
         )  # fmt: skip
         for a, b in spec.pairs:
             (ka, xa), (kb, xb) = emb[a], emb[b]
@@ -338,6 +413,7 @@ class _Run:
                     bs,
                     ids=ids,
                 ),
+                **tag,
             )
             common = {
                 "anchors": spec.anchors,
@@ -350,6 +426,8 @@ class _Run:
             if "aligned" in spec.modes:
                 for method, scaling in distinct_cells(spec.methods, spec.scalings)[0]:
                     stats = self._comparisons("stitch", spec.name, method, scaling)
+                    if not first:  # one shuffled-anchors control per task: the first split's
+                        stats["permutations"] = 0
                     self.unit(
                         "stitch-method",
                         {**key, **common, "method": method, "scaling": scaling, **stats},
@@ -364,6 +442,7 @@ class _Run:
                             **common,
                             **stats,
                         ),
+                        **tag,
                     )
             if "relative" in spec.modes:
                 relative = {**common, "anchors": _relative_counts(spec.anchors)}
@@ -373,20 +452,37 @@ class _Run:
                     partial(
                         _stitch_unit, units.stitch_relative, spec.name, *args, ids=ids, **relative
                     ),
+                    **tag,
                 )
-        self._confusions(spec)
-        h = self.meta["stitch"][spec.name].get("headline")
-        if h is not None:  # the headline map against the other maps and relative, from predictions
-            preds = [p for p in self.extras.get(units.PREDICTIONS, []) if p["setting"] == spec.name]
-            diffs = stitch_method_differences(
-                preds, headline=h, n_resamples=self.recipe.bootstrap, setting=spec.name
-            )
-            self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
+
+    def _split_seed_means(self, spec: StitchSpec) -> None:
+        """Replace the task's per-split ``seed-mean`` rows by one per aligned setting over every
+        (split, seed) (:func:`semalign.experiments.split_means.split_seed_means`)."""
+        preds = [
+            p for p in self.extras.get(units.PREDICTIONS, [])
+            if p["setting"] == spec.name and p.get("mode") == "aligned"
+        ]  # fmt: skip
+        kept = self.extras.get(COMPARISONS, [])
+        self.extras[COMPARISONS] = [
+            r for r in kept
+            if not (r["setting"] == spec.name and r["variant"] == SEED_MEAN
+                    and r.get("split") is not None)
+        ]  # fmt: skip
+        bs = self.recipe.bootstrap
+        splits = list(spec.split_seeds or [])
+        self.unit(
+            "stitch-split-means",
+            {"predictions": digest(preds), "splits": splits, "bootstrap": bs},
+            lambda: UnitOutput(
+                extras={COMPARISONS: split_seed_means(
+                    preds, splits, n_resamples=bs, setting=spec.name).to_records()}
+            ),
+        )  # fmt: skip
 
     def _confusions(self, spec: StitchSpec) -> None:
         """Confusion matrices (``stitch_confusion``) from the task's prediction rows, classes in
         the recipe's order: the majority mode, and per pair the target mode and the headline
-        map's first seed."""
+        map's first seed (on the first test split where the task has several)."""
         h = self.meta["stitch"][spec.name].get("headline")
         wanted: list[dict[str, Any]] = [{"mode": "majority"}]
         for a, b in spec.pairs:
@@ -396,7 +492,11 @@ class _Run:
                     {"source": a, "target": b, "mode": "aligned", "method": h["method"],
                      "scaling": h["scaling"], "anchors": h["anchors"], "seed": spec.seeds[0]}
                 )  # fmt: skip
-        preds = [p for p in self.extras.get(units.PREDICTIONS, []) if p["setting"] == spec.name]
+        first = spec.splits[0] if spec.split_seeds else None
+        preds = [
+            p for p in self.extras.get(units.PREDICTIONS, [])
+            if p["setting"] == spec.name and p.get("split") == first
+        ]  # fmt: skip
         out = self.extras.setdefault("stitch_confusion", [])
         for where in wanted:
             rows = [p for p in preds if all(p.get(k) == v for k, v in where.items())]
@@ -647,25 +747,28 @@ class _Run:
             self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
 
     # ----------------------------------------------------------------- retrieval
-    def _retrieval_rows(self, spec: RetrievalSpec) -> RetrievalData:
+    def _retrieval_rows(self, spec: RetrievalSpec) -> list[RetrievalData]:
+        """The task's rows, one per test split; with ``items_from``, the stitch task's items
+        and its first (headline) test split."""
         if spec.items_from is not None:
             src = next(s for s in self.recipe.stitch if s.name == spec.items_from)
-            data = self._stitch_rows(src)
-            return RetrievalData(data.items, None, data.test, data.dedup)
-        return retrieval_data(spec, self.dataset(spec.dataset))
+            data = self._stitch_rows(src)[0]
+            return [RetrievalData(data.items, None, data.test, data.dedup)]
+        return retrieval_splits_data(spec, self.dataset(spec.dataset))
 
     def retrieval(self, spec: RetrievalSpec) -> None:
-        data = self._retrieval_rows(spec)
-        gallery = None
+        # the same items (and so the same store entries) as the stitch task when items_from is set
+        what = spec.items_from or spec.name
+        splits = [
+            _RetrievalSplit(d, self.embedder, what, self._gallery(spec, d))
+            for d in self._retrieval_rows(spec)
+        ]
+        data, gallery = splits[0].data, splits[0].gallery  # the headline split
         gallery_meta: dict[str, Any] = {"kind": spec.gallery, "size": int(data.test.size)}
-        if spec.gallery == "all-distinct":
-            records = self.dataset(spec.dataset)
-            gallery = gallery_items(records, spec.section, spec.kind, data.texts)
+        if gallery is not None:
             gallery_meta.update(
                 size=int(data.test.size) + len(gallery.texts), distractors=len(gallery.texts)
             )
-        # the same items (and so the same store entries) as the stitch task when items_from is set
-        what = spec.items_from or spec.name
         n, n_test = len(data.texts), int(data.test.size)
         self.meta.setdefault("retrieval", {})[spec.name] = {
             "dataset": self.recipe.datasets[spec.dataset].name,
@@ -704,35 +807,55 @@ class _Run:
                 for a in dict.fromkeys(x for p in spec.pairs for x in p)
             },
         }
-        bs = self.recipe.bootstrap
-        emb: dict[tuple[str, str], tuple[str, np.ndarray]] = {}
-        gallery_emb: dict[tuple[str, str], tuple[str, np.ndarray]] = {}
+        self._split_meta(spec)
+        docs = []
+        for seed, r in zip(spec.splits, splits, strict=True):
+            sources = {a: r.rows(a, r.data.source_items())[1] for a, _ in spec.pairs}
+            docs.append(retrieval_splits(replace(spec, split_seed=seed), r.data, sources))
+        self.publish(with_splits(spec.split_seeds, docs))
+        for i, r in enumerate(splits):
+            split = spec.split_seeds[i] if spec.split_seeds else None
+            self._retrieval_split(spec, r, split, first=i == 0)
 
-        def in_gallery(alias: str, items: Items) -> tuple[str, np.ndarray]:
-            # the distractors of an all-distinct gallery, embedded once per encoder
-            if (alias, items.modality) not in gallery_emb:
-                gallery_emb[alias, items.modality] = self.embedder.embed(
-                    alias, items, f"{what}-gallery"
-                )
-            return gallery_emb[alias, items.modality]
+    def _gallery(self, spec: RetrievalSpec, data: RetrievalData) -> Gallery | None:
+        """The distractors of an ``all-distinct`` gallery for the task's rows ``data``."""
+        if spec.gallery != "all-distinct":
+            return None
+        return gallery_items(self.dataset(spec.dataset), spec.section, spec.kind, data.texts)
 
-        def rows(alias: str, items: Items) -> tuple[str, np.ndarray]:
-            # read once per task: an encoder may serve several pairs (both ways for report-report)
-            if (alias, items.modality) not in emb:
-                emb[alias, items.modality] = self.embedder.embed(alias, items, what)
-            return emb[alias, items.modality]
+    def _split_meta(self, spec: RetrievalSpec) -> None:
+        """What a retrieval task's meta says of its test splits beyond the first (the meta's
+        counts are the first split's), and, with ``items_from`` a stitch task of several
+        splits, that it reuses the first (a notice too)."""
+        meta = self.meta["retrieval"][spec.name]
+        if spec.split_seeds:
+            meta["split_seeds"] = spec.split_seeds
+        src = next((s for s in self.recipe.stitch if s.name == spec.items_from), None)
+        if src is not None and src.split_seeds:
+            meta["split"] = f"as stitch task: its first split (split seed {src.split_seeds[0]})"
+            self.notices.append(
+                f"retrieval {spec.name!r} reuses the first test split (split seed "
+                f"{src.split_seeds[0]}) of stitch task {src.name!r}, of split seeds "
+                f"{src.split_seeds}; give the retrieval task its own split_seeds (split = "
+                '"random", no items_from) to score several'
+            )
 
-        sources = {a: rows(a, data.source_items())[1] for a, _ in spec.pairs}
-        self.publish(retrieval_splits(spec, data, sources))
+    def _retrieval_split(
+        self, spec: RetrievalSpec, r: _RetrievalSplit, split: int | None, first: bool
+    ) -> None:
+        """Every unit of a retrieval task on one test split (``split``: its seed where the task
+        has several; the shuffled-anchors control on the ``first`` split only)."""
+        data, gallery, bs = r.data, r.gallery, self.recipe.bootstrap
+        tag: dict[str, Any] = {"split": split}
         for a, b in spec.pairs:
-            (ka, xa), (kb, xb) = rows(a, data.source_items()), rows(b, data.texts)
+            (ka, xa), (kb, xb) = r.rows(a, data.source_items()), r.rows(b, data.texts)
             common: dict[str, Any] = {"kind": spec.kind, "names": (a, b), "ks": spec.ks}
             key = {
                 "a": ka, "b": kb, "test": digest(data.test.tolist()), "bootstrap": bs, **common
             }  # fmt: skip
             if gallery is not None:  # every unit ranks among the test rows and the distractors
-                kga, xga = in_gallery(a, gallery.source_items())
-                kgb, xgb = in_gallery(b, gallery.texts)
+                kga, xga = r.in_gallery(a, gallery.source_items())
+                kgb, xgb = r.in_gallery(b, gallery.texts)
                 key["gallery"] = [kga, kgb]
                 common = {**common, "distractors": (xga, xgb)}
             self.unit(
@@ -742,6 +865,7 @@ class _Run:
                     _stitch_unit, retrieval_units.retrieval_control, spec.name, xa, xb, data.test,
                     bootstrap=bs, **common,
                 ),
+                **tag,
             )  # fmt: skip
             fit = {"anchors": spec.anchors, "seeds": spec.seeds, "strategy": spec.anchor_strategy}
             cells = distinct_cells(spec.methods, spec.scalings)[0]
@@ -757,6 +881,7 @@ class _Run:
                             data.test, method=method, scaling=scaling, bootstrap=bs, **csls,
                             **fit, **common,
                         ),
+                        **tag,
                     )  # fmt: skip
             if spec.unpaired is not None:
                 u = spec.unpaired
@@ -767,6 +892,7 @@ class _Run:
                         _stitch_unit, retrieval_units.retrieval_pools, spec.name, xa,
                         data.texts.ids, data.test, names=(a, b), **fit,
                     ),
+                    **tag,
                 )  # fmt: skip
                 refine = {
                     "scorings": spec.scorings, "csls_k": spec.csls_k,
@@ -786,9 +912,12 @@ class _Run:
                             data.test, method=method, scaling=scaling, bootstrap=bs, **refine,
                             **fit, **common, **at,
                         ),
+                        **tag,
                     )  # fmt: skip
             stats = self._headline_comparisons("retrieval", spec.name)
             if stats is not None:
+                if not first:  # one shuffled-anchors control per task: the first split's
+                    stats["permutations"] = 0
                 asif_kw = None if spec.asif is None else asdict(spec.asif)
                 others = [list(c) for c in cells if c != (stats["method"], stats["scaling"])]
                 extra = {"scorings": spec.scorings, "csls_k": spec.csls_k, "asif": asif_kw,
@@ -800,6 +929,7 @@ class _Run:
                         _stitch_unit, retrieval_units.retrieval_comparisons, spec.name, xa, xb,
                         data.test, bootstrap=bs, **extra, **fit, **common,
                     ),
+                    **tag,
                 )  # fmt: skip
             if spec.asif is not None:
                 asif = asdict(spec.asif)
@@ -810,7 +940,34 @@ class _Run:
                         _stitch_unit, retrieval_units.retrieval_asif, spec.name, xa, xb,
                         data.test, bootstrap=bs, **asif, **fit, **common,
                     ),
+                    **tag,
                 )  # fmt: skip
+
+
+@dataclass
+class _RetrievalSplit:
+    """One test split of a retrieval task: its rows, the distractors of its gallery (None
+    unless ``all-distinct``) and their embeddings, each read once (an encoder may serve
+    several pairs, both ways for report-report)."""
+
+    data: RetrievalData
+    embedder: Embedder
+    what: str
+    gallery: Gallery | None = None
+    emb: dict[tuple[str, str], tuple[str, np.ndarray]] = field(default_factory=dict)
+    gallery_emb: dict[tuple[str, str], tuple[str, np.ndarray]] = field(default_factory=dict)
+
+    def rows(self, alias: str, items: Items) -> tuple[str, np.ndarray]:
+        if (alias, items.modality) not in self.emb:
+            self.emb[alias, items.modality] = self.embedder.embed(alias, items, self.what)
+        return self.emb[alias, items.modality]
+
+    def in_gallery(self, alias: str, items: Items) -> tuple[str, np.ndarray]:
+        if (alias, items.modality) not in self.gallery_emb:
+            self.gallery_emb[alias, items.modality] = self.embedder.embed(
+                alias, items, f"{self.what}-gallery"
+            )
+        return self.gallery_emb[alias, items.modality]
 
 
 def _unpaired_meta(spec: RetrievalSpec, n_train: int) -> dict[str, Any] | None:
@@ -847,6 +1004,15 @@ def _stitch_unit(fn: Callable[..., UnitOutput], name: str, *args: Any, **kw: Any
     return _rename(fn(*args, **kw), name)
 
 
+def _in_split(out: UnitOutput, split: int, drop: tuple[str, ...] = ()) -> UnitOutput:
+    """``out`` with ``split`` (the seed of the test split it scored) on every row and extra
+    row, less the extras named in ``drop``."""
+    table = ResultTable(replace(r, split=split) for r in out.table)
+    extras = {k: [{**r, "split": split} for r in rows] for k, rows in out.extras.items()
+              if k not in drop}  # fmt: skip
+    return UnitOutput(table, extras)
+
+
 def _rename(out: UnitOutput, name: str) -> UnitOutput:
     for rows in out.extras.values():
         for r in rows:
@@ -859,7 +1025,8 @@ def n_units(recipe: Recipe) -> int:
     for s in recipe.stitch:
         per = 1 + ("relative" in s.modes)
         per += len(distinct_cells(s.methods, s.scalings)[0]) if "aligned" in s.modes else 0
-        n += per * len(s.pairs) + 1  # + the task's majority floor
+        n += (per * len(s.pairs) + 1) * len(s.splits)  # + the majority floor; per test split
+        n += 1 if s.split_seeds else 0  # the seed means over every split
         n += len({frozenset(p) for p in s.pairs}) if s.space_sizes else 0
     for z in recipe.zeroshot:
         cells = len(distinct_cells(z.methods, z.scalings)[0])
@@ -868,7 +1035,7 @@ def n_units(recipe: Recipe) -> int:
         cells = len(distinct_cells(r.methods, r.scalings)[0])
         per = 2 + cells * len(r.scorings) + (r.asif is not None)  # + the comparisons
         per += 0 if r.unpaired is None else 1 + cells
-        n += per * len(r.pairs)
+        n += per * len(r.pairs) * len(r.splits)
     return n
 
 

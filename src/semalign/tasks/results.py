@@ -7,7 +7,9 @@ n``, then four columns that say what the key alone does not: ``direction`` (retr
 (what a mode varied: ``refits=R pseudo=P pools=U/V kept=seed|refined``, ``top_k=K power=P``,
 ``pre-fitted map``) and ``note`` (``skipped: <reason>`` on an n/a row). Columns that do not
 apply to a mode (the alignment method of end-to-end stitching) are empty in CSV and null in
-JSON. Files are written atomically.
+JSON. A task scored on several test splits (a recipe's ``split_seeds``) adds a last column,
+``split``: the seed of the row's test split (empty on a row that covers every split); tables
+without such rows have no ``split`` column at all. Files are written atomically.
 
 Comparison rows (``results/comparisons.csv``, :mod:`semalign.tasks.comparisons`) have the same
 columns; ``variant`` names the kind and metric names carry the statistic:
@@ -55,6 +57,7 @@ KEY_COLUMNS: tuple[str, ...] = (
     "direction",
     "scoring",
     "variant",
+    "split",
 )
 
 
@@ -80,6 +83,7 @@ class ResultRow:
     scoring: str = ""
     variant: str = ""
     note: str = ""
+    split: int | None = None  # the test split's seed, where a task scores several
 
     @property
     def skipped(self) -> bool:
@@ -92,6 +96,14 @@ class ResultRow:
 
 def _json_value(v: Any) -> Any:
     return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _record(row: ResultRow) -> dict[str, Any]:
+    """A row as a dict; ``split`` only where set (one test split: the columns as ever)."""
+    rec = {k: _json_value(v) for k, v in asdict(row).items()}
+    if rec["split"] is None:
+        del rec["split"]
+    return rec
 
 
 class ResultTable:
@@ -167,31 +179,39 @@ class ResultTable:
         return hits[0].value
 
     def to_records(self) -> list[dict[str, Any]]:
-        return [{k: _json_value(v) for k, v in asdict(r).items()} for r in self.rows]
+        """One dict per row; ``split`` only on rows that have one."""
+        return [_record(r) for r in self.rows]
+
+    def columns(self) -> list[str]:
+        """The fields of :class:`ResultRow`, ``split`` only when some row has one."""
+        names = [f.name for f in fields(ResultRow)]
+        if all(r.split is None for r in self.rows):
+            names.remove("split")
+        return names
 
     def to_frame(self) -> Any:
-        """The rows as a pandas DataFrame, one column per field (NaN where n/a)."""
+        """The rows as a pandas DataFrame, one column per field of :meth:`columns` (NaN where
+        n/a)."""
         import pandas as pd  # heavy: only when asked for
 
-        return pd.DataFrame(
-            [asdict(r) for r in self.rows], columns=[f.name for f in fields(ResultRow)]
-        )
+        cols = self.columns()
+        return pd.DataFrame([{k: getattr(r, k) for k in cols} for r in self.rows], columns=cols)
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the rows as CSV (empty cells for n/a, ``nan`` never written); atomic."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        names = [f.name for f in fields(ResultRow)]
+        names = self.columns()
         writer.writerow(names)
         for rec in self.to_records():
-            writer.writerow(["" if rec[k] is None else rec[k] for k in names])
+            writer.writerow(["" if rec.get(k) is None else rec[k] for k in names])
         path = Path(path)
         atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
         return path
 
     def to_json(self, path: str | Path) -> Path:
         """Write ``{"columns": [...], "rows": [{...}, ...]}`` (NaN as null); atomic."""
-        payload = {"columns": [f.name for f in fields(ResultRow)], "rows": self.to_records()}
+        payload = {"columns": self.columns(), "rows": self.to_records()}
         path = Path(path)
         atomic_write_bytes(path, (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
         return path
@@ -233,8 +253,8 @@ class ResultTable:
         if wanted is not None:
             shown = [m for m in wanted if m in shown]
         cols = ["source", "target", "mode", "method", "scaling", "anchors", "seed"]
-        for c in ("setting", "direction", "scoring", "variant"):
-            if any(k[KEY_COLUMNS.index(c)] for k in keys):
+        for c in ("setting", "direction", "scoring", "variant", "split"):
+            if any(k[KEY_COLUMNS.index(c)] not in ("", None) for k in keys):
                 cols.append(c)
         idx = [KEY_COLUMNS.index(c) for c in cols]
         body = [[("" if k[i] is None else str(k[i])) for i in idx] for k in keys]

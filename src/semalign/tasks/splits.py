@@ -5,7 +5,8 @@ whole groups (e.g. one normalised text: :func:`semalign.metrics.text_groups`), s
 class; ``dedup_by_text`` keeps one row per normalised text; ``group_folds`` gives
 leave-one-group-out folds (e.g. one patient's images at a time). A recipe's ``split_seed`` s
 gives the test rows of ``group_split(groups, fraction, y=y, seed=s)`` on the rows it kept, so
-the same seed gives the same split from Python.
+the same seed gives the same split from Python; ``split_seeds`` gives one such split per seed
+of the same rows (kept with the first seed).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from semalign.experiments.recipe.fields import check_keys, choice, choices, inte
 from semalign.experiments.recipe.schema import AsifSpec, DatasetSpec, EncoderSpec, Headline
 from semalign.experiments.recipe.vocabulary import ASIF_SELECT, SCORINGS
 
-__all__ = ["Defined", "asif", "headline", "pairs", "role", "scorings"]
+__all__ = ["Defined", "asif", "headline", "pairs", "role", "scorings", "split_seeds"]
 
 _HEADLINE = ("method", "scaling", "anchors")
 _ASIF = ("top_k", "power", "center", "select")
@@ -140,3 +140,35 @@ def role(encoders: Mapping[str, EncoderSpec], alias: str, needed: str, where: st
         f"recipe: {where} uses encoder {alias!r} ({encoders[alias].model}, a {have} encoder) "
         f"where a {needed} encoder is needed: pick a {needed} encoder"
     )
+
+
+def split_seeds(t: Mapping[str, Any], where: str) -> tuple[int, list[int] | None]:
+    """``split_seed`` (one test split, default 0) or ``split_seeds`` (one test split per seed,
+    in the recipe's order: the first is the headline split and the task's ``split_seed``);
+    returns (split_seed, split_seeds or None)."""
+    if "split_seeds" not in t:
+        return integer(t, "split_seed", where, 0), None
+    if "split_seed" in t:
+        raise InputError(
+            f"recipe: {where}split_seed and {where}split_seeds are both given: keep one "
+            "(split_seeds lists every test split's seed, the first is the headline split)"
+        )
+    v = t["split_seeds"]
+    if isinstance(v, list) and not v:
+        raise InputError(
+            f"recipe: {where}split_seeds is empty: list at least one seed (one test split each)"
+        )
+    if not isinstance(v, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v
+    ):
+        raise InputError(
+            f"recipe: {where}split_seeds = {v!r} must be a list of integers >= 0 (one test "
+            "split per seed)"
+        )
+    twice = next((x for i, x in enumerate(v) if x in v[:i]), None)
+    if twice is not None:
+        raise InputError(
+            f"recipe: {where}split_seeds lists seed {twice} twice: each seed draws one test "
+            "split, so list each once"
+        )
+    return int(v[0]), [int(x) for x in v]

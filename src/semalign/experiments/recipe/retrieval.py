@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from semalign.errors import InputError
-from semalign.experiments.recipe.common import Defined, asif, headline, pairs, role, scorings
+from semalign.experiments.recipe.common import (
+    Defined,
+    asif,
+    headline,
+    pairs,
+    role,
+    scorings,
+    split_seeds,
+)
 from semalign.experiments.recipe.fields import (
     check_keys,
     choice,
@@ -43,6 +51,7 @@ _RETRIEVAL = (
     "split",
     "test_fraction",
     "split_seed",
+    "split_seeds",
     "max_test",
     "max_train",
     "pairs",
@@ -110,6 +119,18 @@ def parse_retrieval(
     scalings = choices(t, "scalings", where, SCALINGS, ["standard"])
     task_pairs = pairs(t, where, defined.encoders)
     scoring, csls_k = scorings(t, where)
+    split = choice(t, "split", where, RETRIEVAL_SPLITS, "official")
+    split_seed, several = split_seeds(t, where)
+    if several is not None and items_from is not None:
+        raise InputError(
+            f"recipe: {where}split_seeds cannot be combined with items_from: the task reuses "
+            f"stitch task {items_from!r}'s first split, so drop split_seeds"
+        )
+    if several is not None and split != "random":
+        raise InputError(
+            f'recipe: {where}split_seeds needs split = "random": the dataset\'s {split} split '
+            "is one split, so drop split_seeds or draw random ones"
+        )
     roles = ("image", "text") if kind == "image-report" else ("text", "text")
     for pair in task_pairs:
         for alias, needed in zip(pair, roles, strict=True):
@@ -120,9 +141,9 @@ def parse_retrieval(
         kind=kind,
         section=section,
         items_from=items_from,
-        split=choice(t, "split", where, RETRIEVAL_SPLITS, "official"),
+        split=split,
         test_fraction=number(t, "test_fraction", where, 0.2, 0.0, 1.0),
-        split_seed=integer(t, "split_seed", where, 0),
+        split_seed=split_seed,
         max_test=integer(t, "max_test", where, None, 2),
         max_train=integer(t, "max_train", where, None, 1),
         pairs=task_pairs,
@@ -139,4 +160,5 @@ def parse_retrieval(
         unpaired=_unpaired(t, where),
         asif=asif(t, where),
         gallery=choice(t, "gallery", where, GALLERIES, "test"),
+        split_seeds=several,
     )

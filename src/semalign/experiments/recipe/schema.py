@@ -119,6 +119,14 @@ class StitchSpec:
     headline: Headline | None = None
     space_sizes: list[int] = field(default_factory=list)
     space_repeats: int = 10
+    # several test splits, one per seed in this order (the first is ``split_seed``); None: one
+    # split (``split_seed``), and no ``split`` column in the rows
+    split_seeds: list[int] | None = None
+
+    @property
+    def splits(self) -> list[int]:
+        """The seed of every test split the task scores, the headline split's first."""
+        return list(self.split_seeds) if self.split_seeds else [self.split_seed]
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,12 @@ class RetrievalSpec:
     unpaired: UnpairedSpec | None = None
     asif: AsifSpec | None = None
     gallery: str = "test"
+    split_seeds: list[int] | None = None  # as StitchSpec's (``split = "random"`` only)
+
+    @property
+    def splits(self) -> list[int]:
+        """The seed of every test split the task scores, the headline split's first."""
+        return list(self.split_seeds) if self.split_seeds else [self.split_seed]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from semalign.errors import InputError
-from semalign.experiments.recipe.common import Defined, headline, pairs, role
+from semalign.experiments.recipe.common import Defined, headline, pairs, role, split_seeds
 from semalign.experiments.recipe.fields import (
     check_keys,
     choice,
@@ -50,6 +50,7 @@ _STITCH = (
     "modes",
     "test_fraction",
     "split_seed",
+    "split_seeds",
     "head",
     "dedup",
     "headline",
@@ -103,6 +104,7 @@ def parse_stitch(t: dict[str, Any], i: int, defined: Defined) -> StitchSpec:
     for pair in task_pairs:
         for alias in pair:
             role(defined.encoders, alias, modality, f"{where}pairs (modality = {modality!r})")
+    split_seed, several = split_seeds(t, where)
     return StitchSpec(
         name=string(t, "name", where, f"stitch-{i}"),
         dataset=ref(string(t, "dataset", where), defined.datasets, "dataset", f"{where}dataset"),
@@ -118,9 +120,10 @@ def parse_stitch(t: dict[str, Any], i: int, defined: Defined) -> StitchSpec:
         scalings=scalings,
         modes=choices(t, "modes", where, STITCH_MODES, list(STITCH_MODES)),
         test_fraction=number(t, "test_fraction", where, 0.2, 0.0, 1.0),
-        split_seed=integer(t, "split_seed", where, 0),
+        split_seed=split_seed,
         dedup=dedup,
         headline=headline(t, where, methods, scalings, anchors, metrics=HEADLINE_METRICS),
         space_sizes=_space_sizes(t, where),
         space_repeats=integer(t, "space_repeats", where, 10, 2),
+        split_seeds=several,
     )
