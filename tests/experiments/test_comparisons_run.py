@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semalign.experiments.report import fmt
+
 
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
@@ -89,25 +91,33 @@ def test_paired_differences_and_controls_at_the_headline(small_run, comparisons)
 
 def test_report_shows_seed_means_differences_and_p_values(small_run, comparisons):
     text = (small_run.out / "report.md").read_text(encoding="utf-8")
+    appendix = (small_run.out / "appendix.md").read_text(encoding="utf-8")
     for task in ("iu-stitch", "kermany-label-matched", "iu-retrieval"):
-        assert f"### Across seeds, paired differences and the control: {task}" in text
-    # the stitching summary line per pair: the seed mean, its interval and the control's p
+        assert f"### Across seeds, paired differences and the control: {task}" in appendix
+        assert "### Across seeds" not in text  # the statistics tables live in the appendix
+    # the stitching summary line per pair: the seed mean, its interval, the paired difference
+    # to the target of the headline method (not of another method at the same anchors) and
+    # the control's p
+    at = {"task": "stitch", "anchors": "72", "method": "orthogonal", "scaling": "standard"}
     for pair in (("minilm", "e5"), ("e5", "minilm")):
-        mean = next(
-            r for r in comparisons
-            if r["task"] == "stitch" and r["variant"] == "seed-mean" and r["anchors"] == "72"
-            and r["metric"] == "balanced_accuracy" and r["method"] == "orthogonal"
-            and r["scaling"] == "standard" and (r["source"], r["target"]) == pair
-        )  # fmt: skip
-        p = next(
-            r for r in comparisons
-            if r["task"] == "stitch" and r["metric"] == "balanced_accuracy:p"
-            and (r["source"], r["target"]) == pair
-        )  # fmt: skip
-        interval = f"{float(mean['value']):.3f} [{float(mean['ci_low']):.3f}, "
-        line = next(x for x in text.splitlines() if x.startswith(f"- **iu-stitch** ({pair[0]}->"))
-        assert interval in line and f"p = {float(p['value']):.3f}" in line
-    assert "| e5->minilm | aligned - naive |" in text
+
+        def one(variant: str, metric: str, pair=pair) -> dict:
+            (row,) = [r for r in comparisons if r["variant"].startswith(variant)
+                      and r["metric"] == metric and (r["source"], r["target"]) == pair
+                      and all(r[k] == v for k, v in at.items())]  # fmt: skip
+            return row
+
+        mean = one("seed-mean", "balanced_accuracy")
+        diff = one("paired: aligned - target", "balanced_accuracy")
+        p = one("permutations=", "balanced_accuracy:p")
+        line = next(x for x in text.splitlines()
+                    if x.startswith(f"- **iu-stitch**, `{pair[0]}` → `{pair[1]}`"))  # fmt: skip
+        interval = fmt(float(mean["value"]), float(mean["ci_low"]), float(mean["ci_high"]))
+        paired = fmt(float(diff["value"]), float(diff["ci_low"]), float(diff["ci_high"]))
+        assert f"72 anchors) {interval}" in line
+        assert f"aligned − target {paired}" in line
+        assert f"p = {float(p['value']):.3f}" in line
+    assert "| e5->minilm | aligned - naive | orthogonal standard |" in appendix
 
 
 def test_anchor_efficiency_band_is_the_seed_mean_interval(monkeypatch):

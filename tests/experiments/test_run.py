@@ -268,8 +268,9 @@ def test_changing_one_method_recomputes_only_it(small_run, small_recipe: Path, s
     changed = replace(recipe, stitch=[st], retrieval=[rt])
     summary = run_recipe(changed, out, store=store, progress=False)
     assert summary.models_loaded == []
-    # one (similarity) stitch unit per encoder pair + retrieval: one per scoring, one refined
-    assert summary.steps_computed == 5
+    # one (similarity) stitch unit per encoder pair + retrieval: one per scoring, one refined,
+    # and the comparisons unit, which pairs the headline map with every other method
+    assert summary.steps_computed == 6
     for name in ("stitch", "retrieval"):
         methods = {r["method"] for r in _csv(out / "results" / f"{name}.csv")}
         assert "similarity" in methods and "affine" not in methods, name

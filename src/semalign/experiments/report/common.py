@@ -18,6 +18,7 @@ __all__ = [
     "ROW_KEYS",
     "cell",
     "estimate",
+    "first_split",
     "fmt",
     "group",
     "headline_row",
@@ -27,6 +28,7 @@ __all__ = [
     "of_task",
     "read_rows",
     "result_table",
+    "row_keys",
     "task_of",
 ]
 
@@ -184,12 +186,18 @@ def estimate(
         return r["metric"] == m and all(str(r.get(k, "")) == str(v) for k, v in match.items())
 
     means = [r for r in means if r.get("variant") == "seed-mean"]
-    mean = next((r for r in means if hit(r)), None)
+    mean = next((r for r in means if hit(r) and not r.get("split")), None)
+    if mean is None:  # per-split seed means only (retrieval with split_seeds): the first split
+        mean = next((r for r in means if hit(r)), None)
     if mean is not None and not math.isnan(mean["value"]):
-        sd = next((r["value"] for r in means if hit(r, f"{metric}:seed-sd")), math.nan)
-        what = "mean over seeds" + ("" if math.isnan(sd) else f" (sd {sd:.3f})")
+        sd = next((r["value"] for r in means if hit(r, f"{metric}:seed-sd")
+                   and r.get("split", "") == mean.get("split", "")), math.nan)  # fmt: skip
+        over = "splits and seeds" if "over split seeds" in str(mean.get("note")) else "seeds"
+        if mean.get("split"):
+            over += f" of split {mean['split']}"
+        what = f"mean over {over}" + ("" if math.isnan(sd) else f" (sd {sd:.3f})")
         return fmt(mean["value"], mean["ci_low"], mean["ci_high"]), what
-    cand = [r for r in rows if hit(r)]
+    cand = first_split([r for r in rows if hit(r)])
     first = _first_seed(cand)
     row = next((r for r in cand if first is None or r["seed"] == first), None)
     if row is None:
@@ -197,11 +205,24 @@ def estimate(
     return cell(row), ("single run" if row["seed"] == "" else f"seed {row['seed']}")
 
 
+def first_split(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the first test split among ``rows`` (file order, the recipe's
+    ``split_seeds`` order), and every row of a run with one split (no ``split`` values)."""
+    first = next((r.get("split") for r in rows if r.get("split")), None)
+    return rows if first is None else [r for r in rows if r.get("split") in (first, "", None)]
+
+
+def row_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """:data:`ROW_KEYS`, and ``split`` where the rows come from several test splits."""
+    return (*ROW_KEYS, "split") if any(r.get("split") for r in rows) else ROW_KEYS
+
+
 def result_table(doc: Doc, rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> None:
-    """One line per setting (``ROW_KEYS``), one column per metric; settings with no value at
-    all are left out of the table and said in one sentence each (:func:`na_sentences`)."""
-    groups = group(rows, ROW_KEYS)
+    """One line per setting (:func:`row_keys`), one column per metric; settings with no value
+    at all are left out of the table and said in one sentence each (:func:`na_sentences`)."""
+    keys = row_keys(rows)
+    groups = group(rows, keys)
     body = [list(k) + metric_cells(g, metrics) for k, g in groups.items() if not _is_na(g)]
-    doc.table(list(ROW_KEYS) + list(metrics), body)
-    for sentence in na_sentences(rows, ROW_KEYS):
+    doc.table(list(keys) + list(metrics), body)
+    for sentence in na_sentences(rows, keys):
         doc.p(sentence)

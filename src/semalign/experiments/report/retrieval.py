@@ -60,9 +60,11 @@ def table_rows(rows: list[dict[str, Any]], metrics: list[str]) -> list[list[str]
     """One line per (pair, direction, mode, method, scaling, scoring, refinement, anchors,
     seed): control first, then T, refined T and ASIF."""
     groups: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+    splits = any(r.get("split") for r in rows)
     for r in rows:
         key = (r["source"], r["target"], plots._direction(r), r["mode"], r["method"],
-               r["scaling"], scoring_of(r), refinement_of(r), r["anchors"], r["seed"])  # fmt: skip
+               r["scaling"], scoring_of(r), refinement_of(r), r["anchors"], r["seed"],
+               *([str(r.get("split", ""))] if splits else []))  # fmt: skip
         groups.setdefault(key, {})[r["metric"]] = r
 
     seen = list(dict.fromkeys(k[:3] for k in groups))  # pairs and directions as in the file
@@ -191,7 +193,8 @@ def section(
         f"Every seed (seeds {meta.get('seeds')}), as in `results/retrieval.csv`; settings with "
         "no value at all are the n/a sentences of the main section."
     )
-    app.table([*COLUMNS, *metrics], table_rows(rows, metrics))
+    split = ["split"] if any(r.get("split") for r in rows) else []
+    app.table([*COLUMNS, *split, *metrics], table_rows(rows, metrics))
 
 
 def _headline_table(
