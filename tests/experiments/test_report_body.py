@@ -29,7 +29,7 @@ def test_estimate_is_the_matching_methods_seed_mean_else_the_first_seed() -> Non
     ]  # fmt: skip
     at = {"mode": "aligned", "anchors": "64"}
     assert estimate(means, rows, "accuracy", method="orthogonal", **at) == (
-        "0.605 [0.505, 0.705]", "mean over seeds (sd 0.007)")  # fmt: skip
+        "0.605 [0.505, 0.705]", "mean over seeds, sd 0.007")  # fmt: skip
     # no seed-mean row: the first seed (by number, not file order) with its CI
     assert estimate([], rows, "accuracy", method="orthogonal", **at) == (
         "0.600 [0.500, 0.700]", "seed 0")  # fmt: skip

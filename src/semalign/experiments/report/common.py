@@ -195,7 +195,7 @@ def estimate(
         over = "splits and seeds" if "over split seeds" in str(mean.get("note")) else "seeds"
         if mean.get("split"):
             over += f" of split {mean['split']}"
-        what = f"mean over {over}" + ("" if math.isnan(sd) else f" (sd {sd:.3f})")
+        what = f"mean over {over}" + ("" if math.isnan(sd) else f", sd {sd:.3f}")
         return fmt(mean["value"], mean["ci_low"], mean["ci_high"]), what
     cand = first_split([r for r in rows if hit(r)])
     first = _first_seed(cand)

@@ -259,7 +259,7 @@ def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> Non
     for r in means:
         v = str(r.get("variant", ""))
         if v.startswith("paired: ") and r["metric"] == "recall@1":
-            label = v[8:].replace("aligned (cosine) - ", "T − ")
+            label = v[8:].replace("aligned (cosine) - ", "T (cosine) − ").replace(" - ", " − ")
             diffs.setdefault(str(r["direction"]), []).append(
                 f"{label} {fmt(r['value'], r['ci_low'], r['ci_high'])}"
             )
@@ -463,7 +463,7 @@ def summary(
             extra = {"method": h.get("method"), "scaling": h.get("scaling")}
             value, how = estimate(comp, keyed, "recall@1", mode=mode, scoring=sc, **at,
                                   **({} if mode == "asif" else extra))  # fmt: skip
-            return value + (f" ({how})" if how.startswith("mean") else "")
+            return value + (f" ({how})" if how else "")
 
         shown = "" if scoring == "cosine" else f", {scoring}"
         line = (

@@ -332,6 +332,11 @@ def _reading(
         text = f"`{a}` → `{b}`: aligned minus target {_fmt_row(diff)}"
         if p is not None:
             text += f", shuffled-anchors p = {p['value']:.3f}"
+        for r in means:  # the headline map minus every other map on the same rows and seeds
+            v = str(r.get("variant", ""))
+            if (v.startswith(f"paired: aligned {h.get('method')} - ") and r["metric"] == lead
+                    and all(str(r.get(k, "")) == str(w) for k, w in at.items())):  # fmt: skip
+                text += f", {v[8:].replace(' - ', ' minus ')} {_fmt_row(r)}"
         shows.append(text)
     support = _smallest_class(conf)
     n_test = meta.get("n_test")

@@ -352,7 +352,7 @@ def summary(
 
     def est(mode: str, scoring: str = "cosine", **match: Any) -> str:
         value, how = estimate(comp, keyed, "macro_auroc", mode=mode, scoring=scoring, **match)
-        return value + (f" ({how})" if how.startswith("mean") else "")
+        return value + (f" ({how})" if how else "")
 
     row = headline_row(rows, meta, "macro_auroc", "unimodal")
     text = (
