@@ -37,3 +37,22 @@ def test_the_gallery_excludes_every_anchor_pool_and_test_item() -> None:
         if r.impression:
             first.setdefault(normalise_text(r.impression), r.id)
     assert all(first[key] == i for key, i in zip(keys, gallery.texts.ids, strict=True))
+
+
+def test_the_published_splits_name_the_gallery(small_run) -> None:
+    """splits/iu-retrieval.json lists the distractors the run ranked, by id: the gallery built
+    here from the run's own published rows, and as many as results.json says."""
+    import json
+
+    doc = json.loads((small_run.out / "splits" / "iu-retrieval.json").read_text(encoding="utf-8"))
+    meta = json.loads((small_run.out / "results.json").read_text(encoding="utf-8"))
+    task = meta["tasks"]["retrieval"]["iu-retrieval"]
+    published = doc["gallery"]["distractors"]
+    assert doc["gallery"]["kind"] == "all-distinct" and "distractor_images" not in doc["gallery"]
+    assert len(published) == task["gallery"]["distractors"] == len(set(published))
+    records = {r.id: r for r in read_records(load_recipe(recipe_path("demo")).datasets["iu"])}
+    rows = {normalise_text(records[i].impression) for i in [*doc["train"], *doc["test"]]}
+    keys = {normalise_text(records[i].impression) for i in published}
+    assert len(keys) == len(published) and not keys & rows
+    every = {normalise_text(r.impression) for r in records.values() if r.impression}
+    assert keys == every - rows

@@ -9,8 +9,10 @@ Each file names the rows the task's numbers were computed on, by item id:
   report id]``, in the order of the task's pair list) and ``anchors[k][seed]`` the indices into
   ``pairs`` each cell draws; under leave-one-patient-out ``anchors[k][seed][fold]`` per fold
   (the fold named by its held-out image ids).
-- retrieval: ``train`` and ``test`` ids, ``anchors[source][k][seed]`` and, with unpaired pools,
-  ``pools[source][k][seed]`` = ``{"source": ids, "target": ids}``.
+- retrieval: ``train`` and ``test`` ids, ``anchors[source][k][seed]``, with unpaired pools
+  ``pools[source][k][seed]`` = ``{"source": ids, "target": ids}``, and with an
+  ``all-distinct`` gallery ``gallery`` = ``{"kind", "distractors": ids}`` (image-report also
+  ``distractor_images``).
 
 A task with several test splits (``split_seeds``) writes the keys its splits share once, then
 ``split_seeds`` (in the recipe's order, the headline split first) and ``splits[seed]``: that
@@ -38,7 +40,7 @@ from numpy.typing import NDArray
 from semalign.artefacts import atomic_write_bytes
 from semalign.data.records import Record
 from semalign.errors import InputError
-from semalign.experiments.inputs import AnchorSet, RetrievalData, StitchData, stitch_data
+from semalign.experiments.inputs import AnchorSet, Gallery, RetrievalData, StitchData, stitch_data
 from semalign.experiments.recipe import RetrievalSpec, StitchSpec, ZeroShotSpec
 from semalign.store.items import Items
 from semalign.tasks.retrieval_refined import unpaired_pools
@@ -139,9 +141,14 @@ def split_docs(doc: Mapping[str, Any]) -> list[tuple[int | None, dict[str, Any]]
 
 
 def retrieval_splits(
-    spec: RetrievalSpec, data: RetrievalData, x: Mapping[str, Any]
+    spec: RetrievalSpec,
+    data: RetrievalData,
+    x: Mapping[str, Any],
+    gallery: Gallery | None = None,
 ) -> dict[str, Any]:
-    """The published splits of retrieval task ``spec``; ``x``: source alias -> (n, d) rows."""
+    """The published splits of retrieval task ``spec``; ``x``: source alias -> (n, d) rows;
+    ``gallery``: the distractors of an ``all-distinct`` gallery, published by id (and, for
+    image-report, the ids of the images that stand for them on the source side)."""
     items = data.texts
     train, test = split_rows(len(items), data.test)
     anchors: dict[str, Any] = {}
@@ -164,6 +171,11 @@ def retrieval_splits(
     }  # fmt: skip
     if spec.unpaired is not None:
         out["pools"] = pools
+    if gallery is not None:
+        shown: dict[str, Any] = {"kind": spec.gallery, "distractors": list(gallery.texts.ids)}
+        if gallery.images is not None:
+            shown["distractor_images"] = list(gallery.images.ids)
+        out["gallery"] = shown
     return out
 
 

@@ -811,7 +811,9 @@ class _Run:
         docs = []
         for seed, r in zip(spec.splits, splits, strict=True):
             sources = {a: r.rows(a, r.data.source_items())[1] for a, _ in spec.pairs}
-            docs.append(retrieval_splits(replace(spec, split_seed=seed), r.data, sources))
+            docs.append(
+                retrieval_splits(replace(spec, split_seed=seed), r.data, sources, r.gallery)
+            )
         self.publish(with_splits(spec.split_seeds, docs))
         for i, r in enumerate(splits):
             split = spec.split_seeds[i] if spec.split_seeds else None
