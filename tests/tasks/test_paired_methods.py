@@ -94,7 +94,8 @@ def test_map_against_map_is_the_difference_of_the_seed_means(stitched):
     b, c, p = _mcnemar(right["orthogonal"], right["affine"])
     row = _one(table, variant=label, metric="accuracy:mcnemar-p")
     assert row.value == pytest.approx(p)
-    assert row.note == f"seeds 0, 1, 2 paired; McNemar on the first seed: b={b} (A only right), c={c} (B only right)"  # noqa: E501
+    counts = f"b={b} (A only right), c={c} (B only right)"
+    assert row.note == f"seeds 0, 1, 2 paired; McNemar on the first seed: {counts}"
 
 
 def test_relative_uses_the_first_seed_only_and_says_so(stitched):

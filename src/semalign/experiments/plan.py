@@ -61,7 +61,8 @@ class Plan:
                else "")
         )  # fmt: skip
         out.append("tasks (maps fitted: pair x method x scaling x anchors x seed; cached units):")
-        splits = {t.name: len(t.splits) for t in [*self.recipe.stitch, *self.recipe.retrieval]}
+        splits = {t.name: len(t.splits) for t in self.recipe.stitch}
+        splits |= {t.name: len(t.splits) for t in self.recipe.retrieval}
         for name, units in self.units.items():
             fits = self.checked.fits.get(name)
             if fits is None:
