@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from semalign.data.records import Record
+from planted_records import CLASSES, planted_records
 from semalign.errors import InputError
 from semalign.experiments import load_recipe, parse_recipe, run_recipe
 from semalign.experiments.inputs import (
@@ -27,23 +27,6 @@ from semalign.experiments.plan import make_plan
 from semalign.experiments.reproduce import reproduce
 from semalign.metrics import text_groups
 from semalign.tasks.splits import group_split
-
-CLASSES = {"normal": ["No Finding"], "effusion": ["Pleural Effusion"]}
-
-
-def _records(n: int = 60) -> list[Record]:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        t = int(rng.integers(0, n // 3))  # repeated texts: groups of about three rows
-        label = "No Finding" if t % 2 else "Pleural Effusion"
-        out.append(
-            Record(
-                id=f"r{i:03d}", dataset="x", impression=f"Finding {t} is stable.",
-                labels={label: 1.0}, image_paths=(Path(f"/d/{i}.png"),), study_id=f"s{i:03d}",
-            )
-        )  # fmt: skip
-    return out
 
 
 def _recipe(section: str, table: dict[str, Any]) -> Any:
@@ -117,9 +100,9 @@ def test_each_split_seed_draws_its_own_stratified_split_of_the_same_items() -> N
     seeds = [0, 3, 7]
     table = {"split_seeds": seeds, "dedup": "none", "test_fraction": 0.3}
     spec = _recipe("stitch", table).stitch[0]
-    parts = stitch_splits_data(spec, stitch_data(spec, _records()))
+    parts = stitch_splits_data(spec, stitch_data(spec, planted_records()))
     assert len(parts) == 3
-    first = stitch_data(replace(spec, split_seeds=None, split_seed=0), _records())
+    first = stitch_data(replace(spec, split_seeds=None, split_seed=0), planted_records())
     assert np.array_equal(parts[0].test, first.test)  # the first split is split_seed's
     groups = text_groups(parts[0].items.payloads)
     tests = []
@@ -147,9 +130,9 @@ def test_retrieval_split_seeds_draw_one_random_split_each() -> None:
             "section": "impression",
         },
     ).retrieval[0]
-    parts = retrieval_splits_data(spec, _records())
+    parts = retrieval_splits_data(spec, planted_records())
     for seed, part in zip([4, 1], parts, strict=True):
-        alone = retrieval_data(replace(spec, split_seeds=None, split_seed=seed), _records())
+        alone = retrieval_data(replace(spec, split_seeds=None, split_seed=seed), planted_records())
         assert np.array_equal(part.test, alone.test) and part.texts.ids == alone.texts.ids
     assert [parts[0].texts.ids[i] for i in parts[0].test] != [
         parts[1].texts.ids[i] for i in parts[1].test

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from semalign.data.records import Record
+from planted_records import CLASSES, planted_records
 from semalign.errors import InputError
 from semalign.experiments import parse_recipe
 from semalign.experiments.inputs import retrieval_data, stitch_data
 from semalign.metrics import text_groups
 from semalign.metrics.space import normalise_text
 from semalign.tasks.splits import dedup_by_text, group_split
-
-CLASSES = {"normal": ["No Finding"], "effusion": ["Pleural Effusion"]}
-
-
-def _records(n: int = 60) -> list[Record]:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        t = int(rng.integers(0, n // 3))  # repeated texts: groups of about three rows
-        label = "No Finding" if t % 2 else "Pleural Effusion"
-        out.append(
-            Record(
-                id=f"r{i:03d}", dataset="x", impression=f"Finding {t} is stable.",
-                labels={label: 1.0}, image_paths=(Path(f"/d/{i}.png"),), study_id=f"s{i:03d}",
-            )
-        )  # fmt: skip
-    return out
 
 
 def _recipe(section: str, table: dict[str, object]):
@@ -47,7 +28,7 @@ def test_one_seed_one_split_for_stitching(seed: int) -> None:
     spec = _recipe(
         "stitch", {"classes": CLASSES, "dedup": "none", "split_seed": seed, "test_fraction": 0.3}
     ).stitch[0]
-    data = stitch_data(spec, _records())
+    data = stitch_data(spec, planted_records())
     groups = text_groups(data.items.payloads)
     _, test = group_split(groups, 0.3, y=data.y, seed=seed)
     assert np.array_equal(data.test, test)
@@ -60,7 +41,7 @@ def test_one_seed_one_split_for_retrieval(seed: int) -> None:
         {"kind": "report-report", "split": "random", "split_seed": seed, "test_fraction": 0.3,
          "dedup": "none"},
     ).retrieval[0]  # fmt: skip
-    recs = _records()
+    recs = planted_records()
     data = retrieval_data(spec, recs)
     keys = [normalise_text(r.impression or "") for r in sorted(recs, key=lambda r: r.id)]
     _, test = group_split(keys, 0.3, seed=seed)
