@@ -81,3 +81,21 @@ def test_the_appendix_is_a_document_of_its_own_linked_from_the_body() -> None:
     assert '<a href="appendix.html">appendix</a>' in doc.html("t")
     assert "[appendix](appendix.md)" in doc.markdown()
     assert "<td>1</td>" in doc.appendix.html("a")
+
+
+def test_a_joint_space_task_has_its_headline_table_in_the_body() -> None:
+    from semalign.experiments.report import zeroshot
+
+    rows = [
+        {**_row("multimodal", "", "", "", v, metric=m), "scoring": "cosine"}
+        for m, v in (("macro_auroc", 0.71), ("accuracy", 0.66), ("macro_f1", 0.6))
+    ]
+    doc = Doc()
+    meta = {"joint": True, "images": "x", "n_images": 40, "label_counts": {}, "prompt_counts": {}}
+    zeroshot.section(doc, "zs", meta, rows, [])
+    (table,) = [b for b in doc.blocks if b.kind == "table"]
+    assert table.content[1] == [
+        ["multimodal", "cosine", "", "single run",
+         "0.710 [0.610, 0.810]", "0.660 [0.560, 0.760]", "0.600 [0.500, 0.700]"]
+    ]  # fmt: skip
+    assert [b for b in doc.appendix.blocks if b.kind == "table"]  # every row, in the appendix
