@@ -248,7 +248,7 @@ def _headline_table(
     )
     doc.table(
         ["mode", "method", "scoring", "estimate",
-         *(f"{m} {d}" for _, _, d in directions for m in lead)],
+         *(f"{m} {_dir_label(a, b, d)}" for a, b, d in directions for m in lead)],
         body,
     )  # fmt: skip
 
@@ -260,7 +260,8 @@ def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> Non
         v = str(r.get("variant", ""))
         if v.startswith("paired: ") and r["metric"] == "recall@1":
             label = v[8:].replace("aligned (cosine) - ", "T (cosine) − ").replace(" - ", " − ")
-            diffs.setdefault(str(r["direction"]), []).append(
+            where = _dir_label(str(r["source"]), str(r["target"]), str(r["direction"]))
+            diffs.setdefault(where, []).append(
                 f"{label} {fmt(r['value'], r['ci_low'], r['ci_high'])}"
             )
     text = "**What it shows and what it cannot.** "
@@ -280,6 +281,14 @@ def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> Non
             "next to itself, an easier task than finding an image's report."
         )
     doc.p(text)
+
+
+def _dir_label(source: str, target: str, direction: str) -> str:
+    """A direction as shown: ``a->b`` where it names the encoders, else prefixed with the pair
+    (``rad-dino→cxr-bert image->report``), so two pairs' directions stay apart."""
+    if direction in (f"{source}->{target}", f"{target}->{source}"):
+        return direction
+    return f"{source}→{target} {direction}"
 
 
 def _briefly(doc: Doc, meta: dict[str, Any]) -> None:
@@ -480,7 +489,7 @@ def summary(
                 for r in comp
                 if str(r.get("variant", "")).startswith("permutations=")
                 and r["metric"] == "recall@1:p"
-                and r["direction"] == d
+                and (r["source"], r["target"], r["direction"]) == (a, b, d)
             ),
             None,
         )
