@@ -17,36 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from semalign.errors import InputError
-from semalign.metrics.intervals import Scored, WeightStat, classification_stat
-from semalign.tasks.comparisons import seed_rows
+from semalign.metrics.intervals import Scored, WeightStat
+from semalign.tasks.comparisons import prediction_stat, seed_rows
 from semalign.tasks.results import ResultTable
 
-__all__ = ["prediction_stat", "split_seed_means"]
+__all__ = ["split_seed_means"]
 
 Row = Mapping[str, Any]
-
-
-def prediction_stat(rows: Sequence[Row]) -> WeightStat:
-    """The weight statistic of one setting's prediction rows (one per test row, in order):
-    multi-class rows (``y_true``, ``score[class]``) or multi-label ones (``y_true[label]``,
-    None where masked, ``score[label]``), the metrics computed from the logits ``score``."""
-    names = [k[len("score[") : -1] for k in rows[0] if k.startswith("score[")]
-    logits = np.array([[float(r[f"score[{c}]"]) for c in names] for r in rows], dtype=np.float64)
-    if "y_true" in rows[0]:
-        try:
-            y = np.array([names.index(str(r["y_true"])) for r in rows], dtype=np.int64)
-        except ValueError:
-            raise InputError("a prediction row's true class has no score column") from None
-        return classification_stat(y, logits)
-    truth = np.array(
-        [[np.nan if r[f"y_true[{c}]"] is None else float(r[f"y_true[{c}]"]) for c in names]
-         for r in rows],
-        dtype=np.float64,
-    )  # fmt: skip
-    return classification_stat(truth, logits, task="multilabel", label_names=names)
 
 
 def split_seed_means(

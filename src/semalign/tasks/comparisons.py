@@ -61,6 +61,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.align import Aligner
+from semalign.errors import InputError
 from semalign.metrics.classification import Estimate
 from semalign.metrics.intervals import (
     Scored,
@@ -97,8 +98,10 @@ __all__ = [
     "paired_label",
     "permutation_label",
     "permutation_rows",
+    "prediction_stat",
     "refined_comparisons",
     "retrieval_comparisons",
+    "score_classes",
     "score_differences",
     "seed_rows",
     "stitch_comparisons",
@@ -374,6 +377,21 @@ def _predicted_stat(truth: Any, logits: Float, classes: Sequence[str]) -> Weight
     )
 
 
+def score_classes(row: Mapping[str, Any]) -> list[str]:
+    """The classes (or labels) of a prediction row: its ``score[c]`` columns, in order."""
+    return [c[len("score[") : -1] for c in row if c.startswith("score[")]
+
+
+def prediction_stat(rows: Sequence[Mapping[str, Any]]) -> WeightStat:
+    """The weight statistic of one setting's prediction rows (one per test row, in their
+    order; :func:`semalign.tasks.stitching.prediction_rows`)."""
+    classes = score_classes(rows[0])
+    got = _predicted(rows, [r["id"] for r in rows], classes)
+    if got is None:
+        raise InputError("a prediction row's true class has no score column")
+    return _predicted_stat(*got, classes)
+
+
 def stitch_method_differences(
     predictions: Sequence[Mapping[str, Any]],
     *,
@@ -418,7 +436,7 @@ def stitch_method_differences(
             for split, by_seed in ref.items():
                 first = next(iter(by_seed.values()))
                 ids = [r["id"] for r in first]
-                classes = [c[6:-1] for c in first[0] if c.startswith("score[")]
+                classes = score_classes(first[0])
                 seeds = [s for s in by_seed if s in other.get(split, {})]
                 a = _seed_runs(by_seed, seeds, ids, classes)
                 b = _seed_runs(other.get(split, {}), seeds, ids, classes)

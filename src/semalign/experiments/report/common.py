@@ -17,6 +17,7 @@ __all__ = [
     "HEADLINE",
     "ROW_KEYS",
     "cell",
+    "comparison_row",
     "estimate",
     "first_split",
     "fmt",
@@ -203,6 +204,23 @@ def estimate(
     if row is None:
         return cell(row), ""
     return cell(row), ("single run" if row["seed"] == "" else f"seed {row['seed']}")
+
+
+def comparison_row(
+    means: list[dict[str, Any]], variant: str, metric: str, **match: Any
+) -> dict[str, Any] | None:
+    """The first ``results/comparisons.csv`` row whose ``variant`` starts with ``variant``
+    (``paired: aligned - target``, ``permutations=``), of ``metric``, at ``match``."""
+    return next(
+        (
+            r
+            for r in means
+            if str(r.get("variant", "")).startswith(variant)
+            and r["metric"] == metric
+            and all(str(r.get(k, "")) == str(v) for k, v in match.items())
+        ),
+        None,
+    )
 
 
 def first_split(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 from semalign.experiments.report.common import fmt
 from semalign.experiments.report.document import Doc
 
-__all__ = ["METRICS", "headline_means", "section", "summary"]
+__all__ = ["METRICS", "headline_means", "section"]
 
 METRICS = (
     "balanced_accuracy", "accuracy", "macro_f1", "macro_auroc", "macro_auprc", "recall@1",
@@ -71,35 +71,6 @@ def _spread(rows: list[dict[str, Any]], metric: str) -> str:
     if math.isnan(lo):
         return "n/a"
     return f"{lo:.3f}-{hi:.3f}" + ("" if math.isnan(sd) else f" (sd {sd:.3f})")
-
-
-def summary(name: str, meta: dict[str, Any], rows: list[dict[str, Any]], kind: str) -> list[str]:
-    """Summary lines: the headline's mean over seeds with its interval and the seeds' range,
-    and the permutation control's p-value."""
-    metric = SHOWN[kind][0]
-    seeds = meta.get("seeds") or []
-    lines = []
-    for direction, means in headline_means(rows, meta, kind).items():
-        by = {r["metric"]: r for r in means}
-        if metric not in by:
-            continue
-        r = by[metric]
-        where = f" ({direction})" if direction else ""
-        line = (
-            f"**{name}**{where}: {metric} {fmt(r['value'], r['ci_low'], r['ci_high'])} as the mean "
-            f"over {len(seeds)} seeds (interval over seeds and test rows; seeds "
-            f"{_spread(means, metric)})"
-        )
-        p = [
-            c["value"]
-            for c in _at_headline(rows, meta, kind)
-            if c["mode"] == "shuffled-anchors" and c["metric"] == f"{metric}:p"
-            and _where(c, kind) == direction
-        ]  # fmt: skip
-        if p and not math.isnan(p[0]):
-            line += f"; shuffled-anchors permutation control p = {p[0]:.3f}"
-        lines.append(line + ".")
-    return lines
 
 
 def section(

@@ -8,6 +8,7 @@ from typing import Any
 from semalign.experiments import plots
 from semalign.experiments.report.common import (
     cell,
+    comparison_row,
     estimate,
     fmt,
     headline_source,
@@ -483,18 +484,9 @@ def summary(
             if (mode, s) != ("aligned", scoring):
                 line += f"; {label} {est(mode, s)}"
         line += f"; unaligned {cell(r0)}"
-        p = next(
-            (
-                r["value"]
-                for r in comp
-                if str(r.get("variant", "")).startswith("permutations=")
-                and r["metric"] == "recall@1:p"
-                and (r["source"], r["target"], r["direction"]) == (a, b, d)
-            ),
-            None,
-        )
+        p = comparison_row(comp, "permutations=", "recall@1:p", source=a, target=b, direction=d)
         if p is not None:
-            line += f"; shuffled-anchors control p = {p:.3f}"
+            line += f"; shuffled-anchors control p = {p['value']:.3f}"
         out.append(line + f" (n = {r0['n']} queries).")
     if out:
         out.append(f"{name}: the aligned setting above is {headline_source(meta)}.")

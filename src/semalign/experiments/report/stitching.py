@@ -15,6 +15,7 @@ from semalign.experiments.report import space as space_part
 from semalign.experiments.report.common import (
     ROW_KEYS,
     cell,
+    comparison_row,
     estimate,
     fmt,
     headline_row,
@@ -325,8 +326,8 @@ def _reading(
     shows = []
     for a, b in meta.get("pairs", []):
         at = {"source": a, "target": b, "anchors": h.get("anchors"), "method": h.get("method")}
-        diff = _comp(means, "paired: aligned - target", lead, **at)
-        p = _comp(means, "permutations=", f"{lead}:p", **at)
+        diff = comparison_row(means, "paired: aligned - target", lead, **at)
+        p = comparison_row(means, "permutations=", f"{lead}:p", **at)
         if diff is None:
             continue
         text = f"`{a}` → `{b}`: aligned minus target {_fmt_row(diff)}"
@@ -362,23 +363,6 @@ def _reading(
         "(or more test rows) could rank close methods differently."
     )  # fmt: skip
     doc.p(text)
-
-
-def _comp(
-    means: list[dict[str, Any]], variant: str, metric: str, **match: Any
-) -> dict[str, Any] | None:
-    """The comparisons row whose ``variant`` starts with ``variant``, of ``metric``, at
-    ``match``."""
-    return next(
-        (
-            r
-            for r in means
-            if str(r.get("variant", "")).startswith(variant)
-            and r["metric"] == metric
-            and all(str(r.get(k, "")) == str(v) for k, v in match.items())
-        ),
-        None,
-    )
 
 
 def _fmt_row(r: dict[str, Any]) -> str:
@@ -426,10 +410,10 @@ def summary(
             f"majority floor {cell(_floor(rows, lead))}"
         )
         at_h = {k: v for k, v in match.items() if k != "mode"}
-        diff = _comp(comp, "paired: aligned - target", lead, **at_h)
+        diff = comparison_row(comp, "paired: aligned - target", lead, **at_h)
         if diff is not None:
             line += f"; aligned − target {_fmt_row(diff)}"
-        p = _comp(comp, "permutations=", f"{lead}:p", **at_h)
+        p = comparison_row(comp, "permutations=", f"{lead}:p", **at_h)
         if p is not None:
             line += f"; shuffled-anchors control p = {p['value']:.3f}"
         out.append(line + ".")

@@ -13,6 +13,7 @@ from semalign.experiments.report.common import (
     HEADLINE,
     ROW_KEYS,
     cell,
+    comparison_row,
     estimate,
     fmt,
     group,
@@ -288,8 +289,7 @@ def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> Non
         v = str(r.get("variant", ""))
         if v.startswith("paired: ") and r["metric"] == "macro_auroc":
             diffs.append(f"{v[8:]} {fmt(r['value'], r['ci_low'], r['ci_high'])}")
-    p = next((r["value"] for r in means if str(r.get("variant", "")).startswith("permutations=")
-              and r["metric"] == "macro_auroc:p"), None)  # fmt: skip
+    p = comparison_row(means, "permutations=", "macro_auroc:p")
     text = "**What it shows and what it cannot.** "
     if diffs:
         text += (
@@ -297,7 +297,7 @@ def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> Non
             f"{h['anchors']} anchors: " + "; ".join(diffs) + ". "
         )
     if p is not None:
-        text += f"The shuffled-anchors permutation control gives p = {p:.3f}. "
+        text += f"The shuffled-anchors permutation control gives p = {p['value']:.3f}. "
     n = int(meta.get("n_images") or 0)
     text += (
         f"With {n} images every interval is wide: an interval that covers 0 says these images "
@@ -311,21 +311,6 @@ def _reading(doc: Doc, meta: dict[str, Any], means: list[dict[str, Any]]) -> Non
     if meta.get("images") in CONFOUNDED:
         text += " Label and acquisition source coincide here (see above)."
     doc.p(text)
-
-
-def _first_seed_at(rows: list[dict[str, Any]], mode: str, anchors: Any) -> dict[str, Any] | None:
-    """The first-seed cosine macro-AUROC row of ``mode`` at ``anchors`` (e.g. ASIF at the
-    headline anchor count)."""
-    cand = [
-        r
-        for r in rows
-        if r["mode"] == mode
-        and r["metric"] == "macro_auroc"
-        and str(r["anchors"]) == str(anchors)
-        and scoring_of(r) == "cosine"
-    ]
-    first = plots._first_seed(cand)
-    return next((r for r in cand if r["seed"] == first), None)
 
 
 def summary(
@@ -381,9 +366,8 @@ def summary(
     comps = [f"{c} {cell(auroc(c))}" for c in meta.get("comparators", [])]
     if comps:
         text += "; supervised comparators on the same folds: " + ", ".join(comps)
-    p = next((r["value"] for r in comp if str(r.get("variant", "")).startswith("permutations=")
-              and r["metric"] == "macro_auroc:p"), None)  # fmt: skip
+    p = comparison_row(comp, "permutations=", "macro_auroc:p")
     if p is not None:
-        text += f"; permutation control p = {p:.3f}"
+        text += f"; permutation control p = {p['value']:.3f}"
     out = [text + f" (n = {row['n'] if row else meta.get('n_images')})."]
     return out
