@@ -25,6 +25,12 @@ def _roots(values: list[str]) -> dict[str, str]:
     return roots
 
 
+JOBS_HELP = (
+    "Processes that compute the units after embedding ([compute] jobs; default: the CPUs at "
+    "hand, at most 4; 1: all in this process). The results are the same for any number."
+)
+
+
 def _load(recipe_path: Path, roots: dict[str, str], compute: dict[str, Any] | None = None) -> Any:
     """The validated recipe, its ``[compute]`` table overridden by the CLI's flags."""
     from dataclasses import asdict, replace
@@ -140,6 +146,7 @@ def run(
     workers: int | None = typer.Option(None, help="Ray: model-holding actors (default: fill)."),
     num_gpus_per_worker: float | None = typer.Option(None, help="Ray: GPUs per actor."),
     num_cpus_per_worker: float | None = typer.Option(None, help="Ray: CPUs per actor."),
+    jobs: int | None = typer.Option(None, help=JOBS_HELP),
 ) -> None:
     """Run a recipe: embed (cached), fit, evaluate; write results files and the report.
 
@@ -150,6 +157,7 @@ def run(
         "device": device, "precision": precision, "batch_size": batch_size,
         "num_workers": num_workers, "executor": executor, "address": address, "workers": workers,
         "num_gpus_per_worker": num_gpus_per_worker, "num_cpus_per_worker": num_cpus_per_worker,
+        "jobs": jobs,
     }  # fmt: skip
     from semalign.errors import InputError
 
@@ -172,8 +180,9 @@ def run(
 def demo(
     out: Path = typer.Option(Path("semalign-demo"), "--out", "-o", help=OUT_HELP),
     store: Path = typer.Option(None, help=STORE_HELP),
+    jobs: int | None = typer.Option(None, help=JOBS_HELP),
 ) -> None:
     """The main job on the embedded default, offline: the packaged recipes/demo.toml."""
     from semalign.experiments import recipe_path
 
-    _run(recipe_path("demo"), out, {}, store)
+    _run(recipe_path("demo"), out, {}, store, {"jobs": jobs})

@@ -80,21 +80,36 @@ class StepCache:
         self.reused = 0
         self.used: set[str] = set()  # unit file names asked for (the recipe's usage record)
 
+    def path(self, kind: str, key: Any) -> Path:
+        """Where unit ``kind``'s output for ``key`` is stored."""
+        h = digest({"format": CACHE_FORMAT, "kind": kind, "key": key})
+        return self.folder / f"{kind}-{h[:20]}.json"
+
+    def lookup(self, kind: str, key: Any) -> UnitOutput | None:
+        """The cached output of unit ``kind`` for ``key``, or None (absent or damaged: a
+        damaged entry is recomputed)."""
+        path = self.path(kind, key)
+        self.used.add(path.name)
+        if not path.is_file():
+            return None
+        try:
+            out = UnitOutput.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError):
+            return None
+        self.reused += 1
+        return out
+
+    def put(self, kind: str, key: Any, out: UnitOutput) -> None:
+        """Store a computed output (atomically; safe from several threads)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path(kind, key), json.dumps(out.to_json()).encode("utf-8"))
+
     def get(self, kind: str, key: Any, compute: Callable[[], UnitOutput]) -> UnitOutput:
         """The cached output of unit ``kind`` for ``key``, computing and storing it if absent."""
-        h = digest({"format": CACHE_FORMAT, "kind": kind, "key": key})
-        path = self.folder / f"{kind}-{h[:20]}.json"
-        self.used.add(path.name)
-        if path.is_file():
-            try:
-                out = UnitOutput.from_json(json.loads(path.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged entry is recomputed
-            else:
-                self.reused += 1
-                return out
+        out = self.lookup(kind, key)
+        if out is not None:
+            return out
         out = compute()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps(out.to_json()).encode("utf-8"))
+        self.put(kind, key, out)
         self.computed += 1
         return out

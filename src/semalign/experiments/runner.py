@@ -44,6 +44,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -98,6 +99,7 @@ from semalign.experiments.recipe import (
     ZeroShotSpec,
 )
 from semalign.experiments.split_means import split_seed_means
+from semalign.experiments.workers import UnitPool, resolve_jobs
 from semalign.store.housekeeping import STEPS_DIR, record_recipe_run
 from semalign.store.items import Items
 from semalign.tasks.comparisons import (
@@ -161,11 +163,24 @@ class _TimedEmbedder(Embedder):
             self.step(f"embed {alias}", what, start, self.computed > before)
 
     def step(self, step: str, detail: str, start: float, computed: bool) -> None:
-        seconds = time.perf_counter() - start
-        self.steps.append(
-            {"task": self.task, "step": step, "detail": detail, "seconds": seconds,
-             "computed": computed}
-        )  # fmt: skip
+        self.record(self.task, step, detail, time.perf_counter() - start, computed)
+
+    def record(
+        self,
+        task: str,
+        step: str,
+        detail: str,
+        seconds: float,
+        computed: bool,
+        worker: bool = False,
+    ) -> None:
+        """One step's wall time; ``worker``: computed in a unit worker process (its own time
+        there, in parallel with the run's other steps)."""
+        row = {"task": task, "step": step, "detail": detail, "seconds": seconds,
+               "computed": computed}  # fmt: skip
+        if worker:
+            row["worker"] = True
+        self.steps.append(row)
 
 
 def _named(table: ResultTable, name: str) -> ResultTable:
@@ -195,6 +210,11 @@ class _Run:
     published: Path | None = None  # a run's splits/ folder: each task's draws must equal its
     take: bool = False  # stitch tasks take their rows and test split from ``published``
     splits: dict[str, str] = field(default_factory=dict)  # task -> its splits file under out
+    pool: UnitPool | None = None  # unit workers ([compute] jobs > 1); None: units run here
+    # what is still to be kept, in the order asked for: (task kind, name, what to do)
+    pending: list[tuple[str, str, Callable[[], None]]] = field(default_factory=list)
+    context: tuple[str, str] = ("", "")  # the task running now: kind, name
+    waited: float = 0.0  # seconds spent waiting for unit workers after the last task
 
     def publish(self, doc: dict[str, Any]) -> None:
         """Write a task's splits (before any of its units runs); against ``published``, refuse
@@ -219,10 +239,71 @@ class _Run:
     ) -> None:
         """Run (or reuse) a unit and keep its rows and extras; ``split``: the seed of the test
         split it scored, written on each of them (a task with ``split_seeds``); ``drop``:
-        extras not kept (the PCA of a split other than the first)."""
-        start, before = time.perf_counter(), self.cache.computed
-        out = self.cache.get(kind, {**key, "units": UNITS_VERSION}, compute)
-        self.embedder.step(kind, str(key.get("method", "")), start, self.cache.computed > before)
+        extras not kept (the PCA of a split other than the first). With unit workers, a unit
+        not in the cache is computed in a worker and kept in the order asked (:meth:`settle`)."""
+        full = {**key, "units": UNITS_VERSION}
+        detail = str(key.get("method", ""))
+        task = self.embedder.task
+        start = time.perf_counter()
+        out = self.cache.lookup(kind, full)
+        if out is None and self.pool is not None:
+            future = self.pool.submit(compute)
+            future.add_done_callback(partial(self._store, kind, full))
+            self.pending.append(
+                (*self.context, partial(self._keep_future, future, task, kind, detail, split,
+                                        drop))
+            )  # fmt: skip
+            return
+        computed = out is None
+        if out is None:
+            out = compute()
+            self.cache.put(kind, full, out)
+            self.cache.computed += 1
+        self.embedder.record(task, kind, detail, time.perf_counter() - start, computed)
+        self.then(partial(self._keep, out, split, drop))
+
+    def then(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` now, or, while units asked for before are still in workers, after them."""
+        if self.pending:
+            self.pending.append((*self.context, fn))
+        else:
+            fn()
+
+    def settle(self) -> None:
+        """Wait for the unit workers and keep every output, in the order the units were asked
+        for (so the results equal those of a run without workers)."""
+        start = time.perf_counter()
+        while self.pending:
+            kind, name, fn = self.pending.pop(0)
+            self.context = (kind, name)
+            self.embedder.task = f"{kind} {name}"
+            with _task_errors(kind, name):
+                fn()
+        self.waited += time.perf_counter() - start
+
+    def _store(self, kind: str, key: dict[str, Any], future: Future[Any]) -> None:
+        """Write a worker's output to the step cache as soon as it is done (a run stopped
+        later keeps it)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        with contextlib.suppress(OSError):  # kept all the same; recomputed by a later run
+            self.cache.put(kind, key, future.result()[0])
+
+    def _keep_future(
+        self,
+        future: Future[Any],
+        task: str,
+        kind: str,
+        detail: str,
+        split: int | None,
+        drop: tuple[str, ...],
+    ) -> None:
+        out, seconds = future.result()
+        self.cache.computed += 1
+        self.embedder.record(task, kind, detail, seconds, True, worker=True)
+        self._keep(out, split, drop)
+
+    def _keep(self, out: UnitOutput, split: int | None, drop: tuple[str, ...]) -> None:
         if split is not None:
             out = _in_split(out, split, drop)
         for r in out.table:
@@ -357,6 +438,11 @@ class _Run:
         for i, (part, taken) in enumerate(zip(splits, takens, strict=True)):
             split = spec.split_seeds[i] if spec.split_seeds else None
             self._stitch_split(spec, part, emb, taken, split, first=i == 0)
+        self.then(partial(self._stitch_after, spec))
+
+    def _stitch_after(self, spec: StitchSpec) -> None:
+        """What a stitch task computes from its units' rows once they are kept: the means over
+        splits, the confusion matrices, the headline map against the other maps."""
         if spec.split_seeds:
             self._split_seed_means(spec)
         self._confusions(spec)
@@ -473,11 +559,8 @@ class _Run:
         self.unit(
             "stitch-split-means",
             {"predictions": digest(preds), "splits": splits, "bootstrap": bs},
-            lambda: UnitOutput(
-                extras={COMPARISONS: split_seed_means(
-                    preds, splits, n_resamples=bs, setting=spec.name).to_records()}
-            ),
-        )  # fmt: skip
+            partial(_split_means_unit, preds, splits, bs, spec.name),
+        )
 
     def _confusions(self, spec: StitchSpec) -> None:
         """Confusion matrices (``stitch_confusion``) from the task's prediction rows, classes in
@@ -621,8 +704,17 @@ class _Run:
             self.unit(
                 "zeroshot-joint",
                 {**base, **scored},
-                lambda: units.zeroshot_joint(
-                    x, ev.y, ev.mask, ids, prompts, key=key, bootstrap=bs, **zs, **scored
+                partial(
+                    units.zeroshot_joint,
+                    x,
+                    ev.y,
+                    ev.mask,
+                    ids,
+                    prompts,
+                    key=key,
+                    bootstrap=bs,
+                    **zs,
+                    **scored,
                 ),
             )
             return
@@ -673,9 +765,10 @@ class _Run:
             self.unit(
                 "zeroshot-comparators",
                 {**base, "comparators": spec.comparators, "patients": digest(patients)},
-                lambda: units.zeroshot_comparators(
-                    x, ev.y, ev.mask, ids, prompts.classes, comparators=spec.comparators,
-                    rule=spec.rule, key=key, bootstrap=bs, patients=patients,
+                partial(
+                    units.zeroshot_comparators, x, ev.y, ev.mask, ids, prompts.classes,
+                    comparators=spec.comparators, rule=spec.rule, key=key, bootstrap=bs,
+                    patients=patients,
                 ),
             )  # fmt: skip
         centroid = spec.pairing == "label-matched"
@@ -702,8 +795,9 @@ class _Run:
             self.unit(
                 "zeroshot-asif",
                 {**akey, "asif": asif, "score_at": at_k},
-                lambda: units.zeroshot_asif(
-                    x, ev.y, ev.mask, ids, prompts, a_img, a_txt, anchors.owner,
+                partial(
+                    units.zeroshot_asif, x, ev.y, ev.mask, ids, prompts, a_img, a_txt,
+                    anchors.owner,
                     loo=loo, anchors=spec.anchors, seeds=spec.seeds, key=key, bootstrap=bs,
                     score_at=at_k, patients=patients, **asif, **zs, **scored,
                 ),
@@ -714,7 +808,8 @@ class _Run:
             self.unit(
                 "zeroshot-method",
                 {**akey, **mkey, "permutations": perms},
-                lambda m=method, s=scaling, at_k=at_k, p=perms: units.zeroshot_method(  # type: ignore[misc]
+                partial(
+                    units.zeroshot_method,
                     x,
                     ev.y,
                     ev.mask,
@@ -725,8 +820,8 @@ class _Run:
                     anchors.owner,
                     loo=loo,
                     patients=patients,
-                    method=m,
-                    scaling=s,
+                    method=method,
+                    scaling=scaling,
                     anchors=spec.anchors,
                     seeds=spec.seeds,
                     center_text=spec.center_text,
@@ -734,17 +829,21 @@ class _Run:
                     bootstrap=bs,
                     score_at=at_k,
                     anchor_labels=anchors.labels if centroid else None,
-                    permutations=p,
+                    permutations=perms,
                     **zs,
                     **scored,
                 ),
             )
-        if meta.get("headline"):  # T against ASIF and the comparators, from per-item scores
-            mine = [r for r in self.extras.get("zeroshot_scores", []) if r["setting"] == spec.name]
-            diffs = score_differences(
-                mine, rule=spec.rule, headline=meta["headline"], n_resamples=bs, key=key
-            )
-            self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
+        if meta.get("headline"):
+            self.then(partial(self._zeroshot_after, spec, meta["headline"], key))
+
+    def _zeroshot_after(self, spec: ZeroShotSpec, headline: dict[str, Any], key: Any) -> None:
+        """T against ASIF and the comparators, from the units' per-item scores once kept."""
+        mine = [r for r in self.extras.get("zeroshot_scores", []) if r["setting"] == spec.name]
+        diffs = score_differences(
+            mine, rule=spec.rule, headline=headline, n_resamples=self.recipe.bootstrap, key=key
+        )
+        self.extras.setdefault(COMPARISONS, []).extend(diffs.to_records())
 
     # ----------------------------------------------------------------- retrieval
     def _retrieval_rows(self, spec: RetrievalSpec) -> list[RetrievalData]:
@@ -1006,6 +1105,13 @@ def _stitch_unit(fn: Callable[..., UnitOutput], name: str, *args: Any, **kw: Any
     return _rename(fn(*args, **kw), name)
 
 
+def _split_means_unit(
+    preds: list[dict[str, Any]], splits: list[int], n_resamples: int, name: str
+) -> UnitOutput:
+    means = split_seed_means(preds, splits, n_resamples=n_resamples, setting=name)
+    return UnitOutput(extras={COMPARISONS: means.to_records()})
+
+
 def _in_split(out: UnitOutput, split: int, drop: tuple[str, ...] = ()) -> UnitOutput:
     """``out`` with ``split`` (the seed of the test split it scored) on every row and extra
     row, less the extras named in ``drop``."""
@@ -1065,12 +1171,22 @@ def _task_named(kind: str, name: str, run: _Run | None = None) -> Iterator[None]
     start = time.perf_counter()
     if run is not None:
         run.embedder.task = f"{kind} {name}"
-    try:
+        run.context = (kind, name)
+    with _task_errors(kind, name):
         yield
         if run is not None:
             seconds = time.perf_counter() - start
             run.embedder.tasks.append({"task": run.embedder.task, "seconds": seconds})
+
+
+@contextlib.contextmanager
+def _task_errors(kind: str, name: str) -> Iterator[None]:
+    """A user error raised inside says which task (``[[kind]]`` ``name``) it came from."""
+    try:
+        yield
     except SemalignError as exc:
+        if str(exc).startswith(f"[[{kind}]] task {name!r}: "):
+            raise
         cls = FormatError if isinstance(exc, FormatError) else InputError
         raise cls(f"[[{kind}]] task {name!r}: {exc}") from exc
 
@@ -1131,6 +1247,8 @@ def run_recipe(
     )
     run.records.update(checked.records)
     run.notices.extend(checked.notices)
+    jobs = resolve_jobs(recipe.compute.jobs)
+    run.pool = UnitPool(jobs) if jobs > 1 else None
     run.published = None if published is None else Path(published).expanduser().resolve()
     run.take = take
     if run.published == out / SPLITS_DIR:
@@ -1139,6 +1257,7 @@ def run_recipe(
             "elsewhere or pass another --out"
         )
     shutil.rmtree(out / SPLITS_DIR, ignore_errors=True)  # a task renamed leaves no stale file
+    done = False
     try:
         for s in recipe.stitch:
             with _task_named("stitch", s.name, run):
@@ -1149,8 +1268,12 @@ def run_recipe(
         for t in recipe.retrieval:
             with _task_named("retrieval", t.name, run):
                 run.retrieval(t)
+        run.settle()
+        done = True
     finally:
         run.embedder.close()
+        if run.pool is not None:
+            run.pool.close(cancel=not done)
     if bar is not None:
         bar.close()
     record_recipe_run(root, recipe.name, run.embedder.entries.values(), run.cache.used)
@@ -1183,7 +1306,13 @@ def run_recipe(
         "environment": environment(),
         "run": {"store": str(root), "entries": run.embedder.entries},
         "files": sorted(p.name for p in (out / "results").glob("*.csv")),
-        "timings": {"seconds": seconds, "tasks": run.embedder.tasks, "steps": run.embedder.steps},
+        "timings": {
+            "seconds": seconds,
+            "jobs": jobs,
+            "waiting": run.waited,
+            "tasks": run.embedder.tasks,
+            "steps": run.embedder.steps,
+        },
         "rows": [
             r for name in RESULT_FILES for r in run.tables.get(name, ResultTable()).to_records()
         ],

@@ -1,5 +1,6 @@
-"""``[compute]``: how embeddings are computed (device, precision, batch size, executor), also
-the form the CLI's ``semalign run --device ...`` flags are checked in."""
+"""``[compute]``: how embeddings are computed (device, precision, batch size, executor) and
+how many processes compute the units after them (jobs); also the form the CLI's
+``semalign run --device ...`` flags are checked in."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ __all__ = ["parse_compute"]
 
 _COMPUTE = (
     "device", "precision", "batch_size", "num_workers", "executor", "address", "workers",
-    "num_gpus_per_worker", "num_cpus_per_worker",
+    "num_gpus_per_worker", "num_cpus_per_worker", "jobs",
 )  # fmt: skip
 
 
@@ -57,6 +58,7 @@ def parse_compute(raw: Any, where: str = "compute.") -> Compute:
         workers=integer(t, "workers", where, None, 1) if "workers" in t else None,
         num_gpus_per_worker=_share(t, "num_gpus_per_worker", where, 0.0, zero_ok=True),
         num_cpus_per_worker=_share(t, "num_cpus_per_worker", where, 1.0, zero_ok=False),
+        jobs=integer(t, "jobs", where, None, 1) if "jobs" in t else None,
     )
     if out.executor == "local" and (out.address or out.workers or out.num_gpus_per_worker):
         raise InputError(

@@ -59,10 +59,11 @@ class Headline:
 
 @dataclass(frozen=True)
 class Compute:
-    """How the run computes embeddings (never what): defaults for every encoder, whose own
-    ``options`` / ``batch_size`` win. ``executor = "ray"`` embeds through a pool of Ray actors
-    (``address`` of a cluster, else a local Ray), ``workers`` of them, each with
-    ``num_gpus_per_worker`` GPUs and ``num_cpus_per_worker`` CPUs."""
+    """How the run computes (never what): defaults for every encoder, whose own ``options`` /
+    ``batch_size`` win. ``executor = "ray"`` embeds through a pool of Ray actors (``address`` of
+    a cluster, else a local Ray), ``workers`` of them, each with ``num_gpus_per_worker`` GPUs
+    and ``num_cpus_per_worker`` CPUs. ``jobs``: the processes that compute the units after
+    embedding (:mod:`semalign.experiments.workers`)."""
 
     device: str | None = None
     precision: str | None = None
@@ -73,6 +74,7 @@ class Compute:
     workers: int | None = None
     num_gpus_per_worker: float = 0.0
     num_cpus_per_worker: float = 1.0
+    jobs: int | None = None  # evaluation worker processes (None: the CPUs at hand, at most 4)
 
     def encoder_options(self) -> dict[str, Any]:
         """The options every encoder gets unless its own ``options`` set them."""
