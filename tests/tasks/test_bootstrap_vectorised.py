@@ -84,3 +84,35 @@ def test_multilabel_with_masks_matches_per_resample_evaluation() -> None:
         got = fast[key]
         assert _close(got.value, est.value), (key, got, est)
         assert _close(got.low, est.low) and _close(got.high, est.high), (key, got, est)
+
+
+@pytest.mark.parametrize("block", [1 << 22, 1000])  # one block of resamples, or several
+def test_mean_bootstrap_equals_resampling_one_at_a_time(monkeypatch, block: int) -> None:
+    import semalign.metrics.classification as cls
+
+    monkeypatch.setattr(cls, "MEAN_BLOCK", block)
+    rng = np.random.default_rng(3)
+    n = 137
+    values = {
+        "recall@1": (rng.random(n) < 0.4).astype(float),
+        "mrr": 1.0 / rng.integers(1, 50, n),
+        "halves": np.where(rng.random(n) < 0.5, 0.5, 0.0),  # ties: expected hits
+    }
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        return {k: float(np.mean(v[idx])) for k, v in values.items()}
+
+    for seed in (0, 7):
+        slow = bootstrap_ci(stat, n, n_resamples=300, level=0.9, seed=seed)
+        fast = cls.bootstrap_mean_ci(values, n_resamples=300, level=0.9, seed=seed)
+        assert list(fast) == list(slow)
+        for k in values:  # the same draws, so the same numbers, not merely close ones
+            assert (fast[k].value, fast[k].low, fast[k].high) == (
+                slow[k].value,
+                slow[k].low,
+                slow[k].high,
+            ), k
+    point = cls.bootstrap_mean_ci(values, n_resamples=0)
+    assert np.isnan(point["mrr"].low) and point["mrr"].value == pytest.approx(
+        values["mrr"].mean()
+    )

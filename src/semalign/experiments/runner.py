@@ -196,6 +196,16 @@ def _named(table: ResultTable, name: str) -> ResultTable:
 
 
 @dataclass
+class _Job:
+    """A unit for the workers: what computes it and its step-cache entry."""
+
+    compute: Callable[[], UnitOutput]
+    kind: str
+    key: dict[str, Any]
+    future: Future[Any] | None = None
+
+
+@dataclass
 class _Run:
     recipe: Recipe
     out: Path
@@ -214,6 +224,8 @@ class _Run:
     # what is still to be kept, in the order asked for: (task kind, name, what to do)
     pending: list[tuple[str, str, Callable[[], None]]] = field(default_factory=list)
     context: tuple[str, str] = ("", "")  # the task running now: kind, name
+    held: list[_Job] = field(default_factory=list)  # units asked for before the last embedding
+    embedded: bool = False  # every embedding is done: units go to the workers at once
     waited: float = 0.0  # seconds spent waiting for unit workers after the last task
 
     def publish(self, doc: dict[str, Any]) -> None:
@@ -247,12 +259,14 @@ class _Run:
         start = time.perf_counter()
         out = self.cache.lookup(kind, full)
         if out is None and self.pool is not None:
-            future = self.pool.submit(compute)
-            future.add_done_callback(partial(self._store, kind, full))
+            job = _Job(compute, kind, full)
+            if self.embedded:
+                self._submit(job)
+            else:  # held until the last embedding, so as not to slow the encoders down
+                self.held.append(job)
             self.pending.append(
-                (*self.context, partial(self._keep_future, future, task, kind, detail, split,
-                                        drop))
-            )  # fmt: skip
+                (*self.context, partial(self._keep_job, job, task, detail, split, drop))
+            )
             return
         computed = out is None
         if out is None:
@@ -270,9 +284,14 @@ class _Run:
             fn()
 
     def settle(self) -> None:
-        """Wait for the unit workers and keep every output, in the order the units were asked
-        for (so the results equal those of a run without workers)."""
+        """After the last embedding: compute the units held in the workers, wait for them and
+        keep every output, in the order the units were asked for (so the results equal those
+        of a run without workers)."""
         start = time.perf_counter()
+        self.embedded = True
+        for job in self.held:
+            self._submit(job)
+        self.held = []
         while self.pending:
             kind, name, fn = self.pending.pop(0)
             self.context = (kind, name)
@@ -281,26 +300,26 @@ class _Run:
                 fn()
         self.waited += time.perf_counter() - start
 
-    def _store(self, kind: str, key: dict[str, Any], future: Future[Any]) -> None:
+    def _submit(self, job: _Job) -> None:
+        assert self.pool is not None
+        job.future = self.pool.submit(job.compute)
+        job.future.add_done_callback(partial(self._store, job))
+
+    def _store(self, job: _Job, future: Future[Any]) -> None:
         """Write a worker's output to the step cache as soon as it is done (a run stopped
         later keeps it)."""
         if future.cancelled() or future.exception() is not None:
             return
         with contextlib.suppress(OSError):  # kept all the same; recomputed by a later run
-            self.cache.put(kind, key, future.result()[0])
+            self.cache.put(job.kind, job.key, future.result()[0])
 
-    def _keep_future(
-        self,
-        future: Future[Any],
-        task: str,
-        kind: str,
-        detail: str,
-        split: int | None,
-        drop: tuple[str, ...],
+    def _keep_job(
+        self, job: _Job, task: str, detail: str, split: int | None, drop: tuple[str, ...]
     ) -> None:
-        out, seconds = future.result()
+        assert job.future is not None
+        out, seconds = job.future.result()
         self.cache.computed += 1
-        self.embedder.record(task, kind, detail, seconds, True, worker=True)
+        self.embedder.record(task, job.kind, detail, seconds, True, worker=True)
         self._keep(out, split, drop)
 
     def _keep(self, out: UnitOutput, split: int | None, drop: tuple[str, ...]) -> None:

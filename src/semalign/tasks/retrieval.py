@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from semalign.align import ANCHOR_STRATEGIES as ALIGN_STRATEGIES
 from semalign.align import AnchorSet
 from semalign.errors import InputError
-from semalign.metrics.classification import Estimate, bootstrap_ci
+from semalign.metrics.classification import Estimate, bootstrap_mean_ci
 from semalign.metrics.space import check_ks, retrieval_outcome
 from semalign.tasks.asif import ASIF, AsifSweep, asif_variant, sweep_rows
 from semalign.tasks.results import ResultTable
@@ -83,12 +83,7 @@ def retrieval_report(
     )
     per_query = {f"recall@{int(k)}": outcome.recall_at(int(k)) for k in ks}
     per_query["mrr"] = outcome.reciprocal_rank()
-
-    def stat(idx: NDArray[np.int64]) -> dict[str, float]:
-        return {name: float(np.mean(v[idx])) for name, v in per_query.items()}
-
-    n = outcome.better.size
-    return bootstrap_ci(stat, n, n_resamples=n_resamples, level=level, seed=seed)
+    return bootstrap_mean_ci(per_query, n_resamples=n_resamples, level=level, seed=seed)
 
 
 def scoring_label(scoring: str, csls_k: int) -> str:
