@@ -90,7 +90,7 @@ def test_multilabel_with_masks_matches_per_resample_evaluation() -> None:
 def test_mean_bootstrap_equals_resampling_one_at_a_time(monkeypatch, block: int) -> None:
     import semalign.metrics.classification as cls
 
-    monkeypatch.setattr(cls, "MEAN_BLOCK", block)
+    monkeypatch.setattr(cls, "BOOTSTRAP_BLOCK", block)
     rng = np.random.default_rng(3)
     n = 137
     values = {
@@ -113,6 +113,38 @@ def test_mean_bootstrap_equals_resampling_one_at_a_time(monkeypatch, block: int)
                 slow[k].high,
             ), k
     point = cls.bootstrap_mean_ci(values, n_resamples=0)
-    assert np.isnan(point["mrr"].low) and point["mrr"].value == pytest.approx(
-        values["mrr"].mean()
-    )
+    assert np.isnan(point["mrr"].low) and point["mrr"].value == pytest.approx(values["mrr"].mean())
+
+
+def test_resample_blocks_change_no_value(monkeypatch) -> None:
+    """Block-wise resampling (memory bounded by BOOTSTRAP_BLOCK) gives the one-block values
+    exactly: the same draws, each resample scored on its own."""
+    import semalign.metrics.classification as cls
+
+    rng = np.random.default_rng(11)
+    n, k = 400, 3
+    t = rng.integers(0, k, n)
+    s = np.round(rng.normal(size=(n, k)) + np.eye(k)[t], 1)
+    y = (rng.random((n, 2)) < 0.3).astype(float)
+    y[rng.random((n, 2)) < 0.1] = np.nan
+    mask = rng.random((n, 2)) < 0.9
+    ml = np.round(rng.normal(size=(n, 2)), 2)
+
+    def reports() -> list[dict]:
+        return [
+            cls.classification_report(t, s, logits=True, n_resamples=250, seed=2,
+                                      label_names=["a", "b", "c"]),
+            cls.classification_report(y, ml, task="multilabel", mask=mask, logits=True,
+                                      n_resamples=250, seed=5, f1_both_classes=True),
+        ]  # fmt: skip
+
+    monkeypatch.setattr(cls, "BOOTSTRAP_BLOCK", 1 << 30)
+    whole = reports()
+    monkeypatch.setattr(cls, "BOOTSTRAP_BLOCK", 7 * n)  # 7 resamples a block, the last short
+    blocked = reports()
+    for a, b in zip(whole, blocked, strict=True):
+        assert list(a) == list(b)
+        for key in a:
+            x, z = a[key], b[key]
+            assert np.array_equal([x.value, x.low, x.high], [z.value, z.low, z.high],
+                                  equal_nan=True), key  # fmt: skip

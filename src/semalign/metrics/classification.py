@@ -28,7 +28,7 @@ class of each label, averaged over labels (a label with no true and no predicted
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -333,6 +333,20 @@ def _bootstrap_indices(n: int, n_resamples: int, seed: int) -> NDArray[np.int64]
     return rng.integers(0, n, size=(n_resamples, n), dtype=np.int64)
 
 
+#: rows x resamples held at once by the block-wise bootstraps (8 bytes each: ~32 MB), so that
+#: a bootstrap over tens of thousands of rows neither holds (n_resamples, n) arrays nor leaves
+#: the cache; the draws are those of :func:`_bootstrap_indices` (one generator, drawn in order)
+BOOTSTRAP_BLOCK = 1 << 22
+
+
+def _index_blocks(n: int, n_resamples: int, seed: int) -> Iterator[NDArray[np.int64]]:
+    """:func:`_bootstrap_indices`, a block of resamples (rows) at a time, the same draws."""
+    rng = np.random.default_rng(seed)
+    step = max(1, BOOTSTRAP_BLOCK // max(n, 1))
+    for start in range(0, n_resamples, step):
+        yield rng.integers(0, n, size=(min(step, n_resamples - start), n), dtype=np.int64)
+
+
 def _check_ci_args(n_resamples: int, level: float) -> None:
     if not 0.0 < level < 1.0:
         raise InputError(f"level={level}: a confidence level lies strictly between 0 and 1")
@@ -374,9 +388,6 @@ def bootstrap_ci(
     return {k: _percentile_ci(v, np.asarray(draws[k]), level) for k, v in point.items()}
 
 
-MEAN_BLOCK = 1 << 22  # values per block of resamples in bootstrap_mean_ci (8 bytes each)
-
-
 def bootstrap_mean_ci(
     values: Mapping[str, Any],
     *,
@@ -386,22 +397,18 @@ def bootstrap_mean_ci(
 ) -> dict[str, Estimate]:
     """:func:`bootstrap_ci` of the means of per-row values {name: (n,)}, every resample at
     once: the same resamples, the same draws, the same bounds (for a statistic that is a mean,
-    e.g. a query's reciprocal rank); blocks of resamples bound the memory to ~32 MB."""
+    e.g. a query's reciprocal rank), a block of resamples at a time (``BOOTSTRAP_BLOCK``)."""
     _check_ci_args(n_resamples, level)
     cols = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in values.items()}
     n = next(iter(cols.values())).size if cols else 0
     point = {k: float(np.mean(v)) for k, v in cols.items()}
     if n_resamples == 0 or n == 0:
         return {k: Estimate(v) for k, v in point.items()}
-    idx = _bootstrap_indices(n, n_resamples, seed)
-    step = max(1, MEAN_BLOCK // n)
-    out = {}
-    for k, v in cols.items():
-        draws = np.concatenate(
-            [v[idx[i : i + step]].mean(axis=1) for i in range(0, n_resamples, step)]
-        )
-        out[k] = _percentile_ci(point[k], draws, level)
-    return out
+    draws: dict[str, list[Float]] = {k: [] for k in cols}
+    for idx in _index_blocks(n, n_resamples, seed):
+        for k, v in cols.items():
+            draws[k].append(v[idx].mean(axis=1))
+    return {k: _percentile_ci(point[k], np.concatenate(draws[k]), level) for k in cols}
 
 
 def classification_report(
@@ -502,13 +509,16 @@ def _weighted_bootstrap(
     seed: int,
 ) -> dict[str, Estimate]:
     """:func:`bootstrap_ci` for statistics of row weights: the same resamples (same seed, same
-    draws), all evaluated in one vectorised call."""
+    draws), evaluated a block of resamples at a time (each row of weights is scored on its own,
+    so the blocks change no value)."""
     _check_ci_args(n_resamples, level)
-    weights = np.ones((1, n))
-    if n_resamples > 0 and n > 0:
-        counts = _weighted.resample_counts(_bootstrap_indices(n, n_resamples, seed), n)
-        weights = np.vstack([weights, counts])
-    values = stats(weights)
-    if weights.shape[0] == 1:
-        return {key: Estimate(float(v[0])) for key, v in values.items()}
-    return {key: _percentile_ci(v[0], v[1:], level) for key, v in values.items()}
+    point = stats(np.ones((1, n)))
+    if n_resamples == 0 or n == 0:
+        return {key: Estimate(float(v[0])) for key, v in point.items()}
+    draws: dict[str, list[Float]] = {key: [] for key in point}
+    for idx in _index_blocks(n, n_resamples, seed):
+        for key, v in stats(_weighted.resample_counts(idx, n)).items():
+            draws[key].append(v)
+    return {
+        key: _percentile_ci(v[0], np.concatenate(draws[key]), level) for key, v in point.items()
+    }
