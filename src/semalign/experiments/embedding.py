@@ -105,9 +105,7 @@ class Embedder:
         return report
 
     def embed(self, alias: str, items: Items, what: str) -> tuple[str, np.ndarray]:
-        """(store key, float32 (n, d) rows in ``items`` order, as stored) for encoder ``alias``:
-        the units compute from float32 embeddings (half the memory of float64 at MIMIC-CXR
-        scale); fits and metrics convert what they need to float64 themselves.
+        """(store key, float64 (n, d) rows in ``items`` order) for encoder ``alias``.
 
         Chunks take the store's default size for the items' modality, as ``semalign embed``
         does, so the two commands share chunks."""
@@ -139,4 +137,4 @@ class Embedder:
                 "delete it and run again"
             )
         self.entries[f"{alias}:{what}"] = str(rep.path)
-        return rep.path.name, np.ascontiguousarray(arr, dtype=np.float32)
+        return rep.path.name, np.asarray(arr, dtype=np.float64)
