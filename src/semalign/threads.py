@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from semalign.errors import InputError
 
@@ -34,21 +35,27 @@ def blas_threads(value: str | None = None) -> int | None:
     raise InputError(f"{ENV}={raw!r}: set a number of threads >= 1, or 'system'")
 
 
+def limit_blas(threads: int) -> Any:
+    """Limit numpy's and scipy's BLAS to ``threads`` threads from now on; returns the
+    threadpoolctl limiter (``restore_original_limits()`` undoes it). numpy and scipy.linalg are
+    imported first, because threadpoolctl limits only the BLAS libraries already loaded (numpy
+    and scipy each bring their own OpenBLAS)."""
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(threads), user_api="blas")
+
+
 @contextlib.contextmanager
 def blas_policy(threads: int | str | None = "env") -> Iterator[int | None]:
     """Limit numpy's and scipy's BLAS to the policy's threads inside the block (yields them).
 
     ``threads``: "env" reads :func:`blas_threads`; an int sets it; None changes nothing.
-    numpy and scipy.linalg are imported first, because threadpoolctl limits only the BLAS
-    libraries already loaded (numpy and scipy each bring their own OpenBLAS).
     """
     n = blas_threads() if threads == "env" else threads
     if n is None:
         yield None
         return
-    import numpy  # noqa: F401
-    import scipy.linalg  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=int(n), user_api="blas"):
+    with limit_blas(int(n)):
         yield int(n)

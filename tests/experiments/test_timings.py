@@ -20,7 +20,7 @@ def _tables(markdown: str) -> list[list[list[str]]]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if rows is None:
                 rows = []  # the header
-            elif not set(cells[0]) <= {"-"} or cells[0] == "":
+            else:
                 rows.append(cells)
         elif not line.startswith("|---") and rows is not None:
             tables.append(rows)

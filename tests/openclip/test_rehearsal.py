@@ -238,3 +238,29 @@ def test_ray_executor_gives_the_local_results(rehearsed: Layout) -> None:
     assert problems == []
     local = {p.name for p in (rehearsed.paper / "results").glob("*.csv")}
     assert local and local == {p.name for p in (ray.paper / "results").glob("*.csv")}
+
+
+def test_compare_results_names_what_differs(tmp_path: Path) -> None:
+    """Planted results folders: bytes equal pass; a number within the tolerance is reported
+    as close; a larger gap, a text cell, another row count or a missing file is a problem."""
+    a, b = tmp_path / "a" / "results", tmp_path / "b" / "results"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    (a / "same.csv").write_text("x,y\n1,a\n", encoding="utf-8")
+    (b / "same.csv").write_text("x,y\n1,a\n", encoding="utf-8")
+    (a / "close.csv").write_text("x,y\n0.5,a\n", encoding="utf-8")
+    (b / "close.csv").write_text("x,y\n0.5000004,a\n", encoding="utf-8")
+    problems, close = compare_results(a.parent, b.parent)
+    assert problems == [] and list(close) == ["close.csv"]
+    assert close["close.csv"] == pytest.approx(4e-7)
+    (b / "close.csv").write_text("x,y\n0.51,b\n", encoding="utf-8")
+    (a / "rows.csv").write_text("x\n1\n2\n", encoding="utf-8")
+    (b / "rows.csv").write_text("x\n1\n", encoding="utf-8")
+    (a / "only.csv").write_text("x\n1\n", encoding="utf-8")
+    problems, _ = compare_results(a.parent, b.parent)
+    assert problems == [
+        "close.csv line 2 x: '0.5' against '0.51'",
+        "close.csv line 2 y: 'a' against 'b'",
+        "only.csv: in one run only",
+        "rows.csv: other rows or columns (3 against 2 lines)",
+    ]

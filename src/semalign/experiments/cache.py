@@ -100,7 +100,9 @@ class StepCache:
         return out
 
     def put(self, kind: str, key: Any, out: UnitOutput) -> None:
-        """Store a computed output (atomically; safe from several threads)."""
+        """Store (and count) a computed output, atomically; a worker pool's completion thread
+        may call it while the run goes on."""
+        self.computed += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path(kind, key), json.dumps(out.to_json()).encode("utf-8"))
 
@@ -111,5 +113,4 @@ class StepCache:
             return out
         out = compute()
         self.put(kind, key, out)
-        self.computed += 1
         return out

@@ -272,9 +272,13 @@ class _Run:
         if out is None:
             out = compute()
             self.cache.put(kind, full, out)
-            self.cache.computed += 1
         self.embedder.record(task, kind, detail, time.perf_counter() - start, computed)
         self.then(partial(self._keep, out, split, drop))
+
+    def enter(self, kind: str, name: str) -> None:
+        """The task that the steps recorded from now on belong to."""
+        self.context = (kind, name)
+        self.embedder.task = f"{kind} {name}"
 
     def then(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` now, or, while units asked for before are still in workers, after them."""
@@ -294,8 +298,7 @@ class _Run:
         self.held = []
         while self.pending:
             kind, name, fn = self.pending.pop(0)
-            self.context = (kind, name)
-            self.embedder.task = f"{kind} {name}"
+            self.enter(kind, name)
             with _task_errors(kind, name):
                 fn()
         self.waited += time.perf_counter() - start
@@ -318,7 +321,6 @@ class _Run:
     ) -> None:
         assert job.future is not None
         out, seconds = job.future.result()
-        self.cache.computed += 1
         self.embedder.record(task, job.kind, detail, seconds, True, worker=True)
         self._keep(out, split, drop)
 
@@ -1189,8 +1191,7 @@ def _task_named(kind: str, name: str, run: _Run | None = None) -> Iterator[None]
     the task's wall time goes to ``run``'s timings."""
     start = time.perf_counter()
     if run is not None:
-        run.embedder.task = f"{kind} {name}"
-        run.context = (kind, name)
+        run.enter(kind, name)
     with _task_errors(kind, name):
         yield
         if run is not None:

@@ -46,16 +46,13 @@ def resolve_jobs(jobs: int | None) -> int:
 
 
 def _start_worker() -> None:
-    """Worker initialiser: BLAS under the run's thread policy (read from the environment)."""
-    from semalign.threads import blas_threads
+    """Worker initialiser: BLAS under the run's thread policy (read from the environment), for
+    the worker's whole life."""
+    from semalign.threads import blas_threads, limit_blas
 
     n = blas_threads()
     if n is not None:
-        import numpy  # noqa: F401
-        import scipy.linalg  # noqa: F401
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=n, user_api="blas")  # for the worker's whole life
+        limit_blas(n)
 
 
 def _timed(compute: Callable[[], Any]) -> tuple[Any, float]:

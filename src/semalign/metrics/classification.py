@@ -328,19 +328,15 @@ def multiclass_auroc(y_true: Any, scores: Any, n_classes: int | None = None) -> 
     return _nanmean(per_class_auroc(y_true, scores, n_classes))
 
 
-def _bootstrap_indices(n: int, n_resamples: int, seed: int) -> NDArray[np.int64]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, n, size=(n_resamples, n), dtype=np.int64)
-
-
-#: rows x resamples held at once by the block-wise bootstraps (8 bytes each: ~32 MB), so that
-#: a bootstrap over tens of thousands of rows neither holds (n_resamples, n) arrays nor leaves
-#: the cache; the draws are those of :func:`_bootstrap_indices` (one generator, drawn in order)
+#: rows x resamples held at once by the bootstraps (8 bytes each: ~32 MB), so that a bootstrap
+#: over tens of thousands of rows neither holds (n_resamples, n) arrays nor leaves the cache;
+#: one generator drawn in order gives the same indices in blocks as in one (n_resamples, n) draw
 BOOTSTRAP_BLOCK = 1 << 22
 
 
 def _index_blocks(n: int, n_resamples: int, seed: int) -> Iterator[NDArray[np.int64]]:
-    """:func:`_bootstrap_indices`, a block of resamples (rows) at a time, the same draws."""
+    """The resampled row indices (n_resamples, n) of ``seed``, a block of resamples (rows) at
+    a time."""
     rng = np.random.default_rng(seed)
     step = max(1, BOOTSTRAP_BLOCK // max(n, 1))
     for start in range(0, n_resamples, step):
@@ -381,11 +377,25 @@ def bootstrap_ci(
     point = dict(statistic(np.arange(n)))
     if n_resamples == 0 or n == 0:
         return {k: Estimate(float(v)) for k, v in point.items()}
-    draws: dict[str, list[float]] = {k: [] for k in point}
-    for idx in _bootstrap_indices(n, n_resamples, seed):
-        for k, v in statistic(idx).items():
-            draws[k].append(float(v))
-    return {k: _percentile_ci(v, np.asarray(draws[k]), level) for k, v in point.items()}
+
+    def block(idx: NDArray[np.int64]) -> dict[str, Float]:
+        rows = [statistic(i) for i in idx]
+        return {k: np.array([float(r[k]) for r in rows]) for k in point}
+
+    draws = _block_draws(block, n, n_resamples, seed)
+    return {k: _percentile_ci(v, draws[k], level) for k, v in point.items()}
+
+
+def _block_draws(
+    stat: Callable[[NDArray[np.int64]], Mapping[str, Float]], n: int, n_resamples: int, seed: int
+) -> dict[str, Float]:
+    """Each statistic's value per resample (n_resamples,), ``stat`` scoring a block of
+    resampled indices (b, n) at a time."""
+    draws: dict[str, list[Float]] = {}
+    for idx in _index_blocks(n, n_resamples, seed):
+        for k, v in stat(idx).items():
+            draws.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
+    return {k: np.concatenate(v) for k, v in draws.items()}
 
 
 def bootstrap_mean_ci(
@@ -404,11 +414,10 @@ def bootstrap_mean_ci(
     point = {k: float(np.mean(v)) for k, v in cols.items()}
     if n_resamples == 0 or n == 0:
         return {k: Estimate(v) for k, v in point.items()}
-    draws: dict[str, list[Float]] = {k: [] for k in cols}
-    for idx in _index_blocks(n, n_resamples, seed):
-        for k, v in cols.items():
-            draws[k].append(v[idx].mean(axis=1))
-    return {k: _percentile_ci(point[k], np.concatenate(draws[k]), level) for k in cols}
+    draws = _block_draws(
+        lambda idx: {k: v[idx].mean(axis=1) for k, v in cols.items()}, n, n_resamples, seed
+    )
+    return {k: _percentile_ci(point[k], draws[k], level) for k in cols}
 
 
 def classification_report(
@@ -515,10 +524,5 @@ def _weighted_bootstrap(
     point = stats(np.ones((1, n)))
     if n_resamples == 0 or n == 0:
         return {key: Estimate(float(v[0])) for key, v in point.items()}
-    draws: dict[str, list[Float]] = {key: [] for key in point}
-    for idx in _index_blocks(n, n_resamples, seed):
-        for key, v in stats(_weighted.resample_counts(idx, n)).items():
-            draws[key].append(v)
-    return {
-        key: _percentile_ci(v[0], np.concatenate(draws[key]), level) for key, v in point.items()
-    }
+    draws = _block_draws(lambda idx: stats(_weighted.resample_counts(idx, n)), n, n_resamples, seed)
+    return {key: _percentile_ci(v[0], draws[key], level) for key, v in point.items()}
