@@ -37,8 +37,9 @@ of a dual encoder (``clip-vit-b16:image`` / ``:text``) share W, s and m: one joi
 the stage's embeddings is not timed; the unit call is. ``wall s`` is its wall time, ``cpu s``
 its user + system time (above wall: more than one thread; far below: a loaded machine),
 ``peak MB`` the process's peak resident memory during the unit (``VmHWM``, reset after the
-embeddings are generated, so it includes the embeddings the runner would hold: float32, as the
-store gives them), ``held MB`` the resident memory before the unit. The runner holds one
+embeddings are generated, so it includes the embeddings the runner would hold: float64, as the
+runner hands them to units, except the zero-shot anchor pool, float32 as the store gives it),
+``held MB`` the resident memory before the unit. The runner holds one
 task's embeddings at a time, so a run's peak is about the largest stage's peak.
 
 Usage: nice python benchmarks/bench_paper_scale.py [--scale 1.0] [--only SUBSTR]
@@ -178,7 +179,7 @@ def _stitch_inputs(recipe: Any, spec: Any) -> tuple[dict[str, np.ndarray], np.nd
         n = len(classes) * int(spec.max_per_class or 2000)
     z, cls = latents_single(n, len(classes), spec.name)
     aliases = dict.fromkeys(a for p in spec.pairs for a in p)
-    emb = {a: encode(z, _model(recipe, a)) for a in aliases}
+    emb = {a: encode(z, _model(recipe, a)).astype(np.float64) for a in aliases}
     y = np.array(classes)[cls]
     _, test = group_split(np.arange(n), spec.test_fraction, y=y, seed=spec.split_seed)
     return emb, y, test
@@ -258,7 +259,7 @@ def _eval_images(spec: Any, model: str, scale: float) -> tuple[np.ndarray, Any, 
         mask = None
     else:
         z, y, mask = latents_multi(n, len(spec.labels), f"eval-{spec.images}")
-    return encode(z, model), y, mask, [f"{spec.images}-{i}" for i in range(n)]
+    return encode(z, model).astype(np.float64), y, mask, [f"{spec.images}-{i}" for i in range(n)]
 
 
 def anchor_pool_size(recipe: Any, scale: float) -> int:
@@ -357,7 +358,7 @@ def retrieval_stages(recipe: Any, bootstrap: int) -> list[Stage]:
             jitter = _rng("report-jitter", spec.name, n).standard_normal(z.shape, np.float32)
             z_report = z + REPORT_JITTER * jitter
             targets = {b for _, b in spec.pairs}
-            emb = {a: encode(z_report if a in targets else z, _model(recipe, a))
+            emb = {a: encode(z_report if a in targets else z, _model(recipe, a)).astype(np.float64)
                    for a in dict.fromkeys(a for p in spec.pairs for a in p)}  # fmt: skip
             return emb, np.arange(n_train, n)
 

@@ -73,3 +73,37 @@ def test_anchor_subset_keeps_the_rows_of_the_drawn_pairs() -> None:
     sub_img, sub_rep, img_rows, rep_rows = anchor_subset(anchors, np.array([1, 2, 5]))
     assert sub_img.ids == ["img1", "img2", "img4"] and img_rows.tolist() == [1, 2, 4]
     assert sub_rep.ids == ["r1", "r3"] and rep_rows.tolist() == [1, 3]
+
+
+def test_a_float32_pool_gives_the_float64_results() -> None:
+    """The runner holds the anchor pool float32, as stored; the units convert the rows they
+    draw, so every row and score equals the float64 pool's, even where texts sit far from the
+    origin (centring them in float32 would lose digits)."""
+    from semalign.experiments.units import zeroshot_asif
+
+    spec = parse_recipe(RECIPE).zeroshot[0]
+    rng = np.random.default_rng(1)
+    n_pairs, n = 400, 30
+    latent = rng.normal(size=(n_pairs, 5))
+    a_img = latent @ rng.normal(size=(5, 12)) + 0.1 * rng.normal(size=(n_pairs, 12))
+    a_txt = 300.0 + 0.01 * (latent @ rng.normal(size=(5, 10)))
+    pool = a_img.astype(np.float32), a_txt.astype(np.float32)
+    exact = pool[0].astype(np.float64), pool[1].astype(np.float64)
+    images = rng.normal(size=(n, 12))
+    y = (rng.random((n, 1)) < 0.5).astype(float)
+    prompts = PromptEmbeddings(["Pneumonia"], [300.0 + 0.01 * rng.normal(size=(3, 10))],
+                               [300.0 + 0.01 * rng.normal(size=(3, 10))], "p")  # fmt: skip
+    ids = [f"i{k}" for k in range(n)]
+    owner = [f"o{k}" for k in range(n_pairs)]
+    key = {"task": "zeroshot", "source": "img", "target": "txt", "setting": "zs"}
+    kw = dict(loo=False, anchors=[16, 64], seeds=spec.seeds, rule="pos-neg", aggregate="mean",
+              temperature=0.01, key=key, bootstrap=0)  # fmt: skip
+    for method in ("orthogonal", "affine"):
+        got, want = (zeroshot_method(images, y, None, ids, prompts, *p, owner, method=method,
+                                     scaling="standard", center_text=True, **kw)
+                     for p in (pool, exact))  # fmt: skip
+        assert got.table.to_records() == want.table.to_records()
+        assert got.extras["scores"] == want.extras["scores"] and got.extras["scores"]
+    got, want = (zeroshot_asif(images, y, None, ids, prompts, *p, owner, top_k=8, power=2,
+                               **kw) for p in (pool, exact))  # fmt: skip
+    assert got.table.to_records() == want.table.to_records()

@@ -45,6 +45,8 @@ def test_run_and_embed_share_image_chunks(tmp_path):
     emb.resolved["b"] = enc  # what resolve_encoder would return
     _, x = emb.embed("b", items, "images")
     rep = embed_to_store(enc, items, embed_root)  # `semalign embed` without --chunk-size
-    assert x.shape == (600, 4)
+    assert x.shape == (600, 4) and x.dtype == np.float64
+    _, x32 = emb.embed("b", items, "images", np.float32)  # the anchor pool's rows, as stored
+    assert x32.dtype == np.float32 and np.array_equal(x32, x)
     assert _chunks(run_root) and _chunks(run_root) == _chunks(embed_root)
     assert rep.chunks_total == 1

@@ -42,6 +42,23 @@ def _own(arr: np.ndarray, given: Any) -> np.ndarray:
     return arr
 
 
+APPLY_BLOCK = 16_384  # rows per float64 block when applying a map to float32 numpy input
+
+
+def _in_float64(x: Any, width: int, apply: Callable[[Any], Any]) -> Any:
+    """``apply(x)`` (n, width), computed in float64 for numpy floats narrower than float64.
+
+    The result keeps x's dtype, rounded once; blocks of ``APPLY_BLOCK`` rows bound the float64
+    copies. Torch tensors and float64 (or wider) arrays are passed to ``apply`` as they are.
+    """
+    if is_torch(x) or x.dtype.itemsize >= 8:
+        return apply(x)
+    out = np.empty((x.shape[0], width), dtype=x.dtype)
+    for s in range(0, x.shape[0], APPLY_BLOCK):
+        out[s : s + APPLY_BLOCK] = apply(x[s : s + APPLY_BLOCK].astype(np.float64))
+    return out
+
+
 class NotFittedError(SemalignError, AttributeError):
     """The aligner was used before ``fit``/``partial_fit``."""
 
@@ -683,10 +700,16 @@ class Aligner:
         """Map source embeddings X (m, d_s) to the target space (m, d_t).
 
         Returns the same kind as X (numpy array or torch tensor on X's device) in X's float
-        dtype (float64 for integer input).
+        dtype (float64 for integer input). Numpy input narrower than float64 (float32 as the
+        store gives it) is computed in float64, ``APPLY_BLOCK`` rows at a time, and rounded
+        once: a fitted map can amplify float32 arithmetic's rounding far beyond float32's eps.
+        Torch tensors are computed in their own dtype on their device.
         """
-        st = self._state()
         x = self._check_input(X, self.n_features_in_, "source")
+        return _in_float64(x, self.n_features_out_, self._forward)
+
+    def _forward(self, x: Any) -> Any:
+        st = self._state()
         src, tgt = st["source_scaler"], st["target_scaler"]
         if src.is_affine and tgt.is_affine:
             a, c = self._folded("forward", x)
@@ -700,9 +723,8 @@ class Aligner:
         Exact for injective maps (d_s <= d_t and full-rank W): the target preprocessing is undone
         exactly (with row-normalising scalings, divided by the anchors' mean norm, not
         re-normalised); rows normalised on the source side come back with the source anchors'
-        mean norm.
+        mean norm. Computed as :meth:`transform` is (float64 for narrower numpy input).
         """
-        st = self._state()
         if not self.invertible:
             d_s, d_t = self.weight_.shape
             reason = (
@@ -715,6 +737,10 @@ class Aligner:
                 "Aligner in the reverse direction (target -> source) instead"
             )
         y = self._check_input(Y, self.n_features_out_, "target")
+        return _in_float64(y, self.n_features_in_, self._inverse)
+
+    def _inverse(self, y: Any) -> Any:
+        st = self._state()
         src, tgt = st["source_scaler"], st["target_scaler"]
         if src.is_affine and tgt.is_affine:
             a, c = self._folded("inverse", y)

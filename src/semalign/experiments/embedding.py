@@ -104,8 +104,12 @@ class Embedder:
         self.resolved[alias] = info
         return report
 
-    def embed(self, alias: str, items: Items, what: str) -> tuple[str, np.ndarray]:
-        """(store key, float64 (n, d) rows in ``items`` order) for encoder ``alias``.
+    def embed(
+        self, alias: str, items: Items, what: str, dtype: type = np.float64
+    ) -> tuple[str, np.ndarray]:
+        """(store key, (n, d) rows in ``items`` order) for encoder ``alias``: the store's float32
+        rows in ``dtype`` (float64 by default, an exact conversion, so that units compute in
+        float64; ``np.float32`` keeps them as stored, at half the memory).
 
         Chunks take the store's default size for the items' modality, as ``semalign embed``
         does, so the two commands share chunks."""
@@ -137,4 +141,4 @@ class Embedder:
                 "delete it and run again"
             )
         self.entries[f"{alias}:{what}"] = str(rep.path)
-        return rep.path.name, np.asarray(arr, dtype=np.float64)
+        return rep.path.name, np.ascontiguousarray(arr, dtype=dtype)

@@ -68,6 +68,12 @@ def draw_pairs(n_pairs: int, k: int, seed: int, allowed: Any = None) -> NDArray[
     return np.asarray(select_anchors(n_pairs, int(k), seed=int(seed), exclude=exclude), np.int64)
 
 
+def _rows(pool: NDArray[Any], sel: NDArray[np.int64]) -> Float:
+    """Rows ``sel`` of an anchor pool (n_pairs, d), in float64: the runner holds the pool as
+    the store gives it, float32, and converting the drawn rows is exact."""
+    return np.asarray(pool[sel], dtype=np.float64)
+
+
 def _skip(reason: str, metrics: Sequence[str]) -> tuple[dict[str, Estimate], str]:
     return undefined(metrics), f"skipped: {reason}"
 
@@ -327,7 +333,7 @@ def zeroshot_method(
                     break
                 sel = draw_pairs(owners.size, k, seed, ok)
                 shuffled = sel[rng.permutation(sel.size)]
-                center = anchor_texts[sel].mean(axis=0) if center_text else None
+                center = _rows(anchor_texts, sel).mean(axis=0) if center_text else None
                 for mode, text_rows in (("unimodal", sel), (SHUFFLED, shuffled)):
                     aligner, why = fit_cell(
                         anchor_images, anchor_texts, sel, method, scaling, int(seed),
@@ -344,7 +350,7 @@ def zeroshot_method(
                     if mode == "unimodal" and anchor_labels is not None:
                         mapped = aligner.transform(images[fold])
                         d[CENTROID, "cosine"][fold] = anchor_centroid_scores(
-                            mapped, anchor_texts[sel], anchor_labels[sel], rule, center
+                            mapped, _rows(anchor_texts, sel), anchor_labels[sel], rule, center
                         )
             for (mode, sc), dv in d.items():
                 if why is None and mode == CENTROID and np.isnan(dv).any():
@@ -379,7 +385,7 @@ def zeroshot_method(
                 )  # fmt: skip
                 if aligner is None:
                     return out
-                center = anchor_texts[sel].mean(axis=0) if center_text else None
+                center = _rows(anchor_texts, sel).mean(axis=0) if center_text else None
                 clf = ZeroShotClassifier(
                     prompts, rule=rule, aggregate=aggregate, temperature=temperature,
                     aligner=aligner, center=center,
@@ -467,10 +473,12 @@ def zeroshot_asif(
                 sel = draw_pairs(owners.size, k, seed, ok)
                 model = spec
                 if isinstance(spec, AsifSweep):
-                    model, records = spec.select(anchor_images[sel], anchor_texts[sel], seed)
+                    model, records = spec.select(
+                        _rows(anchor_images, sel), _rows(anchor_texts, sel), seed
+                    )
                     swept.append(records)
                 assert isinstance(model, ASIF)
-                asif = model.fit(anchor_images[sel], anchor_texts[sel])
+                asif = model.fit(_rows(anchor_images, sel), _rows(anchor_texts, sel))
                 codes = asif.transform_source(images)
                 rel = asif_prompts(asif, prompts)
                 for sc in scorings:
