@@ -207,3 +207,33 @@ def test_permutation_control_is_seeded():
     assert np.array_equal(a.null, b.null) and not np.array_equal(a.null, c.null)
     with pytest.raises(InputError, match="permutations"):
         permutation_test(lambda p: 0.0, 3, 0.0, permutations=0)
+
+
+def test_resample_blocks_change_no_value(monkeypatch):
+    """The hierarchical bootstrap scores its resamples a block at a time (BOOTSTRAP_BLOCK):
+    every bound equals the one-block computation's exactly."""
+    import semalign.metrics.classification as cls
+
+    rng = np.random.default_rng(8)
+    rows, seeds = [90, 110], 3
+    data = _planted(rng, rows, seeds)
+    mrr = [[1.0 / rng.integers(1, 20, n) for _ in range(seeds)] for n in rows]
+
+    def settings(shift: float) -> list[Scored]:
+        heads = Scored([[classification_stat(y, z + shift) for y, z in split] for split in data],
+                       rows)  # fmt: skip
+        means = Scored([[mean_stat(v * (1 + shift)) for v in split] for split in mrr], rows)
+        return [heads, means]
+
+    def bounds() -> list[tuple[float, float, float]]:
+        out = []
+        for a, b in zip(settings(0.0), settings(0.3), strict=True):
+            for est in (*seed_interval(a, n_resamples=200, seed=1).values(),
+                        *paired_difference(a, b, n_resamples=200, seed=2).values()):  # fmt: skip
+                out.append((est.value, est.low, est.high))
+        return out
+
+    monkeypatch.setattr(cls, "BOOTSTRAP_BLOCK", 1 << 30)
+    whole = bounds()
+    monkeypatch.setattr(cls, "BOOTSTRAP_BLOCK", 7 * max(rows))  # 7 resamples a block
+    assert bounds() == whole and len(whole) > 8

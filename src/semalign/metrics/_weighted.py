@@ -22,40 +22,57 @@ def resample_counts(indices: NDArray[np.int64], n: int) -> Float:
     return np.bincount(flat, minlength=r * n).reshape(r, n).astype(np.float64)
 
 
-def _tie_groups(sorted_scores: Float) -> NDArray[np.intp]:
-    """Start index of each run of equal values in sorted scores."""
-    return np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1].astype(np.intp)
+def ranked(t: Bool, s: Float, w: Float) -> tuple[Float, Float]:
+    """Positive and negative weight (R, G) of each run of equal scores (G runs, from the
+    highest score down) per row of w (R, n). Continuous scores have no ties (G = n) and skip
+    the grouping; every sum is of counts, so it is exact in any order."""
+    order = np.argsort(-s, kind="mergesort")
+    ws = w[:, order]
+    pos = ws * t[order]
+    neg = np.subtract(ws, pos, out=ws)
+    ss = s[order]
+    if np.any(ss[1:] == ss[:-1]):
+        starts = np.r_[0, np.flatnonzero(np.diff(ss)) + 1].astype(np.intp)
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
+    return pos, neg
+
+
+def ranked_auroc(pos: Float, neg: Float) -> Float:
+    """Mann-Whitney AUROC (ties count one half) per row of the :func:`ranked` weights; NaN if
+    a weighted class is empty."""
+    n_neg = neg.sum(axis=1)
+    below = np.cumsum(neg, axis=1)  # negative weight at or above each run's score ...
+    np.subtract(n_neg[:, None], below, out=below)  # ... so this is the weight below it
+    below += 0.5 * neg
+    num = np.einsum("ij,ij->i", pos, below)  # sums of half-integers: exact in any order
+    den = pos.sum(axis=1) * n_neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def ranked_average_precision(pos: Float, neg: Float) -> Float:
+    """Average precision (step-wise, each run of equal scores one threshold) per row of the
+    :func:`ranked` weights; NaN when no weighted positive."""
+    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    total = tp[:, -1]
+    fp += tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.divide(tp, fp, out=np.zeros(tp.shape), where=fp > 0)
+        ap = np.multiply(pos, precision, out=precision).sum(axis=1)
+        ap /= np.where(total > 0, total, 1.0)
+    return np.where(total > 0, ap, np.nan)
 
 
 def auroc(t: Bool, s: Float, w: Float) -> Float:
     """Weighted Mann-Whitney AUROC (ties count one half) for each row of w (R, n); NaN if a
     weighted class is empty."""
-    order = np.argsort(s, kind="mergesort")
-    starts = _tie_groups(s[order])
-    ws, ts = w[:, order], t[order]
-    pos = np.add.reduceat(ws * ts, starts, axis=1)
-    neg = np.add.reduceat(ws * ~ts, starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    num = np.sum(pos * (below + 0.5 * neg), axis=1)
-    den = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return ranked_auroc(*ranked(t, s, w))
 
 
 def average_precision(t: Bool, s: Float, w: Float) -> Float:
     """Weighted average precision (step-wise, ties as one threshold) per row of w; NaN when
     no weighted positive."""
-    order = np.argsort(-s, kind="mergesort")
-    starts = _tie_groups(s[order])
-    ws, ts = w[:, order], t[order]
-    tp_g = np.add.reduceat(ws * ts, starts, axis=1)
-    fp_g = np.add.reduceat(ws * ~ts, starts, axis=1)
-    tp, fp = np.cumsum(tp_g, axis=1), np.cumsum(fp_g, axis=1)
-    total = tp[:, -1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
-        ap = np.sum(tp_g * precision, axis=1) / np.where(total > 0, total, 1.0)
-    return np.where(total > 0, ap, np.nan)
+    return ranked_average_precision(*ranked(t, s, w))
 
 
 def f1_per_class(t: NDArray[np.int64], p: NDArray[np.int64], k: int, w: Float) -> Float:
@@ -148,9 +165,9 @@ def multilabel(
         wj = w * m[:, j]
         hits += wj @ (t[:, j] == pred[:, j]).astype(np.float64)
         seen += wj.sum(axis=1)
-        positive = t[:, j].astype(bool)
-        aurocs[:, j] = auroc(positive, s[:, j], wj)
-        auprcs[:, j] = average_precision(positive, s[:, j], wj)
+        pos, neg = ranked(t[:, j].astype(bool), s[:, j], wj)
+        aurocs[:, j] = ranked_auroc(pos, neg)
+        auprcs[:, j] = ranked_average_precision(pos, neg)
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = np.where(seen > 0, hits / np.where(seen > 0, seen, 1.0), np.nan)
     f1 = f1_per_label(t, pred, m, "positive", w)

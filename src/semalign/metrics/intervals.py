@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semalign.errors import InputError
-from semalign.metrics import _weighted
+from semalign.metrics import _weighted, classification
 from semalign.metrics.classification import Estimate, class_log_odds
 
 __all__ = [
@@ -160,7 +160,13 @@ def _check(n_resamples: int, level: float) -> None:
 
 
 def _values(stat: WeightStat, w: Float) -> dict[str, Float]:
-    return {k: np.asarray(v, dtype=np.float64) for k, v in stat(w).items()}
+    """``stat`` of each row of weights w (R, n): (R,) per metric, ``BOOTSTRAP_BLOCK`` entries
+    at a time (each row is scored on its own, so the blocks change no value)."""
+    step = max(1, classification.BOOTSTRAP_BLOCK // max(w.shape[1], 1))
+    parts = [stat(w[s : s + step]) for s in range(0, w.shape[0], step)] or [stat(w)]
+    return {
+        k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]
+    }
 
 
 def _points(scored: Scored) -> dict[str, Float]:
