@@ -19,8 +19,19 @@ Modes (one run each; ratios are measured within the run, absolute times are nois
 - ``memory``: peak resident memory of a whole store job (a tiny randomly initialised BERT saved
   to a temporary folder, so the model costs nothing) for 10,000 and 50,000 texts, each in a
   fresh process: it must not grow with n beyond the input list itself.
+- ``vit``: the image pipeline of a real-size ViT-B/14 at 518 px in RAD-DINO's layout (Dinov2Model
+  config.json, model.safetensors with random weights, BitImageProcessor) loaded from a local
+  folder as a user's RAD-DINO copy would be, on ``--device``, per precision: images/s end to end
+  (``embed_to_store`` into a fresh store, as ``semalign embed`` does: files read and hashed,
+  decoded in DataLoader workers, model, chunks written) on N full-size JPEG CXRs (3000 x 2500;
+  16 distinct files, cycled), and of the model alone on preprocessed tensors (decode excluded,
+  warm-up excluded); then the 377,000-image wall time on 1, 4 and 8 such devices from those
+  measured rates. ``--hidden``/``--layers`` shrink the model for smoke tests.
 
-Usage: python benchmarks/bench_embed.py [--mode ray|text|image|decode|estimate|memory] [--n 2000]
+Usage: python benchmarks/bench_embed.py [--mode ray|text|image|decode|estimate|memory|vit]
+       [--n N (default 2000; vit: 16 on CPU, 512 on CUDA)] [--batch-size 32]
+       vit only: [--hidden 768] [--layers 12] [--device auto|cpu|cuda[:N]]
+       [--precisions float32,bfloat16[,float16 on CUDA]] [--num-workers N (default: semalign's)]
 """
 
 from __future__ import annotations
@@ -423,24 +434,132 @@ def mode_memory() -> None:
             )
 
 
+def _vit_folder(folder: Path, hidden: int, layers: int) -> int:
+    """Write a RAD-DINO-layout checkpoint (Dinov2Model at 518 px, random weights, its processor)
+    into ``folder``, ``hidden`` wide, ``layers`` deep, hidden // 64 heads; returns its parameters.
+    """
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: rehearsal
+    from rehearsal import models as rm
+
+    heads = max(1, hidden // 64)
+    cfg = {**rm.dinov2_config(hidden), "num_attention_heads": heads, "num_hidden_layers": layers}
+    state = rm._hf_state(cfg, "Dinov2Model", seed=0)
+    folder.mkdir()
+    (folder / "config.json").write_bytes(rm._json(cfg))
+    (folder / "model.safetensors").write_bytes(rm.safetensors_bytes(state))
+    processor = rm.bit_processor(518, 518, rm.RAD_DINO_MEAN, rm.RAD_DINO_STD)
+    (folder / "preprocessor_config.json").write_bytes(processor)
+    return sum(t.numel() for t in state.values())
+
+
+def _model_rate(enc: Any, paths: list[str], repeat: int) -> float:
+    """images/s of the encoder's forward pass alone on one preprocessed batch (warmed up)."""
+    import torch
+
+    from semalign.encoders.runtime import autocast
+
+    batch = torch.stack([enc.preprocess.load(p) for p in paths]).to(enc.device)
+
+    def forward() -> None:
+        with torch.inference_mode(), autocast(enc.device, enc.precision):
+            enc._forward(batch)
+        if enc.device.type == "cuda":
+            torch.cuda.synchronize(enc.device)
+
+    forward()
+    return best_rate(forward, len(paths), repeat)
+
+
+def mode_vit(
+    n: int | None, hidden: int, layers: int, device: str, precisions: str | None,
+    batch_size: int, num_workers: int | None,
+) -> None:  # fmt: skip
+    import torch
+
+    from semalign.encoders.runtime import default_workers
+
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    cuda = dev.startswith("cuda")
+    n = n or (512 if cuda else 16)
+    names = precisions.split(",") if precisions else ["float32", "bfloat16"]
+    if not precisions and cuda:
+        names.append("float16")
+    bs = min(batch_size, n)
+    workers = 0 if n <= bs else (default_workers() if num_workers is None else num_workers)
+    shown = torch.cuda.get_device_name(torch.device(dev)) if cuda else f"{os.cpu_count()} cores"
+    rates: dict[str, tuple[float, float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        params = _vit_folder(Path(tmp) / "model", hidden, layers)
+        jpegs = _full_size_cxrs(Path(tmp) / "full", min(n, 16))["JPEG"]
+        paths = [str(jpegs[i % len(jpegs)]) for i in range(n)]
+        items = items_from([f"img{i}" for i in range(n)], paths, "image")
+        print(
+            f"Dinov2Model, RAD-DINO layout, random weights: hidden {hidden}, {layers} layers, "
+            f"{max(1, hidden // 64)} heads, patch 14, 518 px, {params / 1e6:.1f}M parameters"
+        )
+        print(f"device {dev} ({shown}); {n} full-size JPEG CXRs (3000 x 2500, {len(jpegs)} "
+              f"distinct files, cycled); batch {bs}; {workers} decoding worker(s)")  # fmt: skip
+        for prec in names:
+            t0 = time.perf_counter()
+            enc = load_encoder(str(Path(tmp) / "model"), device=dev, precision=prec,
+                               num_workers=num_workers)  # fmt: skip
+            load_s = time.perf_counter() - t0
+            warm = items_from([f"warm{i}" for i in range(bs)], paths[:bs], "image")
+            embed_to_store(enc, warm, Path(tmp) / f"warm-{prec}", batch_size=bs)  # warm-up
+            t0 = time.perf_counter()
+            rep = embed_to_store(enc, items, Path(tmp) / f"store-{prec}", batch_size=bs)
+            e2e = n / (time.perf_counter() - t0)
+            assert rep.n_embedded == n and not rep.cache_hit
+            model = _model_rate(enc, paths[:bs], repeat=10 if cuda else 3)
+            rates[prec] = (load_s, e2e, model)
+            print(f"  {prec:9s} end to end {e2e:8.1f} images/s (embed_to_store, decode in "
+                  f"{workers} worker(s)); model only {model:8.1f} images/s (decode excluded); "
+                  f"model load {load_s:.1f} s")  # fmt: skip
+            del enc
+            if cuda:
+                torch.cuda.empty_cache()
+    print(
+        f"\nEstimate: {MIMIC_SCALE:,} images, wall(N) ~= S + n / (N * r), MEASURED on this "
+        f"device ({dev}, {shown}) with {workers} decoding worker(s) per device;"
+    )
+    print("  S = model load, r = images/s per device above; N devices each as this one")
+    for prec, (load_s, e2e, model) in rates.items():
+        for label, r in (("end to end", e2e), ("model only", model)):
+            row = ", ".join(
+                f"N={g}: {(load_s + MIMIC_SCALE / (g * r)) / 60:8.1f} min" for g in (1, 4, 8)
+            )
+            print(f"  {prec:9s} {label}: {row}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ("ray", "text", "image", "decode", "estimate", "memory")
+    modes = ("ray", "text", "image", "decode", "estimate", "memory", "vit")
     ap.add_argument("--mode", choices=modes, default="ray")
-    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--n", type=int, default=None, help="default 2000; vit: 16 CPU, 512 CUDA")
     ap.add_argument("--chunk-size", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--hidden", type=int, default=768, help="vit: width (heads = hidden // 64)")
+    ap.add_argument("--layers", type=int, default=12, help="vit: transformer layers")
+    ap.add_argument("--device", default="auto", help="vit: auto (cuda, else cpu) | cpu | cuda")
+    ap.add_argument("--precisions", default=None, help="vit: comma-separated precisions")
+    ap.add_argument("--num-workers", type=int, default=None, help="vit: decoding workers")
     args = ap.parse_args()
+    n = 2000 if args.n is None else args.n
     if args.mode == "ray":
-        mode_ray(args.n, args.chunk_size, args.batch_size)
+        mode_ray(n, args.chunk_size, args.batch_size)
     elif args.mode == "text":
-        mode_text(args.n)
+        mode_text(n)
     elif args.mode == "memory":
         mode_memory()
     elif args.mode == "decode":
-        mode_decode(args.n)
+        mode_decode(n)
     elif args.mode == "estimate":
         estimate(0.0)
+    elif args.mode == "vit":
+        mode_vit(args.n, args.hidden, args.layers, args.device, args.precisions,
+                 args.batch_size, args.num_workers)  # fmt: skip
     else:
         mode_image()
 

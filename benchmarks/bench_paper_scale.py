@@ -38,7 +38,8 @@ the stage's embeddings is not timed; the unit call is. ``wall s`` is its wall ti
 its user + system time (above wall: more than one thread; far below: a loaded machine),
 ``peak MB`` the process's peak resident memory during the unit (``VmHWM``, reset after the
 embeddings are generated, so it includes the embeddings the runner would hold: float64, as the
-runner hands them to units, except the zero-shot anchor pool, float32 as the store gives it),
+runner hands them to units, except the zero-shot anchor pool: float32 as the store gives it,
+only the pairs some cell draws, as ``experiments.inputs.drawn_pairs`` says),
 ``held MB`` the resident memory before the unit. The runner holds one
 task's embeddings at a time, so a run's peak is about the largest stage's peak.
 
@@ -268,12 +269,22 @@ def anchor_pool_size(recipe: Any, scale: float) -> int:
 
 
 def _anchor_pairs(recipe: Any, spec: Any, scale: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """MIMIC-CXR study pairs: one latent per study, seen by the image and the text encoder."""
+    """MIMIC-CXR study pairs: one latent per study, seen by the image and the text encoder.
+    As the runner holds them: float32 rows of the pairs some cell draws (every pair under
+    leave-one-out) in zeros that are never written elsewhere (so never allocated)."""
+    from semalign.experiments.inputs import drawn_pairs
+
     n = anchor_pool_size(recipe, scale)
     z, _ = latents_single(n, len(spec.labels), "mimic-studies")
-    a_img = encode(z, _model(recipe, spec.image_encoder))
-    a_txt = encode(z, _model(recipe, spec.text_encoder))
-    return a_img, a_txt, [f"mimic-{i}" for i in range(n)]
+    drawn = drawn_pairs(spec, n)
+    rows = np.arange(n) if drawn is None else drawn
+    pools = []
+    for alias in (spec.image_encoder, spec.text_encoder):
+        model = _model(recipe, alias)
+        pool = np.zeros((n, DIMS[model]), dtype=np.float32)
+        pool[rows] = encode(z[rows], model)
+        pools.append(pool)
+    return pools[0], pools[1], [f"mimic-{i}" for i in range(n)]
 
 
 def zeroshot_stages(recipe: Any, bootstrap: int, scale: float) -> list[Stage]:
@@ -588,8 +599,40 @@ def print_table(results: list[dict[str, Any]], scale: float, pool: int) -> None:
         f"({total / 60:.1f} min; goal < 10 min), cpu {sum(r['cpu'] for r in results):.1f} s, "
         f"peak RSS {peak:.0f} MB (goal < 8,192 MB)"
     )
+    for jobs in (2, 4):
+        span, top = with_workers(results, jobs)
+        print(f"with --jobs {jobs} (estimated from these stages, see with_workers): wall "
+              f"{span:.1f} s ({span / 60:.1f} min), peak {top:.0f} MB")  # fmt: skip
     if scale != 1.0:
         print(f"scaled run: the anchor pool and RSNA at {scale} of their size (not full-size)")
+
+
+def with_workers(results: list[dict[str, Any]], jobs: int) -> tuple[float, float]:
+    """Estimated wall time and peak (MB) of the run with ``jobs`` unit workers, from the
+    stages measured one at a time: the stages go, in order, to the first free worker (as the
+    runner's pool takes its units), at the speed measured alone (the demo's units ran 2.0x
+    faster with 2 workers on this 2-core machine); the peak is the largest sum of the
+    concurrent stages' peaks, plus what the run's own process holds meanwhile: every task's
+    inputs at once (each task's largest ``held`` above the smallest, an interpreter's), since
+    the runner keeps every unit until the last embedding is done. The report runs after."""
+    units = [r for r in results if r["kind"] != "report"]
+    report = [r for r in results if r["kind"] == "report"]
+    base = min(r["held_mb"] for r in units)
+    inputs: dict[str, float] = {}
+    for r in units:
+        inputs[r["task"]] = max(inputs.get(r["task"], 0.0), r["held_mb"] - base)
+    free = [0.0] * jobs
+    spans = []
+    for r in units:
+        w = min(range(jobs), key=lambda i: free[i])
+        spans.append((free[w], free[w] + r["wall"], r["peak_mb"]))
+        free[w] += r["wall"]
+    top = max(sum(p for a, b, p in spans if a <= t < b) for t, _, _ in spans)
+    end = max(free)
+    for r in report:
+        end += r["wall"]
+        top = max(top, r["peak_mb"])
+    return end, top + sum(inputs.values())
 
 
 def main() -> None:

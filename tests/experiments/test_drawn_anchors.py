@@ -107,3 +107,46 @@ def test_a_float32_pool_gives_the_float64_results() -> None:
     got, want = (zeroshot_asif(images, y, None, ids, prompts, *p, owner, top_k=8, power=2,
                                **kw) for p in (pool, exact))  # fmt: skip
     assert got.table.to_records() == want.table.to_records()
+
+
+def test_drawn_rows_read_as_the_full_pool_and_travel_small() -> None:
+    """The runner's pool of drawn pairs: the units index it by pair as a full (n_pairs, d)
+    array, get float64 rows, and a worker receives the drawn rows only."""
+    import pickle
+
+    import pytest
+
+    from semalign.errors import InputError
+    from semalign.tasks.zeroshot_folds import DrawnRows
+
+    spec = parse_recipe(RECIPE).zeroshot[0]
+    rng = np.random.default_rng(2)
+    n_pairs, n = 4000, 30
+    latent = rng.normal(size=(n_pairs, 5))
+    full = [(latent @ rng.normal(size=(5, d)) + 0.1 * rng.normal(size=(n_pairs, d)) + 40.0)
+            .astype(np.float32) for d in (12, 10)]  # fmt: skip
+    drawn = drawn_pairs(spec, n_pairs)
+    assert drawn is not None and drawn.size < n_pairs // 4
+    pools = [DrawnRows.of(f[drawn], drawn, n_pairs) for f in full]
+    assert pools[0].shape == (n_pairs, 12)
+    sel = drawn[::3][::-1]
+    assert pools[0][sel].dtype == np.float64 and np.array_equal(pools[0][sel], full[0][sel])
+    assert len(pickle.dumps(pools[0])) < full[0].nbytes / 4
+    never = np.setdiff1d(np.arange(n_pairs), drawn)[:1]
+    with pytest.raises(InputError, match=f"anchor pair {never[0]} was drawn but never embedded"):
+        pools[1][np.r_[drawn[:2], never]]
+
+    images = rng.normal(size=(n, 12))
+    y = (rng.random((n, 1)) < 0.5).astype(float)
+    prompts = PromptEmbeddings(["Pneumonia"], [rng.normal(size=(3, 10)) + 40.0],
+                               [rng.normal(size=(3, 10)) + 40.0], "p")  # fmt: skip
+    ids = [f"i{k}" for k in range(n)]
+    owner = [f"o{k}" for k in range(n_pairs)]
+    key = {"task": "zeroshot", "source": "img", "target": "txt", "setting": "zs"}
+    kw = dict(loo=False, anchors=spec.anchors, seeds=spec.seeds, rule="pos-neg",
+              aggregate="mean", temperature=0.01, center_text=True, key=key, bootstrap=0,
+              method="affine", scaling="standard", score_at=64)  # fmt: skip
+    got = zeroshot_method(images, y, None, ids, prompts, *pools, owner, **kw)
+    want = zeroshot_method(images, y, None, ids, prompts, *full, owner, **kw)
+    assert got.table.to_records() == want.table.to_records()
+    assert got.extras["scores"] == want.extras["scores"] and got.extras["scores"]

@@ -149,3 +149,23 @@ def test_auroc_ranks_logits_not_saturated_softmax(joint, prompts, rule) -> None:
     expected = np.mean([roc_auc_score(truth[:, c], z[:, c]) for c in range(z.shape[1])])
     assert tab.value(mode="multimodal", metric="macro_auroc") == pytest.approx(expected, abs=1e-12)
     assert expected > 0.8
+
+
+@pytest.mark.parametrize("scoring", ["cosine", "csls"])
+def test_fold_decisions_of_every_row_score_the_array_itself(joint, prompts, scoring) -> None:
+    """A fixed split's one fold (every row, in order) scores the images without copying them;
+    the decisions equal those of the copied rows, and a fold of some rows keeps its own."""
+    from semalign.tasks.zeroshot_folds import fold_decisions
+
+    images = joint.joint_images[:40]
+    clf = ZeroShotClassifier(prompts, scoring=scoring, csls_k=3)
+    every = np.arange(40)
+    assert np.array_equal(fold_decisions(clf, images, every), clf.decision_values(images[every]))
+    some = np.array([3, 7, 8, 30])
+    want = clf.decision_values(images[some] if scoring == "cosine" else images)
+    got = fold_decisions(clf, images, some)
+    assert np.array_equal(got, want if scoring == "cosine" else want[some])
+    shuffled = every[::-1].copy()  # every row, not in order: a copy in that order
+    assert np.array_equal(fold_decisions(clf, images, shuffled),
+                          clf.decision_values(images[shuffled]) if scoring == "cosine"
+                          else clf.decision_values(images)[shuffled])  # fmt: skip

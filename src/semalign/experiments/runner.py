@@ -110,7 +110,7 @@ from semalign.tasks.comparisons import (
 )
 from semalign.tasks.results import ResultTable
 from semalign.tasks.stitching import confusion_rows
-from semalign.tasks.zeroshot_folds import patient_folds
+from semalign.tasks.zeroshot_folds import DrawnRows, patient_folds
 from semalign.threads import blas_policy
 
 RESULT_FILES = ("stitch", "zeroshot", "space", "retrieval")
@@ -652,13 +652,14 @@ class _Run:
 
     def _anchor_embeddings(
         self, spec: ZeroShotSpec, anchors: AnchorSet
-    ) -> tuple[str, str, np.ndarray, np.ndarray, int]:
-        """Store keys and float32 (n_pairs, d) image / report rows of the anchor pairs, and how
-        many pairs were embedded: only those some (anchor count, seed) cell draws, every pair
-        under leave-one-out. The other rows are never read: they stay zeros, which ``np.zeros``
-        leaves unallocated until written, so 227,000 MIMIC-CXR pairs cost the memory of the
-        drawn ones. The rows stay float32, as stored (under leave-one-out 227,000 x 768 x 2
-        float32 is 1.4 GB, float64 2.8 GB); the units convert the rows they draw to float64."""
+    ) -> tuple[str, str, np.ndarray | DrawnRows, np.ndarray | DrawnRows, int]:
+        """Store keys, the image / report rows of the anchor pairs, and how many pairs were
+        embedded: only those some (anchor count, seed) cell draws, held as
+        :class:`~semalign.tasks.zeroshot_folds.DrawnRows` (which the units index by pair, and
+        which travel to a unit worker at the size of the drawn rows); every pair under
+        leave-one-out, as (n_pairs, d) arrays. The rows stay float32, as stored (227,000 x 768
+        x 2 float32 is 1.4 GB, float64 2.8 GB); the units convert the rows they draw to
+        float64."""
         n_pairs = len(anchors.owner)
         drawn = drawn_pairs(spec, n_pairs)
         f32 = np.float32
@@ -673,10 +674,12 @@ class _Run:
         images, reports, img_rows, rep_rows = anchor_subset(anchors, drawn)
         k_ai, ai = self.embedder.embed(spec.image_encoder, images, f"{spec.name}-anchors", f32)
         k_at, at = self.embedder.embed(spec.text_encoder, reports, f"{spec.name}-reports", f32)
-        a_img = np.zeros((n_pairs, ai.shape[1]), dtype=ai.dtype)
-        a_txt = np.zeros((n_pairs, at.shape[1]), dtype=at.dtype)
-        a_img[drawn] = ai[np.searchsorted(img_rows, anchors.image_row[drawn])]
-        a_txt[drawn] = at[np.searchsorted(rep_rows, anchors.report_row[drawn])]
+        a_img = DrawnRows.of(
+            ai[np.searchsorted(img_rows, anchors.image_row[drawn])], drawn, n_pairs
+        )
+        a_txt = DrawnRows.of(
+            at[np.searchsorted(rep_rows, anchors.report_row[drawn])], drawn, n_pairs
+        )
         return k_ai, k_at, a_img, a_txt, int(drawn.size)
 
     def zeroshot(self, spec: ZeroShotSpec) -> None:

@@ -369,8 +369,8 @@ def count_reason(
 
 
 def fit_cell(
-    x: Float,
-    y: Float,
+    x: Any,
+    y: Any,
     anchors: Index,
     method: str,
     scaling: str,
@@ -380,7 +380,8 @@ def fit_cell(
     shared: AnchorSet | None = None,
 ) -> tuple[Aligner | None, str | None]:
     """The map ``x -> y`` fitted on the rows ``x[anchors]``, ``y[targets]`` (default the same
-    rows), or None and the reason when the anchors' rank is too low
+    rows; x, y: (n, d) arrays or anything indexed by rows so, e.g. a ``DrawnRows`` pool), or
+    None and the reason when the anchors' rank is too low
     (:class:`~semalign.errors.RankDeficientError`). ``shared``: the :class:`AnchorSet` of these
     pairs, to share work across methods and scalings."""
     try:
