@@ -39,7 +39,7 @@ its user + system time (above wall: more than one thread; far below: a loaded ma
 ``peak MB`` the process's peak resident memory during the unit (``VmHWM``, reset after the
 embeddings are generated, so it includes the embeddings the runner would hold: float64, as the
 runner hands them to units, except the zero-shot anchor pool: float32 as the store gives it,
-only the pairs some cell draws, as ``experiments.inputs.drawn_pairs`` says),
+only the pairs some cell draws, as ``DrawnRows``),
 ``held MB`` the resident memory before the unit. The runner holds one
 task's embeddings at a time, so a run's peak is about the largest stage's peak.
 
@@ -268,22 +268,23 @@ def anchor_pool_size(recipe: Any, scale: float) -> int:
     return max(round(MIMIC_PAIRS * scale), int(most * MINIMUM_HEADROOM))
 
 
-def _anchor_pairs(recipe: Any, spec: Any, scale: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _anchor_pairs(recipe: Any, spec: Any, scale: float) -> tuple[Any, Any, list[str]]:
     """MIMIC-CXR study pairs: one latent per study, seen by the image and the text encoder.
-    As the runner holds them: float32 rows of the pairs some cell draws (every pair under
-    leave-one-out) in zeros that are never written elsewhere (so never allocated)."""
+    As the runner holds them: float32 rows of the pairs some cell draws, as ``DrawnRows``
+    (every pair under leave-one-out, as (n, d) arrays)."""
     from semalign.experiments.inputs import drawn_pairs
+    from semalign.tasks.zeroshot_folds import DrawnRows
 
     n = anchor_pool_size(recipe, scale)
     z, _ = latents_single(n, len(spec.labels), "mimic-studies")
     drawn = drawn_pairs(spec, n)
-    rows = np.arange(n) if drawn is None else drawn
-    pools = []
+    pools: list[Any] = []
     for alias in (spec.image_encoder, spec.text_encoder):
         model = _model(recipe, alias)
-        pool = np.zeros((n, DIMS[model]), dtype=np.float32)
-        pool[rows] = encode(z[rows], model)
-        pools.append(pool)
+        if drawn is None:
+            pools.append(encode(z, model))
+        else:
+            pools.append(DrawnRows.of(encode(z[drawn], model), drawn, n))
     return pools[0], pools[1], [f"mimic-{i}" for i in range(n)]
 
 
