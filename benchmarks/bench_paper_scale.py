@@ -40,8 +40,9 @@ its user + system time (above wall: more than one thread; far below: a loaded ma
 embeddings are generated, so it includes the embeddings the runner would hold: float64, as the
 runner hands them to units, except the zero-shot anchor pool: float32 as the store gives it,
 only the pairs some cell draws, as ``DrawnRows``),
-``held MB`` the resident memory before the unit. The runner holds one
-task's embeddings at a time, so a run's peak is about the largest stage's peak.
+``held MB`` the resident memory before the unit. With ``--jobs 1`` the
+runner holds one task's embeddings at a time, so a run's peak is about the largest stage's peak;
+the wall time and peak with unit workers are estimated from the stages (``with_workers``).
 
 Usage: nice python benchmarks/bench_paper_scale.py [--scale 1.0] [--only SUBSTR]
        [--bootstrap N] [--keep DIR] [--json FILE]
