@@ -69,12 +69,6 @@ def auroc(t: Bool, s: Float, w: Float) -> Float:
     return ranked_auroc(*ranked(t, s, w))
 
 
-def average_precision(t: Bool, s: Float, w: Float) -> Float:
-    """Weighted average precision (step-wise, ties as one threshold) per row of w; NaN when
-    no weighted positive."""
-    return ranked_average_precision(*ranked(t, s, w))
-
-
 def f1_per_class(t: NDArray[np.int64], p: NDArray[np.int64], k: int, w: Float) -> Float:
     """F1 of each class 0..k-1 per row of w: (R, k); 0 where a class has no true or predicted
     weight."""
